@@ -1,0 +1,297 @@
+//! The one engine every provider shares, itself sans-IO: it is polled for actions ("send this",
+//! "sleep until", "get a new token", "finished") and fed events (responses, upload progress,
+//! timers, pause/resume/abort). The browser shell (`crate::web`) runs it over `fetch`; native
+//! tests run it against simulated servers.
+
+use crate::core::progress::{Progress, Snapshot};
+use crate::core::retry::RetryPolicy;
+use crate::core::{ErrorCode, Json, Outcome, Request, UploadError};
+use crate::protocols::{Next, Protocol, Verdict};
+
+pub type RequestId = u64;
+
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Send { id: RequestId, request: Request },
+    /// Nothing to do until an event arrives, or until `until_ms` at the latest.
+    Wait { until_ms: Option<f64> },
+    /// Ask the page for a fresh token, then call `on_token`.
+    RefreshToken,
+    /// The upload is over: `start()` settles with this. Abort whatever is still in flight.
+    Finished(Result<Json, UploadError>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    NotStarted,
+    Running,
+    Paused,
+    Finished,
+}
+
+/// Consecutive responses that move nothing forward before the engine gives up: a guard against
+/// a server that keeps answering "OK" without storing bytes.
+const MAX_STALLED_STEPS: u32 = 64;
+/// Fresh tokens tried in a row without progress before a 401 is final.
+const MAX_TOKEN_REFRESHES: u32 = 2;
+
+pub struct Engine<P: Protocol> {
+    proto: P,
+    policy: RetryPolicy,
+    state: State,
+    in_flight: Vec<(RequestId, Request, u64)>,
+    next_id: RequestId,
+    attempt: u32,
+    stalled: u32,
+    backoff_until: Option<f64>,
+    last_confirmed: u64,
+    progress: Progress,
+    can_refresh_token: bool,
+    token_refreshes: u32,
+    want_token: bool,
+    awaiting_token: bool,
+    result: Option<Result<Json, UploadError>>,
+    requests_sent: u64,
+}
+
+impl<P: Protocol> Engine<P> {
+    pub fn new(proto: P, policy: RetryPolicy, can_refresh_token: bool) -> Self {
+        let total = proto.total();
+        Engine {
+            proto,
+            policy,
+            state: State::NotStarted,
+            in_flight: Vec::new(),
+            next_id: 1,
+            attempt: 0,
+            stalled: 0,
+            backoff_until: None,
+            last_confirmed: 0,
+            progress: Progress::new(total),
+            can_refresh_token,
+            token_refreshes: 0,
+            want_token: false,
+            awaiting_token: false,
+            result: None,
+            requests_sent: 0,
+        }
+    }
+
+    pub fn protocol(&self) -> &P {
+        &self.proto
+    }
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn requests_sent(&self) -> u64 {
+        self.requests_sent
+    }
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub fn start(&mut self, now_ms: f64) {
+        if self.state == State::NotStarted {
+            self.state = State::Running;
+            self.progress.update(now_ms, 0, 0);
+        }
+    }
+
+    /// Stops issuing requests; in-flight ones settle. Server state is kept.
+    pub fn pause(&mut self) {
+        if self.state == State::Running {
+            self.state = State::Paused;
+        }
+    }
+
+    /// Continues from what the server confirms.
+    pub fn resume(&mut self) {
+        if self.state == State::Paused {
+            self.state = State::Running;
+            self.attempt = 0;
+            self.backoff_until = None;
+            self.proto.resync();
+        }
+    }
+
+    /// Ends the upload as aborted; returns the requests that cancel it server-side.
+    /// Nothing to cancel when it already finished.
+    pub fn abort(&mut self) -> Vec<Request> {
+        if self.state == State::Finished {
+            return Vec::new();
+        }
+        let was_started = self.state != State::NotStarted;
+        self.finish(Err(UploadError::aborted(self.proto.provider())));
+        self.in_flight.clear();
+        if was_started {
+            self.proto.cancel()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn finish(&mut self, result: Result<Json, UploadError>) {
+        if self.state != State::Finished {
+            self.state = State::Finished;
+            let secrets = self.proto.secrets();
+            self.result = Some(result.map_err(|mut e| {
+                for s in &secrets {
+                    e = e.redact(s);
+                }
+                e
+            }));
+        }
+    }
+
+    pub fn poll(&mut self, now_ms: f64) -> Action {
+        match self.state {
+            State::Finished => {
+                return Action::Finished(self.result.clone().unwrap_or_else(|| {
+                    Err(UploadError::protocol(self.proto.provider(), "finished without a result"))
+                }))
+            }
+            State::NotStarted => return Action::Wait { until_ms: None },
+            State::Paused => return Action::Wait { until_ms: None },
+            State::Running => {}
+        }
+        if self.awaiting_token {
+            return Action::Wait { until_ms: None };
+        }
+        if self.want_token {
+            if !self.in_flight.is_empty() {
+                return Action::Wait { until_ms: None };
+            }
+            self.want_token = false;
+            self.awaiting_token = true;
+            return Action::RefreshToken;
+        }
+        if let Some(until) = self.backoff_until {
+            if now_ms < until {
+                return Action::Wait { until_ms: Some(until) };
+            }
+            self.backoff_until = None;
+        }
+        if self.in_flight.len() >= self.proto.max_parallel().max(1) {
+            return Action::Wait { until_ms: None };
+        }
+        match self.proto.next() {
+            Next::Send(request) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.requests_sent += 1;
+                self.in_flight.push((id, request.clone(), 0));
+                Action::Send { id, request }
+            }
+            Next::Wait => Action::Wait { until_ms: None },
+            Next::Done(json) => {
+                if self.in_flight.is_empty() {
+                    self.progress.finish(now_ms);
+                    self.finish(Ok(json));
+                    self.poll(now_ms)
+                } else {
+                    Action::Wait { until_ms: None }
+                }
+            }
+            Next::Fail(err) => {
+                self.finish(Err(err));
+                self.poll(now_ms)
+            }
+        }
+    }
+
+    /// Bytes of request `id`'s body sent so far (when the transport can tell).
+    pub fn on_upload_progress(&mut self, id: RequestId, sent: u64, now_ms: f64) -> bool {
+        if let Some(entry) = self.in_flight.iter_mut().find(|(i, _, _)| *i == id) {
+            entry.2 = sent.min(entry.1.body.file_bytes());
+        }
+        self.update_progress(now_ms)
+    }
+
+    fn update_progress(&mut self, now_ms: f64) -> bool {
+        let in_flight: u64 = self.in_flight.iter().map(|(_, _, b)| *b).sum();
+        self.progress.update(now_ms, self.proto.confirmed(), in_flight)
+    }
+
+    pub fn progress(&self) -> Snapshot {
+        self.progress.snapshot()
+    }
+
+    /// Feeds the outcome of request `id`. Returns true when progress moved.
+    pub fn on_outcome(&mut self, id: RequestId, outcome: Outcome, now_ms: f64) -> bool {
+        let Some(pos) = self.in_flight.iter().position(|(i, _, _)| *i == id) else {
+            return false; // stale (after abort or finish)
+        };
+        let (_, request, _) = self.in_flight.remove(pos);
+        if self.state == State::Finished {
+            return false;
+        }
+        let verdict = self.proto.handle(&request, outcome);
+        let confirmed = self.proto.confirmed();
+        let advanced = confirmed > self.last_confirmed;
+        if advanced {
+            self.last_confirmed = confirmed;
+            self.attempt = 0;
+            self.stalled = 0;
+            self.token_refreshes = 0;
+        }
+        match verdict {
+            Verdict::Continue => {
+                if !advanced {
+                    self.stalled += 1;
+                    if self.stalled > MAX_STALLED_STEPS {
+                        self.finish(Err(UploadError::protocol(
+                            self.proto.provider(),
+                            "the server keeps answering without accepting data; giving up",
+                        )));
+                    }
+                }
+            }
+            Verdict::Retry { error, retry_after } => {
+                self.attempt += 1;
+                match self.policy.delay(self.attempt, retry_after, now_ms) {
+                    Some(delay) => {
+                        let until = now_ms + delay as f64;
+                        self.backoff_until = Some(self.backoff_until.map_or(until, |u| u.max(until)));
+                    }
+                    None => {
+                        let mut e = error;
+                        if self.attempt > 1 {
+                            e.message.push_str(&format!(" (after {} retries)", self.attempt - 1));
+                        }
+                        self.finish(Err(e));
+                    }
+                }
+            }
+            Verdict::Reauth(error) => {
+                if !self.can_refresh_token || self.token_refreshes >= MAX_TOKEN_REFRESHES {
+                    let mut e = error;
+                    e.code = ErrorCode::Auth;
+                    self.finish(Err(e));
+                } else {
+                    self.want_token = true;
+                }
+            }
+            Verdict::Fail(error) => self.finish(Err(error)),
+        }
+        self.update_progress(now_ms)
+    }
+
+    /// The page's answer to `Action::RefreshToken`: a token, or None (no token: fail).
+    pub fn on_token(&mut self, token: Option<String>) {
+        if !self.awaiting_token {
+            return;
+        }
+        self.awaiting_token = false;
+        match token {
+            Some(t) if !t.is_empty() => {
+                self.token_refreshes += 1;
+                self.proto.set_token(&t);
+            }
+            _ => {
+                let e = UploadError::new(ErrorCode::Auth, self.proto.provider(), "the access token was refused and no new token was given")
+                    .with_status(401);
+                self.finish(Err(e));
+            }
+        }
+    }
+}

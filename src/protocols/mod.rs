@@ -1,0 +1,85 @@
+//! Provider protocols as sans-IO state machines. Each says what to send next and digests what
+//! came back; the engine (`crate::engine`) owns retries, backoff, progress, pause and abort.
+//! Adding a provider = one file here implementing [`Protocol`], plus its tests.
+
+use crate::core::retry::{parse_retry_after, RetryAfter};
+use crate::core::{Json, Outcome, Request, Response, UploadError};
+
+pub mod oneshot;
+pub mod peertube;
+
+/// What the protocol wants next.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    /// Send this request.
+    Send(Request),
+    /// Nothing to send until an in-flight request settles.
+    Wait,
+    /// The upload is complete; this is what `start()` resolves with.
+    Done(Json),
+    /// Give up.
+    Fail(UploadError),
+}
+
+/// What a response (or network failure) means.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Understood; ask `next()` again.
+    Continue,
+    /// A transient failure: wait (per the retry policy, or the server's `Retry-After`), then ask
+    /// `next()` again. The protocol has already decided what a retry means (resend, or first ask
+    /// the server what it has). `error` is reported if retries run out.
+    Retry { error: UploadError, retry_after: Option<RetryAfter> },
+    /// The credential was refused: get a fresh token (`set_token`), then ask `next()` again.
+    Reauth(UploadError),
+    /// Unrecoverable.
+    Fail(UploadError),
+}
+
+pub trait Protocol {
+    fn provider(&self) -> &'static str;
+    /// Total bytes of file data to upload.
+    fn total(&self) -> u64;
+    /// Bytes the server has confirmed.
+    fn confirmed(&self) -> u64;
+    /// How many requests may be in flight at once.
+    fn max_parallel(&self) -> usize {
+        1
+    }
+    fn next(&mut self) -> Next;
+    /// The outcome of `req`, a request this protocol produced.
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict;
+    /// A fresh access token after `Verdict::Reauth`.
+    fn set_token(&mut self, _token: &str) {}
+    /// Called when the upload resumes after a pause: re-sync with the server before sending data.
+    fn resync(&mut self) {}
+    /// Requests that cancel the server-side session (sent best-effort on abort).
+    fn cancel(&mut self) -> Vec<Request> {
+        Vec::new()
+    }
+    /// Credentials to keep out of error messages.
+    fn secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A retry verdict for a network failure.
+pub fn network_retry(provider: &'static str, what: &str, detail: &str) -> Verdict {
+    let msg = if detail.is_empty() { format!("{what}: network error") } else { format!("{what}: network error ({detail})") };
+    Verdict::Retry { error: UploadError::network(provider, msg), retry_after: None }
+}
+
+/// The verdict for an error status that the protocol has no special meaning for:
+/// retry what is retryable (honouring `Retry-After`), otherwise fail.
+pub fn default_verdict(provider: &'static str, what: &str, resp: &Response) -> Verdict {
+    let err = crate::core::status_error(provider, what, resp);
+    if resp.status == 401 {
+        return Verdict::Reauth(err);
+    }
+    if err.retryable {
+        let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+        Verdict::Retry { error: err, retry_after }
+    } else {
+        Verdict::Fail(err)
+    }
+}

@@ -1,0 +1,495 @@
+//! PeerTube resumable upload (uploadx protocol) for videos and user archive imports.
+//! Wire details: shared/protocols/peertube-and-apivideo.md §1.2–1.5.
+//!
+//! init `POST` (201 + Location) → chunks `PUT Content-Range: bytes a-b/N` (308 + `Range`) →
+//! last chunk 200 JSON. After any failed chunk: ask the offset with `PUT bytes */N` and continue
+//! from what the server says. `abort()` sends `DELETE`.
+
+use crate::core::plan::ChunkPlan;
+use crate::core::retry::{parse_retry_after, status_is_retryable};
+use crate::core::{server_code, status_error, url, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, Slice, UploadError};
+use crate::protocols::{default_verdict, network_retry, Next, Protocol, Verdict};
+
+pub const PROVIDER: &str = "peertube";
+pub const IMPORT_PROVIDER: &str = "peertube-import";
+
+pub const DEFAULT_CHUNK: u64 = 8 << 20;
+pub const MIN_CHUNK: u64 = 64 << 10;
+pub const MAX_CHUNK: u64 = 1 << 30;
+
+/// Fields of PeerTube's resumable init body a caller may set (PT-dev whitelist, video part).
+pub const VIDEO_FIELDS: &[&str] = &[
+    "name", "channelId", "privacy", "category", "licence", "language", "description", "support", "tags",
+    "commentsPolicy", "downloadEnabled", "nsfw", "nsfwSummary", "nsfwFlags", "waitTranscoding", "scheduleUpdate",
+    "originallyPublishedAt", "videoPasswords", "generateTranscription", "pluginData", "filename",
+];
+
+const TAG_INIT: u64 = 1;
+const TAG_CHUNK: u64 = 2;
+const TAG_QUERY: u64 = 3;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Init,
+    Chunk,
+    Query,
+    Done(Json),
+    Failed(UploadError),
+}
+
+#[derive(Debug)]
+pub struct PeerTube {
+    provider: &'static str,
+    init_url: String,
+    token: String,
+    total: u64,
+    content_type: String,
+    init_body: String,
+    plan: ChunkPlan,
+    upload_url: Option<String>,
+    offset: u64,
+    phase: Phase,
+    in_flight: bool,
+    /// The last chunk went out and its answer was lost: a 404 now may mean "already done".
+    final_sent: bool,
+    reinits: u32,
+    no_progress: u32,
+}
+
+/// Parses uploadx's `Range: bytes=0-<last>` into the number of bytes stored.
+/// `bytes=0--1` (nothing stored yet) gives 0. Anything else malformed gives None.
+pub fn parse_range(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let v = match v.get(..6) {
+        Some(p) if p.eq_ignore_ascii_case("bytes=") => &v[6..],
+        _ => v,
+    };
+    let rest = v.trim().strip_prefix("0-")?;
+    if rest == "-1" {
+        return Some(0);
+    }
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse::<u64>().ok()?.checked_add(1)
+}
+
+impl PeerTube {
+    /// Resumable video upload. `options` is the caller's options object; known video fields
+    /// are copied into the init body.
+    pub fn video(endpoint: &str, token: &str, file: &FileInfo, options: &Json, chunk: Option<u64>) -> Result<Self, UploadError> {
+        let p = PROVIDER;
+        if token.is_empty() {
+            return Err(UploadError::invalid(p, "accessToken is required"));
+        }
+        let channel = options.get("channelId").ok_or_else(|| UploadError::invalid(p, "channelId is required"))?;
+        if channel.as_u64().filter(|c| *c > 0).is_none() {
+            return Err(UploadError::invalid(p, "channelId must be a positive integer"));
+        }
+        let mut body = Json::object();
+        for (k, v) in options.entries() {
+            if VIDEO_FIELDS.contains(&k.as_str()) && !v.is_null() {
+                body.set(k, v.clone());
+            }
+        }
+        if body.get("name").and_then(Json::as_str).map(str::trim).unwrap_or("").is_empty() {
+            body.set("name", Json::String(default_name(&file.name)));
+        }
+        if body.get("filename").is_none() {
+            body.set("filename", Json::String(nonempty_name(&file.name, "video")));
+        }
+        let name_len = body.get("name").and_then(Json::as_str).map(|s| s.chars().count()).unwrap_or(0);
+        if !(3..=120).contains(&name_len) {
+            return Err(UploadError::invalid(p, format!("name must be 3 to 120 characters (got {name_len})")));
+        }
+        body.set("lastModified", Json::Number(file.last_modified));
+        let init_url = url::join(endpoint, "/api/v1/videos/upload-resumable");
+        Self::build(p, init_url, token, file, body, chunk)
+    }
+
+    /// User archive import (`.zip` only).
+    pub fn import(endpoint: &str, token: &str, file: &FileInfo, user_id: u64, chunk: Option<u64>) -> Result<Self, UploadError> {
+        let p = IMPORT_PROVIDER;
+        if token.is_empty() {
+            return Err(UploadError::invalid(p, "accessToken is required"));
+        }
+        if user_id == 0 {
+            return Err(UploadError::invalid(p, "userId must be a positive integer"));
+        }
+        if !file.name.to_ascii_lowercase().ends_with(".zip") {
+            return Err(UploadError::new(
+                ErrorCode::UnsupportedType,
+                p,
+                format!("a user import must be a .zip archive (got {:?})", file.name),
+            ));
+        }
+        let body = Json::object().with("filename", file.name.as_str()).with("lastModified", Json::Number(file.last_modified));
+        let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));
+        Self::build(p, init_url, token, file, body, chunk)
+    }
+
+    fn build(provider: &'static str, init_url: String, token: &str, file: &FileInfo, body: Json, chunk: Option<u64>) -> Result<Self, UploadError> {
+        if !url::is_absolute_http(&init_url) {
+            return Err(UploadError::invalid(provider, "endpoint must be an http(s) URL or a path on this site"));
+        }
+        if file.size == 0 {
+            return Err(UploadError::invalid(provider, "PeerTube does not accept an empty file"));
+        }
+        let chunk = chunk.unwrap_or(DEFAULT_CHUNK);
+        if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk) {
+            return Err(UploadError::invalid(
+                provider,
+                format!("chunkSize must be between {MIN_CHUNK} and {MAX_CHUNK} bytes (got {chunk})"),
+            ));
+        }
+        let content_type = if file.mime.trim().is_empty() { "application/octet-stream".to_string() } else { file.mime.clone() };
+        Ok(PeerTube {
+            provider,
+            init_url,
+            token: token.to_string(),
+            total: file.size,
+            content_type,
+            init_body: body.to_json_string(),
+            plan: ChunkPlan::new(file.size, chunk, MIN_CHUNK.min(chunk), MAX_CHUNK),
+            upload_url: None,
+            offset: 0,
+            phase: Phase::Init,
+            in_flight: false,
+            final_sent: false,
+            reinits: 0,
+            no_progress: 0,
+        })
+    }
+
+    pub fn upload_url(&self) -> Option<&str> {
+        self.upload_url.as_deref()
+    }
+    pub fn chunk_size(&self) -> u64 {
+        self.plan.chunk
+    }
+
+    fn fail(&mut self, e: UploadError) -> Verdict {
+        self.phase = Phase::Failed(e.clone());
+        Verdict::Fail(e)
+    }
+
+    fn protocol_error(&mut self, msg: &str) -> Verdict {
+        let e = UploadError::protocol(self.provider, msg);
+        self.fail(e)
+    }
+
+    fn error_for(&self, what: &str, resp: &Response) -> UploadError {
+        let mut e = status_error(self.provider, what, resp);
+        if resp.status == 413 {
+            e.code = match server_code(&resp.body).as_deref() {
+                Some("quota_reached") => ErrorCode::Quota,
+                _ => ErrorCode::TooLarge,
+            };
+        }
+        e
+    }
+
+    /// The server says it holds `stored` bytes.
+    fn accept_offset(&mut self, stored: u64, after_chunk_from: Option<u64>) -> Verdict {
+        if stored > self.total {
+            return self.protocol_error("the server claims more bytes than the file has");
+        }
+        if stored == self.total {
+            // Everything is stored but the upload was not completed: send the last byte again,
+            // which makes uploadx finish it (a bare offset query may not).
+            self.no_progress += 1;
+            if self.no_progress >= 3 {
+                return self.protocol_error("the server holds every byte but never completes the upload");
+            }
+            self.offset = self.total - 1;
+            self.phase = Phase::Chunk;
+            return Verdict::Continue;
+        }
+        match after_chunk_from {
+            Some(from) if stored <= from => {
+                self.no_progress += 1;
+                if self.no_progress >= 3 {
+                    return self.protocol_error("the server did not store the chunks it was sent");
+                }
+            }
+            Some(_) => self.no_progress = 0,
+            None => {}
+        }
+        self.offset = stored;
+        self.phase = Phase::Chunk;
+        Verdict::Continue
+    }
+
+    fn completed(&mut self, resp: &Response) -> Verdict {
+        let body = resp.body.trim();
+        let json = if body.is_empty() {
+            Json::object()
+        } else {
+            match Json::parse(body) {
+                Ok(j) => j,
+                Err(_) => return self.protocol_error("the server finished the upload but its answer is not JSON"),
+            }
+        };
+        self.offset = self.total;
+        self.phase = Phase::Done(json);
+        Verdict::Continue
+    }
+
+    /// The upload URL is gone (404/410).
+    fn gone(&mut self, resp: &Response) -> Verdict {
+        if self.final_sent {
+            let e = UploadError::new(
+                ErrorCode::SessionExpired,
+                self.provider,
+                "the upload is gone after its last chunk was sent: it may have completed, check your videos",
+            )
+            .with_status(resp.status);
+            return self.fail(e);
+        }
+        if self.reinits >= 2 {
+            let e = UploadError::new(ErrorCode::SessionExpired, self.provider, "the upload session expired on the server")
+                .with_status(resp.status);
+            return self.fail(e);
+        }
+        self.reinits += 1;
+        self.upload_url = None;
+        self.phase = Phase::Init;
+        Verdict::Continue
+    }
+
+    fn retry(&mut self, e: UploadError, resp: Option<&Response>) -> Verdict {
+        let retry_after = resp.and_then(|r| r.header("retry-after")).and_then(parse_retry_after);
+        Verdict::Retry { error: e, retry_after }
+    }
+
+    fn handle_init(&mut self, resp: Response) -> Verdict {
+        match resp.status {
+            200 | 201 => {
+                let Some(loc) = resp.header("location") else {
+                    return self.protocol_error(
+                        "the init response has no readable Location header (is it listed in Access-Control-Expose-Headers?)",
+                    );
+                };
+                let Some(abs) = url::resolve(&self.init_url, loc).filter(|u| url::is_absolute_http(u)) else {
+                    return self.protocol_error("the init response has an unusable Location header");
+                };
+                self.upload_url = Some(abs);
+                if resp.status == 201 {
+                    self.offset = 0;
+                    self.phase = Phase::Chunk;
+                    Verdict::Continue
+                } else {
+                    match resp.header("range").and_then(parse_range) {
+                        Some(stored) => self.accept_offset(stored, None),
+                        None => {
+                            self.phase = Phase::Query;
+                            Verdict::Continue
+                        }
+                    }
+                }
+            }
+            401 => Verdict::Reauth(self.error_for("init", &resp)),
+            s if status_is_retryable(s) => {
+                let e = self.error_for("init", &resp);
+                self.retry(e, Some(&resp))
+            }
+            _ => {
+                let e = self.error_for("init", &resp);
+                self.fail(e)
+            }
+        }
+    }
+
+    fn handle_data(&mut self, req: &Request, resp: Response) -> Verdict {
+        let chunk_from = match &req.body {
+            Body::Slice(s) => Some(s.start),
+            _ => None,
+        };
+        let what = if req.tag == TAG_CHUNK { "chunk" } else { "offset query" };
+        match resp.status {
+            308 => match resp.header("range").map(parse_range) {
+                Some(Some(stored)) => self.accept_offset(stored, chunk_from),
+                Some(None) => self.protocol_error("the server sent a malformed Range header"),
+                None => self.protocol_error(
+                    "a 308 without a readable Range header (is Range listed in Access-Control-Expose-Headers?)",
+                ),
+            },
+            200..=299 => {
+                let is_last = match &req.body {
+                    Body::Slice(s) => s.end == self.total,
+                    _ => true,
+                };
+                if is_last {
+                    return self.completed(&resp);
+                }
+                match resp.header("range").and_then(parse_range) {
+                    Some(stored) => self.accept_offset(stored, chunk_from),
+                    None => self.protocol_error("the server answered 2xx before the upload was complete"),
+                }
+            }
+            404 | 410 => self.gone(&resp),
+            401 => {
+                self.phase = Phase::Query;
+                Verdict::Reauth(self.error_for(what, &resp))
+            }
+            413 if req.tag == TAG_CHUNK => {
+                if self.plan.shrink() {
+                    self.phase = Phase::Query;
+                    Verdict::Continue
+                } else {
+                    let e = self.error_for(what, &resp);
+                    self.fail(e)
+                }
+            }
+            409 => {
+                self.phase = Phase::Query;
+                let e = self.error_for(what, &resp).retryable(true);
+                self.retry(e, None)
+            }
+            s if status_is_retryable(s) => {
+                self.phase = Phase::Query;
+                let e = self.error_for(what, &resp);
+                self.retry(e, Some(&resp))
+            }
+            _ => match default_verdict(self.provider, what, &resp) {
+                Verdict::Fail(_) => {
+                    let e = self.error_for(what, &resp);
+                    self.fail(e)
+                }
+                v => v,
+            },
+        }
+    }
+}
+
+fn nonempty_name(name: &str, fallback: &str) -> String {
+    let n = name.trim();
+    if n.is_empty() {
+        fallback.to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// The video title PeerTube needs (3–120 chars) from a file name.
+fn default_name(file_name: &str) -> String {
+    let mut n: String = nonempty_name(file_name, "video").chars().take(120).collect();
+    while n.chars().count() < 3 {
+        n.push('_');
+    }
+    n
+}
+
+impl Protocol for PeerTube {
+    fn provider(&self) -> &'static str {
+        self.provider
+    }
+    fn total(&self) -> u64 {
+        self.total
+    }
+    fn confirmed(&self) -> u64 {
+        match self.phase {
+            Phase::Done(_) => self.total,
+            _ => self.offset,
+        }
+    }
+
+    fn next(&mut self) -> Next {
+        if self.in_flight {
+            return Next::Wait;
+        }
+        let req = match &self.phase {
+            Phase::Done(j) => return Next::Done(j.clone()),
+            Phase::Failed(e) => return Next::Fail(e.clone()),
+            Phase::Init => Request::new(Method::Post, &self.init_url)
+                .tag(TAG_INIT)
+                .bearer(&self.token)
+                .header("X-Upload-Content-Length", self.total.to_string())
+                .header("X-Upload-Content-Type", self.content_type.clone())
+                .body(Body::json(self.init_body.clone())),
+            Phase::Chunk | Phase::Query => {
+                let Some(upload_url) = self.upload_url.clone() else {
+                    self.phase = Phase::Init;
+                    return self.next();
+                };
+                if self.phase == Phase::Query {
+                    Request::new(Method::Put, upload_url)
+                        .tag(TAG_QUERY)
+                        .bearer(&self.token)
+                        .header("Content-Range", format!("bytes */{}", self.total))
+                } else {
+                    let (start, end) = self.plan.range_at(self.offset);
+                    if start >= end {
+                        self.phase = Phase::Query;
+                        return self.next();
+                    }
+                    if end == self.total {
+                        self.final_sent = true;
+                    }
+                    Request::new(Method::Put, upload_url)
+                        .tag(TAG_CHUNK)
+                        .bearer(&self.token)
+                        .header("Content-Type", "application/octet-stream")
+                        .header("Content-Range", format!("bytes {}-{}/{}", start, end - 1, self.total))
+                        .body(Body::Slice(Slice { file: 0, start, end }))
+                }
+            }
+        };
+        self.in_flight = true;
+        Next::Send(req)
+    }
+
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        self.in_flight = false;
+        if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
+            return Verdict::Continue;
+        }
+        match outcome {
+            Outcome::Network(detail) => {
+                let what = match req.tag {
+                    TAG_INIT => "init",
+                    TAG_CHUNK => "chunk",
+                    _ => "offset query",
+                };
+                if req.tag != TAG_INIT {
+                    self.phase = Phase::Query;
+                }
+                network_retry(self.provider, what, &detail)
+            }
+            Outcome::Response(resp) => match req.tag {
+                TAG_INIT => self.handle_init(resp),
+                _ => {
+                    // A definite answer to a chunk that was not the last: the final chunk has
+                    // not been sent yet, whatever an earlier lost answer suggested.
+                    if let Body::Slice(s) = &req.body {
+                        self.final_sent = s.end == self.total;
+                    }
+                    self.handle_data(req, resp)
+                }
+            },
+        }
+    }
+
+    fn set_token(&mut self, token: &str) {
+        self.token = token.to_string();
+    }
+
+    fn resync(&mut self) {
+        if self.phase == Phase::Chunk && self.upload_url.is_some() {
+            self.phase = Phase::Query;
+        }
+    }
+
+    fn cancel(&mut self) -> Vec<Request> {
+        match &self.upload_url {
+            Some(u) if !matches!(self.phase, Phase::Done(_)) => {
+                vec![Request::new(Method::Delete, u.clone()).bearer(&self.token)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.token.clone()]
+    }
+}
