@@ -83,3 +83,36 @@ pub fn default_verdict(provider: &'static str, what: &str, resp: &Response) -> V
         Verdict::Fail(err)
     }
 }
+
+impl<T: Protocol + ?Sized> Protocol for Box<T> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+    fn total(&self) -> u64 {
+        (**self).total()
+    }
+    fn confirmed(&self) -> u64 {
+        (**self).confirmed()
+    }
+    fn max_parallel(&self) -> usize {
+        (**self).max_parallel()
+    }
+    fn next(&mut self) -> Next {
+        (**self).next()
+    }
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        (**self).handle(req, outcome)
+    }
+    fn set_token(&mut self, token: &str) {
+        (**self).set_token(token)
+    }
+    fn resync(&mut self) {
+        (**self).resync()
+    }
+    fn cancel(&mut self) -> Vec<Request> {
+        (**self).cancel()
+    }
+    fn secrets(&self) -> Vec<String> {
+        (**self).secrets()
+    }
+}

@@ -1,0 +1,230 @@
+//! Runs the sans-IO engine in the browser: sends what it asks over `fetch`, sleeps with
+//! `setTimeout`, feeds responses back, reports progress, and cleans up on abort. Works the same
+//! in a window and in a dedicated worker (only global `fetch`/`setTimeout` are used).
+
+use super::transport;
+use crate::core::{Json, Outcome, Request, UploadError};
+use crate::engine::{Action, Engine, RequestId};
+use crate::protocols::Protocol;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, Blob};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+}
+
+pub fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+pub async fn sleep(ms: f64) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = set_timeout(&resolve, ms.max(0.0));
+    });
+    let _ = JsFuture::from(p).await;
+}
+
+enum Event {
+    Outcome(RequestId, Outcome),
+    Wake,
+}
+
+pub struct Runner {
+    pub engine: Engine<Box<dyn Protocol>>,
+    events: VecDeque<Event>,
+    waker: Option<Waker>,
+    controller: Option<AbortController>,
+    files: Rc<Vec<Blob>>,
+    pub on_progress: Option<js_sys::Function>,
+    pub token_source: Option<js_sys::Function>,
+    last_loaded: Option<u64>,
+    pub started: bool,
+}
+
+pub type Shared = Rc<RefCell<Runner>>;
+
+impl Runner {
+    pub fn new(
+        engine: Engine<Box<dyn Protocol>>,
+        files: Vec<Blob>,
+        on_progress: Option<js_sys::Function>,
+        token_source: Option<js_sys::Function>,
+    ) -> Shared {
+        Rc::new(RefCell::new(Runner {
+            engine,
+            events: VecDeque::new(),
+            waker: None,
+            controller: None,
+            files: Rc::new(files),
+            on_progress,
+            token_source,
+            last_loaded: None,
+            started: false,
+        }))
+    }
+}
+
+fn push(shared: &Shared, ev: Event) {
+    let waker = {
+        let mut r = shared.borrow_mut();
+        r.events.push_back(ev);
+        r.waker.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// Wakes the driver (after pause/resume/abort from JS).
+pub fn wake(shared: &Shared) {
+    push(shared, Event::Wake);
+}
+
+struct NextEvent(Shared);
+
+impl Future for NextEvent {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut r = self.0.borrow_mut();
+        if r.events.is_empty() {
+            r.waker = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+/// Calls the page's progress callback when `loaded` moved. Never while a borrow is held: the
+/// callback may call `pause()` or `abort()`.
+fn report_progress(shared: &Shared) {
+    let (cb, snap) = {
+        let mut r = shared.borrow_mut();
+        let snap = r.engine.progress();
+        if r.last_loaded == Some(snap.loaded) {
+            return;
+        }
+        r.last_loaded = Some(snap.loaded);
+        (r.on_progress.clone(), snap)
+    };
+    if let Some(cb) = cb {
+        let o = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&o, &"loaded".into(), &JsValue::from_f64(snap.loaded as f64));
+        let _ = js_sys::Reflect::set(&o, &"total".into(), &JsValue::from_f64(snap.total as f64));
+        let _ = js_sys::Reflect::set(&o, &"bytesPerSecond".into(), &JsValue::from_f64(snap.bytes_per_second.round()));
+        // A throwing callback must not kill the upload.
+        let _ = cb.call1(&JsValue::NULL, &o);
+    }
+}
+
+async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {
+    let f = source?;
+    let v = f.call0(&JsValue::NULL).ok()?;
+    let v = if v.is_instance_of::<js_sys::Promise>() {
+        JsFuture::from(js_sys::Promise::from(v)).await.ok()?
+    } else {
+        v
+    };
+    v.as_string().filter(|s| !s.is_empty())
+}
+
+/// Runs the upload to its end.
+pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
+    {
+        let mut r = shared.borrow_mut();
+        r.engine.start(now());
+        if r.controller.is_none() {
+            r.controller = AbortController::new().ok();
+        }
+    }
+    report_progress(&shared);
+    loop {
+        let action = shared.borrow_mut().engine.poll(now());
+        match action {
+            Action::Send { id, request } => {
+                let (files, signal) = {
+                    let r = shared.borrow();
+                    (r.files.clone(), r.controller.as_ref().map(|c| c.signal()))
+                };
+                let sh = shared.clone();
+                spawn_local(async move {
+                    let outcome = match signal {
+                        Some(s) => transport::send(&request, &files, &s).await,
+                        None => Outcome::Network("AbortController unavailable".into()),
+                    };
+                    push(&sh, Event::Outcome(id, outcome));
+                });
+            }
+            Action::Wait { until_ms } => {
+                if let Some(until) = until_ms {
+                    let sh = shared.clone();
+                    let delay = (until - now()).max(0.0);
+                    spawn_local(async move {
+                        sleep(delay).await;
+                        push(&sh, Event::Wake);
+                    });
+                }
+                NextEvent(shared.clone()).await;
+                loop {
+                    let ev = shared.borrow_mut().events.pop_front();
+                    match ev {
+                        Some(Event::Outcome(id, outcome)) => {
+                            shared.borrow_mut().engine.on_outcome(id, outcome, now());
+                        }
+                        Some(Event::Wake) => {}
+                        None => break,
+                    }
+                }
+                report_progress(&shared);
+            }
+            Action::RefreshToken => {
+                let source = shared.borrow().token_source.clone();
+                let token = ask_token(source).await;
+                shared.borrow_mut().engine.on_token(token);
+            }
+            Action::Finished(result) => {
+                if let Some(c) = shared.borrow_mut().controller.take() {
+                    c.abort();
+                }
+                if result.is_ok() {
+                    report_progress(&shared);
+                }
+                return result;
+            }
+        }
+    }
+}
+
+/// Aborts: stops in-flight requests, then sends the protocol's cancel requests (best effort).
+pub async fn abort(shared: Shared) {
+    let (cleanup, controller) = {
+        let mut r = shared.borrow_mut();
+        (r.engine.abort(), r.controller.take())
+    };
+    if let Some(c) = controller {
+        c.abort();
+    }
+    wake(&shared);
+    send_cleanup(&shared, cleanup).await;
+}
+
+async fn send_cleanup(shared: &Shared, requests: Vec<Request>) {
+    if requests.is_empty() {
+        return;
+    }
+    let Ok(c) = AbortController::new() else { return };
+    let files = shared.borrow().files.clone();
+    let signal = c.signal();
+    for req in requests {
+        let _ = transport::send(&req, &files, &signal).await;
+    }
+}

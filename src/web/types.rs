@@ -1,0 +1,81 @@
+//! TypeScript types for the options (appended to the generated .d.ts).
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type UploadProvider = 'peertube' | 'peertube-import' | 'apivideo' | 'cloudreve' | 'mangadex';
+
+export type UploadErrorCode =
+  | 'invalid-input' | 'network' | 'http' | 'auth' | 'quota' | 'too-large'
+  | 'unsupported-type' | 'session-expired' | 'protocol' | 'aborted';
+
+export interface UploadProgress {
+  /** Bytes confirmed by the server or in flight; never decreases; ends equal to `total`. */
+  loaded: number;
+  total: number;
+  /** Smoothed throughput (EMA, 2 s half-life). */
+  bytesPerSecond: number;
+}
+
+export interface CommonUploadOptions {
+  /** The provider's origin or API root; absolute, or a path on this site such as `/peertube`. */
+  endpoint?: string;
+  /** Requested chunk size in bytes; outside the provider's limits the constructor throws. */
+  chunkSize?: number;
+  /** Delays (ms) before each retry of a failed request; `[]` = no retry. Default [500, 1000, 3000, 5000, 10000, 20000, 30000]. */
+  retryDelays?: number[];
+  onProgress?: (progress: UploadProgress) => void;
+  /** Aborting it equals `upload.abort()`. */
+  signal?: AbortSignal;
+  /** Asked for a fresh token when the server answers 401; the upload then continues where it was. */
+  getAccessToken?: () => string | Promise<string>;
+}
+
+/** PeerTube privacy: 1 public, 2 unlisted, 3 private, 4 internal, 5 password-protected. */
+export type PeerTubePrivacy = 1 | 2 | 3 | 4 | 5;
+
+export interface PeerTubeUploadOptions extends CommonUploadOptions {
+  provider: 'peertube';
+  endpoint: string;
+  accessToken: string;
+  channelId: number;
+  /** Video title, 3–120 characters. Default: the file name. */
+  name?: string;
+  privacy?: PeerTubePrivacy;
+  category?: number;
+  licence?: number;
+  language?: string;
+  description?: string;
+  support?: string;
+  tags?: string[];
+  nsfw?: boolean;
+  waitTranscoding?: boolean;
+  commentsPolicy?: number;
+  downloadEnabled?: boolean;
+  generateTranscription?: boolean;
+  originallyPublishedAt?: string;
+  scheduleUpdate?: { updateAt: string; privacy?: PeerTubePrivacy };
+  videoPasswords?: string[];
+  pluginData?: Record<string, unknown>;
+  /** Default: the file name. */
+  filename?: string;
+}
+
+export interface PeerTubeImportOptions extends CommonUploadOptions {
+  provider: 'peertube-import';
+  endpoint: string;
+  accessToken: string;
+  userId: number;
+}
+
+export interface PeerTubeVideoResult {
+  video: { id: number; uuid: string; shortUUID: string };
+}
+
+export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions;
+
+export interface UploadError extends Error {
+  readonly name: 'UploadError' | string;
+}
+"#;

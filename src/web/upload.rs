@@ -1,0 +1,148 @@
+//! The JS `Upload` class (API contract: constructor validates synchronously; `start`, `pause`,
+//! `resume`, `abort`).
+
+use super::error::to_js;
+use super::options::{files, Options};
+use super::runner::{self, Runner, Shared};
+use crate::core::retry::RetryPolicy;
+use crate::core::{FileInfo, UploadError};
+use crate::engine::Engine;
+use crate::protocols::peertube::PeerTube;
+use crate::protocols::Protocol;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+#[wasm_bindgen]
+pub struct Upload {
+    shared: Shared,
+    /// Kept alive so the listener stays attached while the upload lives.
+    _signal_listener: Option<Closure<dyn FnMut()>>,
+}
+
+fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, UploadError> {
+    match infos {
+        [one] => Ok(one.clone()),
+        [] => Err(UploadError::invalid(provider, "no file given")),
+        _ => Err(UploadError::invalid(provider, "this provider uploads one file at a time")),
+    }
+}
+
+/// Builds the provider's protocol from validated options. Sends nothing.
+fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol>, UploadError> {
+    let p = opts.provider;
+    let chunk = opts.chunk_size()?;
+    match p {
+        "peertube" => {
+            let file = single(p, infos)?;
+            let endpoint = opts.endpoint()?;
+            let token = opts.required_string("accessToken")?;
+            Ok(Box::new(PeerTube::video(&endpoint, &token, &file, &opts.data, chunk)?))
+        }
+        "peertube-import" => {
+            let file = single(p, infos)?;
+            let endpoint = opts.endpoint()?;
+            let token = opts.required_string("accessToken")?;
+            let user = opts.integer("userId")?.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
+            Ok(Box::new(PeerTube::import(&endpoint, &token, &file, user, chunk)?))
+        }
+        other => Err(UploadError::invalid(other, format!("provider {other:?} is not available in this build yet"))),
+    }
+}
+
+#[wasm_bindgen]
+impl Upload {
+    /// Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
+    ) -> Result<Upload, JsValue> {
+        Self::build(input, options).map_err(to_js)
+    }
+
+    fn build(input: JsValue, options: JsValue) -> Result<Upload, UploadError> {
+        let opts = Options::parse(&options, "chunkup")?;
+        if opts.provider == "chunkup" {
+            return Err(UploadError::invalid("chunkup", "provider is required"));
+        }
+        let inputs = files(&input, opts.provider)?;
+        let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
+        let proto = build_protocol(&opts, &infos)?;
+        let policy = match opts.retry_delays()? {
+            Some(d) => RetryPolicy::new(d),
+            None => RetryPolicy::default(),
+        };
+        let on_progress = opts.function("onProgress")?;
+        let token_source = opts.function("getAccessToken")?;
+        let signal = opts.signal()?;
+        let engine = Engine::new(proto, policy, token_source.is_some());
+        let blobs = inputs.into_iter().map(|(b, _)| b).collect();
+        let shared = Runner::new(engine, blobs, on_progress, token_source);
+        let mut listener = None;
+        if let Some(sig) = signal {
+            if sig.aborted() {
+                shared.borrow_mut().engine.abort();
+            } else {
+                let sh = shared.clone();
+                let cb = Closure::<dyn FnMut()>::new(move || {
+                    wasm_bindgen_futures::spawn_local(runner::abort(sh.clone()));
+                });
+                let _ = sig.add_event_listener_with_callback("abort", cb.as_ref().unchecked_ref());
+                listener = Some(cb);
+            }
+        }
+        Ok(Upload { shared, _signal_listener: listener })
+    }
+
+    /// Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn start(&self) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        let provider = shared.borrow().engine.protocol().provider();
+        if std::mem::replace(&mut shared.borrow_mut().started, true) {
+            let e = UploadError::invalid(provider, "start() was already called on this upload");
+            return js_sys::Promise::reject(&to_js(e));
+        }
+        future_to_promise(async move {
+            match runner::drive(shared).await {
+                Ok(json) => Ok(super::json_to_js(&json)),
+                Err(e) => Err(to_js(e)),
+            }
+        })
+    }
+
+    /// Stops after in-flight requests settle; server state is kept.
+    pub fn pause(&self) {
+        self.shared.borrow_mut().engine.pause();
+        runner::wake(&self.shared);
+    }
+
+    /// Continues from the offset the server confirms.
+    pub fn resume(&self) {
+        self.shared.borrow_mut().engine.resume();
+        runner::wake(&self.shared);
+    }
+
+    /// Stops and cancels the server-side session where the provider allows it; `start()` then
+    /// rejects with code `aborted`. Resolves when the cleanup request has been answered.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn abort(&self) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            runner::abort(shared).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Progress so far: `{ loaded, total, bytesPerSecond }`.
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress")]
+    pub fn progress(&self) -> JsValue {
+        let s = self.shared.borrow().engine.progress();
+        let o = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&o, &"loaded".into(), &JsValue::from_f64(s.loaded as f64));
+        let _ = js_sys::Reflect::set(&o, &"total".into(), &JsValue::from_f64(s.total as f64));
+        let _ = js_sys::Reflect::set(&o, &"bytesPerSecond".into(), &JsValue::from_f64(s.bytes_per_second.round()));
+        o.into()
+    }
+}
