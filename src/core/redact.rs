@@ -20,7 +20,7 @@ fn redact_query_tokens(text: &str) -> String {
         out.push_str("token=[redacted]");
         let value = &tail["token=".len()..];
         let end = value
-            .find(|c: char| c == '&' || c == '#' || c == ' ' || c == '"' || c == '\'' || c == '\n')
+            .find(['&', '#', ' ', '"', '\'', '\n'])
             .unwrap_or(value.len());
         rest = &value[end..];
     }

@@ -52,7 +52,7 @@ fn parse_http_date(v: &str) -> Option<u64> {
     let month = MONTHS.iter().position(|m| parts[2].eq_ignore_ascii_case(m))? as u64 + 1;
     let year: u64 = parts[3].parse().ok()?;
     let hms: Vec<u64> = parts[4].split(':').map(|x| x.parse().ok()).collect::<Option<Vec<_>>>()?;
-    if hms.len() != 3 || !(1..=31).contains(&day) || year < 1970 || year > 9999 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
+    if hms.len() != 3 || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
         return None;
     }
     // days from civil (Howard Hinnant's algorithm), all in i64

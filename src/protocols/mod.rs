@@ -7,6 +7,7 @@ use crate::core::{Json, Outcome, Request, Response, UploadError};
 
 pub mod oneshot;
 pub mod peertube;
+pub mod peertube_api;
 
 /// What the protocol wants next.
 #[derive(Debug, PartialEq)]

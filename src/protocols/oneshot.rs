@@ -17,6 +17,8 @@ pub struct OneShot {
     accept: Accept,
     file_bytes: u64,
     token: Option<String>,
+    /// Statuses answered with `null` instead of an error (e.g. 404 for "no import yet").
+    null_on: Vec<u16>,
     state: State,
 }
 
@@ -40,7 +42,13 @@ impl OneShot {
     pub fn new(provider: &'static str, what: &'static str, request: Request, accept: Accept) -> Self {
         let idempotent = !matches!(request.method, crate::core::Method::Post | crate::core::Method::Patch);
         let file_bytes = request.body.file_bytes();
-        OneShot { provider, what, request, idempotent, accept, file_bytes, token: None, state: State::Ready }
+        OneShot { provider, what, request, idempotent, accept, file_bytes, token: None, null_on: Vec::new(), state: State::Ready }
+    }
+
+    /// Resolve with `null` when the server answers `status` (e.g. 404 = "none").
+    pub fn null_on(mut self, status: u16) -> Self {
+        self.null_on.push(status);
+        self
     }
 
     /// The bearer token in `request` that `set_token` may replace.
@@ -100,6 +108,10 @@ impl Protocol for OneShot {
                     Verdict::Fail(e)
                 }
             },
+            Outcome::Response(resp) if self.null_on.contains(&resp.status) => {
+                self.state = State::Done(Json::Null);
+                Verdict::Continue
+            }
             Outcome::Response(resp) => {
                 let v = default_verdict(self.provider, self.what, &resp);
                 let resend_ok = self.idempotent || matches!(resp.status, 429 | 503);

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod options;
+pub mod peertube;
 pub mod runner;
 pub mod transport;
 mod types;

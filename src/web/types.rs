@@ -75,6 +75,61 @@ export interface PeerTubeVideoResult {
 
 export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions;
 
+export interface PeerTubeAuthOptions {
+  endpoint: string;
+  accessToken: string;
+  retryDelays?: number[];
+  getAccessToken?: () => string | Promise<string>;
+}
+
+export interface PeerTubeLoginOptions {
+  endpoint: string;
+  username: string;
+  password: string;
+  /** Two-factor code, when the account requires one (`code: 'missing_two_factor'`). */
+  otp?: string;
+  clientId?: string;
+  clientSecret?: string;
+  retryDelays?: number[];
+}
+
+export interface PeerTubeRefreshOptions {
+  endpoint: string;
+  refreshToken: string;
+  clientId: string;
+  clientSecret: string;
+  retryDelays?: number[];
+}
+
+export interface PeerTubeToken {
+  token_type: 'Bearer' | string;
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+  refresh_token_expires_in?: number;
+  client_id: string;
+  client_secret: string;
+}
+
+export interface PeerTubeUserImport {
+  id: number;
+  state: { id: 1 | 2 | 3 | 4; label: string };
+  createdAt: string;
+}
+
+export interface PeerTubeListImportsOptions extends PeerTubeAuthOptions {
+  start?: number;
+  count?: number;
+  sort?: string;
+  search?: string;
+  targetUrl?: string;
+  videoChannelSyncId?: number;
+}
+
+export type PeerTubeLegacyUploadOptions = PeerTubeAuthOptions & Omit<PeerTubeUploadOptions, 'provider' | keyof CommonUploadOptions | 'accessToken'>;
+
+export type PeerTubeImportVideoOptions = PeerTubeLegacyUploadOptions & { targetUrl?: string; magnetUri?: string };
+
 export interface UploadError extends Error {
   readonly name: 'UploadError' | string;
 }

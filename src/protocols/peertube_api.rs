@@ -1,0 +1,303 @@
+//! PeerTube's one-request operations, as sans-IO builders run by the shared engine:
+//! OAuth password login and refresh, user-import status, the small multipart uploads (legacy
+//! video upload, captions, avatars and banners, torrent import) and the import listing.
+//! Wire details: shared/protocols/peertube-and-apivideo.md §1.4–1.7.
+
+use super::oneshot::{accept_json, OneShot};
+use super::peertube::{PROVIDER, VIDEO_FIELDS};
+use crate::core::url::{encode_component, form_urlencoded, join};
+use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Slice, UploadError};
+
+fn api(endpoint: &str, path: &str) -> String {
+    join(endpoint, path)
+}
+
+fn need(token: &str) -> Result<(), UploadError> {
+    if token.is_empty() {
+        Err(UploadError::invalid(PROVIDER, "accessToken is required"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `GET /api/v1/oauth-clients/local` → `{client_id, client_secret}`.
+pub fn oauth_client(endpoint: &str) -> OneShot {
+    OneShot::new(PROVIDER, "oauth client lookup", Request::new(Method::Get, api(endpoint, "/api/v1/oauth-clients/local")), accept_json)
+}
+
+fn token_request(endpoint: &str, pairs: &[(&str, &str)], otp: Option<&str>) -> OneShot {
+    let mut req = Request::new(Method::Post, api(endpoint, "/api/v1/users/token")).body(Body::Text {
+        content_type: "application/x-www-form-urlencoded".into(),
+        text: form_urlencoded(pairs),
+    });
+    if let Some(code) = otp.filter(|c| !c.is_empty()) {
+        req = req.header("x-peertube-otp", code);
+    }
+    // Resending a login is harmless: mark it idempotent by using the POST-only retry rules of
+    // OneShot (429/503 are resent; a lost answer is not).
+    OneShot::new(PROVIDER, "token request", req, accept_json)
+}
+
+/// Password grant (form-encoded, as PeerTube requires).
+pub fn token_password(endpoint: &str, client_id: &str, client_secret: &str, username: &str, password: &str, otp: Option<&str>) -> Result<OneShot, UploadError> {
+    if username.is_empty() || password.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "username and password are required"));
+    }
+    Ok(token_request(
+        endpoint,
+        &[
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ],
+        otp,
+    ))
+}
+
+/// Refresh grant.
+pub fn token_refresh(endpoint: &str, client_id: &str, client_secret: &str, refresh_token: &str) -> Result<OneShot, UploadError> {
+    if refresh_token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
+    }
+    Ok(token_request(
+        endpoint,
+        &[
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+        None,
+    ))
+}
+
+/// `GET /api/v1/users/{id}/imports/latest`; resolves `null` when there is none (404).
+pub fn import_latest(endpoint: &str, token: &str, user_id: u64) -> Result<OneShot, UploadError> {
+    need(token)?;
+    let req = Request::new(Method::Get, api(endpoint, &format!("/api/v1/users/{user_id}/imports/latest"))).bearer(token);
+    Ok(OneShot::new(PROVIDER, "import status", req, accept_json).null_on(404).with_token(token))
+}
+
+/// `GET /api/v1/users/me/videos/imports` with optional `start`, `count`, `sort`, `targetUrl`,
+/// `videoChannelSyncId`, `search` from `query`.
+pub fn list_imports(endpoint: &str, token: &str, query: &Json) -> Result<OneShot, UploadError> {
+    need(token)?;
+    let mut qs = Vec::new();
+    for key in ["start", "count", "sort", "targetUrl", "videoChannelSyncId", "search"] {
+        match query.get(key) {
+            Some(Json::String(s)) => qs.push(format!("{key}={}", encode_component(s))),
+            Some(n @ Json::Number(_)) => qs.push(format!("{key}={}", n.to_json_string())),
+            _ => {}
+        }
+    }
+    let mut url = api(endpoint, "/api/v1/users/me/videos/imports");
+    if !qs.is_empty() {
+        url.push('?');
+        url.push_str(&qs.join("&"));
+    }
+    let req = Request::new(Method::Get, url).bearer(token);
+    Ok(OneShot::new(PROVIDER, "import listing", req, accept_json).with_token(token))
+}
+
+/// Flattens JSON into multipart fields the way PeerTube's client does (`tags[0]`,
+/// `scheduleUpdate[updateAt]`).
+pub fn form_fields(prefix: &str, value: &Json, out: &mut Vec<Part>) {
+    match value {
+        Json::Null => {}
+        Json::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                form_fields(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        Json::Object(entries) => {
+            for (k, v) in entries {
+                form_fields(&format!("{prefix}[{k}]"), v, out);
+            }
+        }
+        Json::String(s) => out.push(Part::Field { name: prefix.to_string(), value: s.clone() }),
+        other => out.push(Part::Field { name: prefix.to_string(), value: other.to_json_string() }),
+    }
+}
+
+fn file_part(field: &str, file: &FileInfo, index: usize, fallback_type: &str) -> Part {
+    Part::File {
+        name: field.to_string(),
+        filename: if file.name.is_empty() { field.to_string() } else { file.name.clone() },
+        content_type: if file.mime.is_empty() { fallback_type.to_string() } else { file.mime.clone() },
+        slice: Slice { file: index, start: 0, end: file.size },
+    }
+}
+
+fn check_file(file: &FileInfo, what: &str, extensions: &[&str], max: u64) -> Result<(), UploadError> {
+    let lower = file.name.to_ascii_lowercase();
+    if !extensions.iter().any(|e| lower.ends_with(e)) {
+        return Err(UploadError::new(
+            ErrorCode::UnsupportedType,
+            PROVIDER,
+            format!("{what} must be one of {} (got {:?})", extensions.join(" "), file.name),
+        ));
+    }
+    if file.size == 0 {
+        return Err(UploadError::invalid(PROVIDER, format!("{what} is empty")));
+    }
+    if file.size > max {
+        return Err(UploadError::new(ErrorCode::TooLarge, PROVIDER, format!("{what} is {} bytes; PeerTube accepts at most {max}", file.size)));
+    }
+    Ok(())
+}
+
+fn multipart(method: Method, url: String, token: &str, parts: Vec<Part>, what: &'static str) -> OneShot {
+    let req = Request::new(method, url).bearer(token).body(Body::Multipart(parts));
+    OneShot::new(PROVIDER, what, req, accept_json).with_token(token)
+}
+
+fn video_fields(options: &Json, parts: &mut Vec<Part>) {
+    for (k, v) in options.entries() {
+        if VIDEO_FIELDS.contains(&k.as_str()) {
+            form_fields(k, v, parts);
+        }
+    }
+}
+
+/// Legacy single-request upload `POST /api/v1/videos/upload` (`videofile`, `channelId`, `name`).
+pub fn legacy_upload(endpoint: &str, token: &str, file: &FileInfo, options: &Json) -> Result<OneShot, UploadError> {
+    need(token)?;
+    if options.get("channelId").and_then(Json::as_u64).filter(|c| *c > 0).is_none() {
+        return Err(UploadError::invalid(PROVIDER, "channelId must be a positive integer"));
+    }
+    if file.size == 0 {
+        return Err(UploadError::invalid(PROVIDER, "PeerTube does not accept an empty file"));
+    }
+    let mut opts = options.clone();
+    if opts.get("name").and_then(Json::as_str).is_none_or(|n| n.trim().is_empty()) {
+        let name: String = file.name.chars().take(120).collect();
+        opts.set("name", Json::String(if name.chars().count() >= 3 { name } else { format!("{name:_<3}") }));
+    }
+    let mut parts = Vec::new();
+    video_fields(&opts, &mut parts);
+    parts.push(file_part("videofile", file, 0, "application/octet-stream"));
+    Ok(multipart(Method::Post, api(endpoint, "/api/v1/videos/upload"), token, parts, "legacy upload"))
+}
+
+/// `PUT /api/v1/videos/{id}/captions/{lang}` (`captionfile`, .vtt or .srt, ≤ 20 MB).
+pub fn caption(endpoint: &str, token: &str, video_id: &str, language: &str, file: &FileInfo) -> Result<OneShot, UploadError> {
+    need(token)?;
+    if video_id.is_empty() || language.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "videoId and language are required"));
+    }
+    check_file(file, "a caption", &[".vtt", ".srt"], 20 * 1024 * 1024)?;
+    let url = api(endpoint, &format!("/api/v1/videos/{}/captions/{}", encode_component(video_id), encode_component(language)));
+    let fallback = if file.name.to_ascii_lowercase().ends_with(".srt") { "application/x-subrip" } else { "text/vtt" };
+    Ok(multipart(Method::Put, url, token, vec![file_part("captionfile", file, 0, fallback)], "caption upload"))
+}
+
+const IMAGE_EXTENSIONS: &[&str] = &[".png", ".jpg", ".jpeg", ".gif", ".webp"];
+const IMAGE_MAX: u64 = 4 * 1024 * 1024;
+
+/// My avatar (`channel` = None) or a channel's avatar (`POST …/avatar/pick`, `avatarfile`).
+pub fn avatar(endpoint: &str, token: &str, channel: Option<&str>, file: &FileInfo) -> Result<OneShot, UploadError> {
+    need(token)?;
+    check_file(file, "an avatar", IMAGE_EXTENSIONS, IMAGE_MAX)?;
+    let path = match channel {
+        Some(c) if !c.is_empty() => format!("/api/v1/video-channels/{}/avatar/pick", encode_component(c)),
+        _ => "/api/v1/users/me/avatar/pick".to_string(),
+    };
+    Ok(multipart(Method::Post, api(endpoint, &path), token, vec![file_part("avatarfile", file, 0, "image/png")], "avatar upload"))
+}
+
+/// A channel's banner (`POST /api/v1/video-channels/{handle}/banner/pick`, `bannerfile`).
+pub fn banner(endpoint: &str, token: &str, channel: &str, file: &FileInfo) -> Result<OneShot, UploadError> {
+    need(token)?;
+    if channel.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "channel (the channel handle) is required"));
+    }
+    check_file(file, "a banner", IMAGE_EXTENSIONS, IMAGE_MAX)?;
+    let url = api(endpoint, &format!("/api/v1/video-channels/{}/banner/pick", encode_component(channel)));
+    Ok(multipart(Method::Post, url, token, vec![file_part("bannerfile", file, 0, "image/png")], "banner upload"))
+}
+
+/// `POST /api/v1/videos/imports` with a `.torrent` file (or, with no file, `targetUrl` or
+/// `magnetUri` from `options`), plus `channelId` and the video fields.
+pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, options: &Json) -> Result<OneShot, UploadError> {
+    need(token)?;
+    if options.get("channelId").and_then(Json::as_u64).filter(|c| *c > 0).is_none() {
+        return Err(UploadError::invalid(PROVIDER, "channelId must be a positive integer"));
+    }
+    let mut parts = Vec::new();
+    video_fields(options, &mut parts);
+    let sources = [options.get("targetUrl"), options.get("magnetUri")].iter().filter(|v| v.is_some()).count() + usize::from(file.is_some());
+    if sources != 1 {
+        return Err(UploadError::invalid(PROVIDER, "give exactly one of a .torrent file, targetUrl or magnetUri"));
+    }
+    for key in ["targetUrl", "magnetUri"] {
+        if let Some(v) = options.get(key) {
+            form_fields(key, v, &mut parts);
+        }
+    }
+    if let Some(f) = file {
+        check_file(f, "a torrent", &[".torrent"], 200 * 1024)?;
+        parts.push(file_part("torrentfile", f, 0, "application/x-bittorrent"));
+    }
+    Ok(multipart(Method::Post, api(endpoint, "/api/v1/videos/imports"), token, parts, "video import"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Outcome, Response};
+    use crate::protocols::{Next, Protocol, Verdict};
+
+    fn info(name: &str, size: u64) -> FileInfo {
+        FileInfo { name: name.into(), size, mime: String::new(), last_modified: 0.0 }
+    }
+
+    #[test]
+    fn login_is_form_encoded() {
+        let mut p = token_password("http://x", "cid", "sec", "alice", "p&w", Some("123")).unwrap();
+        let Next::Send(req) = p.next() else { panic!() };
+        assert_eq!(req.url, "http://x/api/v1/users/token");
+        assert_eq!(req.get_header("x-peertube-otp"), Some("123"));
+        match &req.body {
+            Body::Text { content_type, text } => {
+                assert_eq!(content_type, "application/x-www-form-urlencoded");
+                assert_eq!(text, "client_id=cid&client_secret=sec&grant_type=password&username=alice&password=p%26w");
+            }
+            b => panic!("{b:?}"),
+        }
+        let v = p.handle(&req, Outcome::Response(Response::new(200).with_body(r#"{"access_token":"a","refresh_token":"r"}"#)));
+        assert_eq!(v, Verdict::Continue);
+        assert!(matches!(p.next(), Next::Done(j) if j.get("access_token").and_then(Json::as_str) == Some("a")));
+    }
+
+    #[test]
+    fn import_latest_404_is_null() {
+        let mut p = import_latest("http://x", "tok", 7).unwrap();
+        let Next::Send(req) = p.next() else { panic!() };
+        assert_eq!(req.url, "http://x/api/v1/users/7/imports/latest");
+        p.handle(&req, Outcome::Response(Response::new(404)));
+        assert_eq!(p.next(), Next::Done(Json::Null));
+    }
+
+    #[test]
+    fn multipart_fields_and_checks() {
+        let opts = Json::parse(r#"{"channelId":3,"tags":["a","b"],"scheduleUpdate":{"updateAt":"2030"},"bogus":1}"#).unwrap();
+        let mut p = legacy_upload("http://x", "t", &info("movie.mp4", 10), &opts).unwrap();
+        let Next::Send(req) = p.next() else { panic!() };
+        let Body::Multipart(parts) = &req.body else { panic!() };
+        let names: Vec<&str> = parts
+            .iter()
+            .map(|p| match p {
+                Part::Field { name, .. } | Part::File { name, .. } => name.as_str(),
+            })
+            .collect();
+        assert_eq!(names, ["channelId", "tags[0]", "tags[1]", "scheduleUpdate[updateAt]", "name", "videofile"]);
+        assert!(caption("http://x", "t", "1", "en", &info("sub.txt", 3)).is_err());
+        assert_eq!(avatar("http://x", "t", None, &info("a.png", 5 << 20)).err().map(|e| e.code), Some(ErrorCode::TooLarge));
+        assert!(import_video("http://x", "t", None, &Json::parse(r#"{"channelId":1}"#).unwrap()).is_err());
+        let mut t = import_video("http://x", "t", Some(&info("a.torrent", 100)), &Json::parse(r#"{"channelId":1}"#).unwrap()).unwrap();
+        let Next::Send(req) = t.next() else { panic!() };
+        assert_eq!(req.url, "http://x/api/v1/videos/imports");
+    }
+}

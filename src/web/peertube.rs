@@ -1,0 +1,192 @@
+//! JS functions for PeerTube's one-request operations. Each returns a Promise and rejects with
+//! `UploadError`; all run through the shared engine (retries, typed errors, token refresh).
+
+use super::error::to_js;
+use super::options::{files, get, Options};
+use super::{json_to_js, run_protocol};
+use crate::core::retry::RetryPolicy;
+use crate::core::{Json, UploadError};
+use crate::protocols::oneshot::OneShot;
+use crate::protocols::peertube::PROVIDER;
+use crate::protocols::peertube_api as api;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::Blob;
+
+fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
+    Ok(opts.retry_delays()?.map(RetryPolicy::new).unwrap_or_default())
+}
+
+/// Validates synchronously (a rejected promise before any request), then runs.
+fn spawn<F>(build: F) -> js_sys::Promise
+where
+    F: FnOnce() -> Result<(OneShot, Vec<Blob>, RetryPolicy, Option<js_sys::Function>), UploadError>,
+{
+    match build() {
+        Err(e) => js_sys::Promise::reject(&to_js(e)),
+        Ok((proto, blobs, retry, token_source)) => future_to_promise(async move {
+            run_protocol(Box::new(proto), blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(to_js)
+        }),
+    }
+}
+
+fn opts(raw: &JsValue) -> Result<Options, UploadError> {
+    Options::parse(raw, PROVIDER)
+}
+
+/// One file from `input` (File or Blob).
+fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadError> {
+    let mut v = files(input, PROVIDER)?;
+    if v.len() != 1 {
+        return Err(UploadError::invalid(PROVIDER, "exactly one file is expected"));
+    }
+    v.pop().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"))
+}
+
+fn authed(raw: &JsValue) -> Result<(Options, String, String), UploadError> {
+    let o = opts(raw)?;
+    let endpoint = o.endpoint()?;
+    let token = o.required_string("accessToken")?;
+    Ok((o, endpoint, token))
+}
+
+/// Logs in with the OAuth password grant: `{ endpoint, username, password, otp?, clientId?,
+/// clientSecret? }`. Resolves with PeerTube's token response plus `client_id`/`client_secret`
+/// (needed to refresh).
+#[wasm_bindgen(js_name = peertubeLogin, unchecked_return_type = "Promise<PeerTubeToken>")]
+pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOptions")] options: JsValue) -> js_sys::Promise {
+    let prepared = (|| -> Result<_, UploadError> {
+        let o = opts(&options)?;
+        Ok((o.endpoint()?, o.required_string("username")?, o.required_string("password")?, o.string("otp")?, o.string("clientId")?, o.string("clientSecret")?, policy(&o)?))
+    })();
+    let (endpoint, user, pass, otp, cid, csec, retry) = match prepared {
+        Ok(p) => p,
+        Err(e) => return js_sys::Promise::reject(&to_js(e)),
+    };
+    future_to_promise(async move {
+        let (cid, csec) = match (cid, csec) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                let c = run_protocol(Box::new(api::oauth_client(&endpoint)), vec![], retry.clone(), None).await.map_err(to_js)?;
+                let s = |k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
+                match (s("client_id"), s("client_secret")) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return Err(to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret"))),
+                }
+            }
+        };
+        let proto = api::token_password(&endpoint, &cid, &csec, &user, &pass, otp.as_deref()).map_err(to_js)?;
+        let mut tok = run_protocol(Box::new(proto), vec![], retry, None).await.map_err(|e| to_js(e.redact(&pass)))?;
+        tok.set("client_id", Json::String(cid));
+        tok.set("client_secret", Json::String(csec));
+        Ok(json_to_js(&tok))
+    })
+}
+
+/// Refreshes a token: `{ endpoint, refreshToken, clientId, clientSecret }`.
+#[wasm_bindgen(js_name = peertubeRefreshToken, unchecked_return_type = "Promise<PeerTubeToken>")]
+pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRefreshOptions")] options: JsValue) -> js_sys::Promise {
+    spawn(|| {
+        let o = opts(&options)?;
+        let p = api::token_refresh(&o.endpoint()?, &o.required_string("clientId")?, &o.required_string("clientSecret")?, &o.required_string("refreshToken")?)?;
+        Ok((p, vec![], policy(&o)?, None))
+    })
+}
+
+/// The latest user archive import: `{ endpoint, accessToken, userId }` → `{ id, state, createdAt }`
+/// or `null` when there is none.
+#[wasm_bindgen(js_name = peertubeImportStatus, unchecked_return_type = "Promise<PeerTubeUserImport | null>")]
+pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { userId: number }")] options: JsValue) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        let user = o.integer("userId")?.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
+        Ok((api::import_latest(&endpoint, &token, user)?, vec![], policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Lists my video imports: `{ endpoint, accessToken, start?, count?, sort?, search?, targetUrl? }`.
+#[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: any[] }>")]
+pub fn peertube_list_imports(#[wasm_bindgen(unchecked_param_type = "PeerTubeListImportsOptions")] options: JsValue) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        Ok((api::list_imports(&endpoint, &token, &o.data)?, vec![], policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Legacy single-request video upload: `file`, `{ endpoint, accessToken, channelId, name?, …video fields }`.
+#[wasm_bindgen(js_name = peertubeLegacyUpload, unchecked_return_type = "Promise<PeerTubeVideoResult>")]
+pub fn peertube_legacy_upload(
+    #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PeerTubeLegacyUploadOptions")] options: JsValue,
+) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        let (blob, info) = one_file(&file)?;
+        Ok((api::legacy_upload(&endpoint, &token, &info, &o.data)?, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Adds or replaces a caption: `file` (.vtt/.srt), `{ endpoint, accessToken, videoId, language }`.
+#[wasm_bindgen(js_name = peertubeUploadCaption, unchecked_return_type = "Promise<void>")]
+pub fn peertube_upload_caption(
+    #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { videoId: string | number; language: string }")] options: JsValue,
+) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        let video = match get(&options, "videoId") {
+            Some(v) => v.as_string().or_else(|| v.as_f64().map(|n| (n as u64).to_string())).unwrap_or_default(),
+            None => String::new(),
+        };
+        let (blob, info) = one_file(&file)?;
+        let p = api::caption(&endpoint, &token, &video, &o.required_string("language")?, &info)?;
+        Ok((p, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Sets my avatar, or a channel's when `channel` (its handle) is given.
+#[wasm_bindgen(js_name = peertubeUpdateAvatar, unchecked_return_type = "Promise<{ avatars: any[] }>")]
+pub fn peertube_update_avatar(
+    #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel?: string }")] options: JsValue,
+) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        let (blob, info) = one_file(&file)?;
+        let p = api::avatar(&endpoint, &token, o.string("channel")?.as_deref(), &info)?;
+        Ok((p, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Sets a channel's banner: `{ endpoint, accessToken, channel }`.
+#[wasm_bindgen(js_name = peertubeUpdateBanner, unchecked_return_type = "Promise<{ banners: any[] }>")]
+pub fn peertube_update_banner(
+    #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel: string }")] options: JsValue,
+) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        let (blob, info) = one_file(&file)?;
+        let p = api::banner(&endpoint, &token, &o.required_string("channel")?, &info)?;
+        Ok((p, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Imports a video from a `.torrent` file (or `targetUrl`/`magnetUri` with `file` = null).
+#[wasm_bindgen(js_name = peertubeImportVideo, unchecked_return_type = "Promise<any>")]
+pub fn peertube_import_video(
+    #[wasm_bindgen(unchecked_param_type = "File | null")] file: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PeerTubeImportVideoOptions")] options: JsValue,
+) -> js_sys::Promise {
+    spawn(|| {
+        let (o, endpoint, token) = authed(&options)?;
+        let (blobs, info) = if file.is_null() || file.is_undefined() {
+            (vec![], None)
+        } else {
+            let (b, i) = one_file(&file)?;
+            (vec![b], Some(i))
+        };
+        let p = api::import_video(&endpoint, &token, info.as_ref(), &o.data)?;
+        Ok((p, blobs, policy(&o)?, o.function("getAccessToken")?))
+    })
+}
