@@ -32,6 +32,8 @@ pub enum State {
 /// Consecutive responses that move nothing forward before the engine gives up: a guard against
 /// a server that keeps answering "OK" without storing bytes.
 const MAX_STALLED_STEPS: u32 = 64;
+/// 429 answers in a row (without progress) that are waited out before giving up.
+const MAX_THROTTLES: u32 = 30;
 /// Fresh tokens tried in a row without progress before a 401 is final.
 const MAX_TOKEN_REFRESHES: u32 = 2;
 
@@ -43,6 +45,7 @@ pub struct Engine<P: Protocol> {
     next_id: RequestId,
     attempt: u32,
     stalled: u32,
+    throttled: u32,
     backoff_until: Option<f64>,
     last_confirmed: u64,
     progress: Progress,
@@ -65,6 +68,7 @@ impl<P: Protocol> Engine<P> {
             next_id: 1,
             attempt: 0,
             stalled: 0,
+            throttled: 0,
             backoff_until: None,
             last_confirmed: 0,
             progress: Progress::new(total),
@@ -209,7 +213,18 @@ impl<P: Protocol> Engine<P> {
 
     fn update_progress(&mut self, now_ms: f64) -> bool {
         let in_flight: u64 = self.in_flight.iter().map(|(_, _, b)| *b).sum();
+        self.progress.set_total(self.proto.total());
         self.progress.update(now_ms, self.proto.confirmed(), in_flight)
+    }
+
+    /// More input for a stream of unknown length (see `Protocol::push_input`).
+    pub fn push_input(&mut self, file: usize, size: u64, last: bool, now_ms: f64) -> Result<(), UploadError> {
+        if self.state == State::Finished {
+            return Err(UploadError::invalid(self.proto.provider(), "the upload has already finished"));
+        }
+        self.proto.push_input(file, size, last)?;
+        self.update_progress(now_ms);
+        Ok(())
     }
 
     pub fn progress(&self) -> Snapshot {
@@ -232,6 +247,7 @@ impl<P: Protocol> Engine<P> {
             self.last_confirmed = confirmed;
             self.attempt = 0;
             self.stalled = 0;
+            self.throttled = 0;
             self.token_refreshes = 0;
         }
         match verdict {
@@ -260,6 +276,21 @@ impl<P: Protocol> Engine<P> {
                         }
                         self.finish(Err(e));
                     }
+                }
+            }
+            Verdict::Throttled { error, retry_after } => {
+                self.throttled += 1;
+                if self.throttled > MAX_THROTTLES {
+                    let mut e = error;
+                    e.message.push_str(&format!(" (still rate limited after {MAX_THROTTLES} waits)"));
+                    self.finish(Err(e));
+                } else {
+                    // Server's delay, else the retry schedule's (its last step once exhausted).
+                    let step = self.throttled.min(self.policy.delays.len() as u32);
+                    let fallback = if step == 0 { 1000 } else { self.policy.delays[step as usize - 1] };
+                    let delay = retry_after.map_or(fallback, |ra| ra.delay_from(now_ms).min(self.policy.max_retry_after_ms));
+                    let until = now_ms + delay as f64;
+                    self.backoff_until = Some(self.backoff_until.map_or(until, |u| u.max(until)));
                 }
             }
             Verdict::Reauth(error) => {

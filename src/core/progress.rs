@@ -24,6 +24,11 @@ impl Progress {
         Progress { total, loaded: 0, bps: 0.0, last_ms: None, last_loaded: 0 }
     }
 
+    /// The total grows while a stream of unknown length is appended to; it never shrinks.
+    pub fn set_total(&mut self, total: u64) {
+        self.total = self.total.max(total);
+    }
+
     /// Records `confirmed + in_flight` bytes at `now_ms`. Returns true when `loaded` moved.
     pub fn update(&mut self, now_ms: f64, confirmed: u64, in_flight: u64) -> bool {
         let candidate = confirmed.saturating_add(in_flight).min(self.total);

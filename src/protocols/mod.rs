@@ -5,6 +5,7 @@
 use crate::core::retry::{parse_retry_after, RetryAfter};
 use crate::core::{Json, Outcome, Request, Response, UploadError};
 
+pub mod apivideo;
 pub mod oneshot;
 pub mod peertube;
 pub mod peertube_api;
@@ -31,6 +32,9 @@ pub enum Verdict {
     /// `next()` again. The protocol has already decided what a retry means (resend, or first ask
     /// the server what it has). `error` is reported if retries run out.
     Retry { error: UploadError, retry_after: Option<RetryAfter> },
+    /// The server asks us to slow down (429): wait `retry_after` (or the next backoff delay)
+    /// without using up a retry; the engine still bounds how many of these come in a row.
+    Throttled { error: UploadError, retry_after: Option<RetryAfter> },
     /// The credential was refused: get a fresh token (`set_token`), then ask `next()` again.
     Reauth(UploadError),
     /// Unrecoverable.
@@ -58,6 +62,11 @@ pub trait Protocol {
     fn cancel(&mut self) -> Vec<Request> {
         Vec::new()
     }
+    /// More input for a stream of unknown length: file `file` (a Blob the shell holds) of
+    /// `size` bytes; `last` closes the stream.
+    fn push_input(&mut self, _file: usize, _size: u64, _last: bool) -> Result<(), UploadError> {
+        Err(UploadError::invalid(self.provider(), "this upload does not take more input"))
+    }
     /// Credentials to keep out of error messages.
     fn secrets(&self) -> Vec<String> {
         Vec::new()
@@ -77,8 +86,10 @@ pub fn default_verdict(provider: &'static str, what: &str, resp: &Response) -> V
     if resp.status == 401 {
         return Verdict::Reauth(err);
     }
-    if err.retryable {
-        let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+    let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+    if resp.status == 429 {
+        Verdict::Throttled { error: err, retry_after }
+    } else if err.retryable {
         Verdict::Retry { error: err, retry_after }
     } else {
         Verdict::Fail(err)
@@ -112,6 +123,9 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn cancel(&mut self) -> Vec<Request> {
         (**self).cancel()
+    }
+    fn push_input(&mut self, file: usize, size: u64, last: bool) -> Result<(), UploadError> {
+        (**self).push_input(file, size, last)
     }
     fn secrets(&self) -> Vec<String> {
         (**self).secrets()

@@ -19,6 +19,7 @@ pub struct OneShot {
     token: Option<String>,
     /// Statuses answered with `null` instead of an error (e.g. 404 for "no import yet").
     null_on: Vec<u16>,
+    secrets: Vec<String>,
     state: State,
 }
 
@@ -42,12 +43,18 @@ impl OneShot {
     pub fn new(provider: &'static str, what: &'static str, request: Request, accept: Accept) -> Self {
         let idempotent = !matches!(request.method, crate::core::Method::Post | crate::core::Method::Patch);
         let file_bytes = request.body.file_bytes();
-        OneShot { provider, what, request, idempotent, accept, file_bytes, token: None, null_on: Vec::new(), state: State::Ready }
+        OneShot { provider, what, request, idempotent, accept, file_bytes, token: None, null_on: Vec::new(), secrets: Vec::new(), state: State::Ready }
     }
 
     /// Resolve with `null` when the server answers `status` (e.g. 404 = "none").
     pub fn null_on(mut self, status: u16) -> Self {
         self.null_on.push(status);
+        self
+    }
+
+    /// A credential in the request body to keep out of error messages.
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.secrets.push(secret.to_string());
         self
     }
 
@@ -137,6 +144,6 @@ impl Protocol for OneShot {
         }
     }
     fn secrets(&self) -> Vec<String> {
-        self.token.iter().cloned().collect()
+        self.token.iter().chain(self.secrets.iter()).cloned().collect()
     }
 }

@@ -262,6 +262,10 @@ impl PeerTube {
         Verdict::Retry { error: e, retry_after }
     }
 
+    fn throttled(&mut self, e: UploadError, resp: &Response) -> Verdict {
+        Verdict::Throttled { error: e, retry_after: resp.header("retry-after").and_then(parse_retry_after) }
+    }
+
     fn handle_init(&mut self, resp: Response) -> Verdict {
         match resp.status {
             200 | 201 => {
@@ -289,6 +293,10 @@ impl PeerTube {
                 }
             }
             401 => Verdict::Reauth(self.error_for("init", &resp)),
+            429 => {
+                let e = self.error_for("init", &resp);
+                self.throttled(e, &resp)
+            }
             s if status_is_retryable(s) => {
                 let e = self.error_for("init", &resp);
                 self.retry(e, Some(&resp))
@@ -345,6 +353,11 @@ impl PeerTube {
                 self.phase = Phase::Query;
                 let e = self.error_for(what, &resp).retryable(true);
                 self.retry(e, None)
+            }
+            429 => {
+                // Rate limited: nothing was stored, resend the same chunk after the wait.
+                let e = self.error_for(what, &resp);
+                self.throttled(e, &resp)
             }
             s if status_is_retryable(s) => {
                 self.phase = Phase::Query;

@@ -1,0 +1,393 @@
+//! api.video delegated upload with an upload token (`POST /upload?token=…`), for a file of known
+//! size or for a stream of unknown length (progressive upload), plus the upload-token API.
+//! Wire details: shared/protocols/peertube-and-apivideo.md §2.
+//!
+//! Each part is multipart/form-data (`videoId` once known, then `file`) with
+//! `Content-Range: part k/N` (`part k/*` while the length is unknown, `part k/k` for the last).
+//! The `part` form is what api.video's own browser uploader sends to `/upload` in production;
+//! the OAS shows only `bytes`, but part numbers also let a progressive upload close the video
+//! without knowing its size up front.
+//!
+//! Retrying a part whose answer was lost (network error or 5xx after the server may have stored
+//! it) gets 400 "part collides": that part is then known to be stored, so the upload moves on
+//! instead of failing. If it was the last part, the Video object is lost with the answer and
+//! `start()` resolves with `{ videoId }` only.
+
+use super::oneshot::{accept_json, OneShot};
+use crate::core::retry::{parse_retry_after, status_is_retryable};
+use crate::core::url::{encode_component, join};
+use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Slice, UploadError};
+use crate::protocols::{network_retry, Next, Protocol, Verdict};
+
+pub const PROVIDER: &str = "apivideo";
+pub const DEFAULT_ENDPOINT: &str = "https://ws.api.video";
+pub const MIN_CHUNK: u64 = 5 * 1024 * 1024;
+pub const MAX_CHUNK: u64 = 128 * 1024 * 1024;
+/// Default part size: large enough that api.video's upload rate limit (100 requests/min in
+/// production, 40 in sandbox) does not cap a fast link, small enough that a retried part is cheap.
+pub const DEFAULT_CHUNK: u64 = 32 * 1024 * 1024;
+/// The largest `total` the API accepts (§2.2).
+pub const MAX_TOTAL: u64 = 52_428_800_000;
+/// Most parts per video.
+pub const MAX_PARTS: u64 = 10_000;
+
+#[derive(Clone, Debug, PartialEq)]
+struct PartSpec {
+    slice: Slice,
+    last: bool,
+}
+
+#[derive(Debug, PartialEq)]
+enum Phase {
+    Running,
+    Done(Json),
+    Failed(UploadError),
+}
+
+#[derive(Debug)]
+pub struct ApiVideo {
+    url: String,
+    token: String,
+    filename: String,
+    mime: String,
+    /// Known total (a file), or None while a progressive upload is still growing.
+    total: Option<u64>,
+    /// Bytes appended so far (progressive) or the file size.
+    appended: u64,
+    /// Parts ready to send, in order; `parts[0]` is part number `next_part`.
+    queue: Vec<PartSpec>,
+    next_part: u64,
+    video_id: Option<String>,
+    confirmed: u64,
+    in_flight: bool,
+    /// The current part may have been stored although its answer never arrived.
+    maybe_stored: bool,
+    finished_input: bool,
+    phase: Phase,
+}
+
+fn check_token(token: &str) -> Result<(), UploadError> {
+    if token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "uploadToken is required"));
+    }
+    if token.len() > 256 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(UploadError::invalid(PROVIDER, "uploadToken has unexpected characters"));
+    }
+    Ok(())
+}
+
+fn check_video_id(id: &Option<String>) -> Result<(), UploadError> {
+    match id {
+        Some(v) if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Err(UploadError::invalid(PROVIDER, "videoId has unexpected characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl ApiVideo {
+    fn base(endpoint: &str, token: &str, filename: String, mime: String, video_id: Option<String>) -> Result<Self, UploadError> {
+        check_token(token)?;
+        check_video_id(&video_id)?;
+        let url = format!("{}?token={}", join(endpoint, "/upload"), encode_component(token));
+        if !crate::core::url::is_absolute_http(&url) {
+            return Err(UploadError::invalid(PROVIDER, "endpoint must be an http(s) URL or a path on this site"));
+        }
+        Ok(ApiVideo {
+            url,
+            token: token.to_string(),
+            filename,
+            mime: if mime.is_empty() { "application/octet-stream".into() } else { mime },
+            total: None,
+            appended: 0,
+            queue: Vec::new(),
+            next_part: 1,
+            video_id,
+            confirmed: 0,
+            in_flight: false,
+            maybe_stored: false,
+            finished_input: false,
+            phase: Phase::Running,
+        })
+    }
+
+    /// Upload of a whole file. `chunk` must lie in [5 MiB, 128 MiB].
+    pub fn file(endpoint: &str, token: &str, file: &FileInfo, video_name: Option<&str>, video_id: Option<String>, chunk: Option<u64>) -> Result<Self, UploadError> {
+        let chunk = chunk.unwrap_or(DEFAULT_CHUNK);
+        if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk) {
+            return Err(UploadError::invalid(PROVIDER, format!("chunkSize must be between {MIN_CHUNK} and {MAX_CHUNK} bytes (got {chunk})")));
+        }
+        if file.size == 0 {
+            return Err(UploadError::invalid(PROVIDER, "api.video does not accept an empty file"));
+        }
+        if file.size > MAX_TOTAL {
+            return Err(UploadError::new(ErrorCode::TooLarge, PROVIDER, format!("api.video accepts at most {MAX_TOTAL} bytes")));
+        }
+        if file.size.div_ceil(chunk) > MAX_PARTS {
+            return Err(UploadError::invalid(PROVIDER, format!("at most {MAX_PARTS} parts: use a larger chunkSize")));
+        }
+        let name = video_name.map(str::to_string).filter(|n| !n.is_empty()).unwrap_or_else(|| if file.name.is_empty() { "file".into() } else { file.name.clone() });
+        let mut me = Self::base(endpoint, token, name, file.mime.clone(), video_id)?;
+        me.total = Some(file.size);
+        me.appended = file.size;
+        me.finished_input = true;
+        let mut start = 0;
+        while start < file.size {
+            let end = start.saturating_add(chunk).min(file.size);
+            me.queue.push(PartSpec { slice: Slice { file: 0, start, end }, last: end == file.size });
+            start = end;
+        }
+        Ok(me)
+    }
+
+    /// A progressive upload: parts arrive through [`Protocol::push_input`].
+    pub fn progressive(endpoint: &str, token: &str, video_name: Option<&str>, video_id: Option<String>) -> Result<Self, UploadError> {
+        let name = video_name.filter(|n| !n.is_empty()).unwrap_or("file").to_string();
+        Self::base(endpoint, token, name, String::new(), video_id)
+    }
+
+    pub fn video_id(&self) -> Option<&str> {
+        self.video_id.as_deref()
+    }
+
+    fn fail(&mut self, e: UploadError) -> Verdict {
+        self.phase = Phase::Failed(e.clone());
+        Verdict::Fail(e)
+    }
+
+    fn content_range(&self, spec: &PartSpec) -> String {
+        let k = self.next_part;
+        match (self.total, spec.last) {
+            (Some(_), _) => format!("part {k}/{}", self.next_part - 1 + self.queue.len() as u64),
+            (None, true) => format!("part {k}/{k}"),
+            (None, false) => format!("part {k}/*"),
+        }
+    }
+
+    /// The current part is stored: move on.
+    fn part_done(&mut self, body: Json) -> Verdict {
+        if self.queue.is_empty() {
+            return self.fail(UploadError::protocol(PROVIDER, "an answer for a part that was never sent"));
+        }
+        let spec = self.queue.remove(0);
+        self.confirmed += spec.slice.len();
+        self.next_part += 1;
+        self.maybe_stored = false;
+        if let Some(id) = body.get("videoId").and_then(Json::as_str).filter(|s| !s.is_empty()) {
+            self.video_id = Some(id.to_string());
+        }
+        if self.video_id.is_none() {
+            return self.fail(UploadError::protocol(PROVIDER, "the first part's answer carries no videoId"));
+        }
+        if spec.last {
+            let mut result = body;
+            if !matches!(result, Json::Object(_)) {
+                result = Json::object();
+            }
+            if result.get("videoId").is_none() {
+                if let Some(id) = &self.video_id {
+                    result.set("videoId", Json::String(id.clone()));
+                }
+            }
+            self.phase = Phase::Done(result);
+        }
+        Verdict::Continue
+    }
+}
+
+fn collides(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("collide") || m.contains("overlap") || m.contains("already uploaded")
+}
+
+impl Protocol for ApiVideo {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        self.total.unwrap_or(self.appended)
+    }
+    fn confirmed(&self) -> u64 {
+        self.confirmed
+    }
+
+    fn next(&mut self) -> Next {
+        match &self.phase {
+            Phase::Done(j) => return Next::Done(j.clone()),
+            Phase::Failed(e) => return Next::Fail(e.clone()),
+            Phase::Running => {}
+        }
+        if self.in_flight {
+            return Next::Wait;
+        }
+        let Some(spec) = self.queue.first().cloned() else {
+            return Next::Wait; // progressive: waiting for more input
+        };
+        let mut parts = Vec::new();
+        if let Some(id) = &self.video_id {
+            parts.push(Part::Field { name: "videoId".into(), value: id.clone() });
+        }
+        parts.push(Part::File { name: "file".into(), filename: self.filename.clone(), content_type: self.mime.clone(), slice: spec.slice });
+        let req = Request::new(Method::Post, self.url.clone())
+            .tag(self.next_part)
+            .header("Content-Range", self.content_range(&spec))
+            .body(Body::Multipart(parts));
+        self.in_flight = true;
+        Next::Send(req)
+    }
+
+    fn handle(&mut self, _req: &Request, outcome: Outcome) -> Verdict {
+        self.in_flight = false;
+        if self.phase != Phase::Running {
+            return Verdict::Continue;
+        }
+        let resp = match outcome {
+            Outcome::Network(detail) => {
+                self.maybe_stored = true;
+                return network_retry(PROVIDER, "part upload", &detail);
+            }
+            Outcome::Response(r) => r,
+        };
+        if resp.is_success() {
+            let body = match resp.body.trim() {
+                "" => Json::object(),
+                b => match Json::parse(b) {
+                    Ok(j) => j,
+                    Err(_) => return self.fail(UploadError::protocol(PROVIDER, "a part's answer is not JSON").with_status(resp.status)),
+                },
+            };
+            return self.part_done(body);
+        }
+        let err = status_error(PROVIDER, "part upload", &resp);
+        match resp.status {
+            400 if self.maybe_stored && collides(&resp.body) => self.part_done(Json::object()),
+            401 | 403 => {
+                let mut e = err;
+                e.code = ErrorCode::Auth;
+                e.message.push_str(" (the upload token is invalid or expired)");
+                self.fail(e)
+            }
+            429 => {
+                let wait = resp.header("x-ratelimit-retry-after").or_else(|| resp.header("retry-after")).and_then(parse_retry_after);
+                Verdict::Retry { error: err, retry_after: wait }
+            }
+            s if status_is_retryable(s) => {
+                // A 5xx may come after the part was stored.
+                self.maybe_stored = s >= 500;
+                Verdict::Retry { error: err, retry_after: resp.header("retry-after").and_then(parse_retry_after) }
+            }
+            _ => self.fail(err),
+        }
+    }
+
+    fn push_input(&mut self, file: usize, size: u64, last: bool) -> Result<(), UploadError> {
+        if self.total.is_some() || self.finished_input {
+            return Err(UploadError::invalid(PROVIDER, "this upload takes no more data"));
+        }
+        if size == 0 && !last {
+            return Ok(());
+        }
+        if !last && size < MIN_CHUNK {
+            return Err(UploadError::invalid(PROVIDER, format!("a part other than the last must be at least {MIN_CHUNK} bytes")));
+        }
+        if size > MAX_CHUNK {
+            return Err(UploadError::invalid(PROVIDER, format!("a part must be at most {MAX_CHUNK} bytes")));
+        }
+        if self.next_part + self.queue.len() as u64 > MAX_PARTS {
+            return Err(UploadError::invalid(PROVIDER, format!("at most {MAX_PARTS} parts")));
+        }
+        if last && size == 0 && self.appended == 0 {
+            return Err(UploadError::invalid(PROVIDER, "nothing was uploaded"));
+        }
+        self.appended += size;
+        self.finished_input = last;
+        self.queue.push(PartSpec { slice: Slice { file, start: 0, end: size }, last });
+        Ok(())
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.token.clone()]
+    }
+}
+
+// ---- Upload-token API and auth (for trusted back-office pages: never ship an API key) ----
+
+fn bearer_json(method: Method, url: String, access_token: &str, body: Option<Json>, what: &'static str) -> Result<OneShot, UploadError> {
+    if access_token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "accessToken is required"));
+    }
+    let mut req = Request::new(method, url).bearer(access_token);
+    if let Some(b) = body {
+        req = req.body(Body::json(b.to_json_string()));
+    }
+    Ok(OneShot::new(PROVIDER, what, req, accept_json).with_token(access_token))
+}
+
+/// `POST /upload-tokens {ttl}` (seconds; 0 = never expires).
+pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Result<OneShot, UploadError> {
+    if ttl.is_some_and(|t| t > 2_147_483_647) {
+        return Err(UploadError::invalid(PROVIDER, "ttl must be 0 to 2147483647 seconds"));
+    }
+    let body = Json::object().with("ttl", ttl.unwrap_or(0));
+    bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation")
+}
+
+/// `GET /upload-tokens?sortBy&sortOrder&currentPage&pageSize`.
+pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<OneShot, UploadError> {
+    let mut qs = Vec::new();
+    if let Some(s) = query.get("sortBy").and_then(Json::as_str) {
+        if !matches!(s, "createdAt" | "ttl") {
+            return Err(UploadError::invalid(PROVIDER, "sortBy must be 'createdAt' or 'ttl'"));
+        }
+        qs.push(format!("sortBy={s}"));
+    }
+    if let Some(s) = query.get("sortOrder").and_then(Json::as_str) {
+        if !matches!(s, "asc" | "desc") {
+            return Err(UploadError::invalid(PROVIDER, "sortOrder must be 'asc' or 'desc'"));
+        }
+        qs.push(format!("sortOrder={s}"));
+    }
+    if let Some(v) = query.get("currentPage") {
+        let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| UploadError::invalid(PROVIDER, "currentPage must be an integer ≥ 1"))?;
+        qs.push(format!("currentPage={n}"));
+    }
+    if let Some(v) = query.get("pageSize") {
+        let n = v.as_u64().filter(|n| (1..=100).contains(n)).ok_or_else(|| UploadError::invalid(PROVIDER, "pageSize must be 1 to 100"))?;
+        qs.push(format!("pageSize={n}"));
+    }
+    let mut url = join(endpoint, "/upload-tokens");
+    if !qs.is_empty() {
+        url = format!("{url}?{}", qs.join("&"));
+    }
+    bearer_json(Method::Get, url, access_token, None, "upload token listing")
+}
+
+/// `GET /upload-tokens/{token}`.
+pub fn get_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
+    check_token(token)?;
+    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup")
+}
+
+/// `DELETE /upload-tokens/{token}` (204).
+pub fn delete_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
+    check_token(token)?;
+    bearer_json(Method::Delete, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token deletion")
+}
+
+/// `POST /auth/api-key {apiKey}` → `{access_token, refresh_token, expires_in}`.
+pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadError> {
+    if api_key.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "apiKey is required"));
+    }
+    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(Json::object().with("apiKey", api_key).to_json_string()));
+    Ok(OneShot::new(PROVIDER, "authentication", req, accept_json).with_secret(api_key))
+}
+
+/// `POST /auth/refresh {refreshToken}`.
+pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, UploadError> {
+    if refresh_token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
+    }
+    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(Json::object().with("refreshToken", refresh_token).to_json_string()));
+    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_json).with_secret(refresh_token))
+}
