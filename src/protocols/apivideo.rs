@@ -308,6 +308,12 @@ impl Protocol for ApiVideo {
     fn secrets(&self) -> Vec<String> {
         vec![self.token.clone()]
     }
+    fn session(&self) -> Json {
+        match &self.video_id {
+            Some(id) => Json::object().with("videoId", id.as_str()).with("partsDone", self.next_part - 1),
+            None => Json::Null,
+        }
+    }
 }
 
 // ---- Upload-token API and auth (for trusted back-office pages: never ship an API key) ----

@@ -71,6 +71,10 @@ pub trait Protocol {
     fn secrets(&self) -> Vec<String> {
         Vec::new()
     }
+    /// What identifies the server-side session so far (upload URL, videoId, …), never a token.
+    fn session(&self) -> Json {
+        Json::Null
+    }
 }
 
 /// A retry verdict for a network failure.
@@ -129,5 +133,8 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn secrets(&self) -> Vec<String> {
         (**self).secrets()
+    }
+    fn session(&self) -> Json {
+        (**self).session()
     }
 }

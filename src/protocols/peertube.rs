@@ -505,4 +505,11 @@ impl Protocol for PeerTube {
     fn secrets(&self) -> Vec<String> {
         vec![self.token.clone()]
     }
+
+    fn session(&self) -> Json {
+        match &self.upload_url {
+            Some(u) => Json::object().with("uploadUrl", u.as_str()).with("offset", self.offset),
+            None => Json::Null,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The browser shell: the only code that knows about `JsValue`, `fetch` and timers.
 
 pub mod error;
+pub mod apivideo;
 pub mod options;
 pub mod peertube;
 pub mod runner;
@@ -18,6 +19,24 @@ use wasm_bindgen::JsValue;
 pub fn json_to_js(j: &Json) -> JsValue {
     use serde::Serialize;
     j.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+}
+
+/// Validates synchronously (a rejected promise before any request), then runs the protocol.
+pub fn spawn_protocol<F>(build: F) -> js_sys::Promise
+where
+    F: FnOnce() -> Result<(Box<dyn Protocol>, Vec<web_sys::Blob>, RetryPolicy, Option<js_sys::Function>), UploadError>,
+{
+    match build() {
+        Err(e) => js_sys::Promise::reject(&error::to_js(e)),
+        Ok((proto, blobs, retry, token_source)) => wasm_bindgen_futures::future_to_promise(async move {
+            run_protocol(proto, blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(error::to_js)
+        }),
+    }
+}
+
+/// The retry policy from `retryDelays`, or the default.
+pub fn retry_policy(opts: &options::Options) -> Result<RetryPolicy, UploadError> {
+    Ok(opts.retry_delays()?.map(RetryPolicy::new).unwrap_or_default())
 }
 
 /// Runs a protocol that needs no file input and no progress (logins, listings), or one whose

@@ -14,20 +14,14 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::Blob;
 
 fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
-    Ok(opts.retry_delays()?.map(RetryPolicy::new).unwrap_or_default())
+    super::retry_policy(opts)
 }
 
-/// Validates synchronously (a rejected promise before any request), then runs.
 fn spawn<F>(build: F) -> js_sys::Promise
 where
     F: FnOnce() -> Result<(OneShot, Vec<Blob>, RetryPolicy, Option<js_sys::Function>), UploadError>,
 {
-    match build() {
-        Err(e) => js_sys::Promise::reject(&to_js(e)),
-        Ok((proto, blobs, retry, token_source)) => future_to_promise(async move {
-            run_protocol(Box::new(proto), blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(to_js)
-        }),
-    }
+    super::spawn_protocol(|| build().map(|(p, b, r, t)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b, r, t)))
 }
 
 fn opts(raw: &JsValue) -> Result<Options, UploadError> {

@@ -43,7 +43,7 @@ pub struct Runner {
     events: VecDeque<Event>,
     waker: Option<Waker>,
     controller: Option<AbortController>,
-    files: Rc<Vec<Blob>>,
+    files: Rc<RefCell<Vec<Blob>>>,
     pub on_progress: Option<js_sys::Function>,
     pub token_source: Option<js_sys::Function>,
     last_loaded: Option<u64>,
@@ -53,6 +53,13 @@ pub struct Runner {
 pub type Shared = Rc<RefCell<Runner>>;
 
 impl Runner {
+    /// Adds an input Blob (a stream of unknown length grows this way); returns its index.
+    pub fn add_file(&mut self, blob: Blob) -> usize {
+        let mut f = self.files.borrow_mut();
+        f.push(blob);
+        f.len() - 1
+    }
+
     pub fn new(
         engine: Engine<Box<dyn Protocol>>,
         files: Vec<Blob>,
@@ -64,7 +71,7 @@ impl Runner {
             events: VecDeque::new(),
             waker: None,
             controller: None,
-            files: Rc::new(files),
+            files: Rc::new(RefCell::new(files)),
             on_progress,
             token_source,
             last_loaded: None,
@@ -153,7 +160,8 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
             Action::Send { id, request } => {
                 let (files, signal) = {
                     let r = shared.borrow();
-                    (r.files.clone(), r.controller.as_ref().map(|c| c.signal()))
+                    let files: Vec<Blob> = r.files.borrow().clone();
+                    (files, r.controller.as_ref().map(|c| c.signal()))
                 };
                 let sh = shared.clone();
                 spawn_local(async move {
@@ -222,7 +230,7 @@ async fn send_cleanup(shared: &Shared, requests: Vec<Request>) {
         return;
     }
     let Ok(c) = AbortController::new() else { return };
-    let files = shared.borrow().files.clone();
+    let files: Vec<Blob> = shared.borrow().files.borrow().clone();
     let signal = c.signal();
     for req in requests {
         let _ = transport::send(&req, &files, &signal).await;

@@ -73,7 +73,67 @@ export interface PeerTubeVideoResult {
   video: { id: number; uuid: string; shortUUID: string };
 }
 
-export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions;
+export interface ApiVideoUploadOptions extends CommonUploadOptions {
+  provider: 'apivideo';
+  /** A delegated upload token (safe to give to a browser). */
+  uploadToken: string;
+  /** Default https://ws.api.video (sandbox: https://sandbox.api.video). */
+  endpoint?: string;
+  /** Upload into an existing, empty video container. */
+  videoId?: string;
+  /** Title of the new video. Default: the file name. */
+  videoName?: string;
+  /** 5 MiB to 128 MiB; default 32 MiB. */
+  chunkSize?: number;
+}
+
+export interface ProgressiveUploadOptions {
+  provider: 'apivideo';
+  uploadToken: string;
+  endpoint?: string;
+  videoId?: string;
+  videoName?: string;
+  retryDelays?: number[];
+  onProgress?: (progress: UploadProgress) => void;
+}
+
+export interface ApiVideoVideo {
+  videoId: string;
+  title?: string;
+  assets?: { iframe?: string; player?: string; hls?: string; thumbnail?: string; mp4?: string };
+  [key: string]: unknown;
+}
+
+export interface ApiVideoAuthOptions {
+  /** A Bearer access token from apiVideoAuthenticate (trusted pages only). */
+  accessToken: string;
+  endpoint?: string;
+  retryDelays?: number[];
+  getAccessToken?: () => string | Promise<string>;
+}
+
+export interface ApiVideoListTokensOptions extends ApiVideoAuthOptions {
+  sortBy?: 'createdAt' | 'ttl';
+  sortOrder?: 'asc' | 'desc';
+  currentPage?: number;
+  pageSize?: number;
+}
+
+export interface ApiVideoUploadToken {
+  token: string;
+  ttl: number;
+  createdAt: string;
+  expiresAt?: string | null;
+}
+
+export interface ApiVideoAccessToken {
+  token_type: 'Bearer' | string;
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+}
+
+export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions | ApiVideoUploadOptions;
 
 export interface PeerTubeAuthOptions {
   endpoint: string;

@@ -7,6 +7,7 @@ use super::runner::{self, Runner, Shared};
 use crate::core::retry::RetryPolicy;
 use crate::core::{FileInfo, UploadError};
 use crate::engine::Engine;
+use crate::protocols::apivideo::ApiVideo;
 use crate::protocols::peertube::PeerTube;
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
@@ -45,6 +46,13 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
             let token = opts.required_string("accessToken")?;
             let user = opts.integer("userId")?.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
             Ok(Box::new(PeerTube::import(&endpoint, &token, &file, user, chunk)?))
+        }
+        "apivideo" => {
+            let file = single(p, infos)?;
+            let endpoint = super::apivideo::endpoint(opts)?;
+            let token = opts.required_string("uploadToken")?;
+            let name = opts.string("videoName")?;
+            Ok(Box::new(ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?))
         }
         other => Err(UploadError::invalid(other, format!("provider {other:?} is not available in this build yet"))),
     }

@@ -1,0 +1,208 @@
+//! api.video in JS: the progressive upload object (a stream of unknown length, e.g.
+//! MediaRecorder output) and the upload-token API. The plain file upload is `new Upload(file,
+//! { provider: 'apivideo', uploadToken })`.
+
+use super::error::to_js;
+use super::options::Options;
+use super::runner::{self, Runner, Shared};
+use super::{json_to_js, retry_policy, spawn_protocol};
+use crate::core::UploadError;
+use crate::engine::Engine;
+use crate::protocols::apivideo::{self as av, ApiVideo, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
+use crate::protocols::Protocol;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::Blob;
+
+/// `endpoint` option, defaulting to api.video's production host.
+pub fn endpoint(opts: &Options) -> Result<String, UploadError> {
+    match opts.string("endpoint")? {
+        None => Ok(DEFAULT_ENDPOINT.to_string()),
+        Some(_) => opts.endpoint(),
+    }
+}
+
+/// Streams Blobs of unknown total length to api.video as they arrive.
+///
+/// ```js
+/// const up = new ProgressiveUpload({ provider: 'apivideo', uploadToken, onProgress });
+/// recorder.ondataavailable = (e) => up.append(e.data);
+/// const video = await up.finish();   // after recorder.stop()
+/// ```
+/// Appended Blobs are merged (by reference, no copy) into parts of at least 5 MiB, sent in order
+/// as `part k/*`; `finish()` sends the rest as the last part and resolves with the Video.
+#[wasm_bindgen]
+pub struct ProgressiveUpload {
+    shared: Shared,
+    pending: Vec<Blob>,
+    pending_size: f64,
+    finished: bool,
+    done: js_sys::Promise,
+}
+
+#[wasm_bindgen]
+impl ProgressiveUpload {
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "ProgressiveUploadOptions")] options: JsValue) -> Result<ProgressiveUpload, JsValue> {
+        Self::build(options).map_err(to_js)
+    }
+
+    fn build(options: JsValue) -> Result<ProgressiveUpload, UploadError> {
+        let opts = Options::parse(&options, PROVIDER)?;
+        if opts.provider != PROVIDER {
+            return Err(UploadError::invalid(opts.provider, "progressive upload is available for provider 'apivideo'"));
+        }
+        let proto = ApiVideo::progressive(
+            &endpoint(&opts)?,
+            &opts.required_string("uploadToken")?,
+            opts.string("videoName")?.as_deref(),
+            opts.string("videoId")?,
+        )?;
+        let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
+        let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
+        shared.borrow_mut().started = true;
+        let sh = shared.clone();
+        let done = future_to_promise(async move { runner::drive(sh).await.map(|j| json_to_js(&j)).map_err(to_js) });
+        Ok(ProgressiveUpload { shared, pending: Vec::new(), pending_size: 0.0, finished: false, done })
+    }
+
+    fn flush(&mut self, last: bool) -> Result<(), UploadError> {
+        let parts = js_sys::Array::new();
+        for b in self.pending.drain(..) {
+            parts.push(&b);
+        }
+        let size = self.pending_size;
+        self.pending_size = 0.0;
+        let blob = Blob::new_with_blob_sequence(&parts).map_err(|_| UploadError::invalid(PROVIDER, "could not combine the appended data"))?;
+        let mut r = self.shared.borrow_mut();
+        let idx = r.add_file(blob);
+        r.engine.push_input(idx, size as u64, last, runner::now())?;
+        drop(r);
+        runner::wake(&self.shared);
+        Ok(())
+    }
+
+    /// Adds data. Throws `UploadError` after `finish()` or when the upload has failed.
+    pub fn append(&mut self, #[wasm_bindgen(unchecked_param_type = "Blob")] data: JsValue) -> Result<(), JsValue> {
+        self.append_inner(data).map_err(to_js)
+    }
+
+    fn append_inner(&mut self, data: JsValue) -> Result<(), UploadError> {
+        if self.finished {
+            return Err(UploadError::invalid(PROVIDER, "finish() was already called"));
+        }
+        let blob: Blob = data.dyn_into().map_err(|_| UploadError::invalid(PROVIDER, "append() takes a Blob"))?;
+        self.pending_size += blob.size();
+        self.pending.push(blob);
+        if self.pending_size >= MIN_CHUNK as f64 {
+            self.flush(false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is left (plus `data`, if given) as the last part; resolves with the Video.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ApiVideoVideo>")]
+    pub fn finish(&mut self, #[wasm_bindgen(unchecked_param_type = "Blob | undefined")] data: JsValue) -> js_sys::Promise {
+        if !data.is_undefined() && !data.is_null() {
+            if let Err(e) = self.append_inner(data) {
+                return js_sys::Promise::reject(&to_js(e));
+            }
+        }
+        if !self.finished {
+            self.finished = true;
+            if let Err(e) = self.flush(true) {
+                return js_sys::Promise::reject(&to_js(e));
+            }
+        }
+        self.done.clone()
+    }
+
+    /// Stops; `finish()` then rejects with code `aborted`. (api.video has no call to delete an
+    /// upload in progress with an upload token.)
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn abort(&mut self) -> js_sys::Promise {
+        self.finished = true;
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            runner::abort(shared).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The videoId, once the first part has been answered.
+    #[wasm_bindgen(getter, js_name = videoId)]
+    pub fn video_id(&self) -> Option<String> {
+        let r = self.shared.borrow();
+        r.engine.protocol().session().get("videoId").and_then(crate::core::Json::as_str).map(str::to_string)
+    }
+}
+
+use wasm_bindgen::JsCast;
+
+fn authed(options: &JsValue) -> Result<(Options, String, String), UploadError> {
+    let o = Options::parse(options, PROVIDER)?;
+    let e = endpoint(&o)?;
+    let t = o.required_string("accessToken")?;
+    Ok((o, e, t))
+}
+
+fn boxed(p: crate::protocols::oneshot::OneShot) -> Box<dyn Protocol> {
+    Box::new(p)
+}
+
+/// Creates a delegated upload token (`{ accessToken, ttl?, endpoint? }`). For trusted
+/// back-office pages only: the access token must not reach untrusted browsers.
+#[wasm_bindgen(js_name = apiVideoCreateUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
+pub fn create_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { ttl?: number }")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let (o, e, t) = authed(&options)?;
+        Ok((boxed(av::create_token(&e, &t, o.integer("ttl")?)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Lists upload tokens (`sortBy`, `sortOrder`, `currentPage`, `pageSize`).
+#[wasm_bindgen(js_name = apiVideoListUploadTokens, unchecked_return_type = "Promise<{ data: ApiVideoUploadToken[]; pagination: any }>")]
+pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTokensOptions")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let (o, e, t) = authed(&options)?;
+        Ok((boxed(av::list_tokens(&e, &t, &o.data)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Gets one upload token (`{ accessToken, token }`).
+#[wasm_bindgen(js_name = apiVideoGetUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
+pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let (o, e, t) = authed(&options)?;
+        Ok((boxed(av::get_token(&e, &t, &o.required_string("token")?)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Deletes an upload token (`{ accessToken, token }`).
+#[wasm_bindgen(js_name = apiVideoDeleteUploadToken, unchecked_return_type = "Promise<void>")]
+pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let (o, e, t) = authed(&options)?;
+        Ok((boxed(av::delete_token(&e, &t, &o.required_string("token")?)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Exchanges an API key for an access token (`POST /auth/api-key`). Never ship an API key to a
+/// browser that the key's owner does not control.
+#[wasm_bindgen(js_name = apiVideoAuthenticate, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
+pub fn authenticate(#[wasm_bindgen(unchecked_param_type = "{ apiKey: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let o = Options::parse(&options, PROVIDER)?;
+        Ok((boxed(av::auth_api_key(&endpoint(&o)?, &o.required_string("apiKey")?)?), vec![], retry_policy(&o)?, None))
+    })
+}
+
+/// Refreshes an access token (`POST /auth/refresh`).
+#[wasm_bindgen(js_name = apiVideoRefreshToken, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
+pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "{ refreshToken: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let o = Options::parse(&options, PROVIDER)?;
+        Ok((boxed(av::auth_refresh(&endpoint(&o)?, &o.required_string("refreshToken")?)?), vec![], retry_policy(&o)?, None))
+    })
+}
+
