@@ -217,6 +217,29 @@ impl<P: Protocol> Engine<P> {
         self.progress.update(now_ms, self.proto.confirmed(), in_flight)
     }
 
+    /// Bytes of each file's head the protocol needs before starting (see `Protocol::head_bytes`).
+    pub fn head_bytes(&self) -> usize {
+        self.proto.head_bytes().min(65_536)
+    }
+
+    /// Hands the file heads over; an error ends the upload before any request.
+    pub fn set_heads(&mut self, heads: Vec<Vec<u8>>) {
+        if self.state == State::Finished {
+            return;
+        }
+        if let Err(e) = self.proto.set_heads(heads) {
+            self.finish(Err(e));
+        }
+    }
+
+    /// After a failure (not an abort): requests that clean up the server-side session.
+    pub fn cleanup_after_failure(&mut self) -> Vec<Request> {
+        match &self.result {
+            Some(Err(e)) if e.code != ErrorCode::Aborted => self.proto.cleanup_on_failure(),
+            _ => Vec::new(),
+        }
+    }
+
     /// More input for a stream of unknown length (see `Protocol::push_input`).
     pub fn push_input(&mut self, file: usize, size: u64, last: bool, now_ms: f64) -> Result<(), UploadError> {
         if self.state == State::Finished {

@@ -6,6 +6,8 @@ use crate::core::retry::{parse_retry_after, RetryAfter};
 use crate::core::{Json, Outcome, Request, Response, UploadError};
 
 pub mod apivideo;
+pub mod cloudreve;
+pub mod mangadex;
 pub mod oneshot;
 pub mod peertube;
 pub mod peertube_api;
@@ -61,6 +63,21 @@ pub trait Protocol {
     /// Requests that cancel the server-side session (sent best-effort on abort).
     fn cancel(&mut self) -> Vec<Request> {
         Vec::new()
+    }
+    /// Requests sent best-effort after the upload failed for good (not on abort), e.g. to
+    /// delete a session that cannot be continued.
+    fn cleanup_on_failure(&mut self) -> Vec<Request> {
+        Vec::new()
+    }
+    /// How many leading bytes of each input file the protocol must see before the first request
+    /// (e.g. to check image types by their magic bytes). 0 = none; at most 65536.
+    fn head_bytes(&self) -> usize {
+        0
+    }
+    /// The leading bytes of each input file, in input order (only when `head_bytes() > 0`).
+    /// An error here fails the upload before any request.
+    fn set_heads(&mut self, _heads: Vec<Vec<u8>>) -> Result<(), UploadError> {
+        Ok(())
     }
     /// More input for a stream of unknown length: file `file` (a Blob the shell holds) of
     /// `size` bytes; `last` closes the stream.
@@ -130,6 +147,15 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn push_input(&mut self, file: usize, size: u64, last: bool) -> Result<(), UploadError> {
         (**self).push_input(file, size, last)
+    }
+    fn cleanup_on_failure(&mut self) -> Vec<Request> {
+        (**self).cleanup_on_failure()
+    }
+    fn head_bytes(&self) -> usize {
+        (**self).head_bytes()
+    }
+    fn set_heads(&mut self, heads: Vec<Vec<u8>>) -> Result<(), UploadError> {
+        (**self).set_heads(heads)
     }
     fn secrets(&self) -> Vec<String> {
         (**self).secrets()

@@ -2,6 +2,8 @@
 
 pub mod error;
 pub mod apivideo;
+pub mod cloudreve;
+pub mod mangadex;
 pub mod options;
 pub mod peertube;
 pub mod runner;

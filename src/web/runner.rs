@@ -144,8 +144,31 @@ async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {
     v.as_string().filter(|s| !s.is_empty())
 }
 
+/// Reads the first `n` bytes of each input file (only the head: the rest stays in the Blob).
+async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
+    let files: Vec<Blob> = shared.borrow().files.borrow().clone();
+    let mut heads = Vec::with_capacity(files.len());
+    for f in files {
+        let end = (n as f64).min(f.size());
+        let part = f.slice_with_f64_and_f64(0.0, end).map_err(|e| transport::js_message(&e))?;
+        let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| transport::js_message(&e))?;
+        heads.push(js_sys::Uint8Array::new(&buf).to_vec());
+    }
+    Ok(heads)
+}
+
 /// Runs the upload to its end.
 pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
+    let head = shared.borrow().engine.head_bytes();
+    if head > 0 {
+        match read_heads(&shared, head).await {
+            Ok(h) => shared.borrow_mut().engine.set_heads(h),
+            Err(e) => {
+                let provider = shared.borrow().engine.protocol().provider();
+                return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
+            }
+        }
+    }
     {
         let mut r = shared.borrow_mut();
         r.engine.start(now());
@@ -203,6 +226,8 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
                 if let Some(c) = shared.borrow_mut().controller.take() {
                     c.abort();
                 }
+                let cleanup = shared.borrow_mut().engine.cleanup_after_failure();
+                send_cleanup(&shared, cleanup).await;
                 if result.is_ok() {
                     report_progress(&shared);
                 }

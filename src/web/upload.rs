@@ -54,6 +54,8 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
             let name = opts.string("videoName")?;
             Ok(Box::new(ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?))
         }
+        "cloudreve" => crate::protocols::cloudreve::from_options(&opts.endpoint()?, &opts.data, infos, chunk),
+        "mangadex" => crate::protocols::mangadex::from_options(&opts.endpoint()?, &opts.data, infos, chunk),
         other => Err(UploadError::invalid(other, format!("provider {other:?} is not available in this build yet"))),
     }
 }

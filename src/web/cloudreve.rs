@@ -1,0 +1,1 @@
+//! cloudreve-specific JS functions (beyond `new Upload(…, { provider: 'cloudreve' })`).

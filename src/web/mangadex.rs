@@ -1,0 +1,1 @@
+//! mangadex-specific JS functions (beyond `new Upload(…, { provider: 'mangadex' })`).
