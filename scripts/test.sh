@@ -14,8 +14,11 @@ FAILED_STEPS=()
 step "setup (installs only what is missing)"
 bash .ci/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 
-export PEERTUBE_PORT=${PEERTUBE_PORT:-18081} STATIC_PORT=${STATIC_PORT:-18080}
-export CHUNKUP_PEERTUBE_URL="http://127.0.0.1:$PEERTUBE_PORT"
+export STATIC_PORT=${STATIC_PORT:-18080} PEERTUBE_PORT=${PEERTUBE_PORT:-18081} APIVIDEO_PORT=${APIVIDEO_PORT:-18082}
+export CLOUDREVE_PORT=${CLOUDREVE_PORT:-18083} MANGADEX_PORT=${MANGADEX_PORT:-18084}
+# Read by the browser tests at compile time (option_env!).
+export CHUNKUP_PEERTUBE_URL="http://127.0.0.1:$PEERTUBE_PORT" CHUNKUP_APIVIDEO_URL="http://127.0.0.1:$APIVIDEO_PORT"
+export CHUNKUP_CLOUDREVE_URL="http://127.0.0.1:$CLOUDREVE_PORT" CHUNKUP_MANGADEX_URL="http://127.0.0.1:$MANGADEX_PORT"
 
 step "native tests (cargo test --tests)"
 cargo test --tests 2>&1 | tee "$LOGS/native.log" | grep -E "^test result|FAILED|panicked" || true
@@ -26,14 +29,16 @@ bash scripts/build.sh 2>&1 | tee "$LOGS/build.log" | tail -3
 [ "${PIPESTATUS[0]}" = 0 ] || FAILED_STEPS+=(build)
 
 step "start fake servers"
-node tests/servers/peertube.mjs > "$LOGS/peertube-server.log" 2>&1 &
-SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
-for _ in $(seq 100); do
-  curl -sf "$CHUNKUP_PEERTUBE_URL/health" >/dev/null 2>&1 && break
-  sleep 0.1
+SERVER_PIDS=()
+trap 'kill ${SERVER_PIDS[*]} 2>/dev/null; wait 2>/dev/null' EXIT
+for name in peertube apivideo cloudreve mangadex; do
+  [ -f "tests/servers/$name.mjs" ] || continue
+  node "tests/servers/$name.mjs" > "$LOGS/$name-server.log" 2>&1 &
+  SERVER_PIDS+=($!)
+  port_var="${name^^}_PORT"; url="http://127.0.0.1:${!port_var}"
+  for _ in $(seq 150); do curl -sf "$url/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf "$url/health" >/dev/null || { echo "$name fake did not start"; cat "$LOGS/$name-server.log"; FAILED_STEPS+=("server-$name"); }
 done
-curl -sf "$CHUNKUP_PEERTUBE_URL/health" >/dev/null || { echo "peertube fake did not start"; cat "$LOGS/peertube-server.log"; FAILED_STEPS+=(servers); }
 
 step "browser tests (wasm-bindgen-test, headless Chromium, window + worker)"
 export CHROMEDRIVER=/usr/bin/chromedriver

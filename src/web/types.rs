@@ -133,7 +133,7 @@ export interface ApiVideoAccessToken {
   expires_in: number;
 }
 
-export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions | ApiVideoUploadOptions;
+export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions | ApiVideoUploadOptions | CloudreveUploadOptions | MangaDexUploadOptions;
 
 export interface PeerTubeAuthOptions {
   endpoint: string;
