@@ -35,6 +35,8 @@ pub async fn sleep(ms: f64) {
 
 enum Event {
     Outcome(RequestId, Outcome),
+    /// Bytes of a request's body sent so far.
+    Sent(RequestId, f64),
     Wake,
 }
 
@@ -189,6 +191,12 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
                 let sh = shared.clone();
                 spawn_local(async move {
                     let outcome = match signal {
+                        // File data goes with XHR for byte-level progress; the rest with fetch.
+                        Some(s) if request.body.file_bytes() > 0 => {
+                            let sh2 = sh.clone();
+                            let progress = Box::new(move |sent: f64| push(&sh2, Event::Sent(id, sent)));
+                            transport::send_with_progress(&request, &files, &s, progress).await
+                        }
                         Some(s) => transport::send(&request, &files, &s).await,
                         None => Outcome::Network("AbortController unavailable".into()),
                     };
@@ -210,6 +218,10 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
                     match ev {
                         Some(Event::Outcome(id, outcome)) => {
                             shared.borrow_mut().engine.on_outcome(id, outcome, now());
+                        }
+                        Some(Event::Sent(id, sent)) => {
+                            let bytes = if sent.is_finite() && sent > 0.0 { sent as u64 } else { 0 };
+                            shared.borrow_mut().engine.on_upload_progress(id, bytes, now());
                         }
                         Some(Event::Wake) => {}
                         None => break,

@@ -82,3 +82,86 @@ async fn send_inner(req: &Request, files: &[Blob], signal: &AbortSignal) -> Resu
     let body = resp.text().await.map_err(|e| e.to_string())?;
     Ok(Response { status, headers, body })
 }
+
+/// Sends a request that carries file data with `XMLHttpRequest`, whose `upload.onprogress`
+/// reports bytes sent inside one request (fetch cannot). Same semantics as [`send`]: a 308
+/// without `Location` comes back as is; only CORS-exposed headers are readable.
+/// `on_progress` is called from the progress event with the bytes sent so far.
+pub async fn send_with_progress(req: &Request, files: &[Blob], signal: &AbortSignal, on_progress: Box<dyn Fn(f64)>) -> Outcome {
+    match xhr_inner(req, files, signal, on_progress).await {
+        Ok(r) => Outcome::Response(r),
+        Err(e) => Outcome::Network(e),
+    }
+}
+
+async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progress: Box<dyn Fn(f64)>) -> Result<Response, String> {
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{ProgressEvent, XmlHttpRequest};
+    if signal.aborted() {
+        return Err("aborted".into());
+    }
+    let xhr = XmlHttpRequest::new().map_err(|e| js_message(&e))?;
+    xhr.open_with_async(req.method.as_str(), &req.url, true).map_err(|e| js_message(&e))?;
+    for (k, v) in &req.headers {
+        xhr.set_request_header(k, v).map_err(|e| js_message(&e))?;
+    }
+    if let Body::Text { content_type, .. } = &req.body {
+        if req.get_header("content-type").is_none() {
+            xhr.set_request_header("Content-Type", content_type).map_err(|e| js_message(&e))?;
+        }
+    }
+    let body = body_value(files, &req.body)?;
+    let on_prog = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| on_progress(e.loaded()));
+    if let Ok(upload) = xhr.upload() {
+        upload.set_onprogress(Some(on_prog.as_ref().unchecked_ref()));
+    }
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        xhr.set_onload(Some(&resolve));
+        xhr.set_onerror(Some(&reject));
+        xhr.set_ontimeout(Some(&reject));
+        xhr.set_onabort(Some(&reject));
+    });
+    let x2 = xhr.clone();
+    let on_abort = Closure::<dyn FnMut()>::new(move || {
+        let _ = x2.abort();
+    });
+    let _ = signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+    let sent = match &body {
+        None => xhr.send(),
+        Some(v) => {
+            if let Some(b) = v.dyn_ref::<Blob>() {
+                xhr.send_with_opt_blob(Some(b))
+            } else if let Some(f) = v.dyn_ref::<FormData>() {
+                xhr.send_with_opt_form_data(Some(f))
+            } else {
+                xhr.send_with_opt_str(v.as_string().as_deref())
+            }
+        }
+    };
+    let outcome = match sent {
+        Ok(()) => wasm_bindgen_futures::JsFuture::from(done).await.map_err(|_| ()),
+        Err(e) => {
+            let _ = signal.remove_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+            return Err(js_message(&e));
+        }
+    };
+    let _ = signal.remove_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+    if let Ok(upload) = xhr.upload() {
+        upload.set_onprogress(None);
+    }
+    drop(on_prog);
+    if outcome.is_err() {
+        return Err(if signal.aborted() { "aborted".into() } else { "network error".into() });
+    }
+    let status = xhr.status().map_err(|e| js_message(&e))?;
+    if status == 0 {
+        return Err("network error (status 0)".into());
+    }
+    let raw = xhr.get_all_response_headers().unwrap_or_default();
+    let headers = raw
+        .split("\r\n")
+        .filter_map(|line| line.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect();
+    let body = xhr.response_text().ok().flatten().unwrap_or_default();
+    Ok(Response { status, headers, body })
+}
