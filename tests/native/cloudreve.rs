@@ -1,0 +1,976 @@
+//! Cloudreve v4 protocol, natively: envelope parsing and error mapping, every policy's request
+//! sequence through the real engine against a simulated server, ETags and the completion XML,
+//! parallel parts answered out of order, retry semantics, cleanup, and a property test that
+//! random answers never panic.
+#![cfg(not(target_arch = "wasm32"))]
+
+use chunkup::core::retry::RetryPolicy;
+use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
+use chunkup::engine::{Action, Engine};
+use chunkup::protocols::cloudreve::{
+    completion_xml, envelope_verdict, from_options, parse_envelope, target_uri, xml_field, Cloudreve, Envelope, Route, UploadParams,
+};
+use chunkup::protocols::{Next, Protocol, Verdict};
+use std::collections::HashMap;
+
+const EP: &str = "http://cr.test";
+const TOKEN: &str = "user-token-abc";
+const CRED: &str = "Bearer Cr c2lnbmF0dXJl:1700000000";
+
+fn info(size: u64) -> FileInfo {
+    FileInfo { name: "data.bin".into(), size, mime: "application/x-test".into(), last_modified: 1_700_000_000_123.0 }
+}
+
+fn params() -> UploadParams {
+    UploadParams { uri: "cloudreve://my/dir/data.bin".into(), access_token: TOKEN.into(), ..Default::default() }
+}
+
+fn env(code: i64, msg: &str) -> Envelope {
+    Envelope { code, msg: msg.into(), error: String::new(), data: Json::Null }
+}
+
+fn ok_body(data: &str) -> String {
+    format!(r#"{{"code":0,"msg":"","data":{data}}}"#)
+}
+
+fn resp(status: u16, body: &str) -> Outcome {
+    Outcome::Response(Response::new(status).with_body(body))
+}
+
+// ---- envelope and error mapping ------------------------------------------------------------
+
+#[test]
+fn envelopes_parse_defensively() {
+    let e = parse_envelope(r#"{"code":40051,"msg":"Insufficient capacity","error":"x","correlation_id":"c"}"#).unwrap();
+    assert_eq!((e.code, e.msg.as_str(), e.error.as_str(), e.data.clone()), (40051, "Insufficient capacity", "x", Json::Null));
+    assert_eq!(parse_envelope(r#"{"code":0,"data":{"session_id":"a"}}"#).unwrap().data.get("session_id").and_then(Json::as_str), Some("a"));
+    assert_eq!(parse_envelope(r#" {"code":-1,"msg":"oops"} "#).unwrap().code, -1);
+    for bad in [
+        "",
+        "not json",
+        "<html>502 Bad Gateway</html>",
+        "[1,2]",
+        r#"{"msg":"no code"}"#,
+        r#"{"code":"0"}"#,
+        r#"{"code":1e30}"#,
+        r#"{"code":1e999}"#,
+        r#"{"code":0.5}"#,
+        r#"{"code":1e16}"#,
+        r#"{"code":0"#,
+        r#"{"code":0}}"#,
+    ] {
+        assert!(parse_envelope(bad).is_none(), "{bad:?}");
+    }
+    // Wrong types in msg/data do not make an envelope unusable.
+    let e = parse_envelope(r#"{"code":40004,"msg":7,"data":"x"}"#).unwrap();
+    assert_eq!((e.code, e.msg.as_str(), e.data), (40004, "", Json::String("x".into())));
+}
+
+fn verdict_code(v: &Verdict) -> (&'static str, ErrorCode) {
+    match v {
+        Verdict::Reauth(e) => ("reauth", e.code),
+        Verdict::Retry { error, .. } => ("retry", error.code),
+        Verdict::Throttled { error, .. } => ("throttled", error.code),
+        Verdict::Fail(e) => ("fail", e.code),
+        Verdict::Continue => ("continue", ErrorCode::Protocol),
+    }
+}
+
+#[test]
+fn error_codes_map_to_upload_errors() {
+    let v = |code: i64, msg: &str, route: Route| verdict_code(&envelope_verdict("x", 200, &env(code, msg), route));
+    assert_eq!(v(40049, "File is too large", Route::Api), ("fail", ErrorCode::TooLarge));
+    assert_eq!(v(40051, "Insufficient capacity", Route::Api), ("fail", ErrorCode::Quota));
+    assert_eq!(v(40079, "", Route::Api), ("fail", ErrorCode::Quota));
+    assert_eq!(v(40004, "Object existed", Route::Api), ("fail", ErrorCode::Http));
+    assert_eq!(v(401, "Login required", Route::Api), ("reauth", ErrorCode::Auth));
+    assert_eq!(v(40020, "Credential invalid", Route::Api), ("reauth", ErrorCode::Auth));
+    assert_eq!(v(40020, "Invalid sign", Route::Node), ("fail", ErrorCode::Auth), "a new user token cannot fix a node credential");
+    assert_eq!(v(40020, "", Route::Callback), ("fail", ErrorCode::SessionExpired));
+    assert_eq!(v(40011, "Upload session expired", Route::Api), ("fail", ErrorCode::SessionExpired));
+    assert_eq!(v(40052, "Invalid object name", Route::Api), ("fail", ErrorCode::InvalidInput));
+    let suffix = Envelope { error: "file extension is not allowed".into(), ..env(40052, "Invalid object name") };
+    assert_eq!(verdict_code(&envelope_verdict("x", 200, &suffix, Route::Api)), ("fail", ErrorCode::UnsupportedType));
+    assert_eq!(v(40050, "", Route::Api), ("fail", ErrorCode::UnsupportedType));
+    assert_eq!(v(40073, "Lock conflict", Route::Api), ("retry", ErrorCode::Http));
+    assert_eq!(v(-1, "", Route::Api), ("retry", ErrorCode::Http));
+    assert_eq!(v(50004, "Failed to upload file", Route::Api), ("retry", ErrorCode::Http));
+    assert_eq!(v(40013, "Invalid Content-Length (expected: 5)", Route::Api), ("fail", ErrorCode::Protocol));
+    assert_eq!(v(40001, "Invalid parameters.", Route::Api), ("fail", ErrorCode::InvalidInput));
+    assert_eq!(v(40082, "", Route::Api), ("fail", ErrorCode::Auth));
+    assert_eq!(v(12345, "", Route::Api), ("fail", ErrorCode::Http));
+    let Verdict::Fail(e) = envelope_verdict("upload session creation", 200, &env(40004, "Object existed"), Route::Api) else { panic!() };
+    assert_eq!((e.status, e.retryable), (Some(200), false));
+    assert!(e.message.contains("Object existed") && e.message.contains("40004") && e.message.contains("overwrite"), "{}", e.message);
+    let Verdict::Retry { error, .. } = envelope_verdict("x", 200, &env(-1, ""), Route::Api) else { panic!() };
+    assert!(error.retryable);
+}
+
+#[test]
+fn completion_xml_lists_parts_in_order_and_escapes() {
+    let xml = completion_xml(&["\"a1\"".into(), "\"b&2\"".into()]);
+    assert_eq!(
+        xml,
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part><Part><PartNumber>2</PartNumber><ETag>\"b&amp;2\"</ETag></Part></CompleteMultipartUpload>"
+    );
+    assert_eq!(xml_field("<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>", "Message").as_deref(), Some("gone"));
+    assert_eq!(xml_field("<Error><Code></Code></Error>", "Code"), None);
+    assert_eq!(xml_field("<Code>unterminated", "Code"), None);
+}
+
+#[test]
+fn options_are_validated_before_any_request() {
+    let o = |s: &str| Json::parse(s).unwrap();
+    let base = r#""uri":"cloudreve://my/a.bin","accessToken":"t0k3n""#;
+    let code = |r: Result<Box<dyn Protocol>, UploadError>| r.err().map(|e| e.code);
+    assert!(from_options(EP, &o(&format!("{{{base}}}")), &[info(5)], None).is_ok());
+    assert_eq!(code(from_options(EP, &o(&format!("{{{base}}}")), &[info(5)], Some(1024))), Some(ErrorCode::InvalidInput), "chunkSize");
+    assert_eq!(code(from_options(EP, &o(r#"{"accessToken":"t"}"#), &[info(5)], None)), Some(ErrorCode::InvalidInput), "uri");
+    assert_eq!(code(from_options(EP, &o(r#"{"uri":"cloudreve://my/a"}"#), &[info(5)], None)), Some(ErrorCode::InvalidInput), "token");
+    assert_eq!(code(from_options(EP, &o(r#"{"uri":"https://x/a","accessToken":"t"}"#), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    assert_eq!(code(from_options(EP, &o(&format!("{{{base}}}")), &[info(5), info(6)], None)), Some(ErrorCode::InvalidInput), "one file");
+    assert_eq!(code(from_options(EP, &o(&format!("{{{base}}}")), &[], None)), Some(ErrorCode::InvalidInput));
+    assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"overwrite":"yes"}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"metadata":{{"a":1}}}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"policyId":5}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    assert_eq!(code(from_options("relative", &o(&format!("{{{base}}}")), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    assert_eq!(target_uri("cloudreve://my/folder/", "a b.txt").unwrap(), "cloudreve://my/folder/a%20b.txt");
+    assert_eq!(target_uri("cloudreve://my", "x").unwrap(), "cloudreve://my/x");
+    assert_eq!(target_uri(" cloudreve://my/f.bin ", "x").unwrap(), "cloudreve://my/f.bin");
+    assert!(target_uri("cloudreve://my/folder/", "").is_err());
+    assert!(target_uri("cloudreve:///x", "x").is_err());
+    assert!(target_uri("cloudreve://my/a\nb", "x").is_err());
+}
+
+// ---- a simulated Cloudreve -----------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    Fifo,
+    Lifo,
+}
+
+/// A fault: (route, nth occurrence from 1, what happens).
+#[derive(Clone)]
+enum Fault {
+    /// Answer this instead of handling.
+    Answer(Outcome),
+    /// Handle it, then lose the answer.
+    LoseAnswer,
+}
+
+struct Sim {
+    policy: &'static str,
+    chunk: u64,
+    total: u64,
+    concurrency: Option<u64>,
+    relay: bool,
+    sid: String,
+    token: String,
+    next_token: Option<String>,
+    /// Bytes stored so far (local/remote/onedrive), as byte ranges in arrival order.
+    stored: Vec<(u64, u64)>,
+    written: u64,
+    etags: HashMap<u64, String>,
+    od_received: u64,
+    complete: bool,
+    completed_object: bool,
+    deleted: bool,
+    log: Vec<Request>,
+    counts: HashMap<&'static str, usize>,
+    faults: Vec<(&'static str, usize, Fault)>,
+    etag_header: bool,
+    create_extra: String,
+    max_in_flight: usize,
+}
+
+impl Sim {
+    fn new(policy: &'static str, chunk: u64, total: u64) -> Sim {
+        Sim {
+            policy,
+            chunk,
+            total,
+            concurrency: None,
+            relay: false,
+            sid: "0f7c1e2a-3b4c-4d5e-8f90-a1b2c3d4e5f6".into(),
+            token: TOKEN.into(),
+            next_token: None,
+            stored: Vec::new(),
+            written: 0,
+            etags: HashMap::new(),
+            od_received: 0,
+            complete: false,
+            completed_object: false,
+            deleted: false,
+            log: Vec::new(),
+            counts: HashMap::new(),
+            faults: Vec::new(),
+            etag_header: true,
+            create_extra: String::new(),
+            max_in_flight: 0,
+        }
+    }
+    fn fault(mut self, route: &'static str, nth: usize, f: Fault) -> Self {
+        self.faults.push((route, nth, f));
+        self
+    }
+    fn count(&self) -> u64 {
+        if self.total == 0 || self.chunk == 0 {
+            1
+        } else {
+            self.total.div_ceil(self.chunk)
+        }
+    }
+    fn range(&self, i: u64) -> (u64, u64) {
+        if self.chunk == 0 {
+            return (0, self.total);
+        }
+        let s = (i * self.chunk).min(self.total);
+        (s, (s + self.chunk).min(self.total))
+    }
+    fn route(req: &Request) -> &'static str {
+        let u = req.url.as_str();
+        match req.method {
+            Method::Put if u == format!("{EP}/api/v4/file/upload") => "create",
+            Method::Delete if u == format!("{EP}/api/v4/file/upload") => "delete",
+            Method::Post if u.starts_with(&format!("{EP}/api/v4/file/upload/")) => "chunk",
+            _ if u.starts_with(&format!("{EP}/api/v4/callback/")) => "callback",
+            Method::Get if u.starts_with(&format!("{EP}/api/v4/file/info")) => "file-info",
+            Method::Post if u.starts_with("http://node.test/") => "node-chunk",
+            Method::Put if u.starts_with("http://bucket.test/part/") => "part",
+            Method::Post if u.starts_with("http://bucket.test/complete") => "complete",
+            Method::Put if u.starts_with("http://od.test/") => "od-chunk",
+            Method::Get if u.starts_with("http://od.test/") => "od-status",
+            _ => "other",
+        }
+    }
+    fn envelope(code: i64, msg: &str) -> Outcome {
+        resp(200, &format!(r#"{{"code":{code},"msg":"{msg}"}}"#))
+    }
+    fn bearer_ok(&self, req: &Request) -> bool {
+        req.get_header("authorization") == Some(format!("Bearer {}", self.token).as_str())
+    }
+    fn slice(req: &Request) -> (u64, u64) {
+        match &req.body {
+            Body::Slice(s) => (s.start, s.end),
+            _ => (u64::MAX, u64::MAX),
+        }
+    }
+
+    fn answer(&mut self, req: &Request) -> Outcome {
+        let route = Self::route(req);
+        let n = {
+            let c = self.counts.entry(route).or_insert(0);
+            *c += 1;
+            *c
+        };
+        let fault = self.faults.iter().find(|(r, k, _)| *r == route && *k == n).map(|(_, _, f)| f.clone());
+        match fault {
+            Some(Fault::Answer(o)) => o,
+            Some(Fault::LoseAnswer) => {
+                let _ = self.handle(route, req);
+                Outcome::Network("connection reset".into())
+            }
+            None => self.handle(route, req),
+        }
+    }
+
+    fn handle(&mut self, route: &'static str, req: &Request) -> Outcome {
+        // Credential isolation: user token only to Cloudreve, node credential only to the node.
+        let to_cr = req.url.starts_with(EP);
+        if !to_cr {
+            assert_ne!(req.get_header("authorization").map(|a| a.contains(TOKEN)), Some(true), "user token sent to {}", req.url);
+            assert!(req.headers.iter().all(|(k, _)| !k.to_ascii_lowercase().starts_with("x-cr-")), "X-Cr-* header sent to {}", req.url);
+        }
+        match route {
+            "create" => {
+                if !self.bearer_ok(req) {
+                    return Self::envelope(401, "Login required");
+                }
+                let Body::Text { text, .. } = &req.body else { panic!("create needs a JSON body") };
+                let j = Json::parse(text).unwrap();
+                assert_eq!(j.get("size").and_then(Json::as_u64), Some(self.total));
+                assert!(j.get("encryption_supported").is_none(), "plaintext uploads only");
+                let sid = &self.sid;
+                let count = self.count();
+                let mut urls = String::new();
+                let mut extra = String::new();
+                match self.policy {
+                    "remote" => {
+                        urls = format!(r#","upload_urls":["http://node.test/api/v4/slave/upload/{sid}"]"#);
+                        extra = format!(r#","credential":"{CRED}""#);
+                    }
+                    "s3" | "ks3" | "cos" | "oss" | "obs" => {
+                        let list: Vec<String> = (1..=count).map(|i| format!("\"http://bucket.test/part/{i}?X-Amz-Signature=s{i}\"")).collect();
+                        urls = format!(r#","upload_urls":[{}]"#, list.join(","));
+                        extra = r#","completeURL":"http://bucket.test/complete?X-Amz-Signature=c""#.into();
+                    }
+                    "onedrive" => urls = r#","upload_urls":["http://od.test/session?tempauth=t"]"#.into(),
+                    _ => {}
+                }
+                let conc = self.concurrency.map(|c| format!(r#","chunk_concurrency":{c}"#)).unwrap_or_default();
+                let relay = if self.relay { r#","relay":true"# } else { "" };
+                let cs = if self.relay { 0 } else { self.chunk };
+                let data = format!(
+                    r#"{{"session_id":"{sid}","chunk_size":{cs},"expires":1800000000,"storage_policy":{{"id":"p1","name":"x","type":"{}","max_size":0{conc}{relay}}},"uri":"{}","callback_secret":"SeCrEt123"{urls}{extra}{}}}"#,
+                    self.policy,
+                    j.get("uri").and_then(Json::as_str).unwrap(),
+                    self.create_extra
+                );
+                if self.relay {
+                    self.chunk = 0;
+                }
+                resp(200, &ok_body(&data))
+            }
+            "chunk" | "node-chunk" => {
+                if route == "chunk" && !self.bearer_ok(req) {
+                    return Self::envelope(401, "Login required");
+                }
+                if route == "node-chunk" && req.get_header("authorization") != Some(CRED) {
+                    return Self::envelope(40020, "Invalid sign");
+                }
+                assert_eq!(req.get_header("content-type"), Some("application/octet-stream"));
+                if self.complete || self.deleted {
+                    return Self::envelope(40011, "Upload session expired or not exist");
+                }
+                let index: u64 = if route == "chunk" {
+                    req.url.rsplit('/').next().unwrap().parse().unwrap()
+                } else {
+                    req.url.split("chunk=").nth(1).unwrap().parse().unwrap()
+                };
+                assert!(req.url.contains(&self.sid));
+                let (s, e) = Self::slice(req);
+                let (es, ee) = self.range(index);
+                if (s, e) != (es, ee) {
+                    return Self::envelope(40013, "Invalid Content-Length");
+                }
+                if s > self.written {
+                    return Self::envelope(50004, "Failed to upload file");
+                }
+                self.stored.push((s, e));
+                self.written = self.written.max(e);
+                if index + 1 == self.count() {
+                    self.complete = true;
+                }
+                resp(200, r#"{"code":0,"msg":""}"#)
+            }
+            "part" => {
+                assert!(req.get_header("authorization").is_none());
+                let n: u64 = req.url.split("/part/").nth(1).unwrap().split('?').next().unwrap().parse().unwrap();
+                let (s, e) = Self::slice(req);
+                assert_eq!((s, e), self.range(n - 1), "part {n} carries its own range");
+                self.stored.push((s, e));
+                let etag = format!("\"etag-{n}\"");
+                self.etags.insert(n, etag.clone());
+                let r = Response::new(200);
+                Outcome::Response(if self.etag_header { r.with_header("ETag", &etag) } else { r })
+            }
+            "complete" => {
+                if self.completed_object || self.deleted {
+                    return resp(404, "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>");
+                }
+                let Body::Text { text, .. } = &req.body else {
+                    assert_eq!(self.policy, "oss", "only OSS completes with an empty body");
+                    assert_eq!(req.get_header("x-oss-complete-all"), Some("yes"));
+                    assert_eq!(req.get_header("x-oss-forbid-overwrite"), Some("true"));
+                    self.completed_object = true;
+                    self.complete = true;
+                    return resp(200, r#"{"code":0,"msg":""}"#);
+                };
+                let want: Vec<String> = (1..=self.count()).map(|i| self.etags.get(&i).cloned().unwrap_or_default()).collect();
+                assert_eq!(text, &completion_xml(&want), "every part, in order, with its ETag");
+                if self.policy == "cos" {
+                    assert_eq!(req.get_header("x-cos-forbid-overwrite"), Some("true"));
+                }
+                self.completed_object = true;
+                if self.policy == "obs" {
+                    self.complete = true;
+                    return resp(200, r#"{"code":0,"msg":""}"#);
+                }
+                resp(200, "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>")
+            }
+            "callback" => {
+                assert!(req.url.ends_with(&format!("/{}/SeCrEt123", self.sid)), "{}", req.url);
+                let expect = if self.policy == "onedrive" { Method::Post } else { Method::Get };
+                assert_eq!(req.method, expect);
+                assert!(req.url.contains(&format!("/callback/{}/", self.policy)));
+                if self.complete {
+                    return Outcome::Response(Response::new(401).with_body(r#"{"code":40011,"msg":"Upload session not exist or expired"}"#));
+                }
+                let done = if self.policy == "onedrive" { self.od_received == self.total } else { self.completed_object };
+                if !done {
+                    return resp(400, r#"{"code":40055,"msg":"File size not match"}"#);
+                }
+                self.complete = true;
+                resp(200, r#"{"code":0,"msg":""}"#)
+            }
+            "file-info" => {
+                assert!(self.bearer_ok(req));
+                let meta = if self.complete { "{}".to_string() } else { format!(r#"{{"sys:upload_session_id":"{}"}}"#, self.sid) };
+                resp(200, &ok_body(&format!(r#"{{"type":0,"name":"data.bin","size":{},"metadata":{meta}}}"#, self.total)))
+            }
+            "delete" => {
+                assert!(self.bearer_ok(req));
+                let Body::Text { text, .. } = &req.body else { panic!("delete needs a JSON body") };
+                let j = Json::parse(text).unwrap();
+                assert_eq!(j.get("id").and_then(Json::as_str), Some(self.sid.as_str()));
+                assert!(j.get("uri").and_then(Json::as_str).unwrap().starts_with("cloudreve://my/"));
+                self.deleted = true;
+                resp(200, r#"{"code":0,"msg":""}"#)
+            }
+            "od-chunk" => {
+                assert!(req.get_header("authorization").is_none());
+                let (s, e) = Self::slice(req);
+                assert_eq!(req.get_header("content-range"), Some(format!("bytes {}-{}/{}", s, e - 1, self.total).as_str()));
+                if s != self.od_received {
+                    return resp(416, r#"{"error":{"code":"invalidRange","innererror":{"code":"fragmentOverlap"}}}"#);
+                }
+                self.stored.push((s, e));
+                self.od_received = e;
+                if e == self.total {
+                    resp(201, r#"{"id":"x","size":1}"#)
+                } else {
+                    resp(202, &format!(r#"{{"nextExpectedRanges":["{e}-"]}}"#))
+                }
+            }
+            "od-status" => {
+                if self.od_received == self.total {
+                    return resp(404, r#"{"error":{"code":"itemNotFound"}}"#);
+                }
+                resp(200, &format!(r#"{{"nextExpectedRanges":["{}-{}"]}}"#, self.od_received, self.total - 1))
+            }
+            _ => panic!("unexpected request {} {}", req.method.as_str(), req.url),
+        }
+    }
+}
+
+struct Run {
+    result: Result<Json, UploadError>,
+    cleanup: Vec<Request>,
+}
+
+fn drive_with(proto: Cloudreve, sim: &mut Sim, order: Order, refresh: bool, abort_after: Option<usize>) -> Run {
+    let mut engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, RetryPolicy::new(vec![10, 10, 10, 10]), refresh);
+    let mut now = 0.0;
+    engine.start(now);
+    let mut pending: Vec<(u64, Request)> = Vec::new();
+    for _ in 0..10_000 {
+        if let Some(k) = abort_after {
+            if sim.log.len() >= k {
+                let cleanup = engine.abort();
+                return Run { result: Err(UploadError::aborted("cloudreve")), cleanup };
+            }
+        }
+        match engine.poll(now) {
+            Action::Send { id, request } => {
+                sim.log.push(request.clone());
+                pending.push((id, request));
+                sim.max_in_flight = sim.max_in_flight.max(pending.len());
+            }
+            Action::Wait { until_ms } => {
+                if pending.is_empty() {
+                    now = until_ms.expect("the engine waits for nothing");
+                    continue;
+                }
+                let (id, req) = if order == Order::Fifo { pending.remove(0) } else { pending.pop().unwrap() };
+                let out = sim.answer(&req);
+                now += 1.0;
+                engine.on_outcome(id, out, now);
+            }
+            Action::RefreshToken => {
+                let t = sim.next_token.take();
+                if let Some(t) = &t {
+                    sim.token = t.clone();
+                }
+                engine.on_token(t);
+            }
+            Action::Finished(result) => {
+                let cleanup = engine.cleanup_after_failure();
+                return Run { result, cleanup };
+            }
+        }
+    }
+    panic!("the upload did not finish");
+}
+
+fn drive(sim: &mut Sim, size: u64, order: Order) -> Run {
+    let p = Cloudreve::new(EP, &info(size), params()).unwrap();
+    drive_with(p, sim, order, false, None)
+}
+
+fn routes(sim: &Sim) -> Vec<&'static str> {
+    sim.log.iter().map(Sim::route).collect()
+}
+
+fn covers(stored: &[(u64, u64)], total: u64) -> bool {
+    let mut v = stored.to_vec();
+    v.sort();
+    v.dedup();
+    let mut at = 0;
+    for (s, e) in v {
+        if s > at {
+            return false;
+        }
+        at = at.max(e);
+    }
+    at == total
+}
+
+// ---- request sequences per policy ----------------------------------------------------------
+
+#[test]
+fn local_sends_chunks_in_order_with_the_user_token() {
+    let mut sim = Sim::new("local", 100, 350);
+    let mut p = params();
+    p.policy_id = Some("p1".into());
+    p.purchase_ticket = Some("ticket-1".into());
+    p.metadata = vec![("k".into(), "v".into())];
+    let proto = Cloudreve::new(EP, &info(350), p).unwrap();
+    let run = drive_with(proto, &mut sim, Order::Fifo, false, None);
+    let json = run.result.unwrap();
+    assert_eq!(json.get("uri").and_then(Json::as_str), Some("cloudreve://my/dir/data.bin"));
+    assert_eq!(json.get("sessionId").and_then(Json::as_str), Some(sim.sid.as_str()));
+    assert_eq!(json.get("policyType").and_then(Json::as_str), Some("local"));
+    assert_eq!(routes(&sim), ["create", "chunk", "chunk", "chunk", "chunk"]);
+    let create = &sim.log[0];
+    assert_eq!(create.method, Method::Put);
+    let Body::Text { text, content_type } = &create.body else { panic!() };
+    assert_eq!(content_type, "application/json");
+    let body = Json::parse(text).unwrap();
+    assert_eq!(body.get("last_modified").and_then(Json::as_u64), Some(1_700_000_000_123), "milliseconds, an integer");
+    assert_eq!(body.get("mime_type").and_then(Json::as_str), Some("application/x-test"));
+    assert_eq!(body.get("policy_id").and_then(Json::as_str), Some("p1"));
+    assert_eq!(body.path("metadata.k").and_then(Json::as_str), Some("v"));
+    assert!(body.get("entity_type").is_none());
+    for (i, r) in sim.log[1..].iter().enumerate() {
+        assert_eq!(r.url, format!("{EP}/api/v4/file/upload/{}/{i}", sim.sid));
+        assert_eq!(r.get_header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+        assert_eq!(r.get_header("x-cr-purchase-ticket"), Some("ticket-1"));
+    }
+    assert_eq!(sim.stored, [(0, 100), (100, 200), (200, 300), (300, 350)]);
+    assert!(run.cleanup.is_empty());
+}
+
+#[test]
+fn empty_file_and_chunk_size_zero() {
+    let mut sim = Sim::new("local", 100, 0);
+    drive(&mut sim, 0, Order::Fifo).result.unwrap();
+    assert_eq!(routes(&sim), ["create", "chunk"]);
+    assert_eq!(sim.stored, [(0, 0)], "one chunk of 0 bytes");
+
+    let mut sim = Sim::new("local", 0, 5000);
+    drive(&mut sim, 5000, Order::Fifo).result.unwrap();
+    assert_eq!(sim.stored, [(0, 5000)], "chunk_size 0: one request");
+
+    let mut sim = Sim::new("s3", 100, 5000);
+    sim.relay = true;
+    let run = drive(&mut sim, 5000, Order::Fifo);
+    assert_eq!(run.result.unwrap().get("policyType").and_then(Json::as_str), Some("s3"));
+    assert_eq!(routes(&sim), ["create", "chunk"], "a relayed policy goes through Cloudreve");
+}
+
+#[test]
+fn remote_uses_the_session_credential_only() {
+    let mut sim = Sim::new("remote", 64, 200);
+    let mut p = params();
+    p.purchase_ticket = Some("ticket-1".into());
+    let run = drive_with(Cloudreve::new(EP, &info(200), p).unwrap(), &mut sim, Order::Fifo, false, None);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["create", "node-chunk", "node-chunk", "node-chunk", "node-chunk"]);
+    for (i, r) in sim.log[1..].iter().enumerate() {
+        assert_eq!(r.url, format!("http://node.test/api/v4/slave/upload/{}?chunk={i}", sim.sid));
+        assert_eq!(r.get_header("authorization"), Some(CRED), "exactly the credential");
+        assert_eq!(r.headers.len(), 2, "Authorization and Content-Type only: {:?}", r.headers);
+    }
+}
+
+fn s3_run(policy: &'static str, order: Order, concurrency: Option<u64>) -> (Sim, Run) {
+    let mut sim = Sim::new(policy, 100, 950);
+    sim.concurrency = concurrency;
+    let run = drive(&mut sim, 950, order);
+    (sim, run)
+}
+
+#[test]
+fn s3_parts_go_in_parallel_and_complete_in_order() {
+    let (sim, run) = s3_run("s3", Order::Lifo, None);
+    let json = run.result.unwrap();
+    assert_eq!(json.get("policyType").and_then(Json::as_str), Some("s3"));
+    assert_eq!(sim.max_in_flight, 3, "three parts at once by default");
+    let r = routes(&sim);
+    assert_eq!(r.iter().filter(|x| **x == "part").count(), 10);
+    assert_eq!(&r[r.len() - 2..], ["complete", "callback"]);
+    assert!(covers(&sim.stored, 950));
+    // Answered newest-first: parts completed out of order, the XML is still in order (checked by the sim).
+    let cb = sim.log.last().unwrap();
+    assert_eq!(cb.url, format!("{EP}/api/v4/callback/s3/{}/SeCrEt123", sim.sid));
+    let complete = &sim.log[sim.log.len() - 2];
+    assert_eq!(complete.get_header("content-type"), Some("application/octet-stream"));
+
+    let (sim, run) = s3_run("s3", Order::Fifo, Some(5));
+    run.result.unwrap();
+    assert_eq!(sim.max_in_flight, 5, "chunk_concurrency from the policy");
+}
+
+#[test]
+fn s3_flavours() {
+    let (sim, run) = s3_run("cos", Order::Fifo, None);
+    run.result.unwrap();
+    assert!(sim.log.last().unwrap().url.contains("/callback/cos/"));
+    let (sim, run) = s3_run("ks3", Order::Lifo, None);
+    run.result.unwrap();
+    assert!(sim.log.last().unwrap().url.contains("/callback/ks3/"));
+    let (sim, run) = s3_run("oss", Order::Fifo, Some(2));
+    run.result.unwrap();
+    assert_eq!(*routes(&sim).last().unwrap(), "complete", "OSS calls Cloudreve back itself");
+    let (sim, run) = s3_run("obs", Order::Fifo, None);
+    run.result.unwrap();
+    assert_eq!(*routes(&sim).last().unwrap(), "complete", "OBS calls Cloudreve back itself");
+    // OSS needs no ETag (complete-all); the others must read one.
+    let mut sim = Sim::new("oss", 100, 250);
+    sim.etag_header = false;
+    drive(&mut sim, 250, Order::Fifo).result.unwrap();
+}
+
+#[test]
+fn s3_missing_etag_is_a_protocol_error_and_cleans_up() {
+    let mut sim = Sim::new("s3", 100, 250);
+    sim.etag_header = false;
+    let run = drive(&mut sim, 250, Order::Fifo);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Protocol);
+    assert!(e.message.contains("ETag") && e.message.contains("Access-Control-Expose-Headers"), "{}", e.message);
+    assert_eq!(run.cleanup.len(), 1);
+    assert_eq!(run.cleanup[0].method, Method::Delete);
+    assert_eq!(run.cleanup[0].url, format!("{EP}/api/v4/file/upload"));
+}
+
+#[test]
+fn onedrive_ranges_status_query_and_callback() {
+    let mut sim = Sim::new("onedrive", 100, 330).fault("od-chunk", 2, Fault::LoseAnswer).fault("od-chunk", 3, Fault::Answer(resp(503, "")));
+    let run = drive(&mut sim, 330, Order::Fifo);
+    run.result.unwrap();
+    assert_eq!(
+        routes(&sim),
+        ["create", "od-chunk", "od-chunk", "od-status", "od-chunk", "od-status", "od-chunk", "od-chunk", "callback"]
+    );
+    assert_eq!(sim.stored, [(0, 100), (100, 200), (200, 300), (300, 330)], "no byte range sent twice");
+    assert_eq!(sim.log.last().unwrap().method, Method::Post);
+
+    // The last fragment's answer is lost: the upload URL is gone (404), so Cloudreve is asked.
+    let mut sim = Sim::new("onedrive", 100, 250).fault("od-chunk", 3, Fault::LoseAnswer);
+    drive(&mut sim, 250, Order::Fifo).result.unwrap();
+    assert_eq!(&routes(&sim)[3..], ["od-chunk", "od-status", "callback"]);
+
+    // An empty file cannot go to OneDrive: a clear error, and the session is deleted.
+    let mut sim = Sim::new("onedrive", 100, 0);
+    let run = drive(&mut sim, 0, Order::Fifo);
+    assert_eq!(run.result.unwrap_err().code, ErrorCode::InvalidInput);
+    assert_eq!(run.cleanup.len(), 1);
+}
+
+// ---- retry semantics -----------------------------------------------------------------------
+
+#[test]
+fn failed_chunks_are_resent_at_the_same_index() {
+    let net = Fault::Answer(Outcome::Network("reset".into()));
+    let mut sim = Sim::new("local", 100, 450)
+        .fault("chunk", 2, net.clone())
+        .fault("chunk", 4, Fault::Answer(resp(502, "<html>Bad Gateway</html>")))
+        .fault("chunk", 6, Fault::Answer(Sim::envelope(40073, "Lock conflict")))
+        .fault("chunk", 8, Fault::Answer(Sim::envelope(-1, "internal")))
+        .fault("chunk", 9, Fault::LoseAnswer);
+    let json = drive(&mut sim, 450, Order::Fifo).result.unwrap();
+    let idx: Vec<&str> = sim.log[1..].iter().filter(|r| Sim::route(r) == "chunk").map(|r| r.url.rsplit('/').next().unwrap()).collect();
+    assert_eq!(idx, ["0", "1", "1", "2", "2", "3", "3", "4", "4", "4"]);
+    assert_eq!(sim.stored.iter().filter(|r| **r == (400, 450)).count(), 1, "stored once; its answer was lost");
+    // …and the re-sent last chunk met a completed session (40011): the file was looked up.
+    assert_eq!(*routes(&sim).last().unwrap(), "file-info");
+    assert!(json.get("file").is_some());
+
+    // Retries run out on a middle chunk: the last error is reported and the session is deleted.
+    let mut sim = Sim::new("local", 100, 300);
+    for k in 2..=7 {
+        sim = sim.fault("chunk", k, Fault::Answer(resp(503, "")));
+    }
+    let run = drive(&mut sim, 300, Order::Fifo);
+    let e = run.result.unwrap_err();
+    assert_eq!((e.code, e.status, e.retryable), (ErrorCode::Http, Some(503), true));
+    assert!(e.message.contains("after 4 retries"), "{}", e.message);
+    assert_eq!(run.cleanup.len(), 1);
+
+    // …but not when the last chunk's fate is unknown (a 503 may come after it was stored).
+    let mut sim = Sim::new("local", 100, 200);
+    for k in 2..=7 {
+        sim = sim.fault("chunk", k, Fault::Answer(resp(503, "")));
+    }
+    let run = drive(&mut sim, 200, Order::Fifo);
+    assert!(run.result.is_err());
+    assert!(run.cleanup.is_empty());
+}
+
+#[test]
+fn session_gone_after_a_lost_last_answer_is_verified() {
+    // The last chunk is stored and the session completed, but the answer is lost: the retry
+    // gets 40011 and the file is looked up.
+    let mut sim = Sim::new("local", 100, 250).fault("chunk", 3, Fault::LoseAnswer);
+    let run = drive(&mut sim, 250, Order::Fifo);
+    let json = run.result.unwrap();
+    assert_eq!(json.path("file.size").and_then(Json::as_u64), Some(250));
+    assert_eq!(&routes(&sim)[3..], ["chunk", "chunk", "file-info"]);
+    assert!(run.cleanup.is_empty());
+
+    // 40011 in the middle: the session expired. No lookup; the placeholder is cleaned up.
+    let mut sim = Sim::new("local", 100, 250).fault("chunk", 2, Fault::Answer(Sim::envelope(40011, "Upload session expired")));
+    let run = drive(&mut sim, 250, Order::Fifo);
+    assert_eq!(run.result.unwrap_err().code, ErrorCode::SessionExpired);
+    assert!(!routes(&sim).contains(&"file-info"));
+    assert_eq!(run.cleanup.len(), 1);
+
+    // Lost answer, then 40011, and the file is still a placeholder of this session: expired.
+    let mut sim = Sim::new("local", 100, 250)
+        .fault("chunk", 3, Fault::Answer(Outcome::Network("reset".into())))
+        .fault("chunk", 4, Fault::Answer(Sim::envelope(40011, "Upload session expired")));
+    let run = drive(&mut sim, 250, Order::Fifo);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    assert!(e.message.contains("before the file was complete"), "{}", e.message);
+    assert_eq!(run.cleanup.len(), 1, "known incomplete: the placeholder is deleted");
+
+    // Lost answer and the check itself keeps failing: nothing is deleted (it may be complete).
+    let mut sim = Sim::new("local", 100, 250).fault("chunk", 3, Fault::LoseAnswer);
+    for k in 1..=5 {
+        sim = sim.fault("file-info", k, Fault::Answer(resp(502, "")));
+    }
+    let run = drive(&mut sim, 250, Order::Fifo);
+    assert!(run.result.is_err());
+    assert!(run.cleanup.is_empty(), "never delete what may be a completed upload");
+}
+
+#[test]
+fn s3_lost_answers_on_complete_and_callback() {
+    // Complete succeeded but its answer was lost: the retry gets NoSuchUpload, go on to the callback.
+    let mut sim = Sim::new("s3", 100, 250).fault("complete", 1, Fault::LoseAnswer);
+    drive(&mut sim, 250, Order::Fifo).result.unwrap();
+    assert_eq!(&routes(&sim)[4..], ["complete", "complete", "callback"]);
+    // Callback answer lost: the retry gets 40011 (HTTP 401), the file is checked.
+    let mut sim = Sim::new("s3", 100, 250).fault("callback", 1, Fault::LoseAnswer);
+    let json = drive(&mut sim, 250, Order::Fifo).result.unwrap();
+    assert!(json.get("file").is_some());
+    assert_eq!(&routes(&sim)[5..], ["callback", "callback", "file-info"]);
+    // A part fails with 503 and a dropped connection: re-sent, the XML still lists every part.
+    let mut sim = Sim::new("s3", 100, 550)
+        .fault("part", 2, Fault::Answer(resp(503, "<Error><Code>SlowDown</Code></Error>")))
+        .fault("part", 4, Fault::Answer(Outcome::Network("reset".into())));
+    drive(&mut sim, 550, Order::Lifo).result.unwrap();
+    assert_eq!(routes(&sim).iter().filter(|r| **r == "part").count(), 8);
+    // A presigned URL refused (403) or the upload gone (404): clear errors.
+    let mut sim = Sim::new("s3", 100, 250).fault("part", 1, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")));
+    let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Auth);
+    assert!(e.message.contains("Request has expired"), "{}", e.message);
+    let mut sim = Sim::new("s3", 100, 250).fault("complete", 1, Fault::Answer(resp(400, "<Error><Code>InvalidPart</Code><Message>bad etag</Message></Error>")));
+    let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Protocol);
+    // S3's "200 with an error inside" is not a success.
+    let mut sim = Sim::new("s3", 100, 250).fault("complete", 1, Fault::Answer(resp(200, "<Error><Code>InternalError</Code><Message>try again</Message></Error>")));
+    drive(&mut sim, 250, Order::Fifo).result.unwrap();
+    assert_eq!(routes(&sim).iter().filter(|r| **r == "complete").count(), 2);
+}
+
+#[test]
+fn reauth_replaces_the_token_and_resends() {
+    let mut sim = Sim::new("local", 100, 250).fault("chunk", 2, Fault::Answer(Sim::envelope(401, "Login required")));
+    sim.next_token = Some("fresh-token-1".into());
+    let proto = Cloudreve::new(EP, &info(250), params()).unwrap();
+    let run = drive_with(proto, &mut sim, Order::Fifo, true, None);
+    run.result.unwrap();
+    let chunks: Vec<&Request> = sim.log.iter().filter(|r| Sim::route(r) == "chunk").collect();
+    assert_eq!(chunks.len(), 4);
+    assert!(chunks[1].url.ends_with("/1") && chunks[2].url.ends_with("/1"), "the refused chunk is sent again");
+    assert_eq!(chunks[2].get_header("authorization"), Some("Bearer fresh-token-1"));
+
+    // Without getAccessToken, 401 is final ('auth'), and the message never holds the token.
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::Answer(resp(200, &format!(r#"{{"code":401,"msg":"bad {TOKEN}"}}"#))));
+    let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Auth);
+    assert!(!e.message.contains(TOKEN), "{}", e.message);
+}
+
+#[test]
+fn cancel_and_cleanup_requests() {
+    // Abort mid-upload: one DELETE with {id, uri} and the user token.
+    let mut sim = Sim::new("local", 100, 450);
+    let proto = Cloudreve::new(EP, &info(450), params()).unwrap();
+    let run = drive_with(proto, &mut sim, Order::Fifo, false, Some(3));
+    assert_eq!(run.cleanup.len(), 1);
+    let d = &run.cleanup[0];
+    assert_eq!((d.method, d.url.as_str()), (Method::Delete, "http://cr.test/api/v4/file/upload"));
+    assert_eq!(d.get_header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+    let Body::Text { text, .. } = &d.body else { panic!() };
+    assert_eq!(text, &format!(r#"{{"id":"{}","uri":"cloudreve://my/dir/data.bin"}}"#, sim.sid));
+
+    // Before the session exists there is nothing to cancel; after success, nothing either.
+    let mut p = Cloudreve::new(EP, &info(5), params()).unwrap();
+    assert!(p.cancel().is_empty());
+    let Next::Send(create) = p.next() else { panic!() };
+    p.handle(&create, resp(200, &ok_body(r#"{"session_id":"s1","chunk_size":0,"storage_policy":{"type":"local"}}"#)));
+    assert_eq!(p.cancel().len(), 1);
+    assert!(p.cancel().is_empty(), "only once");
+    assert!(p.cleanup_on_failure().is_empty());
+
+    // Unsupported policies and required encryption: clear errors, session deleted.
+    for (policy, extra, want) in [
+        ("qiniu", "", "qiniu"),
+        ("upyun", "", "upyun"),
+        ("local", r#","encrypt_metadata":{"algorithm":"aes-256-ctr","key_plain_text":"AA","iv":"AA"}"#, "encryption"),
+    ] {
+        let mut sim = Sim::new(policy, 100, 250);
+        sim.create_extra = extra.into();
+        let run = drive(&mut sim, 250, Order::Fifo);
+        let e = run.result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Protocol);
+        assert!(e.message.contains(want), "{}", e.message);
+        assert_eq!(routes(&sim), ["create"], "no byte sent");
+        assert_eq!(run.cleanup.len(), 1, "{policy}: the session is deleted");
+    }
+}
+
+#[test]
+fn create_errors_and_malformed_sessions() {
+    let first = |body: &str, status: u16| {
+        let mut p = Cloudreve::new(EP, &info(250), params()).unwrap();
+        let Next::Send(create) = p.next() else { panic!() };
+        let v = p.handle(&create, resp(status, body));
+        (v, p)
+    };
+    for (body, code) in [
+        (r#"{"code":40051,"msg":"Insufficient capacity"}"#, ErrorCode::Quota),
+        (r#"{"code":40049,"msg":"File is too large"}"#, ErrorCode::TooLarge),
+        (r#"{"code":40004,"msg":"Object existed"}"#, ErrorCode::Http),
+        (r#"{"code":0,"data":{}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"../x"}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"s1"}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"s1","chunk_size":-5,"storage_policy":{"type":"local"}}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"s1","chunk_size":1e300,"storage_policy":{"type":"local"}}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"s1","chunk_size":100,"storage_policy":{"type":"remote"}}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"s1","chunk_size":100,"storage_policy":{"type":"s3"},"upload_urls":["http://b/1"]}}"#, ErrorCode::Protocol),
+        (r#"{"code":0,"data":{"session_id":"s1","chunk_size":100,"storage_policy":{"type":"onedrive"},"upload_urls":["http://b/1"]}}"#, ErrorCode::Protocol),
+        ("<html>welcome</html>", ErrorCode::Protocol),
+    ] {
+        let (v, mut p) = first(body, 200);
+        match v {
+            Verdict::Fail(e) => assert_eq!(e.code, code, "{body}"),
+            other => panic!("{body}: {other:?}"),
+        }
+        assert!(matches!(p.next(), Next::Fail(_)));
+    }
+    assert!(matches!(first("", 502).0, Verdict::Retry { .. }));
+    assert!(matches!(first("", 429).0, Verdict::Throttled { .. }));
+    assert!(matches!(first("", 401).0, Verdict::Reauth(_)));
+    assert!(matches!(first(r#"{"code":40073,"msg":"Lock conflict","data":[{"path":"x"}]}"#, 200).0, Verdict::Retry { .. }));
+    let (v, _) = first("<html>413</html>", 413);
+    assert!(matches!(v, Verdict::Fail(e) if e.code == ErrorCode::TooLarge));
+    // A missing chunk_size means 0 (Go omits zero values): one request for the whole file.
+    let (v, mut p) = first(r#"{"code":0,"data":{"session_id":"s1","storage_policy":{"type":"local"}}}"#, 200);
+    assert_eq!(v, Verdict::Continue);
+    let Next::Send(r) = p.next() else { panic!() };
+    assert!(matches!(r.body, Body::Slice(s) if (s.start, s.end) == (0, 250)));
+    // Secrets stay out of messages.
+    assert!(p.secrets().contains(&TOKEN.to_string()));
+}
+
+#[test]
+fn sessions_over_4_gib_use_u64_offsets() {
+    let total = 5u64 << 30;
+    let chunk = 1u64 << 30;
+    let mut p = Cloudreve::new(EP, &info(total), params()).unwrap();
+    let Next::Send(create) = p.next() else { panic!() };
+    let body = ok_body(&format!(r#"{{"session_id":"s1","chunk_size":{chunk},"storage_policy":{{"type":"local"}}}}"#));
+    assert_eq!(p.handle(&create, resp(200, &body)), Verdict::Continue);
+    for i in 0..5u64 {
+        let Next::Send(r) = p.next() else { panic!() };
+        assert!(matches!(r.body, Body::Slice(s) if s.start == i * chunk && s.end == (i + 1) * chunk));
+        assert_eq!(p.handle(&r, resp(200, r#"{"code":0}"#)), Verdict::Continue);
+        assert_eq!(p.confirmed(), (i + 1) * chunk);
+    }
+    assert!(matches!(p.next(), Next::Done(_)));
+    assert_eq!(p.session().get("sessionId").and_then(Json::as_str), Some("s1"));
+}
+
+// ---- never panics ----------------------------------------------------------------------------
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn body_strategy() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just(r#"{"code":0}"#.to_string()),
+            Just(r#"{"code":0,"data":null}"#.to_string()),
+            Just(r#"{"code":40011,"msg":"gone"}"#.to_string()),
+            Just(r#"{"code":-1}"#.to_string()),
+            Just(r#"{"code":401}"#.to_string()),
+            Just(r#"{"code":0,"data":{"session_id":"s1","chunk_size":3,"storage_policy":{"type":"local"}}}"#.to_string()),
+            Just(r#"{"code":0,"data":{"session_id":"s1","chunk_size":3,"storage_policy":{"type":"s3","chunk_concurrency":99},"upload_urls":["http://b/1","http://b/2","http://b/3","http://b/4"],"completeURL":"http://b/c","callback_secret":"k"}}"#.to_string()),
+            Just(r#"{"code":0,"data":{"session_id":"s1","chunk_size":4,"storage_policy":{"type":"onedrive"},"upload_urls":["http://o/1"],"callback_secret":"k"}}"#.to_string()),
+            Just(r#"{"code":0,"data":{"session_id":"s1","chunk_size":3,"storage_policy":{"type":"remote"},"upload_urls":["http://n/1"],"credential":"Bearer Cr x:1"}}"#.to_string()),
+            Just(r#"{"nextExpectedRanges":["5-"]}"#.to_string()),
+            Just(r#"{"nextExpectedRanges":["999999999999-"]}"#.to_string()),
+            Just(r#"{"nextExpectedRanges":[]}"#.to_string()),
+            Just(r#"{"code":0,"data":{"size":10,"type":0,"metadata":{}}}"#.to_string()),
+            Just("<Error><Code>InternalError</Code></Error>".to_string()),
+            Just(r#"{"code":1e308,"data":{"session_id":"s1"}}"#.to_string()),
+            "\\PC{0,40}",
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(|v| String::from_utf8_lossy(&v).into_owned()),
+        ]
+    }
+
+    fn outcome_strategy() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            1 => "\\PC{0,10}".prop_map(Outcome::Network),
+            6 => (
+                prop_oneof![Just(200u16), Just(201), Just(202), Just(203), Just(400), Just(401), Just(403), Just(404), Just(409), Just(413), Just(416), Just(429), Just(500), Just(503), 100u16..600],
+                body_strategy(),
+                proptest::option::of(prop_oneof![Just("\"e\"".to_string()), Just(String::new()), "\\PC{0,20}"]),
+            )
+                .prop_map(|(status, body, etag)| {
+                    let mut r = Response::new(status).with_body(&body);
+                    if let Some(e) = etag {
+                        r = r.with_header("ETag", &e);
+                    }
+                    Outcome::Response(r)
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn random_answers_never_panic(size in 0u64..12, outcomes in proptest::collection::vec(outcome_strategy(), 1..60), lifo in any::<bool>()) {
+            let mut p = Cloudreve::new(EP, &info(size), params()).unwrap();
+            let mut outs = outcomes.into_iter();
+            let mut inflight: Vec<Request> = Vec::new();
+            for _ in 0..200 {
+                let _ = p.max_parallel();
+                let _ = p.session();
+                match p.next() {
+                    Next::Send(r) => {
+                        inflight.push(r);
+                        if inflight.len() < p.max_parallel() { continue; }
+                    }
+                    Next::Done(_) | Next::Fail(_) => break,
+                    Next::Wait => {}
+                }
+                let Some(req) = (if lifo { inflight.pop() } else if inflight.is_empty() { None } else { Some(inflight.remove(0)) }) else { break };
+                let Some(out) = outs.next() else { break };
+                let v = p.handle(&req, out);
+                if let Verdict::Reauth(_) = v { p.set_token("t2") }
+                prop_assert!(p.confirmed() <= p.total());
+            }
+            let _ = p.cancel();
+            let _ = p.cleanup_on_failure();
+        }
+    }
+}
