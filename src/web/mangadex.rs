@@ -1,1 +1,156 @@
-//! mangadex-specific JS functions (beyond `new Upload(…, { provider: 'mangadex' })`).
+//! MangaDex in JS, beyond `new Upload(pages, { provider: 'mangadex', … })`: the approval check
+//! and the personal-client login. MangaDex sends no CORS headers for other sites, so `endpoint`
+//! and `authEndpoint` point at a proxy (same-origin, or one that adds CORS headers).
+
+use super::options::{resolve_endpoint, Options};
+use super::{retry_policy, spawn_protocol};
+use crate::core::UploadError;
+use crate::protocols::mangadex::{self as md, ApprovalCheck, PROVIDER};
+use crate::protocols::Protocol;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_MANGADEX: &'static str = r#"
+/** A chapter's metadata (MangaDex's `chapterDraft`). */
+export interface MangaDexChapterDraft {
+  /** Volume label such as "1" or "2.5"; null for none. A number is written as text. */
+  volume: string | number | null;
+  /** Chapter label such as "12", "12.5" or "3b"; null for a oneshot. */
+  chapter: string | number | null;
+  /** At most 255 characters; null for none. */
+  title: string | null;
+  /** Language code: "en", "pt-br", … */
+  translatedLanguage: string;
+  /** Needs MangaDex's permission. http(s), at most 512 characters. */
+  externalUrl?: string | null;
+  /** Delayed publication, "YYYY-MM-DDTHH:MM:SS" (no time zone). */
+  publishAt?: string | null;
+}
+
+/**
+ * Uploads one chapter: the input (File[] or FileList) holds its pages in reading order. JPEG, PNG
+ * and GIF only (checked by content), at most 20 MB each, 150 MB and 500 pages per chapter,
+ * below 10000 px in width and height; every bad page is reported at once, before any request.
+ * `start()` resolves with the commit's answer, `{ result, response, data: { id, type: 'chapter', … } }`.
+ */
+export interface MangaDexUploadOptions extends CommonUploadOptions {
+  provider: 'mangadex';
+  /** The MangaDex API through a proxy: MangaDex sends no CORS headers for other sites. */
+  endpoint: string;
+  /** An OAuth access token (they last 15 minutes: give `getAccessToken` for long uploads). */
+  accessToken: string;
+  /** The manga's UUID. */
+  manga: string;
+  /** Scanlation group UUIDs ([] for no group; at most 10). */
+  groups: string[];
+  chapter: MangaDexChapterDraft;
+  /** Edit this chapter instead of creating one: its pages are replaced by the input. */
+  chapterId?: string;
+  /** With `chapterId`: the chapter's current version. */
+  version?: number;
+  /** Sends `termsAccepted: true` with the commit; set it once the user has accepted MangaDex's terms. */
+  termsAccepted?: boolean;
+  /**
+   * MangaDex allows one open upload session per account. 'resume' (default): continue an open
+   * session for the same manga and groups (or the same chapter edit), skipping pages it already
+   * holds (same name and size), and fail if the open session is for something else. 'abandon':
+   * discard any open session and begin anew. 'fail': fail if any session is open.
+   */
+  existingSession?: 'resume' | 'abandon' | 'fail';
+  /** Pages per request, 1–10 (default 10). */
+  batchSize?: number;
+  /** Batches in flight at once, 1–3 (default 2). */
+  concurrency?: number;
+  /** Not used: pages are sent whole. */
+  chunkSize?: never;
+}
+
+export interface MangaDexApprovalOptions {
+  endpoint: string;
+  accessToken: string;
+  /** The manga's UUID. */
+  manga: string;
+  /** The chapter's language, e.g. "en". */
+  locale: string;
+  retryDelays?: number[];
+  getAccessToken?: () => string | Promise<string>;
+}
+
+export interface MangaDexLoginOptions {
+  /** The auth server through a proxy, e.g. '/mangadex-auth' for https://auth.mangadex.org. */
+  authEndpoint: string;
+  username: string;
+  password: string;
+  /** The personal client's id ("personal-client-…") and secret. */
+  clientId: string;
+  clientSecret: string;
+  retryDelays?: number[];
+}
+
+export interface MangaDexRefreshOptions {
+  authEndpoint: string;
+  refreshToken: string;
+  clientId: string;
+  clientSecret: string;
+  retryDelays?: number[];
+}
+
+export interface MangaDexToken {
+  access_token: string;
+  refresh_token: string;
+  /** Seconds (access tokens last 15 minutes). */
+  expires_in: number;
+  token_type: string;
+  [key: string]: unknown;
+}
+"#;
+
+fn boxed<P: Protocol + 'static>(p: P) -> Box<dyn Protocol> {
+    Box::new(p)
+}
+
+fn auth_endpoint(o: &Options) -> Result<String, UploadError> {
+    let e = o.required_string("authEndpoint")?;
+    resolve_endpoint(&e)
+        .ok_or_else(|| UploadError::invalid(PROVIDER, format!("authEndpoint {:?} is not a usable URL", crate::core::truncate(&e, 80))))
+}
+
+/// Whether a chapter of `manga` in `locale` will wait for staff approval (a first upload, or a
+/// new language): `{ endpoint, accessToken, manga, locale }` → `true` or `false`. Rejects with
+/// code `http`, status 404, when the manga does not exist.
+#[wasm_bindgen(js_name = mangadexCheckApprovalRequired, unchecked_return_type = "Promise<boolean>")]
+pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexApprovalOptions")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let o = Options::parse(&options, PROVIDER)?;
+        let p = ApprovalCheck::new(&o.endpoint()?, &o.required_string("accessToken")?, &o.required_string("manga")?, &o.required_string("locale")?)?;
+        Ok((boxed(p), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    })
+}
+
+/// Personal-client login (OAuth password grant, form-encoded): `{ authEndpoint, username,
+/// password, clientId, clientSecret }` → `{ access_token, refresh_token, expires_in, … }`.
+/// The client secret must not reach browsers of people other than its owner.
+#[wasm_bindgen(js_name = mangadexLogin, unchecked_return_type = "Promise<MangaDexToken>")]
+pub fn login(#[wasm_bindgen(unchecked_param_type = "MangaDexLoginOptions")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let o = Options::parse(&options, PROVIDER)?;
+        let p = md::login(
+            &auth_endpoint(&o)?,
+            &o.required_string("username")?,
+            &o.required_string("password")?,
+            &o.required_string("clientId")?,
+            &o.required_string("clientSecret")?,
+        )?;
+        Ok((boxed(p), vec![], retry_policy(&o)?, None))
+    })
+}
+
+/// Refreshes an access token: `{ authEndpoint, refreshToken, clientId, clientSecret }`.
+#[wasm_bindgen(js_name = mangadexRefreshToken, unchecked_return_type = "Promise<MangaDexToken>")]
+pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "MangaDexRefreshOptions")] options: JsValue) -> js_sys::Promise {
+    spawn_protocol(|| {
+        let o = Options::parse(&options, PROVIDER)?;
+        let p = md::refresh(&auth_endpoint(&o)?, &o.required_string("refreshToken")?, &o.required_string("clientId")?, &o.required_string("clientSecret")?)?;
+        Ok((boxed(p), vec![], retry_policy(&o)?, None))
+    })
+}
