@@ -117,11 +117,7 @@ impl PeerTube {
             return Err(UploadError::invalid(p, "userId must be a positive integer"));
         }
         if !file.name.to_ascii_lowercase().ends_with(".zip") {
-            return Err(UploadError::new(
-                ErrorCode::UnsupportedType,
-                p,
-                format!("a user import must be a .zip archive (got {:?})", file.name),
-            ));
+            return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {:?})", file.name)));
         }
         let body = Json::object().with("filename", file.name.as_str()).with("lastModified", Json::Number(file.last_modified));
         let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));
@@ -355,7 +351,9 @@ impl PeerTube {
                 self.retry(e, None)
             }
             429 => {
-                // Rate limited: nothing was stored, resend the same chunk after the wait.
+                // Rate limited. Like after any failed chunk, ask the server what it holds
+                // after the wait rather than assuming the chunk was not stored.
+                self.phase = Phase::Query;
                 let e = self.error_for(what, &resp);
                 self.throttled(e, &resp)
             }
