@@ -79,7 +79,12 @@ function png(w = 800, h = 1200, extra = 2000) {
   head.writeUInt32BE(h, 20);
   return Buffer.concat([head, randomBytes(extra)]);
 }
-const jpeg = (extra = 1500) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]), randomBytes(extra)]);
+/** SOI, APP0 (JFIF), SOF0 with the size, then noise. */
+function jpeg(extra = 1500, w = 768, h = 1024) {
+  const app0 = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, ...Buffer.from('JFIF\0'), 1, 1, 0, 0, 1, 0, 1, 0, 0]);
+  const sof = Buffer.from([0xff, 0xc0, 0, 0x11, 8, h >> 8, h & 255, w >> 8, w & 255, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+  return Buffer.concat([app0, sof, randomBytes(extra)]);
+}
 
 function files(list) {
   const fd = new FormData();
@@ -185,15 +190,16 @@ describe('mangadex fake', () => {
     assertMdError(await api(s, 'POST', `/upload/${sid}`, { json: {} }), 400, 'multipart');
     const webp = Buffer.concat([Buffer.from('RIFF\x10\0\0\0WEBPVP8 ', 'latin1'), randomBytes(30)]);
     const r = await api(s, 'POST', `/upload/${sid}`, {
-      form: files([['ok.png', png()], ['fake.png', webp], ['tall.png', png(800, 10000)], ['text.jpg', Buffer.from('hello')], ['ok2.jpg', jpeg()]])
+      form: files([['ok.png', png()], ['fake.png', webp], ['tall.png', png(800, 10000)], ['text.jpg', Buffer.from('hello')], ['ok2.jpg', jpeg()], ['wide.jpg', jpeg(100, 12000, 50)]])
     });
     assert.equal(r.status, 200, 'partial success is HTTP 200');
     assert.equal(r.body.result, 'ok');
     assert.deepEqual(r.body.data.map(f => f.attributes.originalFileName), ['ok.png', 'ok2.jpg']);
-    assert.equal(r.body.errors.length, 3);
+    assert.equal(r.body.errors.length, 4);
     assert.ok(r.body.errors[0].detail.includes('fake.png') && r.body.errors[0].detail.includes('Invalid file type'));
     assert.ok(r.body.errors[1].detail.includes('tall.png') && r.body.errors[1].detail.includes('10000'));
     assert.ok(r.body.errors[2].detail.includes('text.jpg'));
+    assert.ok(r.body.errors[3].detail.includes('wide.jpg') && r.body.errors[3].detail.includes('12000x50'), r.body.errors[3].detail);
     for (const e of r.body.errors) assert.equal(e.status, 400);
     const allBad = await api(s, 'POST', `/upload/${sid}`, { form: files([['bad.png', webp]]) });
     assert.equal(allBad.status, 200);

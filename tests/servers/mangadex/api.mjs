@@ -27,7 +27,9 @@ async function jsonBody(req, res, limit) {
   }
 }
 
-/** Multipart parts with a filename: { field, filename, contentType, size, sha256, head } (head = first 64 bytes). */
+const HEAD_BYTES = 64 * 1024; // enough for the magic bytes and, nearly always, the image size
+
+/** Multipart parts with a filename: { field, filename, contentType, size, sha256, head } (head = first 64 KiB). */
 function fileParts(req) {
   return new Promise((resolve, reject) => {
     const files = [];
@@ -45,9 +47,9 @@ function fileParts(req) {
         part.on('data', d => {
           hash.update(d);
           size += d.length;
-          if (headLen < 64) {
-            headChunks.push(d.subarray(0, 64 - headLen));
-            headLen += Math.min(d.length, 64 - headLen);
+          if (headLen < HEAD_BYTES) {
+            headChunks.push(d.subarray(0, HEAD_BYTES - headLen));
+            headLen += Math.min(d.length, HEAD_BYTES - headLen);
           }
         });
         part.on('error', () => done());

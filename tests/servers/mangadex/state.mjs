@@ -179,6 +179,26 @@ export function imageSize(mime, head) {
     return [head.readUInt32BE(16), head.readUInt32BE(20)];
   }
   if (mime === 'image/gif' && head.length >= 10) return [head.readUInt16LE(6), head.readUInt16LE(8)];
+  if (mime === 'image/jpeg') return jpegSize(head);
+  return null;
+}
+
+/** [width, height] from the first SOFn segment of a JPEG head, or null when it is not in `head`. */
+function jpegSize(head) {
+  let i = 2;
+  while (i + 3 < head.length) {
+    if (head[i] !== 0xff) return null;
+    let marker = head[i + 1];
+    while (marker === 0xff && i + 2 < head.length) marker = head[++i + 1];
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { i += 2; continue; }
+    if (marker >= 0xd8 && marker <= 0xda) return null;
+    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      return i + 8 < head.length ? [head.readUInt16BE(i + 7), head.readUInt16BE(i + 5)] : null;
+    }
+    const len = head.readUInt16BE(i + 2);
+    if (len < 2) return null;
+    i += 2 + len;
+  }
   return null;
 }
 
