@@ -624,8 +624,22 @@ pub fn parse_session(body: &str) -> Option<SessionInfo> {
     Some(info)
 }
 
+/// One item of a batch answer's `errors`: its `status` (when it is a sane HTTP status) and text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub status: Option<u16>,
+    pub detail: String,
+}
+
+impl FileError {
+    /// A refusal that sending the same bytes again cannot change (a 4xx other than 408/429).
+    pub fn is_final(&self) -> bool {
+        matches!(self.status, Some(s) if (400..500).contains(&s) && !status_is_retryable(s))
+    }
+}
+
 /// `{id, attributes: {originalFileName, fileSize}}` items of a batch answer, and its errors.
-pub fn parse_batch(body: &str) -> Option<(Vec<RemoteFile>, Vec<String>)> {
+pub fn parse_batch(body: &str) -> Option<(Vec<RemoteFile>, Vec<FileError>)> {
     let j = Json::parse(body.trim()).ok()?;
     if !matches!(j, Json::Object(_)) {
         return None;
@@ -640,13 +654,15 @@ pub fn parse_batch(body: &str) -> Option<(Vec<RemoteFile>, Vec<String>)> {
         .and_then(Json::as_array)
         .unwrap_or(&[])
         .iter()
-        .map(|e| {
-            e.get("detail")
+        .map(|e| FileError {
+            status: e.get("status").and_then(Json::as_u64).filter(|s| (100..600).contains(s)).map(|s| s as u16),
+            detail: e
+                .get("detail")
                 .and_then(Json::as_str)
                 .filter(|s| !s.is_empty())
                 .or_else(|| e.get("title").and_then(Json::as_str))
                 .map(|s| crate::core::truncate(s, 200))
-                .unwrap_or_else(|| "unspecified error".into())
+                .unwrap_or_else(|| "unspecified error".into()),
         })
         .collect();
     Some((files, errors))
@@ -1047,7 +1063,11 @@ impl MangaDex {
         if failed.is_empty() {
             return Verdict::Continue;
         }
-        let reason = if errors.is_empty() { "no reason given".to_string() } else { errors.join("; ") };
+        let reason = if errors.is_empty() {
+            "no reason given".to_string()
+        } else {
+            errors.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
+        };
         let mut worst = 0;
         for &i in &failed {
             let p = &mut self.pages[i];
@@ -1056,6 +1076,17 @@ impl MangaDex {
             worst = worst.max(p.refusals);
         }
         let labels: Vec<String> = failed.iter().map(|&i| page_label(i, &self.pages[i].original)).collect();
+        if !errors.is_empty() && errors.iter().all(FileError::is_final) {
+            // The server judged the bytes themselves (type, size, dimensions): sending them again
+            // cannot help.
+            let code = match errors.iter().find_map(|e| e.status) {
+                Some(413) => ErrorCode::TooLarge,
+                Some(415) => ErrorCode::UnsupportedType,
+                _ => ErrorCode::Http,
+            };
+            let status = errors.iter().find_map(|e| e.status).unwrap_or(resp.status);
+            return self.fail(UploadError::new(code, PROVIDER, format!("MangaDex refused {}: {reason}", labels.join(", "))).with_status(status));
+        }
         if worst >= MAX_PAGE_ATTEMPTS {
             let e = UploadError::new(
                 ErrorCode::Http,

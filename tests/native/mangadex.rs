@@ -10,7 +10,7 @@ use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Requ
 use chunkup::engine::{Action, Engine};
 use chunkup::protocols::mangadex::{
     check_head, check_sizes, chapter_draft, dimensions, from_options, parse_batch, parse_session, part_filename, rate_limit_wait, sniff,
-    valid_number_label, ApprovalCheck, ExistingSession, ImageKind, MangaDex, Params, MAX_FILES_PER_REQUEST,
+    valid_number_label, ApprovalCheck, ExistingSession, FileError, ImageKind, MangaDex, Params, MAX_FILES_PER_REQUEST,
 };
 use chunkup::protocols::{Next, Protocol, Verdict};
 use std::collections::HashMap;
@@ -270,6 +270,8 @@ struct Sim {
     faults: Vec<(&'static str, usize, Fault)>,
     /// Files whose name contains the key fail inside a 200 batch answer, this many times.
     file_faults: Vec<(String, u32)>,
+    /// The status of those per-file errors (500 unless set).
+    file_fault_status: Option<u16>,
     deleted_files: Vec<String>,
     next_file: u64,
     max_in_flight: usize,
@@ -438,7 +440,8 @@ impl Sim {
                     if let Some(ff) = self.file_faults.iter_mut().find(|(k, t)| filename.contains(k.as_str()) && *t > 0) {
                         ff.1 -= 1;
                         errors.push(format!(
-                            r#"{{"id":"e1","status":500,"title":"Internal Server Error","detail":"File \"{filename}\": Failed to store the file","context":null}}"#
+                            r#"{{"id":"e1","status":{},"title":"Error","detail":"File \"{filename}\": Failed to store the file","context":null}}"#,
+                            self.file_fault_status.unwrap_or(500)
                         ));
                         continue;
                     }
@@ -689,6 +692,22 @@ fn a_file_refused_too_often_fails_the_upload_naming_it() {
     assert!(sim.committed.is_none());
     assert!(run.cancel.is_empty(), "the session is kept so the pages can resume it");
     assert!(sim.session.is_some());
+}
+
+#[test]
+fn a_file_the_server_judges_bad_fails_at_once() {
+    let mut sim = Sim::new().file_fault("002_", 10);
+    sim.file_fault_status = Some(400);
+    let e = drive(&mut sim, 4, "", Order::Fifo).result.unwrap_err();
+    assert_eq!((e.code, e.status, e.retryable), (ErrorCode::Http, Some(400), false));
+    assert!(e.message.contains("page 2 (index 1, \"p01.png\")") && !e.message.contains("attempts"), "{}", e.message);
+    assert_eq!(sent_count(&sim, 1), 1, "not sent again");
+    let mut sim = Sim::new().file_fault("002_", 10);
+    sim.file_fault_status = Some(415);
+    assert_eq!(drive(&mut sim, 4, "", Order::Fifo).result.unwrap_err().code, ErrorCode::UnsupportedType);
+    let mut sim = Sim::new().file_fault("002_", 1);
+    sim.file_fault_status = Some(429);
+    drive(&mut sim, 4, "", Order::Fifo).result.unwrap();
 }
 
 #[test]
@@ -1020,10 +1039,15 @@ fn parsers_accept_both_envelopes() {
     let closed = bare.replace(r#""isCommitted":false"#, r#""isCommitted":true"#);
     assert!(parse_session(&closed).unwrap().closed);
     assert!(parse_session(r#"{"result":"ok","data":[]}"#).is_none());
-    let (files, errors) = parse_batch(r#"{"result":"ok","errors":[{"detail":"bad"},{"title":"T"},{}],"data":[{"id":"x","attributes":{"originalFileName":"a","fileSize":3}},{"no":"id"}]}"#).unwrap();
+    let (files, errors) = parse_batch(
+        r#"{"result":"ok","errors":[{"status":400,"detail":"bad"},{"status":"x","title":"T"},{"status":70000},{"status":429}],"data":[{"id":"x","attributes":{"originalFileName":"a","fileSize":3}},{"no":"id"}]}"#,
+    )
+    .unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!((files[0].name.as_deref(), files[0].size), (Some("a"), Some(3)));
-    assert_eq!(errors, ["bad", "T", "unspecified error"]);
+    let fe = |status: Option<u16>, d: &str| FileError { status, detail: d.into() };
+    assert_eq!(errors, [fe(Some(400), "bad"), fe(None, "T"), fe(None, "unspecified error"), fe(Some(429), "unspecified error")]);
+    assert_eq!(errors.iter().map(FileError::is_final).collect::<Vec<_>>(), [true, false, false, false]);
     assert!(parse_batch("[]").is_none());
     assert!(parse_batch(r#"{"data":{}}"#).is_none());
     assert_eq!(parse_batch(r#"{"result":"ok"}"#).unwrap(), (vec![], vec![]));
