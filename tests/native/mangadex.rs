@@ -652,6 +652,39 @@ fn a_chapter_goes_up_in_batches_and_commits_in_input_order() {
 }
 
 #[test]
+fn five_hundred_pages_in_fifty_requests() {
+    let mut sim = Sim::new();
+    let p = proto(500, r#""concurrency":3"#);
+    let run = drive_with(p, 500, &mut sim, Order::Lifo, None);
+    run.result.unwrap();
+    assert_eq!(sim.batches().len(), 50);
+    assert!(sim.batches().iter().all(|b| b.len() == 10));
+    assert_eq!(sim.max_in_flight, 3);
+    assert_eq!(committed_pages(&sim), (0..500).collect::<Vec<_>>());
+    let (_, names, _) = sim.committed.as_ref().unwrap();
+    assert_eq!(names[499], "500_p499.png");
+}
+
+#[test]
+fn the_session_is_described_without_secrets() {
+    let mut p = proto(2, "");
+    assert_eq!(p.session(), Json::Null);
+    p.set_heads(heads(2)).unwrap();
+    let Next::Send(check) = p.next() else { panic!() };
+    assert_eq!(check.url, format!("{EP}/upload?includes[]=upload_session_file"));
+    assert_eq!(p.next(), Next::Wait, "one control request at a time");
+    assert_eq!(p.handle(&check, Sim::error(404, "No upload session found")), Verdict::Continue);
+    let Next::Send(begin) = p.next() else { panic!() };
+    let mut sim = Sim::new();
+    let o = sim.answer(&begin);
+    assert_eq!(p.handle(&begin, o), Verdict::Continue);
+    assert_eq!(p.session().to_json_string(), format!(r#"{{"sessionId":"{SID}","pagesStored":0}}"#));
+    assert_eq!(p.secrets(), [TOKEN]);
+    assert_eq!(p.max_parallel(), 3, "two batches and a delete");
+    assert_eq!(p.page_names(), ["001_p00.png", "002_p01.png"]);
+}
+
+#[test]
 fn batch_size_and_concurrency_options() {
     let mut sim = Sim::new();
     drive(&mut sim, 7, r#""batchSize":3,"concurrency":3"#, Order::Lifo).result.unwrap();
