@@ -36,6 +36,10 @@ const MAX_STALLED_STEPS: u32 = 64;
 const MAX_THROTTLES: u32 = 30;
 /// Fresh tokens tried in a row without progress before a 401 is final.
 const MAX_TOKEN_REFRESHES: u32 = 2;
+/// Times the confirmed offset may fall back (the server lost data, or its session was
+/// re-created) before a new high-water mark is reached: a guard against a server that keeps
+/// forgetting what it stored.
+const MAX_REGRESSIONS: u32 = 16;
 
 pub struct Engine<P: Protocol> {
     proto: P,
@@ -47,7 +51,11 @@ pub struct Engine<P: Protocol> {
     stalled: u32,
     throttled: u32,
     backoff_until: Option<f64>,
+    /// Confirmed bytes after the previous outcome.
     last_confirmed: u64,
+    /// The most bytes ever confirmed.
+    high_water: u64,
+    regressions: u32,
     progress: Progress,
     can_refresh_token: bool,
     token_refreshes: u32,
@@ -71,6 +79,8 @@ impl<P: Protocol> Engine<P> {
             throttled: 0,
             backoff_until: None,
             last_confirmed: 0,
+            high_water: 0,
+            regressions: 0,
             progress: Progress::new(total),
             can_refresh_token,
             token_refreshes: 0,
@@ -265,13 +275,29 @@ impl<P: Protocol> Engine<P> {
         }
         let verdict = self.proto.handle(&request, outcome);
         let confirmed = self.proto.confirmed();
+        // Progress is measured against the previous answer, not the best ever seen: after a
+        // session is re-created from offset 0, its chunks are progress again.
         let advanced = confirmed > self.last_confirmed;
+        if confirmed < self.last_confirmed {
+            self.regressions += 1;
+        }
+        self.last_confirmed = confirmed;
+        if confirmed > self.high_water {
+            self.high_water = confirmed;
+            self.regressions = 0;
+        }
         if advanced {
-            self.last_confirmed = confirmed;
             self.attempt = 0;
             self.stalled = 0;
             self.throttled = 0;
             self.token_refreshes = 0;
+        }
+        if self.regressions > MAX_REGRESSIONS {
+            self.finish(Err(UploadError::protocol(
+                self.proto.provider(),
+                "the server keeps losing the data it confirmed; giving up",
+            )));
+            return self.update_progress(now_ms);
         }
         match verdict {
             Verdict::Continue => {

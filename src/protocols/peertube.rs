@@ -54,6 +54,8 @@ pub struct PeerTube {
     final_sent: bool,
     reinits: u32,
     no_progress: u32,
+    /// Tokens replaced by `set_token`, still kept out of error messages.
+    old_tokens: Vec<String>,
 }
 
 /// Parses uploadx's `Range: bytes=0-<last>` into the number of bytes stored.
@@ -154,6 +156,7 @@ impl PeerTube {
             final_sent: false,
             reinits: 0,
             no_progress: 0,
+            old_tokens: Vec::new(),
         })
     }
 
@@ -482,7 +485,10 @@ impl Protocol for PeerTube {
     }
 
     fn set_token(&mut self, token: &str) {
-        self.token = token.to_string();
+        let old = std::mem::replace(&mut self.token, token.to_string());
+        if !old.is_empty() && old != self.token && !self.old_tokens.contains(&old) {
+            self.old_tokens.push(old);
+        }
     }
 
     fn resync(&mut self) {
@@ -501,7 +507,9 @@ impl Protocol for PeerTube {
     }
 
     fn secrets(&self) -> Vec<String> {
-        vec![self.token.clone()]
+        let mut s = vec![self.token.clone()];
+        s.extend(self.old_tokens.iter().cloned());
+        s
     }
 
     fn session(&self) -> Json {

@@ -35,7 +35,14 @@ fn token_request(endpoint: &str, pairs: &[(&str, &str)], otp: Option<&str>) -> O
     }
     // Resending a login is harmless: mark it idempotent by using the POST-only retry rules of
     // OneShot (429/503 are resent; a lost answer is not).
-    OneShot::new(PROVIDER, "token request", req, accept_json)
+    let mut shot = OneShot::new(PROVIDER, "token request", req, accept_json);
+    // The password, client secret and refresh token never appear in an error message.
+    for (k, v) in pairs {
+        if matches!(*k, "password" | "client_secret" | "refresh_token") && !v.is_empty() {
+            shot = shot.with_secret(v);
+        }
+    }
+    shot
 }
 
 /// Password grant (form-encoded, as PeerTube requires).

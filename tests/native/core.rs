@@ -1,0 +1,2 @@
+//! Core tests (in progress).
+#![cfg(not(target_arch = "wasm32"))]

@@ -1,0 +1,2 @@
+//! Engine tests (in progress).
+#![cfg(not(target_arch = "wasm32"))]
