@@ -326,10 +326,13 @@ impl PeerTube {
                     Body::Slice(s) => s.end == self.total,
                     _ => true,
                 };
-                if is_last {
+                // A 2xx whose Range shows bytes still missing is not a completion, whatever
+                // was asked: follow what the server says it holds.
+                let stored = resp.header("range").and_then(parse_range);
+                if is_last && stored.is_none_or(|n| n >= self.total) {
                     return self.completed(&resp);
                 }
-                match resp.header("range").and_then(parse_range) {
+                match stored {
                     Some(stored) => self.accept_offset(stored, chunk_from),
                     None => self.protocol_error("the server answered 2xx before the upload was complete"),
                 }

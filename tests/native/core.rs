@@ -271,7 +271,7 @@ fn bytes_per_second() {
     }
     let bps = p.snapshot().bytes_per_second;
     // Five half-lives later: 5 MB/s / 32.
-    assert!(bps >= 0.0 && bps < 200_000.0, "{bps}");
+    assert!((0.0..200_000.0).contains(&bps), "{bps}");
     // Updates closer than 50 ms and clocks going backwards do not produce nonsense.
     let mut p = Progress::new(1000);
     p.update(1000.0, 0, 0);
