@@ -197,7 +197,9 @@ impl ApiVideo {
 
 fn collides(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("collide") || m.contains("overlap") || m.contains("already uploaded")
+    // "…collides with a previous one…", "…overlaps with a previous one…", and for a resent last
+    // part: "This video source has already been uploaded." (api.video's error reference).
+    m.contains("collide") || m.contains("overlap") || m.contains("already uploaded") || m.contains("already been uploaded")
 }
 
 impl Protocol for ApiVideo {
@@ -493,6 +495,17 @@ mod tests {
         let v = p.handle(&again, Outcome::Response(Response::new(400).with_body(r#"{"title":"video source already uploaded"}"#)));
         assert_eq!(v, Verdict::Continue);
         assert_eq!(p.next(), Next::Done(Json::object().with("videoId", "viB")));
+
+        // The wording api.video really uses for a resent last part.
+        let mut p = ApiVideo::file("http://x", "tok1", &info(6 * MIB), None, Some("viC".into()), Some(5 * MIB)).unwrap();
+        let r = send(&mut p);
+        p.handle(&r, ok(r#"{"videoId":"viC"}"#));
+        let last = send(&mut p);
+        assert!(matches!(p.handle(&last, Outcome::Network("reset".into())), Verdict::Retry { .. }));
+        let again = send(&mut p);
+        let body = r#"{"type":"https://docs.api.video/reference/video-source-already-uploaded","title":"This video source has already been uploaded.","name":"","status":400}"#;
+        assert_eq!(p.handle(&again, Outcome::Response(Response::new(400).with_body(body))), Verdict::Continue);
+        assert_eq!(p.next(), Next::Done(Json::object().with("videoId", "viC")));
     }
 
     #[test]
