@@ -63,11 +63,17 @@ pub struct Engine<P: Protocol> {
     awaiting_token: bool,
     result: Option<Result<Json, UploadError>>,
     requests_sent: u64,
+    /// The only origin a request carrying the user's credentials may go to (see `core::guard`).
+    credential_origin: Option<String>,
+    /// Every credential the protocol has held (tokens replaced by a refresh included), kept out
+    /// of error messages.
+    known_secrets: Vec<String>,
 }
 
 impl<P: Protocol> Engine<P> {
     pub fn new(proto: P, policy: RetryPolicy, can_refresh_token: bool) -> Self {
         let total = proto.total();
+        let credential_origin = proto.credential_origin().and_then(|o| crate::core::url::origin(&o));
         Engine {
             proto,
             policy,
@@ -88,7 +94,43 @@ impl<P: Protocol> Engine<P> {
             awaiting_token: false,
             result: None,
             requests_sent: 0,
+            credential_origin,
+            known_secrets: Vec::new(),
         }
+    }
+
+    fn remember_secrets(&mut self) {
+        for s in self.proto.secrets().into_iter().chain(self.proto.credentials()) {
+            if !s.is_empty() && !self.known_secrets.contains(&s) {
+                self.known_secrets.push(s);
+            }
+        }
+    }
+
+    /// Credentials go only where they belong: a request carrying the user's credentials goes
+    /// only to the configured endpoint's origin. Enforced here, for every provider.
+    fn guard(&mut self, req: &Request) -> Result<(), String> {
+        let creds = self.proto.credentials();
+        if !crate::core::guard::carries_credential(req, &creds) {
+            if self.credential_origin.is_none() {
+                self.credential_origin = crate::core::url::origin(&req.url);
+            }
+            return Ok(());
+        }
+        let trusted = match &self.credential_origin {
+            Some(o) => o.clone(),
+            None => {
+                let o = crate::core::url::origin(&req.url).ok_or("refusing to send the access token to a URL that is not absolute http(s)")?;
+                self.credential_origin = Some(o.clone());
+                o
+            }
+        };
+        crate::core::guard::check(req, &trusted, &creds)
+    }
+
+    /// Requests sent best-effort (cancel, clean-up) that pass the credential guard.
+    fn guarded(&mut self, requests: Vec<Request>) -> Vec<Request> {
+        requests.into_iter().filter(|r| self.guard(r).is_ok()).collect()
     }
 
     pub fn protocol(&self) -> &P {
@@ -138,7 +180,8 @@ impl<P: Protocol> Engine<P> {
         self.finish(Err(UploadError::aborted(self.proto.provider())));
         self.in_flight.clear();
         if was_started {
-            self.proto.cancel()
+            let cancel = self.proto.cancel();
+            self.guarded(cancel)
         } else {
             Vec::new()
         }
@@ -147,11 +190,10 @@ impl<P: Protocol> Engine<P> {
     fn finish(&mut self, result: Result<Json, UploadError>) {
         if self.state != State::Finished {
             self.state = State::Finished;
-            let secrets = self.proto.secrets();
+            self.remember_secrets();
+            let secrets: Vec<&str> = self.known_secrets.iter().map(String::as_str).collect();
             self.result = Some(result.map_err(|mut e| {
-                for s in &secrets {
-                    e = e.redact(s);
-                }
+                e.message = crate::core::redact::redact(&e.message, &secrets);
                 e
             }));
         }
@@ -190,6 +232,10 @@ impl<P: Protocol> Engine<P> {
         }
         match self.proto.next() {
             Next::Send(request) => {
+                if let Err(msg) = self.guard(&request) {
+                    self.finish(Err(UploadError::protocol(self.proto.provider(), msg)));
+                    return self.poll(now_ms);
+                }
                 let id = self.next_id;
                 self.next_id += 1;
                 self.requests_sent += 1;
@@ -245,7 +291,10 @@ impl<P: Protocol> Engine<P> {
     /// After a failure (not an abort): requests that clean up the server-side session.
     pub fn cleanup_after_failure(&mut self) -> Vec<Request> {
         match &self.result {
-            Some(Err(e)) if e.code != ErrorCode::Aborted => self.proto.cleanup_on_failure(),
+            Some(Err(e)) if e.code != ErrorCode::Aborted => {
+                let cleanup = self.proto.cleanup_on_failure();
+                self.guarded(cleanup)
+            }
             _ => Vec::new(),
         }
     }
@@ -364,6 +413,7 @@ impl<P: Protocol> Engine<P> {
         self.awaiting_token = false;
         match token {
             Some(t) if !t.is_empty() => {
+                self.remember_secrets();
                 self.token_refreshes += 1;
                 self.proto.set_token(&t);
             }

@@ -1,6 +1,7 @@
 //! The sans-IO core: plain data and pure logic, no browser types. Tested natively.
 
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod json;
 pub mod plan;

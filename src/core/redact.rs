@@ -1,45 +1,96 @@
 //! Keeps credentials out of messages.
 
-/// Replaces each non-empty secret, and any `token=` query value, with `[redacted]`.
+/// Replaces each non-empty secret, any credential-like query value (`token=`, `access_token=`,
+/// `uploadToken=`, `X-Amz-Signature=`, `sig=`, `secret=`, `password=`, `credential=`, …) and
+/// any `Bearer <value>` with `[redacted]`.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
-    for s in secrets {
-        if s.len() >= 4 {
-            out = out.replace(s, "[redacted]");
-        }
+    let mut sorted: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
+    // Longest first, so a secret that contains another is replaced whole.
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in sorted {
+        out = out.replace(s, "[redacted]");
     }
-    redact_query_tokens(&out)
+    redact_bearer(&redact_query_values(&out))
 }
 
-fn redact_query_tokens(text: &str) -> String {
+const REDACTED: &str = "[redacted]";
+
+/// Is a query parameter with this name a credential?
+fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    let n = n.rsplit(['-', '.']).next().unwrap_or(&n).to_string();
+    n.ends_with("token")
+        || n.ends_with("signature")
+        || n == "sig"
+        || n.ends_with("secret")
+        || n.ends_with("password")
+        || n.ends_with("credential")
+        || n == "apikey"
+        || n == "api_key"
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%')
+}
+
+fn value_end(value: &str) -> usize {
+    value.find(['&', '#', ' ', '"', '\'', '\n', '\r', '\t', ')', '>', '<', ',']).unwrap_or(value.len())
+}
+
+/// `?name=value` / `&name=value` with a credential-like name: the value is replaced.
+fn redact_query_values(text: &str) -> String {
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = find_token_param(rest) {
-        let (head, tail) = rest.split_at(pos);
-        out.push_str(head);
-        out.push_str("token=[redacted]");
-        let value = &tail["token=".len()..];
-        let end = value
-            .find(['&', '#', ' ', '"', '\'', '\n'])
-            .unwrap_or(value.len());
-        rest = &value[end..];
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'?' || bytes[i] == b'&' {
+            let name_start = i + 1;
+            let mut j = name_start;
+            while j < bytes.len() && is_name_byte(bytes[j]) {
+                j += 1;
+            }
+            if j < bytes.len() && bytes[j] == b'=' && j > name_start && is_secret_name(&text[name_start..j]) {
+                let value = &text[j + 1..];
+                let end = value_end(value);
+                if &value[..end] != REDACTED {
+                    out.push_str(&text[copied..=j]);
+                    out.push_str(REDACTED);
+                    copied = j + 1 + end;
+                    i = copied;
+                    continue;
+                }
+            }
+        }
+        i += 1;
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     out
 }
 
-fn find_token_param(s: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
+/// `Bearer <value>` (any case): the value is replaced.
+fn redact_bearer(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
     let mut from = 0;
-    while let Some(i) = s[from..].find("token=") {
-        let at = from + i;
-        let prev = if at == 0 { None } else { bytes.get(at - 1).copied() };
-        if matches!(prev, Some(b'?') | Some(b'&')) && !s[at + 6..].starts_with("[redacted]") {
-            return Some(at);
+    while let Some(pos) = lower[from..].find("bearer ") {
+        let at = from + pos;
+        let start = at + "bearer ".len();
+        let value = &text[start..];
+        let end = value_end(value);
+        // Only a credential-looking word: long enough, no prose.
+        let word = &value[..end];
+        if end >= 8 && word != REDACTED && !word.chars().all(|c| c.is_ascii_lowercase()) {
+            out.push_str(&text[copied..start]);
+            out.push_str(REDACTED);
+            copied = start + end;
         }
-        from = at + 6;
+        from = start;
     }
-    None
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -55,5 +106,13 @@ mod tests {
         assert_eq!(redact("a?token=z", &[]), "a?token=[redacted]");
         assert_eq!(redact("mytoken=keep", &[]), "mytoken=keep");
         assert_eq!(redact("short", &["sh"]), "short");
+        assert_eq!(redact("u?access_token=abc&uploadToken=def", &[]), "u?access_token=[redacted]&uploadToken=[redacted]");
+        assert_eq!(
+            redact("PUT https://b/p?X-Amz-Credential=AK%2F1&X-Amz-Signature=ff00&partNumber=2", &[]),
+            "PUT https://b/p?X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]&partNumber=2"
+        );
+        assert_eq!(redact("Authorization: Bearer eyJhbGciOi.x.y refused", &[]), "Authorization: Bearer [redacted] refused");
+        assert_eq!(redact("a bearer token is required", &[]), "a bearer token is required");
+        assert_eq!(redact("tok abcdef abcdefgh", &["abcdef", "abcdefgh"]), "tok [redacted] [redacted]");
     }
 }

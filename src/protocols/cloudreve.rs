@@ -1375,6 +1375,20 @@ impl Protocol for Cloudreve {
         v
     }
 
+    /// Only the user's token (and purchase ticket) are the user's: the node credential and the
+    /// callback secret belong to the session and go where the session says.
+    fn credentials(&self) -> Vec<String> {
+        let mut v = vec![self.token.clone()];
+        if let Some(t) = &self.purchase_ticket {
+            v.push(t.clone());
+        }
+        v
+    }
+
+    fn credential_origin(&self) -> Option<String> {
+        crate::core::url::origin(&self.endpoint)
+    }
+
     fn session(&self) -> Json {
         match &self.session {
             Some(s) => {

@@ -1443,6 +1443,9 @@ impl Protocol for MangaDex {
     fn secrets(&self) -> Vec<String> {
         vec![self.params.access_token.clone()]
     }
+    fn credential_origin(&self) -> Option<String> {
+        crate::core::url::origin(&self.endpoint)
+    }
 
     fn session(&self) -> Json {
         match &self.session_id {

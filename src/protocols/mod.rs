@@ -88,6 +88,19 @@ pub trait Protocol {
     fn secrets(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The user's own credentials (bearer token, upload token), which the engine lets go only to
+    /// [`Protocol::credential_origin`]. Default: [`Protocol::secrets`]. A protocol whose session
+    /// hands out credentials of its own (a storage node's, a presigned URL's) lists only the
+    /// user's here.
+    fn credentials(&self) -> Vec<String> {
+        self.secrets()
+    }
+    /// The configured endpoint's origin: the only origin a request carrying
+    /// [`Protocol::credentials`] may go to. None: the origin of the first request the protocol
+    /// sends (every protocol builds it from the configured endpoint).
+    fn credential_origin(&self) -> Option<String> {
+        None
+    }
     /// What identifies the server-side session so far (upload URL, videoId, …), never a token.
     fn session(&self) -> Json {
         Json::Null
@@ -159,6 +172,12 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn secrets(&self) -> Vec<String> {
         (**self).secrets()
+    }
+    fn credentials(&self) -> Vec<String> {
+        (**self).credentials()
+    }
+    fn credential_origin(&self) -> Option<String> {
+        (**self).credential_origin()
     }
     fn session(&self) -> Json {
         (**self).session()

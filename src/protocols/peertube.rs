@@ -276,6 +276,28 @@ impl PeerTube {
                 let Some(abs) = url::resolve(&self.init_url, loc).filter(|u| url::is_absolute_http(u)) else {
                     return self.protocol_error("the init response has an unusable Location header");
                 };
+                // Credentials go only where they belong. Every chunk PUT must carry the user's
+                // OAuth token (PeerTube authenticates `upload-resumable` PUTs), so a PUT without it
+                // is pointless: the decision is never to send the token to another origin, and to
+                // refuse with a protocol error rather than send without it. One exception keeps
+                // proxies working: PT-dev builds Location from its configured WEBSERVER URL, so
+                // behind a same-origin proxy it names the real host. The upload URL is always the
+                // init URL plus `?upload_id=…`, so such a Location is rebased onto the init URL
+                // (the token stays on the configured origin). Anything else on another origin is
+                // refused before anything is sent there. (The engine's guard, `core::guard`,
+                // refuses any token-bearing request off the endpoint's origin too.)
+                let abs = if url::same_origin(&abs, &self.init_url) {
+                    abs
+                } else if let Some(rebased) = rebase_upload_url(&self.init_url, &abs) {
+                    rebased
+                } else {
+                    let msg = format!(
+                        "the server's upload URL (Location) is on another origin ({}) than the endpoint ({}): refusing to send the access token there",
+                        url::origin(&abs).unwrap_or_default(),
+                        url::origin(&self.init_url).unwrap_or_default()
+                    );
+                    return self.protocol_error(&msg);
+                };
                 self.upload_url = Some(abs);
                 if resp.status == 201 {
                     self.offset = 0;
@@ -377,6 +399,26 @@ impl PeerTube {
             },
         }
     }
+}
+
+/// A Location on another origin whose path is the init URL's path (or its tail, as behind a
+/// path-prefix proxy) and whose query has an `upload_id`: the same upload URL on the init URL's
+/// origin. None for anything else.
+fn rebase_upload_url(init_url: &str, location: &str) -> Option<String> {
+    let after_scheme = location.split_once("://")?.1;
+    let path_query = &after_scheme[after_scheme.find('/')?..];
+    let path_query = path_query.split('#').next().unwrap_or("");
+    let (path, query) = path_query.split_once('?')?;
+    if !query.split('&').any(|p| p.starts_with("upload_id=") && p.len() > "upload_id=".len()) {
+        return None;
+    }
+    let init_base = init_url.split(['?', '#']).next().unwrap_or(init_url);
+    let init_path = init_base.split_once("://")?.1;
+    let init_path = &init_path[init_path.find('/')?..];
+    if path.len() < 2 || !init_path.ends_with(path) {
+        return None;
+    }
+    Some(format!("{init_base}?{query}"))
 }
 
 fn nonempty_name(name: &str, fallback: &str) -> String {
@@ -513,6 +555,10 @@ impl Protocol for PeerTube {
         let mut s = vec![self.token.clone()];
         s.extend(self.old_tokens.iter().cloned());
         s
+    }
+
+    fn credential_origin(&self) -> Option<String> {
+        url::origin(&self.init_url)
     }
 
     fn session(&self) -> Json {

@@ -101,6 +101,18 @@ impl Options {
         }
     }
 
+    /// `stallTimeout` in ms: None when absent; 0 disables the stall watchdog.
+    pub fn stall_timeout(&self) -> Result<Option<f64>, UploadError> {
+        match self.data.get("stallTimeout") {
+            None | Some(Json::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|n| n.is_finite() && *n >= 0.0 && *n <= 86_400_000.0)
+                .map(Some)
+                .ok_or_else(|| self.err("stallTimeout must be a number of ms between 0 (off) and 86400000")),
+        }
+    }
+
     pub fn chunk_size(&self) -> Result<Option<u64>, UploadError> {
         match self.data.get("chunkSize") {
             None | Some(Json::Null) => Ok(None),

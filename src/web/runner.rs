@@ -1,10 +1,15 @@
 //! Runs the sans-IO engine in the browser: sends what it asks over `fetch`, sleeps with
 //! `setTimeout`, feeds responses back, reports progress, and cleans up on abort. Works the same
-//! in a window and in a dedicated worker (only global `fetch`/`setTimeout` are used).
+//! in a window and in a dedicated worker (only global `fetch`/`setTimeout`/events are used).
+//!
+//! Network changes: the upload pauses on the global `offline` event and continues on `online`
+//! (unless the page paused it itself). A request with no upload or download progress for
+//! `stall_timeout_ms` is aborted and fed to the engine as a network error, which the protocol
+//! retries like any other.
 
 use super::transport;
 use crate::core::{Json, Outcome, Request, UploadError};
-use crate::engine::{Action, Engine, RequestId};
+use crate::engine::{Action, Engine, RequestId, State};
 use crate::protocols::Protocol;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -14,7 +19,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, Blob};
+use web_sys::{AbortController, Blob, EventTarget};
+
+/// Default `stallTimeout`: like Uppy's XHR timeout.
+pub const DEFAULT_STALL_TIMEOUT_MS: f64 = 30_000.0;
 
 #[wasm_bindgen]
 extern "C" {
@@ -35,7 +43,7 @@ pub async fn sleep(ms: f64) {
 
 enum Event {
     Outcome(RequestId, Outcome),
-    /// Bytes of a request's body sent so far.
+    /// Bytes of a request's body sent so far; negative: download progress (activity only).
     Sent(RequestId, f64),
     Wake,
 }
@@ -50,6 +58,20 @@ pub struct Runner {
     pub token_source: Option<js_sys::Function>,
     last_loaded: Option<u64>,
     pub started: bool,
+    /// No progress for this long (ms) aborts a request as a network error; 0 = never.
+    pub stall_timeout_ms: f64,
+    /// Requests in flight, each with its own AbortController (so one can be aborted alone).
+    requests: Vec<InFlight>,
+    /// Paused by an `offline` event (not by the page): `online` resumes.
+    pub net_paused: bool,
+    finished: bool,
+}
+
+struct InFlight {
+    id: RequestId,
+    controller: AbortController,
+    last_activity: f64,
+    stalled: bool,
 }
 
 pub type Shared = Rc<RefCell<Runner>>;
@@ -78,6 +100,10 @@ impl Runner {
             token_source,
             last_loaded: None,
             started: false,
+            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
+            requests: Vec::new(),
+            net_paused: false,
+            finished: false,
         }))
     }
 }
@@ -96,6 +122,127 @@ fn push(shared: &Shared, ev: Event) {
 /// Wakes the driver (after pause/resume/abort from JS).
 pub fn wake(shared: &Shared) {
     push(shared, Event::Wake);
+}
+
+/// Aborts every request in flight (the upload is over).
+fn abort_requests(r: &mut Runner) {
+    for f in r.requests.drain(..) {
+        f.controller.abort();
+    }
+}
+
+/// Aborts each request that has made no progress for the stall timeout; its outcome then
+/// becomes a network error (see `outcome_of`).
+fn check_stalls(shared: &Shared) {
+    let now = now();
+    let mut r = shared.borrow_mut();
+    let t = r.stall_timeout_ms;
+    if !(t > 0.0) {
+        return;
+    }
+    for f in r.requests.iter_mut() {
+        if !f.stalled && now - f.last_activity >= t {
+            f.stalled = true;
+            f.controller.abort();
+        }
+    }
+}
+
+/// The outcome to feed the engine: a request aborted for stalling is a network error.
+fn outcome_of(r: &mut Runner, id: RequestId, outcome: Outcome) -> Outcome {
+    let Some(pos) = r.requests.iter().position(|f| f.id == id) else { return outcome };
+    let f = r.requests.remove(pos);
+    match outcome {
+        Outcome::Network(_) if f.stalled => Outcome::Network(format!(
+            "no progress for {} ms, the stalled request was aborted",
+            r.stall_timeout_ms.round()
+        )),
+        o => o,
+    }
+}
+
+/// `offline`: pause (in-flight requests settle or fail; nothing new is sent).
+fn net_offline(shared: &Shared) {
+    {
+        let mut r = shared.borrow_mut();
+        if r.engine.state() == State::Running {
+            r.engine.pause();
+            r.net_paused = true;
+        }
+    }
+    wake(shared);
+}
+
+/// `online`: continue from what the server confirms, if `offline` paused it.
+fn net_online(shared: &Shared) {
+    {
+        let mut r = shared.borrow_mut();
+        if std::mem::replace(&mut r.net_paused, false) {
+            r.engine.resume();
+        }
+    }
+    wake(shared);
+}
+
+/// The `offline`/`online` listeners on the global (window or worker), removed on drop.
+struct NetListeners {
+    target: EventTarget,
+    offline: Closure<dyn FnMut()>,
+    online: Closure<dyn FnMut()>,
+}
+
+impl NetListeners {
+    fn attach(shared: &Shared) -> Option<NetListeners> {
+        let target: EventTarget = js_sys::global().dyn_into().ok()?;
+        let (a, b) = (shared.clone(), shared.clone());
+        let offline = Closure::<dyn FnMut()>::new(move || net_offline(&a));
+        let online = Closure::<dyn FnMut()>::new(move || net_online(&b));
+        target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;
+        let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+        Some(NetListeners { target, offline, online })
+    }
+}
+
+impl Drop for NetListeners {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback("offline", self.offline.as_ref().unchecked_ref());
+        let _ = self.target.remove_event_listener_with_callback("online", self.online.as_ref().unchecked_ref());
+    }
+}
+
+/// `navigator.onLine === false`.
+fn known_offline() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .ok()
+        .filter(|n| n.is_object())
+        .and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()).ok())
+        .and_then(|v| v.as_bool())
+        == Some(false)
+}
+
+/// Wakes the driver regularly while requests are in flight, so stalls are noticed.
+fn spawn_stall_ticker(shared: &Shared) {
+    let t = shared.borrow().stall_timeout_ms;
+    if !(t > 0.0) {
+        return;
+    }
+    let tick = (t / 4.0).clamp(25.0, 1000.0);
+    let sh = shared.clone();
+    spawn_local(async move {
+        loop {
+            sleep(tick).await;
+            let (finished, busy) = {
+                let r = sh.borrow();
+                (r.finished, !r.requests.is_empty())
+            };
+            if finished {
+                break;
+            }
+            if busy {
+                push(&sh, Event::Wake);
+            }
+        }
+    });
 }
 
 struct NextEvent(Shared);
@@ -178,15 +325,33 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
             r.controller = AbortController::new().ok();
         }
     }
+    let _net = NetListeners::attach(&shared);
+    if known_offline() {
+        net_offline(&shared);
+    }
+    spawn_stall_ticker(&shared);
+    let result = drive_loop(&shared).await;
+    shared.borrow_mut().finished = true;
+    result
+}
+
+async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
+    let shared = shared.clone();
     report_progress(&shared);
     loop {
         let action = shared.borrow_mut().engine.poll(now());
         match action {
             Action::Send { id, request } => {
                 let (files, signal) = {
-                    let r = shared.borrow();
+                    let mut r = shared.borrow_mut();
                     let files: Vec<Blob> = r.files.borrow().clone();
-                    (files, r.controller.as_ref().map(|c| c.signal()))
+                    // Each request has its own controller, so a stalled one can be aborted alone.
+                    let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
+                    let signal = child.as_ref().map(|c| c.signal());
+                    if let Some(controller) = child {
+                        r.requests.push(InFlight { id, controller, last_activity: now(), stalled: false });
+                    }
+                    (files, signal)
                 };
                 let sh = shared.clone();
                 spawn_local(async move {
@@ -217,16 +382,25 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
                     let ev = shared.borrow_mut().events.pop_front();
                     match ev {
                         Some(Event::Outcome(id, outcome)) => {
-                            shared.borrow_mut().engine.on_outcome(id, outcome, now());
+                            let mut r = shared.borrow_mut();
+                            let outcome = outcome_of(&mut r, id, outcome);
+                            r.engine.on_outcome(id, outcome, now());
                         }
                         Some(Event::Sent(id, sent)) => {
-                            let bytes = if sent.is_finite() && sent > 0.0 { sent as u64 } else { 0 };
-                            shared.borrow_mut().engine.on_upload_progress(id, bytes, now());
+                            let mut r = shared.borrow_mut();
+                            let t = now();
+                            if let Some(f) = r.requests.iter_mut().find(|f| f.id == id) {
+                                f.last_activity = t;
+                            }
+                            if sent.is_finite() && sent >= 0.0 {
+                                r.engine.on_upload_progress(id, sent as u64, t);
+                            }
                         }
                         Some(Event::Wake) => {}
                         None => break,
                     }
                 }
+                check_stalls(&shared);
                 report_progress(&shared);
             }
             Action::RefreshToken => {
@@ -235,8 +409,12 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
                 shared.borrow_mut().engine.on_token(token);
             }
             Action::Finished(result) => {
-                if let Some(c) = shared.borrow_mut().controller.take() {
-                    c.abort();
+                {
+                    let mut r = shared.borrow_mut();
+                    if let Some(c) = r.controller.take() {
+                        c.abort();
+                    }
+                    abort_requests(&mut r);
                 }
                 let cleanup = shared.borrow_mut().engine.cleanup_after_failure();
                 send_cleanup(&shared, cleanup).await;
@@ -253,6 +431,7 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
 pub async fn abort(shared: Shared) {
     let (cleanup, controller) = {
         let mut r = shared.borrow_mut();
+        abort_requests(&mut r);
         (r.engine.abort(), r.controller.take())
     };
     if let Some(c) = controller {

@@ -86,7 +86,8 @@ async fn send_inner(req: &Request, files: &[Blob], signal: &AbortSignal) -> Resu
 /// Sends a request that carries file data with `XMLHttpRequest`, whose `upload.onprogress`
 /// reports bytes sent inside one request (fetch cannot). Same semantics as [`send`]: a 308
 /// without `Location` comes back as is; only CORS-exposed headers are readable.
-/// `on_progress` is called from the progress event with the bytes sent so far.
+/// `on_progress` is called from the upload progress event with the bytes sent so far, and with
+/// -1 on download progress (activity without a byte count).
 pub async fn send_with_progress(req: &Request, files: &[Blob], signal: &AbortSignal, on_progress: Box<dyn Fn(f64)>) -> Outcome {
     match xhr_inner(req, files, signal, on_progress).await {
         Ok(r) => Outcome::Response(r),
@@ -111,10 +112,15 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
         }
     }
     let body = body_value(files, &req.body)?;
-    let on_prog = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| on_progress(e.loaded()));
+    let on_progress = std::rc::Rc::new(on_progress);
+    let on_upload = on_progress.clone();
+    let on_prog = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| on_upload(e.loaded()));
     if let Ok(upload) = xhr.upload() {
         upload.set_onprogress(Some(on_prog.as_ref().unchecked_ref()));
     }
+    // Download progress counts as activity for the stall watchdog (reported as -1).
+    let on_down = Closure::<dyn FnMut(ProgressEvent)>::new(move |_e: ProgressEvent| on_progress(-1.0));
+    xhr.set_onprogress(Some(on_down.as_ref().unchecked_ref()));
     let done = js_sys::Promise::new(&mut |resolve, reject| {
         xhr.set_onload(Some(&resolve));
         xhr.set_onerror(Some(&reject));
@@ -149,7 +155,9 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
     if let Ok(upload) = xhr.upload() {
         upload.set_onprogress(None);
     }
+    xhr.set_onprogress(None);
     drop(on_prog);
+    drop(on_down);
     if outcome.is_err() {
         return Err(if signal.aborted() { "aborted".into() } else { "network error".into() });
     }

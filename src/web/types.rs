@@ -25,6 +25,12 @@ export interface CommonUploadOptions {
   chunkSize?: number;
   /** Delays (ms) before each retry of a failed request; `[]` = no retry. Default [500, 1000, 3000, 5000, 10000, 20000, 30000]. */
   retryDelays?: number[];
+  /**
+   * A request that makes no upload or download progress for this long (ms) is aborted and
+   * treated as a network error (retried per `retryDelays`). Default 30000; 0 disables.
+   * Independently, the upload pauses on the `offline` event and continues on `online`.
+   */
+  stallTimeout?: number;
   onProgress?: (progress: UploadProgress) => void;
   /** Aborting it equals `upload.abort()`. */
   signal?: AbortSignal;

@@ -86,9 +86,13 @@ impl Upload {
         let on_progress = opts.function("onProgress")?;
         let token_source = opts.function("getAccessToken")?;
         let signal = opts.signal()?;
+        let stall_timeout = opts.stall_timeout()?;
         let engine = Engine::new(proto, policy, token_source.is_some());
         let blobs = inputs.into_iter().map(|(b, _)| b).collect();
         let shared = Runner::new(engine, blobs, on_progress, token_source);
+        if let Some(t) = stall_timeout {
+            shared.borrow_mut().stall_timeout_ms = t;
+        }
         let mut listener = None;
         if let Some(sig) = signal {
             if sig.aborted() {
@@ -124,13 +128,20 @@ impl Upload {
 
     /// Stops after in-flight requests settle; server state is kept.
     pub fn pause(&self) {
-        self.shared.borrow_mut().engine.pause();
+        let mut r = self.shared.borrow_mut();
+        // The page's pause wins over the network: `online` does not undo it.
+        r.net_paused = false;
+        r.engine.pause();
+        drop(r);
         runner::wake(&self.shared);
     }
 
     /// Continues from the offset the server confirms.
     pub fn resume(&self) {
-        self.shared.borrow_mut().engine.resume();
+        let mut r = self.shared.borrow_mut();
+        r.net_paused = false;
+        r.engine.resume();
+        drop(r);
         runner::wake(&self.shared);
     }
 

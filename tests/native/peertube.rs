@@ -288,8 +288,9 @@ fn location_forms_resolve_against_the_init_url() {
     let cases = [
         // PT ≤ 7: protocol-relative.
         ("//tube.test:9000/api/v1/videos/upload-resumable?upload_id=u1", "http://tube.test:9000/api/v1/videos/upload-resumable?upload_id=u1"),
-        // PT-dev: absolute, possibly on another host or scheme.
-        ("https://cdn.tube.example/api/v1/videos/upload-resumable?upload_id=u1", "https://cdn.tube.example/api/v1/videos/upload-resumable?upload_id=u1"),
+        // PT-dev: absolute, possibly on another host or scheme (its WEBSERVER URL, e.g. behind a
+        // proxy): the token stays on the endpoint's origin, the upload URL is rebased onto it.
+        ("https://cdn.tube.example/api/v1/videos/upload-resumable?upload_id=u1", "http://tube.test:9000/api/v1/videos/upload-resumable?upload_id=u1"),
         // The openapi example: path only.
         ("/api/v1/videos/upload-resumable?upload_id=u1", "http://tube.test:9000/api/v1/videos/upload-resumable?upload_id=u1"),
         ("?upload_id=u1", "http://tube.test:9000/api/v1/videos/upload-resumable?upload_id=u1"),
