@@ -128,8 +128,30 @@ impl Options {
     /// against the page (or worker) location.
     pub fn endpoint(&self) -> Result<String, UploadError> {
         let e = self.required_string("endpoint")?;
-        resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {:?} is not a usable URL", crate::core::truncate(&e, 80))))
+        let resolved =
+            resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {:?} is not a usable URL", crate::core::truncate(&e, 80))))?;
+        check_endpoint(&resolved).map_err(|why| self.err(format!("endpoint {:?} {why}", crate::core::truncate(&e, 80))))?;
+        Ok(resolved)
     }
+}
+
+/// An API root must be a plain `http(s)://host[:port][/path]`: API paths are appended to it, so
+/// a query or fragment would swallow them, and credentials in the URL would be sent with every
+/// request (fetch refuses such URLs anyway).
+pub fn check_endpoint(e: &str) -> Result<(), &'static str> {
+    if e.contains(['?', '#']) {
+        return Err("must not have a query or fragment (API paths are appended to it)");
+    }
+    let authority = e.split_once("://").map(|(_, r)| r.split('/').next().unwrap_or(r)).unwrap_or("");
+    if authority.contains('@') {
+        return Err("must not contain a user name or password");
+    }
+    // Host names are ASCII once parsed (IDN in punycode); anything else (a space escaped as
+    // %20 by a lenient URL parser, say) cannot be a real host.
+    if authority.is_empty() || !authority.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')) {
+        return Err("does not have a valid host name");
+    }
+    Ok(())
 }
 
 pub fn resolve_endpoint(e: &str) -> Option<String> {
