@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Release build: pkg/ for npm (bundler target) and www/pkg/ for the pages (web target),
+# Release build: pkg/ for npm (bundler target, plus the web target in pkg/web/; `npm pack ./pkg`)
+# and www/pkg/ for the pages (web target),
 # each optimised with binaryen's wasm-opt from npm (Debian's v108 breaks the output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ build() { # target out-dir
 }
 build web www/pkg
 build bundler pkg
+# The npm package `chunkup` in pkg/: package.json, the main entry, and the web build under pkg/web/.
+node scripts/package.mjs >/dev/null
 for f in www/pkg/chunkup_bg.wasm www/pkg/chunkup.js; do
   echo "size $f: raw $(stat -c %s "$f") B, gzip -9 $(gzip -9 -c "$f" | wc -c) B"
 done

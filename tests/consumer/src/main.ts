@@ -1,0 +1,5 @@
+// The bundler build: `import init, { … } from 'chunkup'` (init() resolves at once here).
+import init, { Upload, UploadError } from 'chunkup';
+import { mount } from './page';
+
+mount('chunkup', init, Upload, UploadError);
