@@ -1,81 +1,224 @@
-// Benchmark (npm run bench): headless Chromium against the PeerTube fake on 127.0.0.1, figures
-// side by side from the same run. Sizes in MiB via BENCH_MIB (default 256) — needs `bash
-// scripts/build.sh` first (www/pkg).
-//   1. ceiling: uploadx init + one plain fetch PUT of the whole Blob
-//   2. chunkup, PeerTube protocol, default options
-//   3. chunkup with 1 MiB chunks (the per-chunk cost shows here)
-//   4. 50 MiB with 1 MiB chunks (the figure the PeerTube issue asks for)
-//   5. size of the shipped module, raw and gzip -9
-import { readFileSync } from 'node:fs';
+// chunkup benchmark: `npm run bench` (builds, then runs this). Headless Chromium against fake
+// servers on 127.0.0.1; every figure is printed next to its peer from the same run.
+//
+//   1. ceiling: uploadx init + one plain fetch PUT of the whole Blob, vs chunkup PeerTube defaults
+//   2. official @api.video/video-uploader vs chunkup on the api.video fake (HTTPS), 64 and 256 MiB
+//   3. per-chunk overhead: response end → next request start, over ~1000 small chunks
+//   4. memory: a 5 GiB sparse file picked through <input type=file>, wasm memory and JS heap
+//   5. main thread: long tasks (> 50 ms) seen during all of the above
+//   6. size: chunkup's .wasm + JS glue vs tus-js-client, the official api.video uploader and
+//      @uppy/core + @uppy/tus, bundled and minified with esbuild
+//   7. progress granularity: a 16 MiB chunk through a proxy throttled to 10 Mbit/s
+//
+// Env: BENCH_MIB (default 256), BENCH_RUNS (best of, default 3), BENCH_BIG_GIB (default 5; 0 skips 4),
+// BENCH_SKIP (comma list of section numbers to skip).
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, rmSync, ftruncateSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import * as esbuild from 'esbuild';
+import { createStaticServer, REPO_ROOT } from '../servers/common.mjs';
+import { createApiVideoApp } from '../servers/apivideo/app.mjs';
+import { selfSignedCert } from '../servers/apivideo/tls.mjs';
 import { WWW, control, ensureFake, launch, pageServer } from '../e2e/harness.mjs';
+import { chromium } from 'playwright-core';
 
 const FAKE = process.env.CHUNKUP_PEERTUBE_URL || 'http://127.0.0.1:18081';
-const MIB = Number(process.env.BENCH_MIB || 256);
+const MIB = 1024 * 1024;
+const SIZE_MIB = Number(process.env.BENCH_MIB || 256);
 const RUNS = Number(process.env.BENCH_RUNS || 3);
+const BIG_GIB = Number(process.env.BENCH_BIG_GIB ?? 5);
+const SKIP = new Set((process.env.BENCH_SKIP || '').split(',').filter(Boolean).map(Number));
+const results = []; // [section, name, figure, target, met]
+
+const out = (...a) => process.stdout.write(`${a.join(' ')}\n`);
+const rate = (bytes, ms) => `${(bytes / MIB / (ms / 1000)).toFixed(1)} MiB/s`;
+const median = a => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
+const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.floor(s.length * p))] : NaN; };
+function record(section, name, figure, target, met) {
+  results.push([section, name, figure, target, met]);
+  out(`  ${name}: ${figure}${target ? `   (target ${target}: ${met ? 'met' : 'NOT met'})` : ''}`);
+}
 
 const stopFake = await ensureFake('peertube', FAKE);
 const pages = await pageServer();
 const browser = await launch();
 const page = await browser.newPage();
-await page.goto(`${pages.origin}/`);
-await page.waitForSelector('html[data-ready="1"]');
+await page.goto(`${pages.origin}/bench.html`);
+await page.evaluate(() => window.ready);
+const session = () => control(FAKE, 'POST', '/session', {});
 
-async function run(kind, mib, chunkSize) {
-  const s = await control(FAKE, 'POST', '/session', {});
-  return page.evaluate(async ({ kind, mib, chunkSize, s, fake }) => {
-    const { Upload } = await import('./pkg/chunkup.js');
-    const size = mib * 1024 * 1024;
-    // One random 64 KiB block repeated: building the Blob costs nothing measurable.
-    const block = crypto.getRandomValues(new Uint8Array(65536));
-    const blob = new File(Array.from({ length: size / 65536 }, () => block), 'bench.mp4', { type: 'video/mp4' });
-    const t0 = performance.now();
-    if (kind === 'ceiling') {
-      const init = await fetch(`${fake}/api/v1/videos/upload-resumable`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json', 'X-Upload-Content-Length': String(size), 'X-Upload-Content-Type': 'video/mp4' },
-        body: JSON.stringify({ name: 'bench', channelId: s.channelId, filename: 'bench.mp4' })
-      });
-      const loc = new URL(init.headers.get('Location'), fake).href;
-      const put = await fetch(loc, { method: 'PUT', headers: { Authorization: `Bearer ${s.token}`, 'Content-Range': `bytes 0-${size - 1}/${size}` }, body: blob });
-      if (!put.ok) throw new Error(`ceiling PUT ${put.status}`);
-    } else {
-      const o = { provider: 'peertube', endpoint: fake, accessToken: s.token, channelId: s.channelId };
-      if (chunkSize) o.chunkSize = chunkSize;
-      await new Upload(blob, o).start();
+async function bestOf(fn) {
+  let best = Infinity;
+  for (let i = 0; i < RUNS; i++) best = Math.min(best, await fn());
+  return best;
+}
+
+// ---- 1. ceiling ------------------------------------------------------------------------------------
+if (!SKIP.has(1)) {
+  out(`\n1. Throughput vs a plain fetch PUT, PeerTube fake, ${SIZE_MIB} MiB, best of ${RUNS}`);
+  const size = SIZE_MIB * MIB;
+  const ceiling = await bestOf(async () => page.evaluate(a => window.ceiling(a), { fake: FAKE, s: await session(), size }));
+  const def = await bestOf(async () => (await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size })).ms);
+  const one = await bestOf(async () => (await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size, chunkSize: MIB })).ms);
+  const fifty = await bestOf(async () => (await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size: 50 * MIB, chunkSize: MIB })).ms);
+  out(`  plain fetch PUT: ${ceiling.toFixed(0)} ms, ${rate(size, ceiling)}`);
+  record(1, 'chunkup defaults vs ceiling', `${def.toFixed(0)} ms, ${rate(size, def)}, ratio ${(ceiling / def).toFixed(2)}`, '>= 0.90', ceiling / def >= 0.9);
+  out(`  chunkup 1 MiB chunks: ${one.toFixed(0)} ms, ${rate(size, one)}, ratio ${(ceiling / one).toFixed(2)}`);
+  out(`  chunkup 50 MiB in 1 MiB chunks: ${fifty.toFixed(0)} ms, ${rate(50 * MIB, fifty)}`);
+}
+
+// ---- 2. official api.video client ------------------------------------------------------------------------
+if (!SKIP.has(2)) {
+  out('\n2. api.video: official @api.video/video-uploader vs chunkup (HTTPS fake on loopback), best of ' + RUNS);
+  const fake = createApiVideoApp();
+  const tls = https.createServer(selfSignedCert(), fake.app);
+  tls.requestTimeout = 0;
+  await new Promise(r => tls.listen(0, '127.0.0.1', r));
+  const apiHost = `127.0.0.1:${tls.address().port}`;
+  const stat = createStaticServer({ root: REPO_ROOT });
+  await new Promise(r => stat.listen(0, '127.0.0.1', r));
+  const b2 = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--ignore-certificate-errors',
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1']
+  });
+  const ctx = await b2.newContext({ ignoreHTTPSErrors: true });
+  const p2 = await ctx.newPage();
+  await p2.goto(`http://127.0.0.1:${stat.address().port}/tests/e2e/apivideo/index.html`);
+  await p2.evaluate(() => window.ready);
+  const ctl = (method, path, body) => new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: tls.address().port, method, path: `/__control${path}`, rejectUnauthorized: false, headers: { 'Content-Type': 'application/json' } }, res => {
+      let d = '';
+      res.on('data', c => { d += c; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(d ? JSON.parse(d) : null) : reject(new Error(`${path}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+  const run = async (fn, size, chunkSize) => bestOf(async () => {
+    const s = await ctl('POST', '/session', {});
+    const args = { apiHost, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken, size, seed: 42, name: 'b.mp4', ...(chunkSize ? { chunkSize } : {}) };
+    const r = await p2.evaluate(([f, a]) => window[f](a), [fn, args]);
+    if (!r.ok) throw new Error(`${fn}: ${JSON.stringify(r.error)}`);
+    return r.ms;
+  });
+  for (const mib of [64, 256]) {
+    const size = mib * MIB;
+    const offDef = await run('runOfficial', size);
+    const cuDef = await run('runChunkup', size);
+    const offSame = await run('runOfficial', size, 32 * MIB);
+    const cuSame = await run('runChunkup', size, 32 * MIB);
+    out(`  ${mib} MiB official default (50 MiB parts): ${offDef.toFixed(0)} ms, ${rate(size, offDef)}`);
+    record(2, `${mib} MiB chunkup default (32 MiB parts) vs official default`, `${cuDef.toFixed(0)} ms, ${rate(size, cuDef)}, ratio ${(offDef / cuDef).toFixed(2)}`, '>= 1.0', offDef / cuDef >= 1);
+    record(2, `${mib} MiB both with 32 MiB parts`, `official ${offSame.toFixed(0)} ms, chunkup ${cuSame.toFixed(0)} ms, ratio ${(offSame / cuSame).toFixed(2)}`, '>= 1.0', offSame / cuSame >= 1);
+  }
+  await b2.close();
+  stat.close();
+  tls.closeAllConnections();
+  tls.close();
+}
+
+// ---- 3. per-chunk overhead -----------------------------------------------------------------------------
+if (!SKIP.has(3)) {
+  out('\n3. Per-chunk overhead: 1000 chunks of 64 KiB (response end → next request start)');
+  const r = await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size: 1000 * 65536, chunkSize: 65536 });
+  const gaps = r.gaps;
+  record(3, `median over ${gaps.length} gaps`, `${median(gaps).toFixed(3)} ms (p99 ${pct(gaps, 0.99).toFixed(3)} ms, ${r.requests} requests, ${r.ms.toFixed(0)} ms total)`, '< 1 ms', median(gaps) < 1);
+}
+
+// ---- 4. memory -----------------------------------------------------------------------------------------------
+if (!SKIP.has(4) && BIG_GIB > 0) {
+  const size = BIG_GIB * 1024 * MIB;
+  out(`\n4. Memory: a ${BIG_GIB} GiB sparse file from disk, picked through <input type=file>, default 8 MiB chunks`);
+  const path = join(tmpdir(), `chunkup-bench-${process.pid}.mp4`);
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, size);
+  closeSync(fd);
+  try {
+    await page.setInputFiles('#file', path);
+    const s = await session();
+    await page.evaluate(() => window.startSampling());
+    const r = await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s, fromInput: true });
+    const samples = await page.evaluate(() => window.stopSampling());
+    const up = (await control(FAKE, 'GET', `/session/${s.id}/uploads`)).find(u => u.state === 'complete');
+    const zeros = Buffer.alloc(64 * MIB);
+    const h = createHash('sha256');
+    for (let left = size; left > 0; left -= zeros.length) h.update(left >= zeros.length ? zeros : zeros.subarray(0, left));
+    const identical = up && up.received === size && up.sha256 === h.digest('hex');
+    const log = await control(FAKE, 'GET', `/session/${s.id}/log`);
+    const past4g = log.some(e => /^bytes (\d+)-/.test(e.contentRange || '') && Number(/^bytes (\d+)-/.exec(e.contentRange)[1]) > 2 ** 32);
+    const wasmGrowth = Math.max(...samples.map(x => x.wasm)) - samples[0].wasm;
+    const heapGrowth = Math.max(...samples.map(x => x.heap)) - samples[0].heap;
+    out(`  ${rate(size, r.ms)}, ${(r.ms / 1000).toFixed(1)} s, ${samples.length} samples`);
+    record(4, 'identical bytes, offsets past 4 GiB', `${identical ? 'yes' : 'NO'}, ${past4g ? 'yes' : 'NO'}`, 'yes', identical && past4g);
+    record(4, 'wasm memory growth', `${(wasmGrowth / MIB).toFixed(2)} MiB (start ${(samples[0].wasm / MIB).toFixed(2)} MiB)`, '<= 2 MiB', wasmGrowth <= 2 * MIB);
+    record(4, 'JS heap growth', `${(heapGrowth / MIB).toFixed(2)} MiB`, '< 4 × 8 MiB × 1 = 32 MiB', heapGrowth < 32 * MIB);
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+// ---- 7. progress granularity ---------------------------------------------------------------------------------
+if (!SKIP.has(7)) {
+  out('\n7. Progress granularity: one 16 MiB chunk through a proxy throttled to 10 Mbit/s');
+  const slow = await pageServer({ proxies: { '/pt': FAKE }, throttleBps: 10_000_000 / 8 });
+  const p3 = await browser.newPage();
+  await p3.goto(`${slow.origin}/bench.html`);
+  await p3.evaluate(() => window.ready);
+  const s = await session();
+  const r = await p3.evaluate(a => window.peertube(a), { endpoint: `/pt/s/${s.id}`, s, size: 16 * MIB, chunkSize: 16 * MIB, progress: true });
+  const times = r.events.filter(([, loaded]) => loaded < 16 * MIB).map(([t]) => t);
+  const gaps = times.slice(1).map((t, i) => t - times[i]);
+  const maxGap = Math.max(...gaps);
+  record(7, 'longest gap between progress events within the chunk', `${maxGap.toFixed(0)} ms over ${times.length} events, ${(r.ms / 1000).toFixed(1)} s`, '<= 250 ms', maxGap <= 250);
+  const lt = await p3.evaluate(() => window.longTasks());
+  await p3.close();
+  await slow.close();
+  if (lt.count) out(`  (long tasks on the throttled page: ${lt.count}, max ${lt.max.toFixed(0)} ms)`);
+}
+
+// ---- 5. long tasks -----------------------------------------------------------------------------------------------
+{
+  const lt = await page.evaluate(() => window.longTasks());
+  out('\n5. Main thread');
+  record(5, 'long tasks over 50 ms during the runs', `${lt.count} (longest ${lt.max.toFixed(0)} ms)`, '0', lt.count === 0);
+}
+
+// ---- 6. size -------------------------------------------------------------------------------------------------------
+if (!SKIP.has(6)) {
+  out('\n6. Size (raw / gzip -9)');
+  const gz = b => gzipSync(b, { level: 9 }).length;
+  const bundle = async contents => {
+    const r = await esbuild.build({ stdin: { contents, resolveDir: REPO_ROOT, loader: 'js' }, bundle: true, minify: true, write: false, format: 'esm', platform: 'browser', logLevel: 'silent' });
+    return Buffer.from(r.outputFiles[0].contents);
+  };
+  const wasm = readFileSync(join(WWW, 'pkg/chunkup_bg.wasm'));
+  const glue = await bundle(`export * from './www/pkg/chunkup.js';`);
+  const mine = gz(wasm) + gz(glue);
+  out(`  chunkup (4 providers): wasm ${wasm.length} / ${gz(wasm)} B + JS glue (minified) ${glue.length} / ${gz(glue)} B = ${mine} B gzip`);
+  const peers = [
+    ['tus-js-client 4.3.1', `export { Upload } from 'tus-js-client';`],
+    ['@api.video/video-uploader 1.1.6', `export { VideoUploader, ProgressiveUploader } from '@api.video/video-uploader';`],
+    ['@uppy/core 6.3.1 + @uppy/tus 6.0.0', `import Uppy from '@uppy/core'; import Tus from '@uppy/tus'; export const make = e => new Uppy().use(Tus, { endpoint: e });`]
+  ];
+  for (const [name, src] of peers) {
+    try {
+      const b = await bundle(src);
+      out(`  ${name}: ${b.length} / ${gz(b)} B gzip`);
+    } catch (e) {
+      out(`  ${name}: could not bundle (${e.message.split('\n')[0]})`);
     }
-    return performance.now() - t0;
-  }, { kind, mib, chunkSize, s, fake: FAKE });
+  }
+  record(6, 'chunkup wasm + glue, gzip -9', `${(mine / 1024).toFixed(1)} KiB`, '<= 50 KB', mine <= 50_000);
 }
 
-async function best(kind, mib, chunkSize) {
-  const times = [];
-  for (let i = 0; i < RUNS; i++) times.push(await run(kind, mib, chunkSize));
-  times.sort((a, b) => a - b);
-  return times[0];
+out('\nSummary');
+for (const [section, name, figure, target, met] of results) {
+  if (target) out(`  [${met ? 'met' : 'MISS'}] ${section}. ${name}: ${figure} (target ${target})`);
 }
-
-const mbps = (mib, ms) => (mib / (ms / 1000)).toFixed(1);
-const rows = [];
-const ceiling = await best('ceiling', MIB);
-rows.push(['plain fetch PUT (ceiling)', MIB, ceiling, 1]);
-const def = await best('chunkup', MIB);
-rows.push(['chunkup PeerTube, defaults (8 MiB chunks)', MIB, def, ceiling / def]);
-const small = await best('chunkup', MIB, 1024 * 1024);
-rows.push(['chunkup PeerTube, 1 MiB chunks', MIB, small, ceiling / small]);
-const fifty = await best('chunkup', 50, 1024 * 1024);
-rows.push(['chunkup PeerTube, 50 MiB, 1 MiB chunks', 50, fifty, null]);
-
-console.log(`\nchunkup benchmark — headless Chromium, PeerTube fake (@uploadx/core) on loopback, best of ${RUNS}\n`);
-console.log('case'.padEnd(46), 'MiB'.padStart(5), 'ms'.padStart(9), 'MiB/s'.padStart(8), 'vs ceiling'.padStart(11));
-for (const [name, mib, ms, ratio] of rows) {
-  console.log(name.padEnd(46), String(mib).padStart(5), ms.toFixed(0).padStart(9), mbps(mib, ms).padStart(8), (ratio ? ratio.toFixed(2) : '').padStart(11));
-}
-const wasm = readFileSync(join(WWW, 'pkg/chunkup_bg.wasm'));
-const js = readFileSync(join(WWW, 'pkg/chunkup.js'));
-console.log(`\nsize: chunkup_bg.wasm ${wasm.length} B raw, ${gzipSync(wasm, { level: 9 }).length} B gzip -9; ` +
-  `chunkup.js ${js.length} B raw, ${gzipSync(js, { level: 9 }).length} B gzip -9`);
 
 await browser.close();
 await pages.close();

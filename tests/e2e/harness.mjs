@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
+import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -60,9 +61,29 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/ja
 /**
  * Serves `www/` on 127.0.0.1 (random port). `proxies` maps a path prefix to an upstream origin:
  * `/peertube-api/x` → `<upstream>/x`, and a `Location` answer pointing at the upstream (or at a bare
- * path) is rewritten back under the prefix, like nginx's `proxy_redirect`.
+ * path) is rewritten back under the prefix, like nginx's `proxy_redirect`. `throttleBps` limits request
+ * bodies going through the proxy (a slow uplink).
  */
-export async function pageServer({ root = WWW, proxies = {} } = {}) {
+/** A stream that lets `bps` bytes per second through, in 16 KiB pieces (backpressure does the rest). */
+export function throttle(bps) {
+  let next = Date.now();
+  return new Transform({
+    transform(chunk, enc, done) {
+      const pieces = [];
+      for (let i = 0; i < chunk.length; i += 16384) pieces.push(chunk.subarray(i, i + 16384));
+      const step = () => {
+        const piece = pieces.shift();
+        if (!piece) return done();
+        this.push(piece);
+        next = Math.max(next, Date.now()) + (piece.length * 1000) / bps;
+        setTimeout(step, Math.max(0, next - Date.now()));
+      };
+      step();
+    }
+  });
+}
+
+export async function pageServer({ root = WWW, proxies = {}, throttleBps = 0 } = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     for (const [prefix, upstream] of Object.entries(proxies)) {
@@ -90,7 +111,7 @@ export async function pageServer({ root = WWW, proxies = {} } = {}) {
     });
     out.on('error', () => { res.destroy(); });
     req.on('aborted', () => out.destroy());
-    req.pipe(out);
+    (throttleBps ? req.pipe(throttle(throttleBps)) : req).pipe(out);
   }
   await new Promise(r => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${server.address().port}`;

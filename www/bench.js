@@ -1,0 +1,69 @@
+// Benchmark page: loaded by tests/bench/run.mjs in headless Chromium. Exposes the runs as
+// window functions; watches long tasks for the whole life of the page.
+import init, { Upload } from './pkg/chunkup.js';
+
+const longTasks = [];
+new PerformanceObserver(list => { for (const e of list.getEntries()) longTasks.push(e.duration); })
+  .observe({ type: 'longtask', buffered: true });
+performance.setResourceTimingBufferSize(100000);
+
+let wasm;
+window.ready = init().then(exports => { wasm = exports; });
+
+const MIB = 1024 * 1024;
+
+/** A File of `size` bytes built from one random 64 KiB block (no time spent generating data). */
+function makeFile(size, name = 'bench.mp4') {
+  const block = crypto.getRandomValues(new Uint8Array(65536));
+  const parts = [];
+  for (let left = size; left > 0; left -= 65536) parts.push(left >= 65536 ? block : block.subarray(0, left));
+  return new File(parts, name, { type: 'video/mp4' });
+}
+
+window.longTasks = () => ({ count: longTasks.filter(d => d > 50).length, max: Math.max(0, ...longTasks) });
+
+/** Init + one plain fetch PUT of the whole Blob: the most a browser can push to this server. */
+window.ceiling = async ({ fake, s, size }) => {
+  const file = makeFile(size);
+  const t0 = performance.now();
+  const init = await fetch(`${fake}/api/v1/videos/upload-resumable`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json', 'X-Upload-Content-Length': String(size), 'X-Upload-Content-Type': 'video/mp4' },
+    body: JSON.stringify({ name: 'bench', channelId: s.channelId, filename: 'bench.mp4' })
+  });
+  const loc = new URL(init.headers.get('Location'), fake).href;
+  const put = await fetch(loc, { method: 'PUT', headers: { Authorization: `Bearer ${s.token}`, 'Content-Range': `bytes 0-${size - 1}/${size}` }, body: file });
+  if (!put.ok) throw new Error(`ceiling PUT ${put.status}`);
+  return performance.now() - t0;
+};
+
+/** chunkup PeerTube upload; `file` is a generated size or the picked <input type=file>. */
+window.peertube = async ({ endpoint, s, size, chunkSize, fromInput, progress }) => {
+  await window.ready;
+  const file = fromInput ? document.getElementById('file').files[0] : makeFile(size);
+  const o = { provider: 'peertube', endpoint, accessToken: s.token, channelId: s.channelId };
+  if (chunkSize) o.chunkSize = chunkSize;
+  const events = [];
+  if (progress) o.onProgress = p => events.push([performance.now(), p.loaded]);
+  performance.clearResourceTimings();
+  const t0 = performance.now();
+  await new Upload(file, o).start();
+  const ms = performance.now() - t0;
+  // Per-chunk overhead: gap between one chunk's response end and the next request's start.
+  const reqs = performance.getEntriesByType('resource').filter(e => e.name.includes('upload_id=')).sort((a, b) => a.startTime - b.startTime);
+  const gaps = [];
+  for (let i = 1; i < reqs.length; i++) gaps.push(reqs[i].startTime - reqs[i - 1].responseEnd);
+  return { ms, gaps, requests: reqs.length, events };
+};
+
+/** Samples wasm linear memory and the JS heap every second until `stop()`. */
+let samples = [];
+let timer = null;
+window.startSampling = () => {
+  samples = [];
+  const take = () => samples.push({ t: performance.now(), wasm: wasm.memory.buffer.byteLength, heap: performance.memory?.usedJSHeapSize ?? 0 });
+  take();
+  timer = setInterval(take, 1000);
+};
+window.stopSampling = () => { clearInterval(timer); return samples; };
+window.MIB = MIB;
