@@ -67,3 +67,39 @@ window.startSampling = () => {
 };
 window.stopSampling = () => { clearInterval(timer); return samples; };
 window.MIB = MIB;
+
+/** Baseline for the per-chunk overhead: the same uploadx chunks sent by a bare JS loop of XHRs. */
+window.rawLoop = async ({ fake, s, size, chunkSize, useFetch }) => {
+  const file = makeFile(size);
+  const init = await fetch(`${fake}/api/v1/videos/upload-resumable`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${s.token}`, 'Content-Type': 'application/json', 'X-Upload-Content-Length': String(size), 'X-Upload-Content-Type': 'video/mp4' },
+    body: JSON.stringify({ name: 'bench', channelId: s.channelId, filename: 'bench.mp4' })
+  });
+  const loc = new URL(init.headers.get('Location'), fake).href;
+  performance.clearResourceTimings();
+  const t0 = performance.now();
+  for (let start = 0; start < size; start += chunkSize) {
+    const end = Math.min(size, start + chunkSize);
+    if (useFetch) {
+      const r = await fetch(loc, { method: 'PUT', headers: { Authorization: `Bearer ${s.token}`, 'Content-Range': `bytes ${start}-${end - 1}/${size}` }, body: file.slice(start, end) });
+      await r.arrayBuffer();
+      continue;
+    }
+    await new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open('PUT', loc);
+      x.setRequestHeader('Authorization', `Bearer ${s.token}`);
+      x.setRequestHeader('Content-Range', `bytes ${start}-${end - 1}/${size}`);
+      x.upload.onprogress = () => {};
+      x.onload = resolve;
+      x.onerror = reject;
+      x.send(file.slice(start, end));
+    });
+  }
+  const ms = performance.now() - t0;
+  const reqs = performance.getEntriesByType('resource').filter(e => e.name.includes('upload_id=')).sort((a, b) => a.startTime - b.startTime);
+  const gaps = [];
+  for (let i = 1; i < reqs.length; i++) gaps.push(reqs[i].startTime - reqs[i - 1].responseEnd);
+  return { ms, gaps, requests: reqs.length };
+};
