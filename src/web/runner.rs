@@ -65,6 +65,8 @@ pub struct Runner {
     /// Paused by an `offline` event (not by the page): `online` resumes.
     pub net_paused: bool,
     finished: bool,
+    /// `integrity` option: checksum headers where the protocol asks, `sha256` in the result.
+    pub integrity: Option<super::integrity::Shared>,
 }
 
 struct InFlight {
@@ -104,6 +106,7 @@ impl Runner {
             requests: Vec::new(),
             net_paused: false,
             finished: false,
+            integrity: None,
         }))
     }
 }
@@ -137,7 +140,7 @@ fn check_stalls(shared: &Shared) {
     let now = now();
     let mut r = shared.borrow_mut();
     let t = r.stall_timeout_ms;
-    if !(t > 0.0) {
+    if t.is_nan() || t <= 0.0 {
         return;
     }
     for f in r.requests.iter_mut() {
@@ -223,7 +226,7 @@ fn known_offline() -> bool {
 /// Wakes the driver regularly while requests are in flight, so stalls are noticed.
 fn spawn_stall_ticker(shared: &Shared) {
     let t = shared.borrow().stall_timeout_ms;
-    if !(t > 0.0) {
+    if t.is_nan() || t <= 0.0 {
         return;
     }
     let tick = (t / 4.0).clamp(25.0, 1000.0);
@@ -342,7 +345,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
         let action = shared.borrow_mut().engine.poll(now());
         match action {
             Action::Send { id, request } => {
-                let (files, signal) = {
+                let (files, signal, integrity) = {
                     let mut r = shared.borrow_mut();
                     let files: Vec<Blob> = r.files.borrow().clone();
                     // Each request has its own controller, so a stalled one can be aborted alone.
@@ -351,11 +354,22 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     if let Some(controller) = child {
                         r.requests.push(InFlight { id, controller, last_activity: now(), stalled: false });
                     }
-                    (files, signal)
+                    (files, signal, r.integrity.clone())
                 };
                 let sh = shared.clone();
                 spawn_local(async move {
+                    // `integrity`: hash exactly the bytes this request sends, add the header.
+                    let mut request = request;
+                    let mut hash_error = None;
+                    if let (Some(state), Some(_), crate::core::Body::Slice(slice)) = (&integrity, request.checksum, &request.body) {
+                        match super::integrity::hash_slice(state, &files, *slice).await {
+                            Ok(h) => request.add_checksum(&h),
+                            Err(e) => hash_error = Some(Outcome::Network(format!("could not read the bytes to hash: {e}"))),
+                        }
+                        push(&sh, Event::Sent(id, -1.0)); // hashing is activity, not a stall
+                    }
                     let outcome = match signal {
+                        _ if hash_error.is_some() => hash_error.take().unwrap_or_else(|| Outcome::Network(String::new())),
                         // File data goes with XHR for byte-level progress; the rest with fetch.
                         Some(s) if request.body.file_bytes() > 0 => {
                             let sh2 = sh.clone();
@@ -418,6 +432,14 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                 }
                 let cleanup = shared.borrow_mut().engine.cleanup_after_failure();
                 send_cleanup(&shared, cleanup).await;
+                let integrity = shared.borrow().integrity.clone();
+                let result = match (result, integrity) {
+                    (Ok(json), Some(state)) => {
+                        let files: Vec<Blob> = shared.borrow().files.borrow().clone();
+                        Ok(super::integrity::finish(&state, &files, json).await)
+                    }
+                    (result, _) => result,
+                };
                 if result.is_ok() {
                     report_progress(&shared);
                 }
