@@ -85,11 +85,14 @@ pub struct Request {
     pub body: Body,
     /// Chosen by the protocol to recognise the response (e.g. a chunk index).
     pub tag: u64,
+    /// The server verifies this digest of the body (a file slice) when the request carries it:
+    /// with the `integrity` option the shell hashes the bytes and adds the header.
+    pub checksum: Option<crate::core::digest::Checksum>,
 }
 
 impl Request {
     pub fn new(method: Method, url: impl Into<String>) -> Self {
-        Request { method, url: url.into(), headers: Vec::new(), body: Body::Empty, tag: 0 }
+        Request { method, url: url.into(), headers: Vec::new(), body: Body::Empty, tag: 0, checksum: None }
     }
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
@@ -109,6 +112,18 @@ impl Request {
     pub fn tag(mut self, tag: u64) -> Self {
         self.tag = tag;
         self
+    }
+    pub fn checksum(mut self, checksum: crate::core::digest::Checksum) -> Self {
+        self.checksum = Some(checksum);
+        self
+    }
+    /// Adds the checksum header for body bytes whose SHA-256 is `sha256` (see `checksum`).
+    pub fn add_checksum(&mut self, sha256: &[u8; 32]) {
+        if let Some(c) = self.checksum {
+            let (name, value) = c.header(sha256);
+            self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+            self.headers.push((name.to_string(), value));
+        }
     }
     pub fn get_header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())

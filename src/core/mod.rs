@@ -1,5 +1,6 @@
 //! The sans-IO core: plain data and pure logic, no browser types. Tested natively.
 
+pub mod digest;
 pub mod error;
 pub mod guard;
 pub mod http;

@@ -5,6 +5,7 @@
 //! last chunk 200 JSON. After any failed chunk: ask the offset with `PUT bytes */N` and continue
 //! from what the server says. `abort()` sends `DELETE`.
 
+use crate::core::digest::Checksum;
 use crate::core::plan::ChunkPlan;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{server_code, status_error, url, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, Slice, UploadError};
@@ -23,6 +24,10 @@ pub const VIDEO_FIELDS: &[&str] = &[
     "commentsPolicy", "downloadEnabled", "nsfw", "nsfwSummary", "nsfwFlags", "waitTranscoding", "scheduleUpdate",
     "originallyPublishedAt", "videoPasswords", "generateTranscription", "pluginData", "filename",
 ];
+
+/// Times one chunk is re-sent after the server found its checksum wrong (uploadx 460) before the
+/// upload fails: data corrupted in transit again and again is not a passing glitch.
+pub const MAX_CHECKSUM_RESENDS: u32 = 3;
 
 const TAG_INIT: u64 = 1;
 const TAG_CHUNK: u64 = 2;
@@ -54,6 +59,9 @@ pub struct PeerTube {
     final_sent: bool,
     reinits: u32,
     no_progress: u32,
+    /// 460 Checksum Mismatch answers in a row for the chunk at `mismatch_at`.
+    mismatches: u32,
+    mismatch_at: u64,
     /// Tokens replaced by `set_token`, still kept out of error messages.
     old_tokens: Vec<String>,
 }
@@ -156,6 +164,8 @@ impl PeerTube {
             final_sent: false,
             reinits: 0,
             no_progress: 0,
+            mismatches: 0,
+            mismatch_at: 0,
             old_tokens: Vec::new(),
         })
     }
@@ -211,7 +221,10 @@ impl PeerTube {
                     return self.protocol_error("the server did not store the chunks it was sent");
                 }
             }
-            Some(_) => self.no_progress = 0,
+            Some(_) => {
+                self.no_progress = 0;
+                self.mismatches = 0;
+            }
             None => {}
         }
         self.offset = stored;
@@ -373,6 +386,32 @@ impl PeerTube {
                     self.fail(e)
                 }
             }
+            460 if req.tag == TAG_CHUNK => {
+                // The server hashed what arrived and it does not match the `Digest` we sent
+                // (uploadx truncates the file back to the chunk's start): resend the chunk at
+                // once, from the offset the server confirms, a bounded number of times.
+                let (from, to) = match &req.body {
+                    Body::Slice(s) => (s.start, s.end),
+                    _ => (self.offset, self.offset),
+                };
+                if self.mismatch_at != from {
+                    self.mismatch_at = from;
+                    self.mismatches = 0;
+                }
+                self.mismatches += 1;
+                if self.mismatches > MAX_CHECKSUM_RESENDS {
+                    let mut e = self.error_for(what, &resp).retryable(false);
+                    e.message = format!(
+                        "the server found the checksum of bytes {from}-{} wrong {} times in a row: the data is being corrupted on its way ({})",
+                        to.saturating_sub(1),
+                        self.mismatches,
+                        e.message
+                    );
+                    return self.fail(e);
+                }
+                self.phase = Phase::Query;
+                Verdict::Continue
+            }
             409 => {
                 self.phase = Phase::Query;
                 let e = self.error_for(what, &resp).retryable(true);
@@ -487,6 +526,7 @@ impl Protocol for PeerTube {
                     }
                     Request::new(Method::Put, upload_url)
                         .tag(TAG_CHUNK)
+                        .checksum(Checksum::DigestSha256)
                         .bearer(&self.token)
                         .header("Content-Type", "application/octet-stream")
                         .header("Content-Range", format!("bytes {}-{}/{}", start, end - 1, self.total))

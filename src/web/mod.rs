@@ -1,6 +1,7 @@
 //! The browser shell: the only code that knows about `JsValue`, `fetch` and timers.
 
 pub mod error;
+pub mod integrity;
 pub mod apivideo;
 pub mod cloudreve;
 pub mod mangadex;

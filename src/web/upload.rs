@@ -93,6 +93,9 @@ impl Upload {
         if let Some(t) = stall_timeout {
             shared.borrow_mut().stall_timeout_ms = t;
         }
+        if super::integrity::option(&opts.data, opts.provider)? {
+            shared.borrow_mut().integrity = Some(super::integrity::new_state());
+        }
         let mut listener = None;
         if let Some(sig) = signal {
             if sig.aborted() {

@@ -162,6 +162,29 @@ export function truncateBody(req, afterBytes) {
   };
 }
 
+/**
+ * Flip one byte of the request body in transit (XOR 0xff) before the real handler sees it: byte
+ * `atByte` of the body, default the middle (by Content-Length). Models corruption on the way that
+ * TCP's checksum let through; a handler that verifies a digest of the body must notice.
+ */
+export function corruptBody(req, atByte, onFlip = () => {}) {
+  const length = Number(req.headers['content-length'] || 0);
+  const at = Number.isInteger(atByte) && atByte >= 0 ? atByte : Math.floor(length / 2);
+  let seen = 0;
+  const emit = req.emit;
+  req.emit = function (event, ...args) {
+    if (event === 'data' && seen <= at && at < seen + args[0].length) {
+      const chunk = Buffer.from(args[0]);
+      chunk[at - seen] ^= 0xff;
+      onFlip(at);
+      seen += chunk.length;
+      return emit.call(this, event, chunk, ...args.slice(1));
+    }
+    if (event === 'data') seen += args[0].length;
+    return emit.call(this, event, ...args);
+  };
+}
+
 /** Let the request be handled completely, but destroy the socket instead of sending the response. */
 export function swallowResponse(req, res, onSwallow = () => {}) {
   const kill = () => {
@@ -300,11 +323,12 @@ export function corsMiddleware({ exposeHeaders = [], credentials = true, methods
 // ---------------------------------------------------------------------------
 // Sessions, tokens, faults, request log
 
-const FAULT_KEYS = ['status', 'drop', 'delayMs'];
+const FAULT_KEYS = ['status', 'drop', 'delayMs', 'corrupt'];
 
 export function validateFaultRule(rule) {
   if (!rule || typeof rule !== 'object') return 'rule must be an object';
-  if (!FAULT_KEYS.some(k => rule[k] !== undefined)) return 'rule needs one of status, drop, delayMs';
+  if (!FAULT_KEYS.some(k => rule[k] !== undefined)) return 'rule needs one of status, drop, delayMs, corrupt';
+  if (rule.corrupt && (rule.status !== undefined || rule.drop)) return 'corrupt goes with neither status nor drop';
   if (rule.status !== undefined && rule.drop) return 'status and drop are exclusive';
   if (rule.nth !== undefined && !(Number.isInteger(rule.nth) && rule.nth >= 1)) return 'nth must be an integer >= 1';
   if (rule.count !== undefined && !(Number.isInteger(rule.count) && rule.count >= 1)) return 'count must be an integer >= 1';
@@ -438,6 +462,8 @@ export function logRequest(session, req, res, { path, route }) {
     contentType: pickHeader(req, 'content-type'),
     xUploadContentLength: pickHeader(req, 'x-upload-content-length'),
     xUploadContentType: pickHeader(req, 'x-upload-content-type'),
+    digest: pickHeader(req, 'digest'),
+    contentMd5: pickHeader(req, 'content-md5'),
     hasAuth: !!req.headers.authorization,
     status: null
   };
@@ -484,6 +510,12 @@ export async function applyFault(rule, req, res, entry) {
     res.writeHead(rule.status, { 'Content-Length': Buffer.byteLength(body), ...headers });
     res.end(body);
     return true;
+  }
+  if (rule.corrupt) {
+    // The real handler runs on a body with one byte flipped.
+    entry.fault = 'corrupt';
+    corruptBody(req, rule.atByte, at => { entry.corruptedAt = at; });
+    return false;
   }
   if (rule.delayMs) entry.fault = `delay:${rule.delayMs}`;
   return false;

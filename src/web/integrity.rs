@@ -1,0 +1,195 @@
+//! The `integrity` option in the browser: hashes exactly the bytes a request sends (read once from
+//! the Blob with `arrayBuffer()`), SHA-256 in wasm in small pieces with a yield to the page
+//! between them (never more than [`BUDGET_MS`] of hashing in one go), adds the checksum header the
+//! protocol asked for, and adds the whole input's SHA-256 to the result.
+
+use super::runner::sleep;
+use super::transport;
+use crate::core::digest::{with_sha256, Sha256Stream};
+use crate::core::{Json, Slice, UploadError};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
+
+/// Hashing in one go before yielding to the page (well under the 50 ms of a "long task").
+pub const BUDGET_MS: f64 = 8.0;
+/// Bytes hashed between two clock reads.
+const PIECE: usize = 256 << 10;
+/// Bytes read at once when a whole file is hashed at the end.
+const WINDOW: f64 = (8 << 20) as f64;
+
+/// `integrity`: false (default) or true.
+pub fn option(data: &Json, provider: &'static str) -> Result<bool, UploadError> {
+    match data.get("integrity") {
+        None | Some(Json::Null) => Ok(false),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(_) => Err(UploadError::invalid(provider, "integrity must be true or false")),
+    }
+}
+
+/// Per upload: a running SHA-256 of each input file, fed while chunks are hashed in order.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Per file: bytes hashed so far from its start and the running hash (None while in use).
+    files: Vec<(u64, Option<Sha256Stream>)>,
+    /// The longest stretch of hashing without a yield, in ms (for tests and the benchmark).
+    pub longest_ms: f64,
+    /// Bytes hashed in all (chunks and whole files).
+    pub hashed: u64,
+}
+
+pub type Shared = Rc<RefCell<State>>;
+
+pub fn new_state() -> Shared {
+    Rc::new(RefCell::new(State::default()))
+}
+
+fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<js_sys::Object>().ok())
+        .and_then(|p| {
+            let f = js_sys::Reflect::get(&p, &"now".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+            f.call0(&p).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Gives the page a turn: `scheduler.yield()` where there is one, else a macrotask.
+async fn yield_now() {
+    let g = js_sys::global();
+    let y = js_sys::Reflect::get(&g, &"scheduler".into())
+        .ok()
+        .filter(|s| s.is_object())
+        .and_then(|s| {
+            let f = js_sys::Reflect::get(&s, &"yield".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+            f.call0(&s).ok()
+        })
+        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+    match y {
+        Some(p) => {
+            let _ = JsFuture::from(p).await;
+        }
+        None => sleep(0.0).await,
+    }
+}
+
+/// Hashes `bytes` into every stream in `into`, yielding whenever the budget is used up.
+async fn hash_bytes(state: &Shared, bytes: &js_sys::Uint8Array, into: &mut [&mut Sha256Stream], started: &mut f64) {
+    let len = bytes.length() as usize;
+    let mut buf = vec![0u8; PIECE.min(len)];
+    let mut at = 0usize;
+    while at < len {
+        let n = PIECE.min(len - at);
+        bytes.subarray(at as u32, (at + n) as u32).copy_to(&mut buf[..n]);
+        for h in into.iter_mut() {
+            h.update(&buf[..n]);
+        }
+        at += n;
+        let t = now();
+        if t - *started >= BUDGET_MS && at < len {
+            note_block(state, t - *started);
+            yield_now().await;
+            *started = now();
+        }
+    }
+    state.borrow_mut().hashed += len as u64;
+}
+
+fn note_block(state: &Shared, ms: f64) {
+    let mut s = state.borrow_mut();
+    if ms > s.longest_ms {
+        s.longest_ms = ms;
+    }
+}
+
+async fn read(blob: &Blob, start: f64, end: f64) -> Result<js_sys::Uint8Array, String> {
+    let part = blob.slice_with_f64_and_f64(start, end).map_err(|e| transport::js_message(&e))?;
+    let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| transport::js_message(&e))?;
+    Ok(js_sys::Uint8Array::new(&buf))
+}
+
+/// SHA-256 of exactly the bytes of `slice` (what the request sends). When the slice continues
+/// its file's running hash, that is fed in the same pass.
+pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<[u8; 32], String> {
+    let blob = files.get(slice.file).ok_or("no such input file")?;
+    let bytes = read(blob, slice.start as f64, slice.end as f64).await?;
+    if bytes.length() as u64 != slice.len() {
+        return Err("the file changed while it was being uploaded".into());
+    }
+    // Take the file's running hash if this slice continues it.
+    let mut running = {
+        let mut s = state.borrow_mut();
+        if s.files.len() < files.len() {
+            s.files.resize_with(files.len(), || (0, Some(Sha256Stream::new())));
+        }
+        match s.files.get_mut(slice.file) {
+            Some((upto, h)) if *upto == slice.start => h.take(),
+            _ => None,
+        }
+    };
+    let mut chunk = Sha256Stream::new();
+    let mut started = now();
+    {
+        let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
+        if let Some(r) = running.as_mut() {
+            into.push(r);
+        }
+        hash_bytes(state, &bytes, &mut into, &mut started).await;
+    }
+    note_block(state, now() - started);
+    if let Some(r) = running {
+        if let Some(entry) = state.borrow_mut().files.get_mut(slice.file) {
+            *entry = (slice.end, Some(r));
+        }
+    }
+    Ok(chunk.finish())
+}
+
+/// SHA-256 of a whole file, read window by window.
+async fn hash_file(state: &Shared, blob: &Blob) -> Result<[u8; 32], String> {
+    let size = blob.size();
+    let mut h = Sha256Stream::new();
+    let mut at = 0.0;
+    while at < size {
+        let end = (at + WINDOW).min(size);
+        let bytes = read(blob, at, end).await?;
+        let mut started = now();
+        hash_bytes(state, &bytes, &mut [&mut h], &mut started).await;
+        note_block(state, now() - started);
+        yield_now().await;
+        at = end;
+    }
+    Ok(h.finish())
+}
+
+/// Adds the input's SHA-256 (`sha256`: hex, an array of them for several files) to the result;
+/// file hashes built while the chunks went out are reused, the others are computed now. The
+/// upload itself is done: if an input cannot be read again, the result comes without `sha256`.
+pub async fn finish(state: &Shared, files: &[Blob], result: Json) -> Json {
+    match hashes(state, files).await {
+        Ok(h) => with_sha256(result, &h),
+        Err(_) => result,
+    }
+}
+
+async fn hashes(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]>, String> {
+    let mut hashes = Vec::with_capacity(files.len());
+    for (i, blob) in files.iter().enumerate() {
+        let running = {
+            let mut s = state.borrow_mut();
+            match s.files.get_mut(i) {
+                Some((upto, h)) if *upto as f64 == blob.size() => h.take(),
+                _ => None,
+            }
+        };
+        let hash = match running {
+            Some(h) => h.finish(),
+            None => hash_file(state, blob).await?,
+        };
+        hashes.push(hash);
+    }
+    Ok(hashes)
+}

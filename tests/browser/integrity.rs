@@ -1,0 +1,174 @@
+//! `integrity` in headless Chromium against the PeerTube fake, whose resumable routes are the real
+//! @uploadx/core: it verifies `Digest: sha-256=` natively (460 Checksum Mismatch). The fake's
+//! `corrupt` fault flips one byte of a chunk in transit, before uploadx hashes it.
+#![cfg(target_arch = "wasm32")]
+
+#[path = "common/mod.rs"]
+mod common;
+use common::*;
+use js_sys::{Array, Object};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const KB: usize = 1024;
+const MB: usize = 1024 * 1024;
+
+fn pt_options(s: &Session, extra: &str) -> Object {
+    let sep = if extra.is_empty() { "" } else { "," };
+    options(&format!(
+        r#"{{"provider":"peertube","endpoint":"{}","accessToken":"{}","channelId":{},"retryDelays":[20,50,100]{sep}{extra}}}"#,
+        peertube_url(),
+        s.token,
+        s.channel_id
+    ))
+}
+
+async fn stored_sha256(s: &Session) -> (usize, String) {
+    let uploads = s.uploads().await;
+    let done: Vec<JsValue> = uploads.iter().filter(|u| str_field(u, "state") == "complete").collect();
+    assert_eq!(done.len(), 1, "one complete upload: {:?}", js_sys::JSON::stringify(&uploads));
+    (num_field(&done[0], "received") as usize, str_field(&done[0], "sha256"))
+}
+
+fn chunk_entries(log: &Array) -> Vec<JsValue> {
+    log.iter().filter(|e| str_field(e, "route") == "chunk").collect()
+}
+
+/// Base64 of SHA-256, computed by the browser's own WebCrypto (independent of the wasm code).
+async fn webcrypto_b64(data: &[u8]) -> String {
+    let hex = sha256_hex(data).await;
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let s: String = bytes.iter().map(|b| *b as char).collect();
+    let btoa = js_sys::Reflect::get(&js_sys::global(), &"btoa".into()).unwrap();
+    js_sys::Function::from(btoa).call1(&JsValue::NULL, &s.into()).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn every_chunk_carries_a_digest_that_uploadx_verifies() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    let data = bytes(200 * KB + 5, 91);
+    let up = new_upload(&file(&data, "clip.mp4", "video/mp4").into(), &pt_options(&s, r#""chunkSize":65536,"integrity":true"#)).unwrap();
+    let result = run(&up).await.expect("upload succeeds");
+    let hex = sha256_hex(&data).await;
+    assert_eq!(str_field(&result, "sha256"), hex, "whole-file SHA-256 in the result");
+    assert!(field(&result, "video").is_object());
+    assert_eq!(stored_sha256(&s).await, (data.len(), hex));
+    let log = s.log().await;
+    let chunks = chunk_entries(&log);
+    assert_eq!(chunks.len(), 4);
+    for (i, c) in chunks.iter().enumerate() {
+        let start = i * 64 * KB;
+        let end = (start + 64 * KB).min(data.len());
+        assert_eq!(str_field(c, "digest"), format!("sha-256={}", webcrypto_b64(&data[start..end]).await), "chunk {i}");
+        let st = num_field(c, "status");
+        assert!(st == 308.0 || st == 200.0, "verified and accepted: {st}");
+    }
+    // A real server must allow the header in the CORS preflight (PeerTube's cors() reflects it).
+    let all: Array = control(peertube_url(), "GET", &format!("/__control/session/{}/log?preflight=1", s.id), None).await.into();
+    let preflights: Vec<JsValue> = all.iter().filter(|e| str_field(e, "method") == "OPTIONS").collect();
+    assert!(!preflights.is_empty(), "the Digest header needs a preflight");
+}
+
+#[wasm_bindgen_test]
+async fn integrity_off_sends_no_digest_and_no_sha256() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    let data = bytes(130 * KB, 92);
+    let up = new_upload(&file(&data, "clip.mp4", "video/mp4").into(), &pt_options(&s, r#""chunkSize":65536"#)).unwrap();
+    let result = run(&up).await.expect("upload succeeds");
+    assert!(field(&result, "sha256").is_undefined());
+    for c in chunk_entries(&s.log().await) {
+        assert!(field(&c, "digest").is_null(), "no Digest without integrity");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_chunk_corrupted_in_transit_is_resent_and_the_file_ends_identical() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    s.faults(r#"[{"route":"chunk","nth":2,"corrupt":true}]"#).await;
+    let data = bytes(256 * KB + 100, 93);
+    let up = new_upload(&file(&data, "clip.mp4", "video/mp4").into(), &pt_options(&s, r#""chunkSize":65536,"integrity":true"#)).unwrap();
+    let result = run(&up).await.expect("the corrupted chunk is repaired");
+    let hex = sha256_hex(&data).await;
+    assert_eq!(stored_sha256(&s).await, (data.len(), hex.clone()), "identical bytes on the server");
+    assert_eq!(str_field(&result, "sha256"), hex);
+    let log = s.log().await;
+    let chunks = chunk_entries(&log);
+    let statuses: Vec<f64> = chunks.iter().map(|c| num_field(c, "status")).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 460.0).count(), 1, "{statuses:?}");
+    assert_eq!(chunks.len(), 6, "5 chunks + the one resend: {statuses:?}");
+    let bad = chunks.iter().find(|c| num_field(c, "status") == 460.0).unwrap();
+    assert_eq!(str_field(bad, "fault"), "corrupt");
+    let resent = chunks.iter().skip_while(|c| num_field(c, "status") != 460.0).nth(1).unwrap();
+    assert_eq!(str_field(resent, "contentRange"), str_field(bad, "contentRange"), "the same chunk again");
+    assert_eq!(str_field(resent, "digest"), str_field(bad, "digest"), "same bytes, same digest");
+}
+
+#[wasm_bindgen_test]
+async fn without_integrity_the_same_corruption_is_stored() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    s.faults(r#"[{"route":"chunk","nth":2,"corrupt":true}]"#).await;
+    let data = bytes(256 * KB, 94);
+    let up = new_upload(&file(&data, "clip.mp4", "video/mp4").into(), &pt_options(&s, r#""chunkSize":65536"#)).unwrap();
+    run(&up).await.expect("nothing notices");
+    let (len, hash) = stored_sha256(&s).await;
+    assert_eq!(len, data.len());
+    assert_ne!(hash, sha256_hex(&data).await, "a flipped byte went unnoticed");
+}
+
+#[wasm_bindgen_test]
+async fn a_chunk_that_keeps_arriving_corrupted_fails_after_bounded_resends() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    s.faults(r#"[{"route":"chunk","nth":1,"count":100,"corrupt":true}]"#).await;
+    let data = bytes(150 * KB, 95);
+    let up = new_upload(&file(&data, "clip.mp4", "video/mp4").into(), &pt_options(&s, r#""chunkSize":65536,"integrity":true"#)).unwrap();
+    let err = run(&up).await.expect_err("gives up");
+    assert_eq!(code(&err), "http");
+    assert_eq!(num_field(&err, "status"), 460.0);
+    assert_eq!(field(&err, "retryable").as_bool(), Some(false));
+    let msg = str_field(&err, "message");
+    assert!(msg.contains("checksum") && msg.contains("4 times"), "{msg}");
+    let chunks = chunk_entries(&s.log().await);
+    assert_eq!(chunks.len(), 4, "1 send + 3 resends");
+    assert!(chunks.iter().all(|c| num_field(c, "status") == 460.0));
+}
+
+#[wasm_bindgen_test]
+async fn integrity_must_be_a_boolean() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    let data = bytes(KB, 96);
+    let err = new_upload(&file(&data, "clip.mp4", "video/mp4").into(), &pt_options(&s, r#""integrity":"yes""#)).err().expect("rejected");
+    assert_eq!(code(&err), "invalid-input");
+}
+
+#[wasm_bindgen_test]
+async fn hashing_never_blocks_the_page_for_50_ms() {
+    // 24 MiB in 8 MiB chunks: a timer asks for a turn every 5 ms and records the longest gap.
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    let data = bytes(24 * MB, 97);
+    let f = file(&data, "big.mp4", "video/mp4");
+    drop(data);
+    let longest = Rc::new(Cell::new(0.0f64));
+    let last = Rc::new(Cell::new(js_sys::Date::now()));
+    let (l2, t2) = (longest.clone(), last.clone());
+    let tick = Closure::<dyn FnMut()>::new(move || {
+        let now = js_sys::Date::now();
+        l2.set(l2.get().max(now - t2.get()));
+        t2.set(now);
+    });
+    let set_interval = js_sys::Function::from(js_sys::Reflect::get(&js_sys::global(), &"setInterval".into()).unwrap());
+    let handle = set_interval.call2(&JsValue::NULL, tick.as_ref(), &5.into()).unwrap();
+    let up = new_upload(&f.into(), &pt_options(&s, r#""chunkSize":8388608,"integrity":true"#)).unwrap();
+    let started = js_sys::Date::now();
+    let result = run(&up).await.expect("upload succeeds");
+    let ms = js_sys::Date::now() - started;
+    let clear = js_sys::Function::from(js_sys::Reflect::get(&js_sys::global(), &"clearInterval".into()).unwrap());
+    clear.call1(&JsValue::NULL, &handle).unwrap();
+    assert_eq!(str_field(&result, "sha256").len(), 64);
+    web_sys::console::log_1(&format!("24 MiB with integrity in {ms:.0} ms; longest gap between 5 ms timer ticks: {:.0} ms", longest.get()).into());
+    // The budget per hashing stretch is 8 ms; 50 ms leaves room for the rest of the page's work.
+    assert!(longest.get() < 50.0, "the page was blocked for {:.0} ms", longest.get());
+}
