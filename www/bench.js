@@ -38,11 +38,12 @@ window.ceiling = async ({ fake, s, size }) => {
 };
 
 /** chunkup PeerTube upload; `file` is a generated size or the picked <input type=file>. */
-window.peertube = async ({ endpoint, s, size, chunkSize, fromInput, progress }) => {
+window.peertube = async ({ endpoint, s, size, chunkSize, fromInput, progress, integrity }) => {
   await window.ready;
   const file = fromInput ? document.getElementById('file').files[0] : makeFile(size);
   const o = { provider: 'peertube', endpoint, accessToken: s.token, channelId: s.channelId };
   if (chunkSize) o.chunkSize = chunkSize;
+  if (integrity) o.integrity = true;
   const events = [];
   if (progress) o.onProgress = p => events.push([performance.now(), p.loaded]);
   performance.clearResourceTimings();

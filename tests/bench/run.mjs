@@ -68,6 +68,9 @@ if (!SKIP.has(1)) {
   record(1, 'chunkup defaults vs ceiling', `${def.toFixed(0)} ms, ${rate(size, def)}, ratio ${(ceiling / def).toFixed(2)}`, '>= 0.90', ceiling / def >= 0.9);
   out(`  chunkup 1 MiB chunks: ${one.toFixed(0)} ms, ${rate(size, one)}, ratio ${(ceiling / one).toFixed(2)}`);
   out(`  chunkup 50 MiB in 1 MiB chunks: ${fifty.toFixed(0)} ms, ${rate(50 * MIB, fifty)}`);
+  // integrity: per-chunk SHA-256 Digest (verified by uploadx) + whole-file sha256, same run, same size.
+  const integ = await bestOf(async () => (await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size, integrity: true })).ms);
+  out(`  integrity off vs on (defaults): ${def.toFixed(0)} ms, ${rate(size, def)} | ${integ.toFixed(0)} ms, ${rate(size, integ)} (cost ${((integ / def - 1) * 100).toFixed(0)}%)`);
 }
 
 // ---- 2. official api.video client ------------------------------------------------------------------------
