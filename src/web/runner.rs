@@ -74,6 +74,12 @@ struct InFlight {
     controller: AbortController,
     last_activity: f64,
     stalled: bool,
+    /// File bytes in the body, and whether all of them were handed to the network. When the body
+    /// ends a file, the server may take long to answer after it (PeerTube processes the whole file
+    /// after the last chunk), so that wait gets ten times the stall timeout; other answers do not.
+    body_bytes: u64,
+    ends_file: bool,
+    body_sent: bool,
 }
 
 pub type Shared = Rc<RefCell<Runner>>;
@@ -144,10 +150,21 @@ fn check_stalls(shared: &Shared) {
         return;
     }
     for f in r.requests.iter_mut() {
-        if !f.stalled && now - f.last_activity >= t {
+        let limit = if f.body_sent && f.ends_file { t * 10.0 } else { t };
+        if !f.stalled && now - f.last_activity >= limit {
             f.stalled = true;
             f.controller.abort();
         }
+    }
+}
+
+/// Does this body carry the last byte of one of the files?
+fn ends_a_file(body: &crate::core::Body, files: &[Blob]) -> bool {
+    let ends = |s: &crate::core::http::Slice| files.get(s.file).is_some_and(|b| s.end as f64 >= b.size());
+    match body {
+        crate::core::Body::Slice(s) => ends(s),
+        crate::core::Body::Multipart(parts) => parts.iter().any(|p| matches!(p, crate::core::Part::File { slice, .. } if ends(slice))),
+        _ => false,
     }
 }
 
@@ -352,7 +369,9 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
                     let signal = child.as_ref().map(|c| c.signal());
                     if let Some(controller) = child {
-                        r.requests.push(InFlight { id, controller, last_activity: now(), stalled: false });
+                        let body_bytes = request.body.file_bytes();
+                        let ends_file = ends_a_file(&request.body, &files);
+                        r.requests.push(InFlight { id, controller, last_activity: now(), stalled: false, body_bytes, ends_file, body_sent: false });
                     }
                     (files, signal, r.integrity.clone())
                 };
@@ -405,6 +424,9 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                             let t = now();
                             if let Some(f) = r.requests.iter_mut().find(|f| f.id == id) {
                                 f.last_activity = t;
+                                if sent.is_finite() && f.body_bytes > 0 && sent >= f.body_bytes as f64 {
+                                    f.body_sent = true;
+                                }
                             }
                             if sent.is_finite() && sent >= 0.0 {
                                 r.engine.on_upload_progress(id, sent as u64, t);
