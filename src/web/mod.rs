@@ -24,12 +24,23 @@ pub fn json_to_js(j: &Json) -> JsValue {
     j.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }
 
+/// What a JS-facing function prepares before any request: the protocol, its files, the retry
+/// policy and the token source.
+pub type Prepared = (Box<dyn Protocol>, Vec<web_sys::Blob>, RetryPolicy, Option<js_sys::Function>);
+
 /// Validates synchronously (a rejected promise before any request), then runs the protocol.
+#[inline(always)]
 pub fn spawn_protocol<F>(build: F) -> js_sys::Promise
 where
-    F: FnOnce() -> Result<(Box<dyn Protocol>, Vec<web_sys::Blob>, RetryPolicy, Option<js_sys::Function>), UploadError>,
+    F: FnOnce() -> Result<Prepared, UploadError>,
 {
-    match build() {
+    spawn_prepared(build())
+}
+
+/// The non-generic part of [`spawn_protocol`]: one copy in the binary, whatever the call site.
+#[inline(never)]
+pub fn spawn_prepared(prepared: Result<Prepared, UploadError>) -> js_sys::Promise {
+    match prepared {
         Err(e) => js_sys::Promise::reject(&error::to_js(e)),
         Ok((proto, blobs, retry, token_source)) => wasm_bindgen_futures::future_to_promise(async move {
             run_protocol(proto, blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(error::to_js)
