@@ -31,6 +31,13 @@ export interface CommonUploadOptions {
    * Independently, the upload pauses on the `offline` event and continues on `online`.
    */
   stallTimeout?: number;
+  /**
+   * Checksums (default false). PeerTube: every chunk carries `Digest: sha-256=<base64>` of exactly
+   * its bytes, which the server verifies (460 → the chunk is re-sent, at most 3 times, then an
+   * `http` error with status 460). Every provider: the result gets `sha256`, the lower-case hex
+   * SHA-256 of the input (an array of them, in input order, for several files).
+   */
+  integrity?: boolean;
   onProgress?: (progress: UploadProgress) => void;
   /** Aborting it equals `upload.abort()`. */
   signal?: AbortSignal;
