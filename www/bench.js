@@ -12,11 +12,22 @@ window.ready = init().then(exports => { wasm = exports; });
 
 const MIB = 1024 * 1024;
 
-/** A File of `size` bytes built from one random 64 KiB block (no time spent generating data). */
+/** A File of `size` bytes built from one random 4 MiB block (no time spent generating data). */
+const files = new Map();
 function makeFile(size, name = 'bench.mp4') {
-  const block = crypto.getRandomValues(new Uint8Array(65536));
+  // One Blob per size for the whole run, built from 4 MiB parts. A 256 MiB Blob made of 4096 parts
+  // of 64 KiB, or a fresh one per run, makes Chromium fail slices with ERR_BLOB_OUT_OF_MEMORY even
+  // for a bare XHR loop: a property of generated in-memory Blobs, not of uploading (files picked
+  // from disk, as in section 4, do not hit it).
+  if (files.has(size)) return files.get(size);
+  files.set(size, makeFresh(size, name));
+  return files.get(size);
+}
+function makeFresh(size, name) {
+  const block = new Uint8Array(4 * MIB);
+  for (let i = 0; i < block.length; i += 65536) crypto.getRandomValues(block.subarray(i, i + 65536));
   const parts = [];
-  for (let left = size; left > 0; left -= 65536) parts.push(left >= 65536 ? block : block.subarray(0, left));
+  for (let left = size; left > 0; left -= block.length) parts.push(left >= block.length ? block : block.subarray(0, left));
   return new File(parts, name, { type: 'video/mp4' });
 }
 
@@ -48,7 +59,11 @@ window.peertube = async ({ endpoint, s, size, chunkSize, fromInput, progress, in
   if (progress) o.onProgress = p => events.push([performance.now(), p.loaded]);
   performance.clearResourceTimings();
   const t0 = performance.now();
-  await new Upload(file, o).start();
+  try {
+    await new Upload(file, o).start();
+  } catch (e) {
+    throw new Error(`${e.code} ${e.status ?? ''}: ${e.message}`);
+  }
   const ms = performance.now() - t0;
   // Per-chunk overhead: gap between one chunk's response end and the next request's start.
   const reqs = performance.getEntriesByType('resource').filter(e => e.name.includes('upload_id=')).sort((a, b) => a.startTime - b.startTime);
