@@ -45,7 +45,8 @@ pub struct Engine<P: Protocol> {
     proto: P,
     policy: RetryPolicy,
     state: State,
-    in_flight: Vec<(RequestId, Request, u64)>,
+    /// Requests in flight: id, request, body bytes sent so far, when it was handed out.
+    in_flight: Vec<(RequestId, Request, u64, f64)>,
     next_id: RequestId,
     attempt: u32,
     stalled: u32,
@@ -239,7 +240,7 @@ impl<P: Protocol> Engine<P> {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.requests_sent += 1;
-                self.in_flight.push((id, request.clone(), 0));
+                self.in_flight.push((id, request.clone(), 0, now_ms));
                 Action::Send { id, request }
             }
             Next::Wait => Action::Wait { until_ms: None },
@@ -261,14 +262,14 @@ impl<P: Protocol> Engine<P> {
 
     /// Bytes of request `id`'s body sent so far (when the transport can tell).
     pub fn on_upload_progress(&mut self, id: RequestId, sent: u64, now_ms: f64) -> bool {
-        if let Some(entry) = self.in_flight.iter_mut().find(|(i, _, _)| *i == id) {
+        if let Some(entry) = self.in_flight.iter_mut().find(|(i, _, _, _)| *i == id) {
             entry.2 = sent.min(entry.1.body.file_bytes());
         }
         self.update_progress(now_ms)
     }
 
     fn update_progress(&mut self, now_ms: f64) -> bool {
-        let in_flight: u64 = self.in_flight.iter().map(|(_, _, b)| *b).sum();
+        let in_flight: u64 = self.in_flight.iter().map(|(_, _, b, _)| *b).sum();
         self.progress.set_total(self.proto.total());
         self.progress.update(now_ms, self.proto.confirmed(), in_flight)
     }
@@ -315,12 +316,18 @@ impl<P: Protocol> Engine<P> {
 
     /// Feeds the outcome of request `id`. Returns true when progress moved.
     pub fn on_outcome(&mut self, id: RequestId, outcome: Outcome, now_ms: f64) -> bool {
-        let Some(pos) = self.in_flight.iter().position(|(i, _, _)| *i == id) else {
+        let Some(pos) = self.in_flight.iter().position(|(i, _, _, _)| *i == id) else {
             return false; // stale (after abort or finish)
         };
-        let (_, request, _) = self.in_flight.remove(pos);
+        let (_, request, _, sent_at) = self.in_flight.remove(pos);
         if self.state == State::Finished {
             return false;
+        }
+        let bytes = request.body.file_bytes();
+        if let Outcome::Response(r) = &outcome {
+            if bytes > 0 && r.status < 400 {
+                self.proto.observe(&request, bytes, now_ms - sent_at);
+            }
         }
         let verdict = self.proto.handle(&request, outcome);
         let confirmed = self.proto.confirmed();

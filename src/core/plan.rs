@@ -1,13 +1,21 @@
 //! Chunk planning over u64 byte offsets (files over 4 GiB work: nothing here is 32-bit).
 
+/// A chunk that took less than this is too small for the link: double the size.
+pub const GROW_BELOW_MS: f64 = 2_000.0;
+/// A chunk that took more than this is too big for the link: halve the size.
+pub const SHRINK_ABOVE_MS: f64 = 8_000.0;
+
 /// Chunk sizing for one upload: a current size within `[min, max]`, shrunk when a server
-/// or proxy refuses a body as too large (413).
+/// or proxy refuses a body as too large (413). When `adaptive` (the page did not fix a chunk
+/// size), [`ChunkPlan::adapt`] also scales it to the link like PeerTube's own web client
+/// (ngx-uploadx `DynamicChunk`): double while a chunk takes under 2 s, halve above 8 s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkPlan {
     pub total: u64,
     pub chunk: u64,
     pub min: u64,
     pub max: u64,
+    pub adaptive: bool,
 }
 
 impl ChunkPlan {
@@ -15,7 +23,28 @@ impl ChunkPlan {
     pub fn new(total: u64, chunk: u64, min: u64, max: u64) -> Self {
         let min = min.max(1);
         let max = max.max(min);
-        ChunkPlan { total, chunk: chunk.clamp(min, max), min, max }
+        ChunkPlan { total, chunk: chunk.clamp(min, max), min, max, adaptive: false }
+    }
+
+    /// An adaptive plan: starts at `chunk`, then scales within `[min, max]` (see [`ChunkPlan::adapt`]).
+    pub fn adaptive(total: u64, chunk: u64, min: u64, max: u64) -> Self {
+        ChunkPlan { adaptive: true, ..Self::new(total, chunk, min, max) }
+    }
+
+    /// A body of `bytes` was accepted `elapsed_ms` after it was handed to the network. Scales
+    /// the chunk size by the time a full chunk would take at that rate. Ignores bodies too small
+    /// to measure (under a quarter of a chunk, e.g. the file's tail) and unknown times.
+    pub fn adapt(&mut self, bytes: u64, elapsed_ms: f64) {
+        let measurable = elapsed_ms.is_finite() && elapsed_ms > 0.0;
+        if !self.adaptive || !measurable || bytes == 0 || bytes < self.chunk / 4 {
+            return;
+        }
+        let chunk_ms = elapsed_ms * self.chunk as f64 / bytes as f64;
+        if chunk_ms < GROW_BELOW_MS {
+            self.chunk = self.chunk.saturating_mul(2).min(self.max).max(self.min);
+        } else if chunk_ms > SHRINK_ABOVE_MS {
+            self.chunk = (self.chunk / 2).clamp(self.min, self.max);
+        }
     }
 
     /// The range `[start, end)` of the chunk that starts at `offset`.
@@ -75,5 +104,38 @@ mod tests {
         assert_eq!(p.chunk, 16);
         assert_eq!(ChunkPlan::new(0, 10, 1, 5).count(), 0);
         assert_eq!(ChunkPlan::new(10, 0, 0, 0).chunk, 1);
+    }
+
+    #[test]
+    fn adapts_to_the_link_within_bounds() {
+        let mib = 1 << 20;
+        // Fixed plans never move.
+        let mut fixed = ChunkPlan::new(1 << 40, 8 * mib, mib, 64 * mib);
+        fixed.adapt(8 * mib, 10.0);
+        assert_eq!(fixed.chunk, 8 * mib);
+        let mut p = ChunkPlan::adaptive(1 << 40, 8 * mib, mib, 64 * mib);
+        // Fast link: doubles per chunk up to max.
+        for want in [16, 32, 64, 64] {
+            p.adapt(p.chunk, 100.0);
+            assert_eq!(p.chunk, want * mib);
+        }
+        // In the window: unchanged.
+        p.adapt(p.chunk, 5_000.0);
+        assert_eq!(p.chunk, 64 * mib);
+        // Slow link: halves down to min.
+        for want in [32, 16, 8, 4, 2, 1, 1] {
+            p.adapt(p.chunk, 20_000.0);
+            assert_eq!(p.chunk, want * mib);
+        }
+        // Tails, zero or unknown times are ignored.
+        p.adapt(1, 0.001);
+        p.adapt(p.chunk, 0.0);
+        p.adapt(p.chunk, f64::NAN);
+        assert_eq!(p.chunk, mib);
+        // A 413 cap holds: growth stops at the shrunk size.
+        let mut q = ChunkPlan::adaptive(1 << 40, 8 * mib, mib, 64 * mib);
+        assert!(q.shrink());
+        q.adapt(q.chunk, 1.0);
+        assert_eq!(q.chunk, 4 * mib);
     }
 }

@@ -58,6 +58,10 @@ pub trait Protocol {
     fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict;
     /// A fresh access token after `Verdict::Reauth`.
     fn set_token(&mut self, _token: &str) {}
+    /// `req`, which carried `bytes` of file data, got an HTTP answer below 400 `elapsed_ms`
+    /// after it was handed to the network (called before [`Protocol::handle`]). Protocols
+    /// whose chunk size may change mid-upload use it to fit the size to the link.
+    fn observe(&mut self, _req: &Request, _bytes: u64, _elapsed_ms: f64) {}
     /// Called when the upload resumes after a pause: re-sync with the server before sending data.
     fn resync(&mut self) {}
     /// Requests that cancel the server-side session (sent best-effort on abort).
@@ -104,6 +108,17 @@ pub trait Protocol {
     /// What identifies the server-side session so far (upload URL, videoId, …), never a token.
     fn session(&self) -> Json {
         Json::Null
+    }
+    /// What a later page needs to continue this upload after a reload (`core::resume`), never a
+    /// token. None when no session exists yet, or when this provider (or this kind of session)
+    /// cannot be continued from another page.
+    fn resume_state(&self) -> Option<Json> {
+        None
+    }
+    /// Continues the session described by `state` (an earlier page's [`Protocol::resume_state`])
+    /// instead of creating one. Called on a freshly built protocol, before any request.
+    fn restore(&mut self, _state: &Json) -> Result<(), UploadError> {
+        Err(UploadError::invalid(self.provider(), "this upload cannot be resumed from an earlier page"))
     }
 }
 
@@ -152,6 +167,9 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     fn set_token(&mut self, token: &str) {
         (**self).set_token(token)
     }
+    fn observe(&mut self, req: &Request, bytes: u64, elapsed_ms: f64) {
+        (**self).observe(req, bytes, elapsed_ms)
+    }
     fn resync(&mut self) {
         (**self).resync()
     }
@@ -181,5 +199,11 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn session(&self) -> Json {
         (**self).session()
+    }
+    fn resume_state(&self) -> Option<Json> {
+        (**self).resume_state()
+    }
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        (**self).restore(state)
     }
 }

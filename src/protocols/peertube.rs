@@ -17,6 +17,11 @@ pub const IMPORT_PROVIDER: &str = "peertube-import";
 pub const DEFAULT_CHUNK: u64 = 8 << 20;
 pub const MIN_CHUNK: u64 = 64 << 10;
 pub const MAX_CHUNK: u64 = 1 << 30;
+/// Bounds of the adaptive chunk size (no `chunkSize` given): from [`DEFAULT_CHUNK`] it grows on
+/// fast links up to 64 MiB (under the 100 MB body limit of common CDNs and proxies in front of
+/// instances) and shrinks on slow ones down to 1 MiB.
+pub const ADAPTIVE_MIN: u64 = 1 << 20;
+pub const ADAPTIVE_MAX: u64 = 64 << 20;
 
 /// Fields of PeerTube's resumable init body a caller may set (PT-dev whitelist, video part).
 pub const VIDEO_FIELDS: &[&str] = &[
@@ -141,6 +146,10 @@ impl PeerTube {
         if file.size == 0 {
             return Err(UploadError::invalid(provider, "PeerTube does not accept an empty file"));
         }
+        let plan = match chunk {
+            None => ChunkPlan::adaptive(file.size, DEFAULT_CHUNK, ADAPTIVE_MIN, ADAPTIVE_MAX),
+            Some(c) => ChunkPlan::new(file.size, c, MIN_CHUNK.min(c), MAX_CHUNK),
+        };
         let chunk = chunk.unwrap_or(DEFAULT_CHUNK);
         if !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk) {
             return Err(UploadError::invalid(
@@ -156,7 +165,7 @@ impl PeerTube {
             total: file.size,
             content_type,
             init_body: body.to_json_string(),
-            plan: ChunkPlan::new(file.size, chunk, MIN_CHUNK.min(chunk), MAX_CHUNK),
+            plan,
             upload_url: None,
             offset: 0,
             phase: Phase::Init,
@@ -576,6 +585,12 @@ impl Protocol for PeerTube {
         }
     }
 
+    fn observe(&mut self, req: &Request, bytes: u64, elapsed_ms: f64) {
+        if req.tag == TAG_CHUNK {
+            self.plan.adapt(bytes, elapsed_ms);
+        }
+    }
+
     fn resync(&mut self) {
         if self.phase == Phase::Chunk && self.upload_url.is_some() {
             self.phase = Phase::Query;
@@ -606,5 +621,36 @@ impl Protocol for PeerTube {
             Some(u) => Json::object().with("uploadUrl", u.as_str()).with("offset", self.offset),
             None => Json::Null,
         }
+    }
+
+    /// The upload URL (on the endpoint's origin; the token is in a header, never in it) and the
+    /// confirmed offset.
+    fn resume_state(&self) -> Option<Json> {
+        match (&self.upload_url, &self.phase) {
+            (Some(u), Phase::Chunk | Phase::Query) => Some(Json::object().with("uploadUrl", u.as_str()).with("offset", self.offset)),
+            _ => None,
+        }
+    }
+
+    /// Continues at a known upload URL: first asks the server what it holds (`PUT bytes */N`),
+    /// then sends the rest. If the URL is gone (404/410), a fresh upload is created as after any
+    /// lost session.
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        let bad = |m: &str| UploadError::invalid(self.provider, format!("cannot resume: {m}"));
+        if self.phase != Phase::Init || self.upload_url.is_some() {
+            return Err(bad("the upload has already begun"));
+        }
+        let u = state.get("uploadUrl").and_then(Json::as_str).ok_or_else(|| bad("no upload URL"))?;
+        if !url::is_absolute_http(u) || u.len() > 4096 || u.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(bad("the upload URL is not an http(s) URL"));
+        }
+        // The token goes with every request to this URL: only the endpoint's origin will do.
+        if !url::same_origin(u, &self.init_url) {
+            return Err(bad("the upload URL is not on the endpoint's origin"));
+        }
+        self.upload_url = Some(u.to_string());
+        self.offset = 0;
+        self.phase = Phase::Query;
+        Ok(())
     }
 }

@@ -1885,3 +1885,83 @@ fn verdicts_are_consistent_for_one_shots() {
     let r = first(&mut p);
     assert!(matches!(p.handle(&r, out(resp(400))), Verdict::Fail(_)));
 }
+
+// ---- adaptive chunk size (no chunkSize given) -----------------------------------------------
+
+/// Uploads `size` bytes with the default (adaptive) chunk size, each chunk answered `ms(len)`
+/// after it left; returns the chunk lengths sent.
+fn adaptive_lengths(size: u64, chunk: Option<u64>, ms: impl Fn(u64) -> f64) -> Vec<u64> {
+    let p = PeerTube::video(EP, TOKEN, &file("clip.mp4", size, "video/mp4"), &opts(r#"{"channelId":3}"#), chunk).unwrap();
+    let mut s = Step::new(p, false);
+    s.exchange(created(UPLOAD_URL));
+    let mut lens = Vec::new();
+    loop {
+        let (id, r) = s.send();
+        let (a, b) = chunk_of(&r);
+        lens.push(b - a);
+        s.now += ms(b - a);
+        let o = if b == size { done() } else { r308(b) };
+        s.e.on_outcome(id, o, s.now);
+        if b == size {
+            break;
+        }
+    }
+    assert!(s.finished().is_ok());
+    lens
+}
+
+#[test]
+fn default_chunk_size_grows_on_a_fast_link_up_to_64_mib() {
+    let mib = 1u64 << 20;
+    // 1 GB/s: every chunk takes well under 2 s.
+    let lens = adaptive_lengths(300 * mib, None, |len| len as f64 / 1e6);
+    assert_eq!(&lens[..6], &[8 * mib, 16 * mib, 32 * mib, 64 * mib, 64 * mib, 64 * mib]);
+    assert_eq!(lens.iter().sum::<u64>(), 300 * mib);
+}
+
+#[test]
+fn default_chunk_size_shrinks_on_a_slow_link_down_to_1_mib() {
+    let mib = 1u64 << 20;
+    // 100 kB/s: an 8 MiB chunk takes 84 s.
+    let lens = adaptive_lengths(20 * mib, None, |len| len as f64 / 100.0);
+    assert_eq!(&lens[..5], &[8 * mib, 4 * mib, 2 * mib, mib, mib]);
+    assert_eq!(lens.iter().sum::<u64>(), 20 * mib);
+}
+
+#[test]
+fn a_chunk_size_the_page_gives_is_kept_whatever_the_link() {
+    let mib = 1u64 << 20;
+    let fast = adaptive_lengths(40 * mib, Some(4 * mib), |len| len as f64 / 1e6);
+    assert!(fast.iter().all(|&l| l == 4 * mib), "{fast:?}");
+    let slow = adaptive_lengths(12 * mib, Some(4 * mib), |len| len as f64 / 100.0);
+    assert!(slow.iter().all(|&l| l == 4 * mib), "{slow:?}");
+}
+
+#[test]
+fn growth_stops_below_a_size_the_server_refused_with_413() {
+    let mib = 1u64 << 20;
+    let size = 200 * mib;
+    let p = PeerTube::video(EP, TOKEN, &file("clip.mp4", size, "video/mp4"), &opts(r#"{"channelId":3}"#), None).unwrap();
+    let mut s = Step::new(p, false);
+    s.exchange(created(UPLOAD_URL));
+    let (id, r) = s.send();
+    assert_eq!(chunk_of(&r), (0, 8 * mib));
+    s.now += 5.0;
+    s.e.on_outcome(id, out(resp(413)), s.now);
+    // After a 413 it asks the offset, then continues with half the size and never grows past it.
+    let q = s.exchange(r308(0));
+    assert!(is_query(&q, size));
+    let mut lens = Vec::new();
+    let mut at = 0;
+    while at < size {
+        let (id, r) = s.send();
+        let (a, b) = chunk_of(&r);
+        assert_eq!(a, at);
+        lens.push(b - a);
+        s.now += 5.0;
+        s.e.on_outcome(id, if b == size { done() } else { r308(b) }, s.now);
+        at = b;
+    }
+    assert!(lens.iter().all(|&l| l <= 4 * mib), "{lens:?}");
+    assert!(s.finished().is_ok());
+}
