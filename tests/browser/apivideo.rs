@@ -489,3 +489,110 @@ async fn token_api_round_trip() {
     assert_eq!(code(&e), "auth");
     let _ = &s.refresh;
 }
+
+// ---- token expiry ------------------------------------------------------------------------------
+
+/// A `getAccessToken` callback that fetches a fresh access token from the fake and counts calls.
+fn access_token_source(s: &Av) -> (std::rc::Rc<std::cell::Cell<u32>>, Closure<dyn FnMut() -> Promise>) {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let c = calls.clone();
+    let id = s.id.clone();
+    let cb = Closure::<dyn FnMut() -> Promise>::new(move || {
+        c.set(c.get() + 1);
+        let id = id.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let v = control(base(), "POST", &format!("/__control/session/{id}/new-token"), None).await;
+            Ok(field(&v, "accessToken"))
+        })
+    });
+    (calls, cb)
+}
+
+fn token_calls(log: &Array) -> Vec<(String, u32)> {
+    log.iter().filter(|e| str_field(e, "route") == "tokens").map(|e| (str_field(&e, "method"), num_field(&e, "status") as u32)).collect()
+}
+
+#[wasm_bindgen_test]
+async fn token_api_asks_get_access_token_on_401_and_continues() {
+    let s = Av::new("{}").await;
+    s.post("expire-token", "{}").await;
+    let ep = base();
+    let (calls, cb) = access_token_source(&s);
+    let opts = |extra: &str| -> JsValue {
+        let o = options(&format!(r#"{{"accessToken":"{}","endpoint":"{ep}","retryDelays":[20,20]{extra}}}"#, s.access));
+        set(&o, "getAccessToken", cb.as_ref());
+        o.into()
+    };
+    // Create: refused once (expired), asked the page, sent again once with the fresh token.
+    let t = await_promise(av::create_upload_token(opts(r#","ttl":600"#))).await.unwrap_or_else(|e| panic!("create: {}", str_field(&e, "message")));
+    let token = str_field(&t, "token");
+    assert!(token.starts_with("to"));
+    assert_eq!(calls.get(), 1);
+    let log: Array = s.get("log").await.unchecked_into();
+    assert_eq!(token_calls(&log), [("POST".to_string(), 401), ("POST".to_string(), 200)]);
+    let listed: Array = s.get("upload-tokens").await.unchecked_into();
+    assert_eq!(listed.length(), 2, "the session's own token + exactly one created (no duplicate from the resend)");
+    // List, get and delete go the same way (the options still hold the expired token).
+    let list = await_promise(av::list_upload_tokens(opts(""))).await.expect("list");
+    assert_eq!(field(&list, "data").unchecked_into::<Array>().length(), 2);
+    let got = await_promise(av::get_upload_token(opts(&format!(r#","token":"{token}""#)))).await.expect("get");
+    assert_eq!(str_field(&got, "token"), token);
+    assert_eq!(calls.get(), 3);
+    // The created token uploads identical bytes.
+    let data = bytes(6 * MIB, 41);
+    let f = file(&data, "fresh.mp4", "video/mp4");
+    let o = options(&format!(r#"{{"provider":"apivideo","endpoint":"{ep}","uploadToken":"{token}","chunkSize":5242880}}"#));
+    let v = run(&new_upload(&f.into(), &o).unwrap()).await.expect("upload with the created token");
+    assert_stored(&s, &str_field(&v, "videoId"), &data).await;
+    await_promise(av::delete_upload_token(opts(&format!(r#","token":"{token}""#)))).await.expect("delete");
+    assert_eq!(calls.get(), 4);
+    let log: Array = s.get("log").await.unchecked_into();
+    let calls_seen = token_calls(&log);
+    assert_eq!(calls_seen.iter().filter(|(_, st)| *st == 401).count(), 4, "each call refused once: {calls_seen:?}");
+    assert_eq!(calls_seen.len(), 8, "and sent again exactly once: {calls_seen:?}");
+    // A page with no fresh token to give gets a clear 'auth' error.
+    let none = Closure::<dyn FnMut() -> Promise>::new(|| Promise::resolve(&JsValue::NULL));
+    let o = options(&format!(r#"{{"accessToken":"{}","endpoint":"{ep}"}}"#, s.access));
+    set(&o, "getAccessToken", none.as_ref());
+    let e = await_promise(av::list_upload_tokens(o.into())).await.expect_err("no token");
+    assert_eq!((code(&e), num_field(&e, "status")), ("auth".to_string(), 401.0));
+}
+
+#[wasm_bindgen_test]
+async fn an_upload_token_expiring_mid_upload_is_a_clear_auth_error_not_a_refresh() {
+    // The delegated upload's upload token is not an OAuth token: nothing refreshes it, and
+    // `getAccessToken` (an access-token refresher) is not asked for one.
+    let s = Av::new("{}").await;
+    s.faults(r#"[{"route":"upload","nth":2,"delayMs":500}]"#).await;
+    let data = bytes(11 * MIB, 42);
+    let f = file(&data, "c.mp4", "video/mp4");
+    let o = s.options(r#""chunkSize":5242880"#);
+    let (calls, cb) = access_token_source(&s);
+    set(&o, "getAccessToken", cb.as_ref());
+    let up = new_upload(&f.into(), &o).unwrap();
+    let p = up.start();
+    for _ in 0..300 {
+        if s.uploads().await.len() >= 2 {
+            break;
+        }
+        sleep_ms(10.0).await;
+    }
+    s.post("expire-upload-token", &format!(r#"{{"token":"{}"}}"#, s.token)).await;
+    let e = JsFuture::from(p).await.expect_err("expired");
+    assert_eq!(code(&e), "auth");
+    assert_eq!(num_field(&e, "status"), 401.0);
+    assert_eq!(field(&e, "retryable").as_bool(), Some(false));
+    let msg = str_field(&e, "message");
+    assert!(msg.contains("upload token is invalid or expired"), "{msg}");
+    assert!(!msg.contains(&s.token), "no token in the message");
+    assert_eq!(calls.get(), 0, "getAccessToken is not asked for an upload token");
+    let ups = s.uploads().await;
+    assert_eq!(statuses(&ups), [201, 401], "part 1 stored, part 2 refused, nothing after");
+    // The video holds part 1 only; nothing was sent twice.
+    let vids = s.videos().await;
+    assert_eq!(vids.len(), 1);
+    assert_eq!(field(&vids[0], "complete").as_bool(), Some(false));
+    let parts: Array = field(&vids[0], "parts").unchecked_into();
+    assert_eq!(parts.length(), 1);
+    assert_eq!(num_field(&parts.get(0), "size") as usize, 5 * MIB);
+}

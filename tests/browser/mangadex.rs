@@ -330,3 +330,71 @@ async fn approval_check() {
     let o = options(&format!(r#"{{"endpoint":"{}","accessToken":"{}","manga":"{}","locale":"en"}}"#, base(), forced.token, forced.manga));
     assert_eq!(JsFuture::from(chunkup::web::mangadex::check_approval_required(o.into())).await.unwrap(), JsValue::FALSE);
 }
+
+/// A `getAccessToken` callback that fetches a fresh token from the fake (`new-token`) and counts
+/// its calls.
+fn token_source(s: &Md) -> (std::rc::Rc<std::cell::Cell<u32>>, Closure<dyn FnMut() -> js_sys::Promise>) {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let c = calls.clone();
+    let id = s.id.clone();
+    let cb = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+        c.set(c.get() + 1);
+        let id = id.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let v = control(base(), "POST", &format!("/__control/session/{id}/new-token"), None).await;
+            Ok(field(&v, "accessToken"))
+        })
+    });
+    (calls, cb)
+}
+
+#[wasm_bindgen_test]
+async fn an_access_token_expiring_mid_chapter_is_replaced_and_the_upload_continues() {
+    let s = Md::new("{}").await;
+    // Every page batch is held 150 ms before its token is checked, so the token can expire
+    // while some pages are stored and one batch is on its way.
+    s.post("faults", r#"[{"route":"upload","delayMs":150,"count":1000}]"#).await;
+    let pages = chapter(12, 21);
+    let o = s.options(r#""batchSize":2,"concurrency":1"#);
+    let (calls, _cb) = token_source(&s);
+    set(&o, "getAccessToken", _cb.as_ref());
+    let up = new_upload(&input(&pages), &o).unwrap();
+    let p = up.start();
+    // Wait until two batches (4 pages) are stored, then expire the token.
+    for _ in 0..500 {
+        let stored = route(&s.get("log").await, "upload").iter().filter(|e| num_field(e, "status") == 200.0).count();
+        if stored >= 2 {
+            break;
+        }
+        sleep_ms(10.0).await;
+    }
+    s.post("expire-token", "{}").await;
+    let result = JsFuture::from(p).await.unwrap_or_else(|e| panic!("upload failed: {}", str_field(&e, "message")));
+    assert_eq!(calls.get(), 1, "asked the page once");
+    assert_committed(&s, &pages, &result).await;
+    let log = s.get("log").await;
+    let refused: Vec<&JsValue> = log.iter().filter(|e| num_field(e, "status") == 401.0).collect();
+    assert_eq!(refused.len(), 1, "one request refused: {:?}", log.iter().map(|e| (str_field(e, "route"), num_field(e, "status"))).collect::<Vec<_>>());
+    assert_eq!(str_field(refused[0], "route"), "upload", "the token expired under a page batch");
+    // Continued where it was: every page stored exactly once, no stored page sent again; the
+    // one refused batch is the only extra upload request.
+    let uploads = route(&log, "upload");
+    let stored_names: Vec<String> = uploads
+        .iter()
+        .filter(|e| num_field(e, "status") == 200.0)
+        .flat_map(|e| {
+            let files: Array = field(e, "files").dyn_into().unwrap_or_default();
+            files.iter().map(|f| str_field(&f, "filename")).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(stored_names.len(), 12, "{stored_names:?}");
+    for i in 0..12 {
+        assert_eq!(stored_names.iter().filter(|n| n.starts_with(&format!("{:03}_", i + 1))).count(), 1, "page {} once: {stored_names:?}", i + 1);
+    }
+    assert_eq!(uploads.len(), 6 + 1, "6 batches of 2 pages + the refused one");
+    assert_eq!(route(&log, "begin").len(), 1, "the same upload session throughout");
+    let ups = s.get("uploads").await;
+    assert_eq!(ups.len(), 1);
+    let files: Array = field(&ups[0], "files").unchecked_into();
+    assert_eq!(files.length(), 12, "no page stored twice in the session");
+}
