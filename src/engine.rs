@@ -154,6 +154,25 @@ impl<P: Protocol> Engine<P> {
         }
     }
 
+    /// Continues a session an earlier page left (see `core::resume`) instead of creating one.
+    /// Only before `start`.
+    pub fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        if self.state != State::NotStarted {
+            return Err(UploadError::invalid(self.proto.provider(), "resume from an earlier upload before start()"));
+        }
+        self.proto.restore(state)?;
+        self.last_confirmed = self.proto.confirmed();
+        self.high_water = self.last_confirmed;
+        Ok(())
+    }
+
+    /// Every credential this upload has held (tokens replaced by a refresh included): what must
+    /// never be written anywhere.
+    pub fn secrets(&mut self) -> Vec<String> {
+        self.remember_secrets();
+        self.known_secrets.clone()
+    }
+
     /// Stops issuing requests; in-flight ones settle. Server state is kept.
     pub fn pause(&mut self) {
         if self.state == State::Running {

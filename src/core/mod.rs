@@ -8,6 +8,7 @@ pub mod json;
 pub mod plan;
 pub mod progress;
 pub mod redact;
+pub mod resume;
 pub mod retry;
 pub mod url;
 

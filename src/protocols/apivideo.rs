@@ -64,6 +64,8 @@ pub struct ApiVideo {
     maybe_stored: bool,
     finished_input: bool,
     phase: Phase,
+    /// Part size of a file upload (0 for a progressive one): parts are numbered by it.
+    chunk: u64,
 }
 
 fn check_token(token: &str) -> Result<(), UploadError> {
@@ -108,6 +110,7 @@ impl ApiVideo {
             maybe_stored: false,
             finished_input: false,
             phase: Phase::Running,
+            chunk: 0,
         })
     }
 
@@ -131,13 +134,20 @@ impl ApiVideo {
         me.total = Some(file.size);
         me.appended = file.size;
         me.finished_input = true;
+        me.plan_parts(chunk);
+        Ok(me)
+    }
+
+    fn plan_parts(&mut self, chunk: u64) {
+        let size = self.appended;
+        self.chunk = chunk;
+        self.queue.clear();
         let mut start = 0;
-        while start < file.size {
-            let end = start.saturating_add(chunk).min(file.size);
-            me.queue.push(PartSpec { slice: Slice { file: 0, start, end }, last: end == file.size });
+        while start < size {
+            let end = start.saturating_add(chunk).min(size);
+            self.queue.push(PartSpec { slice: Slice { file: 0, start, end }, last: end == size });
             start = end;
         }
-        Ok(me)
     }
 
     /// A progressive upload: parts arrive through [`Protocol::push_input`].
@@ -315,6 +325,46 @@ impl Protocol for ApiVideo {
             Some(id) => Json::object().with("videoId", id.as_str()).with("partsDone", self.next_part - 1),
             None => Json::Null,
         }
+    }
+
+    /// A file upload whose first part is stored: the video, the parts stored and the part size
+    /// (parts are numbered `k/N` by it, so a resumed upload keeps it).
+    fn resume_state(&self) -> Option<Json> {
+        match (&self.video_id, self.total, &self.phase) {
+            (Some(id), Some(_), Phase::Running) if self.chunk > 0 && self.next_part > 1 => Some(
+                Json::object().with("videoId", id.as_str()).with("partsDone", self.next_part - 1).with("chunkSize", self.chunk),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Continues the video with part `partsDone + 1`. api.video cannot be asked what it holds
+    /// (that needs an API key), so the part that was in flight when the earlier page went away
+    /// may be stored already: a "collides" answer to it then counts as stored, like after a
+    /// lost answer.
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
+        if self.total.is_none() || self.next_part != 1 || self.in_flight {
+            return Err(bad("only a file upload that has not begun can be resumed"));
+        }
+        let id = state.get("videoId").and_then(Json::as_str).map(str::to_string);
+        check_video_id(&id)?;
+        let id = id.ok_or_else(|| bad("no videoId"))?;
+        if self.video_id.as_ref().is_some_and(|v| *v != id) {
+            return Err(bad("the videoId option names another video"));
+        }
+        let chunk = state.get("chunkSize").and_then(Json::as_u64).filter(|c| (MIN_CHUNK..=MAX_CHUNK).contains(c)).ok_or_else(|| bad("no usable chunkSize"))?;
+        let done = state.get("partsDone").and_then(Json::as_u64).filter(|d| *d >= 1).ok_or_else(|| bad("no usable partsDone"))?;
+        self.plan_parts(chunk);
+        if done >= self.queue.len() as u64 || self.queue.len() as u64 > MAX_PARTS {
+            return Err(bad("partsDone does not fit the file"));
+        }
+        let stored: Vec<PartSpec> = self.queue.drain(..done as usize).collect();
+        self.confirmed = stored.iter().map(|p| p.slice.len()).sum();
+        self.next_part = done + 1;
+        self.video_id = Some(id);
+        self.maybe_stored = true;
+        Ok(())
     }
 }
 

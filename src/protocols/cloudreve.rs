@@ -451,6 +451,9 @@ pub struct Cloudreve {
     /// The last step (last chunk, completion, callback) may have succeeded without us knowing.
     final_maybe_done: bool,
     cleaned: bool,
+    /// Continuing a session from an earlier page, and no chunk has been accepted yet: if the
+    /// session turns out to be gone, a fresh one is created.
+    resumed: bool,
 }
 
 /// Builds the protocol from the caller's options (plain data; `endpoint` already absolute).
@@ -586,6 +589,7 @@ impl Cloudreve {
             create_maybe_received: false,
             final_maybe_done: false,
             cleaned: false,
+            resumed: false,
         })
     }
 
@@ -778,6 +782,7 @@ impl Cloudreve {
                 let (_, end) = self.range(index);
                 self.confirmed = end;
                 self.next_chunk += 1;
+                self.resumed = false;
                 if is_last {
                     return self.done(&data);
                 }
@@ -785,6 +790,16 @@ impl Cloudreve {
             }
             Err(v) => {
                 let enveloped = parse_envelope(&resp.body).is_some();
+                if self.resumed && Self::is_session_gone(&v) {
+                    // The earlier page's session expired: start over with a new one.
+                    self.resumed = false;
+                    self.session = None;
+                    self.next_chunk = 0;
+                    self.confirmed = 0;
+                    self.final_maybe_done = false;
+                    self.phase = Phase::Create;
+                    return Verdict::Continue;
+                }
                 if is_last && Self::is_session_gone(&v) {
                     return self.gone(v);
                 }
@@ -1405,6 +1420,60 @@ impl Protocol for Cloudreve {
             }
             None => Json::Null,
         }
+    }
+
+    /// Local (or relayed) chunked sessions only: their chunks go to Cloudreve itself with the
+    /// user's token, so the session id, chunk size and next chunk are all a later page needs.
+    /// Remote-node, S3-like and OneDrive sessions hand out credentials of their own (a node
+    /// credential, presigned URLs, an upload URL that is its own key), which are never stored.
+    fn resume_state(&self) -> Option<Json> {
+        let s = self.session.as_ref()?;
+        if self.phase != Phase::Upload || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
+            return None;
+        }
+        let mut j = Json::object()
+            .with("sessionId", s.session_id.as_str())
+            .with("uri", s.uri.as_str())
+            .with("policyType", s.policy_type.as_str())
+            .with("chunkSize", s.chunk_size)
+            .with("nextChunk", self.next_chunk);
+        if let Some(e) = s.expires {
+            j.set("expires", Json::from(e));
+        }
+        Some(j)
+    }
+
+    /// Continues a local session at `nextChunk` (Cloudreve rewrites a chunk sent twice at the
+    /// same offset). A session that has expired meanwhile (40011) is replaced by a new one.
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
+        if self.phase != Phase::Create || self.session.is_some() || self.in_flight > 0 {
+            return Err(bad("the upload has already begun"));
+        }
+        let sid = state.get("sessionId").and_then(Json::as_str).filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
+        let uri = state.get("uri").and_then(Json::as_str).filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("no usable uri"))?;
+        let chunk = state.get("chunkSize").and_then(Json::as_u64).filter(|c| *c > 0).ok_or_else(|| bad("no usable chunkSize"))?;
+        let count = chunk_count(self.total, chunk);
+        let next = state.get("nextChunk").and_then(Json::as_u64).filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("nextChunk does not fit the file"))?;
+        self.session = Some(SessionInfo {
+            session_id: sid.to_string(),
+            policy_type: state.get("policyType").and_then(Json::as_str).unwrap_or("local").to_string(),
+            kind: PolicyKind::Local,
+            chunk_size: chunk,
+            expires: state.get("expires").and_then(Json::as_u64),
+            upload_urls: Vec::new(),
+            credential: None,
+            complete_url: None,
+            callback_secret: None,
+            uri: uri.to_string(),
+            concurrency: 1,
+        });
+        self.count = count;
+        self.next_chunk = next;
+        self.confirmed = self.range(next).0;
+        self.phase = Phase::Upload;
+        self.resumed = true;
+        Ok(())
     }
 }
 

@@ -1453,6 +1453,29 @@ impl Protocol for MangaDex {
             None => Json::Null,
         }
     }
+
+    /// The open session and how many pages it holds. (MangaDex lists a session's files, so a
+    /// resumed upload reads them again and sends only the pages missing.)
+    fn resume_state(&self) -> Option<Json> {
+        match (&self.session_id, &self.phase) {
+            (Some(id), Phase::Upload) => Some(Json::object().with("sessionId", id.as_str()).with("pagesStored", self.stored() as u64)),
+            _ => None,
+        }
+    }
+
+    /// Continues the account's open session when it is for this chapter, whatever
+    /// `existingSession` says: its file list is read first, pages it holds (same name and size)
+    /// are kept, the rest are sent. A session that is gone meanwhile is begun again.
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        if self.session_id.is_some() || self.control_in_flight || !matches!(self.phase, Phase::NeedHeads | Phase::Check) {
+            return Err(invalid("cannot resume: the upload has already begun"));
+        }
+        if !state.get("sessionId").and_then(Json::as_str).is_some_and(|id| safe_id(id)) {
+            return Err(invalid("cannot resume: no usable sessionId"));
+        }
+        self.params.existing = ExistingSession::Resume;
+        Ok(())
+    }
 }
 
 // ---- the approval check -------------------------------------------------------------------

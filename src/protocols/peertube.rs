@@ -637,7 +637,7 @@ impl Protocol for PeerTube {
     /// lost session.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         let bad = |m: &str| UploadError::invalid(self.provider, format!("cannot resume: {m}"));
-        if self.phase != Phase::Init || self.upload_url.is_some() {
+        if self.phase != Phase::Init || self.upload_url.is_some() || self.in_flight {
             return Err(bad("the upload has already begun"));
         }
         let u = state.get("uploadUrl").and_then(Json::as_str).ok_or_else(|| bad("no upload URL"))?;
