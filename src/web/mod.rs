@@ -7,6 +7,7 @@ pub mod cloudreve;
 pub mod mangadex;
 pub mod options;
 pub mod peertube;
+pub mod persist;
 pub mod runner;
 pub mod transport;
 mod types;
@@ -20,8 +21,7 @@ use wasm_bindgen::JsValue;
 
 /// Json → plain JS value (objects as objects, not Maps).
 pub fn json_to_js(j: &Json) -> JsValue {
-    use serde::Serialize;
-    j.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    js_sys::JSON::parse(&j.to_json_string()).unwrap_or(JsValue::NULL)
 }
 
 /// What a JS-facing function prepares before any request: the protocol, its files, the retry

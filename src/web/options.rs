@@ -43,8 +43,11 @@ impl Options {
             if v.is_function() || v.is_instance_of::<AbortSignal>() {
                 continue;
             }
-            let j: Json = serde_wasm_bindgen::from_value(v)
-                .map_err(|e| UploadError::invalid(provider, format!("option {k:?} is not plain data: {e}")))?;
+            let j = js_sys::JSON::stringify(&v)
+                .ok()
+                .and_then(|s| s.as_string())
+                .and_then(|s| Json::parse(&s).ok())
+                .ok_or_else(|| UploadError::invalid(provider, format!("option {k:?} is not plain data")))?;
             data.set(&k, j);
         }
         Ok(Options { raw: raw.clone(), data, provider })
