@@ -298,6 +298,16 @@ impl<P: Protocol> Engine<P> {
         self.proto.head_bytes().min(65_536)
     }
 
+    /// See [`Protocol::wants_file_digests`].
+    pub fn wants_file_digests(&self) -> bool {
+        self.proto.wants_file_digests()
+    }
+
+    /// The SHA-256 of each input file (see [`Protocol::set_file_digests`]).
+    pub fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
+        self.proto.set_file_digests(sha256);
+    }
+
     /// Hands the file heads over; an error ends the upload before any request.
     pub fn set_heads(&mut self, heads: Vec<Vec<u8>>) {
         if self.state == State::Finished {

@@ -564,6 +564,8 @@ pub struct RemoteFile {
     pub size: Option<u64>,
     /// A page of the chapter being edited (`source: "remote"`), not one uploaded in this session.
     pub remote: bool,
+    /// `fileHash`, as the server reports it.
+    pub hash: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -594,7 +596,17 @@ fn uploaded_file(item: &Json) -> Option<RemoteFile> {
         name: attr("originalFileName").and_then(Json::as_str).map(str::to_string),
         size: attr("fileSize").and_then(Json::as_u64),
         remote: attr("source").and_then(Json::as_str) == Some("remote"),
+        hash: attr("fileHash").and_then(Json::as_str).map(str::to_string),
     })
+}
+
+/// Whether a `fileHash` the server reports contradicts the page's SHA-256. MangaDex does not
+/// document the algorithm: only a SHA-256-shaped value (64 hex digits) is compared; anything
+/// else is no evidence either way.
+pub fn hash_contradicts(reported: Option<&str>, sha256: Option<&[u8; 32]>) -> bool {
+    let (Some(r), Some(d)) = (reported, sha256) else { return false };
+    let r = r.trim();
+    r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit()) && !r.eq_ignore_ascii_case(&crate::core::digest::hex(d))
 }
 
 /// The upload session entity (`GET /upload`, `POST /upload/begin`), enveloped or bare.
@@ -701,6 +713,8 @@ struct Page {
     state: PageState,
     /// Times the server refused this page inside a batch answer.
     refusals: u32,
+    /// The page's SHA-256 (with `integrity`), compared with the server's `fileHash`.
+    sha256: Option<[u8; 32]>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -756,6 +770,7 @@ impl MangaDex {
                 kind: ImageKind::Jpeg,
                 state: PageState::Pending,
                 refusals: 0,
+                sha256: None,
             })
             .collect();
         Ok(MangaDex {
@@ -1046,11 +1061,20 @@ impl MangaDex {
             let e = UploadError::protocol(PROVIDER, "a page upload's answer is not readable; checking what the server stored").with_status(resp.status);
             return Verdict::Retry { error: e, retry_after: None };
         };
+        let mut corrupted = Vec::new();
         for f in files {
             let page = idx.iter().copied().find(|&i| f.name.as_deref() == Some(self.pages[i].name.as_str()));
             match page {
                 Some(i) if self.pages[i].state == PageState::Sending && f.size.is_none_or(|s| s == self.pages[i].size) => {
-                    self.pages[i].state = PageState::Stored(f.id);
+                    if hash_contradicts(f.hash.as_deref(), self.pages[i].sha256.as_ref()) {
+                        // Stored, but not the bytes we sent: delete that copy and send the page again.
+                        corrupted.push(i);
+                        if safe_id(&f.id) {
+                            self.deletes.push(f.id);
+                        }
+                    } else {
+                        self.pages[i].state = PageState::Stored(f.id);
+                    }
                 }
                 _ => {
                     if safe_id(&f.id) {
@@ -1063,11 +1087,11 @@ impl MangaDex {
         if failed.is_empty() {
             return Verdict::Continue;
         }
-        let reason = if errors.is_empty() {
-            "no reason given".to_string()
-        } else {
-            errors.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
-        };
+        let mut reasons: Vec<&str> = errors.iter().map(|e| e.detail.as_str()).collect();
+        if !corrupted.is_empty() {
+            reasons.push("the server's fileHash differs from the SHA-256 of the page sent (corrupted on the way)");
+        }
+        let reason = if reasons.is_empty() { "no reason given".to_string() } else { reasons.join("; ") };
         let mut worst = 0;
         for &i in &failed {
             let p = &mut self.pages[i];
@@ -1076,7 +1100,7 @@ impl MangaDex {
             worst = worst.max(p.refusals);
         }
         let labels: Vec<String> = failed.iter().map(|&i| page_label(i, &self.pages[i].original)).collect();
-        if !errors.is_empty() && errors.iter().all(FileError::is_final) {
+        if corrupted.is_empty() && !errors.is_empty() && errors.iter().all(FileError::is_final) {
             // The server judged the bytes themselves (type, size, dimensions): sending them again
             // cannot help.
             let code = match errors.iter().find_map(|e| e.status) {
@@ -1438,6 +1462,16 @@ impl Protocol for MangaDex {
             self.phase = Phase::Check;
         }
         Ok(())
+    }
+
+    fn wants_file_digests(&self) -> bool {
+        true
+    }
+
+    fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
+        for (page, d) in self.pages.iter_mut().zip(sha256) {
+            page.sha256 = Some(d);
+        }
     }
 
     fn secrets(&self) -> Vec<String> {

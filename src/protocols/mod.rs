@@ -88,6 +88,14 @@ pub trait Protocol {
     fn push_input(&mut self, _file: usize, _size: u64, _last: bool) -> Result<(), UploadError> {
         Err(UploadError::invalid(self.provider(), "this upload does not take more input"))
     }
+    /// Whether the protocol checks each input file's SHA-256 against what the server reports
+    /// (asked only with the `integrity` option; the shell then hashes every input before the
+    /// first request and hands the digests to [`Protocol::set_file_digests`]).
+    fn wants_file_digests(&self) -> bool {
+        false
+    }
+    /// The SHA-256 of each input file, in input order.
+    fn set_file_digests(&mut self, _sha256: Vec<[u8; 32]>) {}
     /// Credentials to keep out of error messages.
     fn secrets(&self) -> Vec<String> {
         Vec::new()
@@ -187,6 +195,12 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn set_heads(&mut self, heads: Vec<Vec<u8>>) -> Result<(), UploadError> {
         (**self).set_heads(heads)
+    }
+    fn wants_file_digests(&self) -> bool {
+        (**self).wants_file_digests()
+    }
+    fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
+        (**self).set_file_digests(sha256)
     }
     fn secrets(&self) -> Vec<String> {
         (**self).secrets()

@@ -38,6 +38,8 @@ pub struct State {
     pub longest_ms: f64,
     /// Bytes hashed in all (chunks and whole files).
     pub hashed: u64,
+    /// Whole-file digests computed before the upload ([`file_digests`]), reused by [`finish`].
+    before: Option<Vec<[u8; 32]>>,
 }
 
 pub type Shared = Rc<RefCell<State>>;
@@ -182,7 +184,20 @@ pub async fn finish(state: &Shared, files: &[Blob], result: Json) -> Json {
     }
 }
 
+/// The SHA-256 of every input file, read now (before the upload starts); kept for the result.
+pub async fn file_digests(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]>, String> {
+    let mut out = Vec::with_capacity(files.len());
+    for blob in files {
+        out.push(hash_file(state, blob).await?);
+    }
+    state.borrow_mut().before = Some(out.clone());
+    Ok(out)
+}
+
 async fn hashes(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]>, String> {
+    if let Some(before) = state.borrow().before.clone() {
+        return Ok(before);
+    }
     let mut hashes = Vec::with_capacity(files.len());
     for (i, blob) in files.iter().enumerate() {
         let running = {

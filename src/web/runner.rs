@@ -338,6 +338,21 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
             }
         }
     }
+    // `integrity` where the protocol compares each file's SHA-256 with the server's report:
+    // hash every input now, before the first request.
+    let digests = {
+        let r = shared.borrow();
+        r.integrity.clone().filter(|_| r.engine.wants_file_digests()).map(|state| (state, r.files.borrow().clone()))
+    };
+    if let Some((state, files)) = digests {
+        match super::integrity::file_digests(&state, &files).await {
+            Ok(d) => shared.borrow_mut().engine.set_file_digests(d),
+            Err(e) => {
+                let provider = shared.borrow().engine.protocol().provider();
+                return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
+            }
+        }
+    }
     {
         let mut r = shared.borrow_mut();
         r.engine.start(now());

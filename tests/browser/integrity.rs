@@ -186,3 +186,109 @@ async fn hashing_never_blocks_the_page_for_50_ms() {
     // Hashing runs in stretches of at most 8 ms; it must not add a long task of its own.
     assert!(gap_on < 50.0 || gap_on <= gap_off + 10.0, "the page was blocked for {gap_on:.0} ms (without integrity: {gap_off:.0} ms)");
 }
+
+// ---- MangaDex: each page's fileHash against its SHA-256 ----------------------------------------
+
+fn md_base() -> &'static str {
+    option_env!("CHUNKUP_MANGADEX_URL").unwrap_or("http://127.0.0.1:18084")
+}
+
+/// A MangaDex fake session (one user, a manga, a group) and upload options for it.
+async fn md_session() -> (String, Object) {
+    let v = control(md_base(), "POST", "/__control/session", Some("{}")).await;
+    let o = options(&format!(
+        r#"{{"provider":"mangadex","endpoint":"{}","accessToken":"{}","manga":"{}","groups":["{}"],
+            "chapter":{{"volume":"1","chapter":"9","title":"Hash","translatedLanguage":"en"}},
+            "termsAccepted":true,"retryDelays":[20,20,20],"batchSize":1}}"#,
+        md_base(),
+        str_field(&v, "accessToken"),
+        str_field(&v, "mangaId"),
+        str_field(&v, "groupId")
+    ));
+    (str_field(&v, "id"), o)
+}
+
+/// PNG pages of `len` bytes: the middle of a one-page multipart body is inside the image data,
+/// where the fake's `corrupt` fault flips its byte.
+fn png_pages(n: usize, len: usize) -> Vec<(Vec<u8>, web_sys::File)> {
+    (0..n)
+        .map(|i| {
+            let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+            v.extend_from_slice(b"IHDR");
+            v.extend_from_slice(&800u32.to_be_bytes());
+            v.extend_from_slice(&1200u32.to_be_bytes());
+            v.extend_from_slice(&[8, 6, 0, 0, 0]);
+            v.extend_from_slice(&bytes(len - v.len(), 700 + i as u64));
+            let f = file(&v, &format!("p{i}.png"), "image/png");
+            (v, f)
+        })
+        .collect()
+}
+
+fn md_input(pages: &[(Vec<u8>, web_sys::File)]) -> JsValue {
+    let a = Array::new();
+    for (_, f) in pages {
+        a.push(f);
+    }
+    a.into()
+}
+
+async fn md_get(id: &str, what: &str) -> Vec<JsValue> {
+    let a: Array = control(md_base(), "GET", &format!("/__control/session/{id}/{what}"), None).await.unchecked_into();
+    a.iter().collect()
+}
+
+fn md_uploads(log: &[JsValue]) -> usize {
+    log.iter().filter(|e| str_field(e, "route") == "upload").count()
+}
+
+#[wasm_bindgen_test]
+async fn mangadex_page_corrupted_in_transit_is_deleted_and_sent_again() {
+    let (id, o) = md_session().await;
+    control(md_base(), "POST", &format!("/__control/session/{id}/faults"), Some(r#"[{"route":"upload","nth":2,"corrupt":true}]"#)).await;
+    let pages = png_pages(3, 40 * KB);
+    set(&o, "integrity", &JsValue::TRUE);
+    let result = run(&new_upload(&md_input(&pages), &o).unwrap()).await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    // The chapter holds exactly the pages sent, in order: the corrupted copy was replaced.
+    let chapters = md_get(&id, "chapters").await;
+    assert_eq!(chapters.len(), 1);
+    let stored: Array = field(&chapters[0], "pages").unchecked_into();
+    assert_eq!(stored.length(), 3);
+    for (i, (data, _)) in pages.iter().enumerate() {
+        assert_eq!(str_field(&stored.get(i as u32), "sha256"), sha256_hex(data).await, "page {i} identical");
+    }
+    let log = md_get(&id, "log").await;
+    assert_eq!(md_uploads(&log), 4, "page 2 sent twice");
+    assert!(log.iter().any(|e| str_field(e, "fault") == "corrupt"), "the fault fired");
+    assert!(log.iter().any(|e| str_field(e, "route") == "delete-file" || str_field(e, "route").contains("delete")), "the corrupted copy was deleted");
+    // The result lists each page's SHA-256 (computed before the upload, in input order).
+    let sha: Array = field(&result, "sha256").unchecked_into();
+    assert_eq!(sha.length(), 3);
+    assert_eq!(sha.get(1).as_string().unwrap(), sha256_hex(&pages[1].0).await);
+}
+
+#[wasm_bindgen_test]
+async fn mangadex_page_corrupted_every_time_fails_naming_the_page() {
+    let (id, o) = md_session().await;
+    control(md_base(), "POST", &format!("/__control/session/{id}/faults"), Some(r#"[{"route":"upload","nth":1,"count":100,"corrupt":true}]"#)).await;
+    let pages = png_pages(1, 40 * KB);
+    set(&o, "integrity", &JsValue::TRUE);
+    let e = run(&new_upload(&md_input(&pages), &o).unwrap()).await.expect_err("never stored intact");
+    let msg = str_field(&e, "message");
+    assert!(msg.contains("page 1") && msg.contains("p0.png"), "names the page: {msg}");
+    assert!(msg.contains("fileHash") && msg.contains("after 3 attempts"), "says why, bounded: {msg}");
+    assert_eq!(field(&e, "retryable"), JsValue::FALSE);
+    assert_eq!(md_uploads(&md_get(&id, "log").await), 3, "sent 3 times, then given up");
+    assert!(md_get(&id, "chapters").await.is_empty(), "nothing committed");
+}
+
+#[wasm_bindgen_test]
+async fn mangadex_without_integrity_a_corrupted_page_goes_unnoticed() {
+    let (id, o) = md_session().await;
+    control(md_base(), "POST", &format!("/__control/session/{id}/faults"), Some(r#"[{"route":"upload","nth":1,"corrupt":true}]"#)).await;
+    let pages = png_pages(1, 40 * KB);
+    run(&new_upload(&md_input(&pages), &o).unwrap()).await.expect("committed");
+    let chapters = md_get(&id, "chapters").await;
+    let stored: Array = field(&chapters[0], "pages").unchecked_into();
+    assert_ne!(str_field(&stored.get(0), "sha256"), sha256_hex(&pages[0].0).await, "the fault really corrupts; integrity is what catches it");
+}

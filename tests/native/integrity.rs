@@ -278,3 +278,21 @@ proptest! {
         prop_assert_eq!(r.unwrap().get("sha256").and_then(Json::as_str).map(str::to_string), Some(hex(&sha256(&data(size)))));
     }
 }
+
+#[test]
+fn mangadex_file_hash_is_compared_only_when_it_looks_like_sha256() {
+    use chunkup::protocols::mangadex::hash_contradicts;
+    let d: [u8; 32] = core::array::from_fn(|i| i as u8 * 7);
+    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!hash_contradicts(Some(&hex), Some(&d)), "equal");
+    assert!(!hash_contradicts(Some(&hex.to_uppercase()), Some(&d)), "case does not matter");
+    let mut other = hex.clone().into_bytes();
+    other[10] = if other[10] == b'a' { b'b' } else { b'a' };
+    assert!(hash_contradicts(Some(std::str::from_utf8(&other).unwrap()), Some(&d)), "a different SHA-256");
+    // Not SHA-256-shaped (MD5, empty, junk) or no digest known: no evidence either way.
+    for r in ["", "d41d8cd98f00b204e9800998ecf8427e", &hex[..63], "zz", &format!("{hex}00")] {
+        assert!(!hash_contradicts(Some(r), Some(&d)), "{r:?}");
+    }
+    assert!(!hash_contradicts(None, Some(&d)));
+    assert!(!hash_contradicts(Some(&hex), None));
+}
