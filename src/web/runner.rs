@@ -67,6 +67,8 @@ pub struct Runner {
     finished: bool,
     /// `integrity` option: checksum headers where the protocol asks, `sha256` in the result.
     pub integrity: Option<super::integrity::Shared>,
+    /// The resume record in the page's storage (see `persist`).
+    pub persist: Option<super::persist::Persist>,
 }
 
 struct InFlight {
@@ -113,6 +115,7 @@ impl Runner {
             net_paused: false,
             finished: false,
             integrity: None,
+            persist: None,
         }))
     }
 }
@@ -452,6 +455,12 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     }
                 }
                 check_stalls(&shared);
+                {
+                    let r = &mut *shared.borrow_mut();
+                    if let Some(p) = r.persist.as_mut() {
+                        p.update(&mut r.engine, now());
+                    }
+                }
                 report_progress(&shared);
             }
             Action::RefreshToken => {
@@ -468,6 +477,9 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     abort_requests(&mut r);
                 }
                 let cleanup = shared.borrow_mut().engine.cleanup_after_failure();
+                if let Some(p) = shared.borrow_mut().persist.as_mut() {
+                    p.finish(&result, !cleanup.is_empty());
+                }
                 send_cleanup(&shared, cleanup).await;
                 let integrity = shared.borrow().integrity.clone();
                 let result = match (result, integrity) {

@@ -43,6 +43,47 @@ export interface CommonUploadOptions {
   signal?: AbortSignal;
   /** Asked for a fresh token when the server answers 401; the upload then continues where it was. */
   getAccessToken?: () => string | Promise<string>;
+  /**
+   * Where resume records go (see `Upload.findPrevious`, `upload.resumeFrom`): `'local'` (the
+   * default: `localStorage`; nothing is stored where there is none, e.g. in a Worker), `false`
+   * (nothing stored), or a store of your own. Records never hold a token.
+   */
+  storage?: false | 'local' | ResumeStorage;
+  /**
+   * Identifies the signed-in account (a user id or name, never a token): part of the resume
+   * fingerprint, so accounts sharing a browser never see each other's uploads. Not stored.
+   */
+  user?: string;
+}
+
+/** A store for resume records; methods may return Promises. `key`/`length` let expired entries be swept. */
+export interface ResumeStorage {
+  getItem(key: string): string | null | Promise<string | null>;
+  setItem(key: string, value: string): void | Promise<void>;
+  removeItem(key: string): void | Promise<void>;
+  key?(index: number): string | null;
+  readonly length?: number;
+}
+
+/** An upload an earlier page left unfinished (`Upload.findPrevious`), to pass to `upload.resumeFrom`. */
+export interface PreviousUpload {
+  version: 1;
+  /** 32 hex digits over the file(s), provider, endpoint, target and `user`. */
+  fingerprint: string;
+  provider: UploadProvider;
+  endpoint: string;
+  /** The (first) file's name, and how many files. */
+  name: string;
+  files: number;
+  /** Bytes in all, and bytes the server had confirmed at the last update. */
+  total: number;
+  offset: number;
+  /** ms since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+  /** The provider's session (upload URL, videoId, session id, …); never a token. */
+  session: Record<string, unknown>;
 }
 
 /** PeerTube privacy: 1 public, 2 unlisted, 3 private, 4 internal, 5 password-protected. */

@@ -3,6 +3,7 @@
 
 use super::error::to_js;
 use super::options::{files, Options};
+use super::persist::{self, Identity, Persist, Store};
 use super::runner::{self, Runner, Shared};
 use crate::core::retry::RetryPolicy;
 use crate::core::{FileInfo, UploadError};
@@ -17,6 +18,8 @@ use wasm_bindgen_futures::future_to_promise;
 #[wasm_bindgen]
 pub struct Upload {
     shared: Shared,
+    /// What the upload is filed under for resuming.
+    identity: Identity,
     /// Kept alive so the listener stays attached while the upload lives.
     _signal_listener: Option<Closure<dyn FnMut()>>,
 }
@@ -26,6 +29,14 @@ fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, Upload
         [one] => Ok(one.clone()),
         [] => Err(UploadError::invalid(provider, "no file given")),
         _ => Err(UploadError::invalid(provider, "this provider uploads one file at a time")),
+    }
+}
+
+/// The endpoint an upload goes to, resolved (api.video has a default).
+fn endpoint_of(opts: &Options) -> Result<String, UploadError> {
+    match opts.provider {
+        "apivideo" => super::apivideo::endpoint(opts),
+        _ => opts.endpoint(),
     }
 }
 
@@ -79,6 +90,8 @@ impl Upload {
         let inputs = files(&input, opts.provider)?;
         let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
         let proto = build_protocol(&opts, &infos)?;
+        let identity = Identity::new(&opts, endpoint_of(&opts)?, infos.clone())?;
+        let store = Store::from_options(&opts)?;
         let policy = match opts.retry_delays()? {
             Some(d) => RetryPolicy::new(d),
             None => RetryPolicy::default(),
@@ -96,6 +109,9 @@ impl Upload {
         if super::integrity::option(&opts.data, opts.provider)? {
             shared.borrow_mut().integrity = Some(super::integrity::new_state());
         }
+        if let Some(store) = store {
+            shared.borrow_mut().persist = Some(Persist::new(store, identity.clone()));
+        }
         let mut listener = None;
         if let Some(sig) = signal {
             if sig.aborted() {
@@ -109,7 +125,56 @@ impl Upload {
                 listener = Some(cb);
             }
         }
-        Ok(Upload { shared, _signal_listener: listener })
+        Ok(Upload { shared, identity, _signal_listener: listener })
+    }
+
+    /// The resumable uploads an earlier page left for this input and these options (same file
+    /// name, size, lastModified and type, provider, endpoint, target and `user`): an array of
+    /// at most one entry, `[]` when there is none, it expired (expired entries are removed) or
+    /// storage is off. Sends nothing.
+    #[wasm_bindgen(js_name = findPrevious, unchecked_return_type = "Promise<PreviousUpload[]>")]
+    pub fn find_previous(
+        #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        let prepared = (|| -> Result<_, UploadError> {
+            let opts = Options::parse(&options, "chunkup")?;
+            if opts.provider == "chunkup" {
+                return Err(UploadError::invalid("chunkup", "provider is required"));
+            }
+            let infos: Vec<FileInfo> = files(&input, opts.provider)?.into_iter().map(|(_, i)| i).collect();
+            let identity = Identity::new(&opts, endpoint_of(&opts)?, infos)?;
+            Ok((Store::from_options(&opts)?, identity))
+        })();
+        match prepared {
+            Err(e) => js_sys::Promise::reject(&to_js(e)),
+            Ok((store, identity)) => future_to_promise(async move {
+                let out = js_sys::Array::new();
+                if let Some(store) = store {
+                    if let Some(rec) = persist::find(&store, &identity, runner::now()).await {
+                        out.push(&super::json_to_js(&rec.to_json()));
+                    }
+                }
+                Ok(out.into())
+            }),
+        }
+    }
+
+    /// Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
+    /// input and options) instead of creating a new session. Call before `start()`. Throws
+    /// `invalid-input` for an entry of another upload, `session-expired` for an expired one.
+    #[wasm_bindgen(js_name = resumeFrom)]
+    pub fn resume_from(&self, #[wasm_bindgen(unchecked_param_type = "PreviousUpload")] previous: JsValue) -> Result<(), JsValue> {
+        let rec = persist::accept(&previous, &self.identity, runner::now()).map_err(to_js)?;
+        let mut r = self.shared.borrow_mut();
+        if r.started {
+            return Err(to_js(UploadError::invalid(self.identity.provider, "resumeFrom() must come before start()")));
+        }
+        r.engine.restore(&rec.session).map_err(to_js)?;
+        if let Some(p) = r.persist.as_mut() {
+            p.created_at = Some(rec.created_at);
+        }
+        Ok(())
     }
 
     /// Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
