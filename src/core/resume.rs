@@ -134,7 +134,7 @@ impl ResumeRecord {
     }
 
     pub fn is_expired(&self, now_ms: f64) -> bool {
-        !(now_ms < self.expires_at)
+        self.expires_at.is_nan() || now_ms >= self.expires_at
     }
 
     /// What the page sees (and what storage holds).

@@ -1504,7 +1504,7 @@ impl Protocol for MangaDex {
         if self.session_id.is_some() || self.control_in_flight || !matches!(self.phase, Phase::NeedHeads | Phase::Check) {
             return Err(invalid("cannot resume: the upload has already begun"));
         }
-        if !state.get("sessionId").and_then(Json::as_str).is_some_and(|id| safe_id(id)) {
+        if !state.get("sessionId").and_then(Json::as_str).is_some_and(safe_id) {
             return Err(invalid("cannot resume: no usable sessionId"));
         }
         self.params.existing = ExistingSession::Resume;

@@ -86,7 +86,7 @@ fn target_takes_only_the_providers_target_options() {
 
 fn record(now: f64) -> ResumeRecord {
     let session = Json::object().with("uploadUrl", "https://tube.example/api/v1/videos/upload-resumable?upload_id=abc").with("offset", 2 * MIB);
-    ResumeRecord::new(&"0123456789abcdef0123456789abcdef".to_string(), "peertube", "https://tube.example", &[file("clip.mp4", 5 * MIB)], 2 * MIB, session, None, now)
+    ResumeRecord::new("0123456789abcdef0123456789abcdef", "peertube", "https://tube.example", &[file("clip.mp4", 5 * MIB)], 2 * MIB, session, None, now)
 }
 
 #[test]
@@ -370,10 +370,10 @@ fn cloudreve_creates_a_new_session_when_the_stored_one_expired() {
 
 #[test]
 fn cloudreve_sessions_with_their_own_credentials_are_not_resumable() {
-    let remote = format!(r#","upload_urls":["http://node.test/api/v4/slave/upload/sess-1"],"credential":"Bearer Cr c2ln:1900000000""#);
+    let remote = r#","upload_urls":["http://node.test/api/v4/slave/upload/sess-1"],"credential":"Bearer Cr c2ln:1900000000""#;
     let s3 = r#","upload_urls":["http://bucket.test/o?partNumber=1&X-Amz-Signature=aa","http://bucket.test/o?partNumber=2&X-Amz-Signature=bb"],"completeURL":"http://bucket.test/o?uploadId=1&X-Amz-Signature=cc","callback_secret":"cbsecret""#;
     let onedrive = r#","upload_urls":["http://graph.test/up/xyz"],"callback_secret":"cbsecret""#;
-    for (policy, extra) in [("remote", remote.as_str()), ("s3", s3), ("onedrive", onedrive)] {
+    for (policy, extra) in [("remote", remote), ("s3", s3), ("onedrive", onedrive)] {
         let mut p = cloudreve(2 * MIB);
         let create = send(&mut p);
         p.handle(&create, cr_ok(&cr_session(policy, extra)));
