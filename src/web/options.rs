@@ -43,6 +43,12 @@ impl Options {
             if v.is_function() || v.is_instance_of::<AbortSignal>() {
                 continue;
             }
+            // JSON.stringify turns NaN and ±Infinity into null: keep them as numbers so that
+            // range checks refuse them instead of reading the option as absent.
+            if let Some(n) = v.as_f64() {
+                data.set(&k, Json::Number(n));
+                continue;
+            }
             let j = js_sys::JSON::stringify(&v)
                 .ok()
                 .and_then(|s| s.as_string())
