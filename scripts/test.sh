@@ -49,7 +49,8 @@ cargo test --target wasm32-unknown-unknown --tests 2>&1 | tee "$LOGS/browser.log
 step "node tests (server self-tests, Playwright page tests)"
 NODE_TESTS=$(ls tests/servers/*.selftest.mjs tests/e2e/*.test.mjs 2>/dev/null | tr '\n' ' ')
 if [ -n "$NODE_TESTS" ]; then
-  node --test --test-concurrency=1 $NODE_TESTS 2>&1 | tee "$LOGS/node.log" | grep -E "^# (pass|fail)|^not ok" || true
+  # The fault soak (tests/e2e/soak.test.mjs) prints its seed and counts on `# SOAK …` lines.
+  node --test --test-concurrency=1 $NODE_TESTS 2>&1 | tee "$LOGS/node.log" | grep -E "^# (pass|fail)|^not ok|^# SOAK" || true
   [ "${PIPESTATUS[0]}" = 0 ] || FAILED_STEPS+=(node)
 fi
 

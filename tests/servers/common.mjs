@@ -522,6 +522,25 @@ export async function applyFault(rule, req, res, entry) {
 }
 
 /**
+ * Counts requests being handled (per registry and per session) until their response is finished or
+ * their connection closed: after a client says it is done, nothing of it should still be running.
+ */
+export function trackInFlight(registry, session, res) {
+  registry.inFlight = (registry.inFlight ?? 0) + 1;
+  registry.requestsSeen = (registry.requestsSeen ?? 0) + 1;
+  session.inFlight = (session.inFlight ?? 0) + 1;
+  let done = false;
+  const end = () => {
+    if (done) return;
+    done = true;
+    registry.inFlight--;
+    session.inFlight--;
+  };
+  res.once('close', end);
+  res.once('finish', end);
+}
+
+/**
  * First middleware of a fake server:
  *  - `Cross-Origin-Resource-Policy: cross-origin` on every response, answerAfterBody()
  *  - `/s/<sessionId>/…` prefix: the request belongs to that session; the prefix is stripped for routing
@@ -546,6 +565,7 @@ export function sessionMiddleware({ registry, classify, resolveSession = () => n
     session = onSession(session ?? resolveSession(req, path) ?? registry.defaultSession);
     const route = classify(req.method, path, req.headers);
     req.ctx = { session, route, path, entry: logRequest(session, req, res, { path, route }) };
+    trackInFlight(registry, session, res);
     next();
   };
 }
@@ -588,7 +608,16 @@ export function controlRouter(registry, { createSession, newToken }) {
     }
   });
   router.get('/session/:id', withSession((s, req, res) =>
-    sendJson(res, 200, { id: s.id, options: s.options, createdAt: s.createdAt, faults: s.faults.length, requests: s.log.length })));
+    sendJson(res, 200, {
+      id: s.id, options: s.options, createdAt: s.createdAt, faults: s.faults.length, requests: s.log.length,
+      faultsFired: s.faults.reduce((n, f) => n + (f.fired ?? 0), 0), inFlight: s.inFlight ?? 0
+    })));
+  // Requests being handled right now, in all sessions and per session (see trackInFlight).
+  router.get('/inflight', (req, res) => {
+    const sessions = {};
+    for (const s of registry.sessions.values()) if (s.inFlight) sessions[s.id] = s.inFlight;
+    sendJson(res, 200, { inFlight: registry.inFlight ?? 0, requests: registry.requestsSeen ?? 0, sessions });
+  });
   router.post('/session/:id/faults', withSession((s, req, res) => {
     const rules = Array.isArray(req.body) ? req.body : [req.body];
     for (const rule of rules) {
