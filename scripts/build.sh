@@ -15,6 +15,7 @@ build() { # target out-dir
   fi
 }
 build web www/pkg
+cp src/js/*.js src/js/*.d.ts www/pkg/   # chunkup/queue and chunkup/form next to the web build (pages import them)
 build bundler pkg
 # The npm package `chunkup` in pkg/: package.json, the main entry, and the web build under pkg/web/.
 node scripts/package.mjs >/dev/null

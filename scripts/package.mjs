@@ -4,6 +4,8 @@
 //                   asyncWebAssembly, Vite with vite-plugin-wasm, Rollup with a wasm plugin)
 //   pkg/web/        the --target web build (copied from www/pkg; init() fetches the .wasm via
 //                   `new URL(..., import.meta.url)`: plain <script type="module">, Vite without plugins)
+//   pkg/queue.js, pkg/form.js (+ .d.ts)   the plain-JS helpers from src/js/ (UploadQueue,
+//                   enhanceForm), in pkg/ and in pkg/web/: each imports `./chunkup.js` next to it
 //   pkg/index.js    the main entry: everything from the bundler build, plus a default `init()` that
 //                   does nothing, so `import init, { Upload } from 'chunkup'; await init();` (the
 //                   README's code, written for the web build) runs unchanged with a bundler.
@@ -16,6 +18,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PKG = join(ROOT, 'pkg');
 const WEB_SRC = join(ROOT, 'www/pkg');
 const WEB = join(PKG, 'web');
+const JS = join(ROOT, 'src/js');
+const HELPERS = ['queue', 'form'];
 
 /** The `[package]` table's string fields of Cargo.toml (enough for name, version, description…). */
 function cargoPackage() {
@@ -40,6 +44,11 @@ for (const [dir, what] of [[PKG, '--target bundler'], [WEB_SRC, '--target web']]
 rmSync(WEB, { recursive: true, force: true });
 cpSync(WEB_SRC, WEB, { recursive: true, filter: src => !src.endsWith('.gitignore') });
 rmSync(join(PKG, '.gitignore'), { force: true });
+
+// The plain-JS helpers next to each build's chunkup.js (www/pkg gets them from scripts/build.sh).
+for (const dir of [PKG, WEB]) {
+  for (const h of HELPERS) for (const ext of ['.js', '.d.ts']) copyFileSync(join(JS, h + ext), join(dir, h + ext));
+}
 
 // wasm-bindgen declares `[Symbol.dispose](): void` on its classes: without this reference a project
 // whose `lib` stops before ESNext (e.g. ES2022 + DOM, and no skipLibCheck) fails to type-check.
@@ -97,6 +106,10 @@ const pkg = {
       import: './web/chunkup.js',
       default: './web/chunkup.js'
     },
+    ...Object.fromEntries(HELPERS.flatMap(h => [
+      [`./${h}`, { types: `./${h}.d.ts`, import: `./${h}.js`, default: `./${h}.js` }],
+      [`./web/${h}`, { types: `./web/${h}.d.ts`, import: `./web/${h}.js`, default: `./web/${h}.js` }]
+    ])),
     './chunkup_bg.wasm': './chunkup_bg.wasm',
     './web/chunkup_bg.wasm': './web/chunkup_bg.wasm',
     './package.json': './package.json'
@@ -107,6 +120,7 @@ const pkg = {
     ...(snippets ? ['snippets/'] : []),
     'web/chunkup.js', 'web/chunkup_bg.wasm', 'web/chunkup.d.ts', 'web/chunkup_bg.wasm.d.ts',
     ...(webSnippets ? ['web/snippets/'] : []),
+    ...HELPERS.flatMap(h => [`${h}.js`, `${h}.d.ts`, `web/${h}.js`, `web/${h}.d.ts`]),
     'README.md'
   ],
   // chunkup.js hands the instantiated module to the glue and starts it; snippets register themselves.
