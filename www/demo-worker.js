@@ -1,26 +1,30 @@
-// The same upload, run inside a dedicated Web Worker: the page posts the File (structured clone,
-// no copy of the bytes) and the options; the worker reports progress, the result or the error.
+// Uploads run inside a dedicated Web Worker: the page posts each File (structured clone, no copy
+// of the bytes) with its options and an id; the worker reports progress, the result or the error
+// (as plain fields: an UploadError does not cross postMessage), and obeys pause/resume/abort.
 import init, { Upload } from './pkg/chunkup.js';
 
 const ready = init();
-let upload = null;
+const uploads = new Map(); // id → Upload
 
 self.onmessage = async ({ data }) => {
   await ready;
+  const { id } = data;
   switch (data.type) {
     case 'start': {
-      const options = { ...data.options, onProgress: p => self.postMessage({ type: 'progress', p }) };
       try {
-        upload = new Upload(data.file, options);
+        const upload = new Upload(data.input, { ...data.options, onProgress: p => self.postMessage({ type: 'progress', id, p }) });
+        uploads.set(id, upload);
         const result = await upload.start();
-        self.postMessage({ type: 'done', result });
+        self.postMessage({ type: 'done', id, result });
       } catch (e) {
-        self.postMessage({ type: 'error', error: { code: e.code, status: e.status, retryable: e.retryable, provider: e.provider, message: e.message } });
+        self.postMessage({ type: 'error', id, error: { code: e.code, status: e.status, retryable: e.retryable, provider: e.provider, message: e.message } });
+      } finally {
+        uploads.delete(id);
       }
       break;
     }
-    case 'pause': upload?.pause(); break;
-    case 'resume': upload?.resume(); break;
-    case 'abort': await upload?.abort(); break;
+    case 'pause': uploads.get(id)?.pause(); break;
+    case 'resume': uploads.get(id)?.resume(); break;
+    case 'abort': await uploads.get(id)?.abort(); break;
   }
 };
