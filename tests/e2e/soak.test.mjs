@@ -23,7 +23,9 @@ import { control, ensureFake, launch, WWW } from './harness.mjs';
 const SEED = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const UPLOADS = Number(process.env.SOAK_UPLOADS ?? 100);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 8);
-const HAVE_PKG = existsSync(join(WWW, 'pkg', 'chunkup.js'));
+// The module under test: www/pkg (scripts/build.sh), or SOAK_PKG=<dir> (e.g. a wasm-pack --target web build elsewhere).
+const PKG = process.env.SOAK_PKG ?? join(WWW, 'pkg');
+const HAVE_PKG = existsSync(join(PKG, 'chunkup.js'));
 const CODES = ['invalid-input', 'network', 'http', 'auth', 'quota', 'too-large', 'unsupported-type', 'session-expired', 'protocol', 'aborted'];
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -60,7 +62,7 @@ async function soakSite() {
   const server = http.createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     if (path === '/soak.html') return res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>soak</title>');
-    const file = join(WWW, 'pkg', basename(path));
+    const file = join(PKG, basename(path));
     if (!path.startsWith('/pkg/') || !existsSync(file)) return res.writeHead(404).end();
     const type = { '.js': 'text/javascript', '.wasm': 'application/wasm' }[extname(file)] ?? 'application/octet-stream';
     res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
