@@ -30,11 +30,32 @@ pub const DEFAULT_CHUNK: u64 = 32 * 1024 * 1024;
 pub const MAX_TOTAL: u64 = 52_428_800_000;
 /// Most parts per video.
 pub const MAX_PARTS: u64 = 10_000;
+/// Parts of a file upload in flight at once once the video exists (the first part creates it
+/// and must finish first). api.video takes parts "concurrently or sequentially"; its official
+/// clients send one at a time, which leaves a long or lossy link half idle between parts.
+pub const DEFAULT_PARALLEL: usize = 2;
+pub const MAX_PARALLEL: usize = 6;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartState {
+    Pending,
+    InFlight,
+    Stored,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 struct PartSpec {
     slice: Slice,
     last: bool,
+    state: PartState,
+    /// This part may have been stored although no answer said so (lost answer, 5xx).
+    maybe_stored: bool,
+}
+
+impl PartSpec {
+    fn new(slice: Slice, last: bool) -> Self {
+        PartSpec { slice, last, state: PartState::Pending, maybe_stored: false }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -54,18 +75,16 @@ pub struct ApiVideo {
     total: Option<u64>,
     /// Bytes appended so far (progressive) or the file size.
     appended: u64,
-    /// Parts ready to send, in order; `parts[0]` is part number `next_part`.
-    queue: Vec<PartSpec>,
-    next_part: u64,
+    /// Every part so far, in order: part number k is `parts[k - 1]`.
+    parts: Vec<PartSpec>,
     video_id: Option<String>,
     confirmed: u64,
-    in_flight: bool,
-    /// The current part may have been stored although its answer never arrived.
-    maybe_stored: bool,
     finished_input: bool,
     phase: Phase,
     /// Part size of a file upload (0 for a progressive one): parts are numbered by it.
     chunk: u64,
+    /// Parts in flight at once once the video exists (1 for a progressive upload).
+    parallel: usize,
 }
 
 fn check_token(token: &str) -> Result<(), UploadError> {
@@ -102,15 +121,13 @@ impl ApiVideo {
             mime: if mime.is_empty() { "application/octet-stream".into() } else { mime },
             total: None,
             appended: 0,
-            queue: Vec::new(),
-            next_part: 1,
+            parts: Vec::new(),
             video_id,
             confirmed: 0,
-            in_flight: false,
-            maybe_stored: false,
             finished_input: false,
             phase: Phase::Running,
             chunk: 0,
+            parallel: 1,
         })
     }
 
@@ -134,20 +151,36 @@ impl ApiVideo {
         me.total = Some(file.size);
         me.appended = file.size;
         me.finished_input = true;
+        me.parallel = DEFAULT_PARALLEL;
         me.plan_parts(chunk);
         Ok(me)
+    }
+
+    /// Parts of a file upload in flight at once after the first (1 = strictly one after another,
+    /// like the official clients).
+    pub fn with_parallel(mut self, parallel: usize) -> Result<Self, UploadError> {
+        if self.total.is_none() || !(1..=MAX_PARALLEL).contains(&parallel) {
+            return Err(UploadError::invalid(PROVIDER, format!("concurrency must be 1 to {MAX_PARALLEL} (parts of a file in flight at once)")));
+        }
+        self.parallel = parallel;
+        Ok(self)
     }
 
     fn plan_parts(&mut self, chunk: u64) {
         let size = self.appended;
         self.chunk = chunk;
-        self.queue.clear();
+        self.parts.clear();
         let mut start = 0;
         while start < size {
             let end = start.saturating_add(chunk).min(size);
-            self.queue.push(PartSpec { slice: Slice { file: 0, start, end }, last: end == size });
+            self.parts.push(PartSpec::new(Slice { file: 0, start, end }, end == size));
             start = end;
         }
+    }
+
+    /// Leading parts stored, in order (what a resumed upload can skip for sure).
+    fn parts_done(&self) -> u64 {
+        self.parts.iter().take_while(|p| p.state == PartState::Stored).count() as u64
     }
 
     /// A progressive upload: parts arrive through [`Protocol::push_input`].
@@ -165,31 +198,33 @@ impl ApiVideo {
         Verdict::Fail(e)
     }
 
-    fn content_range(&self, spec: &PartSpec) -> String {
-        let k = self.next_part;
-        match (self.total, spec.last) {
-            (Some(_), _) => format!("part {k}/{}", self.next_part - 1 + self.queue.len() as u64),
+    /// `Content-Range` of part number `k`.
+    fn content_range(&self, k: u64, last: bool) -> String {
+        match (self.total, last) {
+            (Some(_), _) => format!("part {k}/{}", self.parts.len()),
             (None, true) => format!("part {k}/{k}"),
             (None, false) => format!("part {k}/*"),
         }
     }
 
-    /// The current part is stored: move on.
-    fn part_done(&mut self, body: Json) -> Verdict {
-        if self.queue.is_empty() {
+    /// Part `idx` is stored: move on. The answer that completes the set carries the Video.
+    fn part_done(&mut self, idx: usize, body: Json) -> Verdict {
+        let Some(part) = self.parts.get_mut(idx) else {
             return self.fail(UploadError::protocol(PROVIDER, "an answer for a part that was never sent"));
+        };
+        if part.state != PartState::Stored {
+            part.state = PartState::Stored;
+            part.maybe_stored = false;
+            self.confirmed += part.slice.len();
         }
-        let spec = self.queue.remove(0);
-        self.confirmed += spec.slice.len();
-        self.next_part += 1;
-        self.maybe_stored = false;
         if let Some(id) = body.get("videoId").and_then(Json::as_str).filter(|s| !s.is_empty()) {
             self.video_id = Some(id.to_string());
         }
         if self.video_id.is_none() {
             return self.fail(UploadError::protocol(PROVIDER, "the first part's answer carries no videoId"));
         }
-        if spec.last {
+        let complete = self.parts.last().is_some_and(|p| p.last) && self.parts.iter().all(|p| p.state == PartState::Stored);
+        if complete {
             let mut result = body;
             if !matches!(result, Json::Object(_)) {
                 result = Json::object();
@@ -229,33 +264,48 @@ impl Protocol for ApiVideo {
             Phase::Failed(e) => return Next::Fail(e.clone()),
             Phase::Running => {}
         }
-        if self.in_flight {
+        // Until the first answer names the video, one part at a time: parts without `videoId`
+        // would each create a video.
+        let in_flight = self.parts.iter().filter(|p| p.state == PartState::InFlight).count();
+        let limit = if self.video_id.is_some() { self.parallel.max(1) } else { 1 };
+        if in_flight >= limit {
             return Next::Wait;
         }
-        let Some(spec) = self.queue.first().cloned() else {
-            return Next::Wait; // progressive: waiting for more input
+        let Some(idx) = self.parts.iter().position(|p| p.state == PartState::Pending) else {
+            return Next::Wait; // all sent (answers pending), or progressive: waiting for input
         };
-        let mut parts = Vec::new();
+        let (slice, last) = (self.parts[idx].slice, self.parts[idx].last);
+        let k = idx as u64 + 1;
+        let mut form = Vec::new();
         if let Some(id) = &self.video_id {
-            parts.push(Part::Field { name: "videoId".into(), value: id.clone() });
+            form.push(Part::Field { name: "videoId".into(), value: id.clone() });
         }
-        parts.push(Part::File { name: "file".into(), filename: self.filename.clone(), content_type: self.mime.clone(), slice: spec.slice });
+        form.push(Part::File { name: "file".into(), filename: self.filename.clone(), content_type: self.mime.clone(), slice });
         let req = Request::new(Method::Post, self.url.clone())
-            .tag(self.next_part)
-            .header("Content-Range", self.content_range(&spec))
-            .body(Body::Multipart(parts));
-        self.in_flight = true;
+            .tag(k)
+            .header("Content-Range", self.content_range(k, last))
+            .body(Body::Multipart(form));
+        self.parts[idx].state = PartState::InFlight;
         Next::Send(req)
     }
 
-    fn handle(&mut self, _req: &Request, outcome: Outcome) -> Verdict {
-        self.in_flight = false;
+    fn max_parallel(&self) -> usize {
+        self.parallel.max(1)
+    }
+
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        // The part this answers (tag = part number); a stale answer changes nothing.
+        let idx = (req.tag as usize).wrapping_sub(1);
+        match self.parts.get_mut(idx) {
+            Some(p) if p.state == PartState::InFlight => p.state = PartState::Pending,
+            _ => return Verdict::Continue,
+        }
         if self.phase != Phase::Running {
             return Verdict::Continue;
         }
         let resp = match outcome {
             Outcome::Network(detail) => {
-                self.maybe_stored = true;
+                self.parts[idx].maybe_stored = true;
                 return network_retry(PROVIDER, "part upload", &detail);
             }
             Outcome::Response(r) => r,
@@ -268,11 +318,11 @@ impl Protocol for ApiVideo {
                     Err(_) => return self.fail(UploadError::protocol(PROVIDER, "a part's answer is not JSON").with_status(resp.status)),
                 },
             };
-            return self.part_done(body);
+            return self.part_done(idx, body);
         }
         let err = status_error(PROVIDER, "part upload", &resp);
         match resp.status {
-            400 if self.maybe_stored && collides(&resp.body) => self.part_done(Json::object()),
+            400 if self.parts[idx].maybe_stored && collides(&resp.body) => self.part_done(idx, Json::object()),
             401 | 403 => {
                 let mut e = err;
                 e.code = ErrorCode::Auth;
@@ -285,7 +335,7 @@ impl Protocol for ApiVideo {
             }
             s if status_is_retryable(s) => {
                 // A 5xx may come after the part was stored.
-                self.maybe_stored = s >= 500;
+                self.parts[idx].maybe_stored |= s >= 500;
                 Verdict::Retry { error: err, retry_after: resp.header("retry-after").and_then(parse_retry_after) }
             }
             _ => self.fail(err),
@@ -305,7 +355,7 @@ impl Protocol for ApiVideo {
         if size > MAX_CHUNK {
             return Err(UploadError::invalid(PROVIDER, format!("a part must be at most {MAX_CHUNK} bytes")));
         }
-        if self.next_part + self.queue.len() as u64 > MAX_PARTS {
+        if self.parts.len() as u64 + 1 > MAX_PARTS {
             return Err(UploadError::invalid(PROVIDER, format!("at most {MAX_PARTS} parts")));
         }
         if last && size == 0 && self.appended == 0 {
@@ -313,7 +363,7 @@ impl Protocol for ApiVideo {
         }
         self.appended += size;
         self.finished_input = last;
-        self.queue.push(PartSpec { slice: Slice { file, start: 0, end: size }, last });
+        self.parts.push(PartSpec::new(Slice { file, start: 0, end: size }, last));
         Ok(())
     }
 
@@ -322,7 +372,7 @@ impl Protocol for ApiVideo {
     }
     fn session(&self) -> Json {
         match &self.video_id {
-            Some(id) => Json::object().with("videoId", id.as_str()).with("partsDone", self.next_part - 1),
+            Some(id) => Json::object().with("videoId", id.as_str()).with("partsDone", self.parts_done()),
             None => Json::Null,
         }
     }
@@ -331,8 +381,8 @@ impl Protocol for ApiVideo {
     /// (parts are numbered `k/N` by it, so a resumed upload keeps it).
     fn resume_state(&self) -> Option<Json> {
         match (&self.video_id, self.total, &self.phase) {
-            (Some(id), Some(_), Phase::Running) if self.chunk > 0 && self.next_part > 1 => Some(
-                Json::object().with("videoId", id.as_str()).with("partsDone", self.next_part - 1).with("chunkSize", self.chunk),
+            (Some(id), Some(_), Phase::Running) if self.chunk > 0 && self.parts_done() > 0 => Some(
+                Json::object().with("videoId", id.as_str()).with("partsDone", self.parts_done()).with("chunkSize", self.chunk),
             ),
             _ => None,
         }
@@ -344,7 +394,7 @@ impl Protocol for ApiVideo {
     /// lost answer.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
-        if self.total.is_none() || self.next_part != 1 || self.in_flight {
+        if self.total.is_none() || self.parts.iter().any(|p| p.state != PartState::Pending) {
             return Err(bad("only a file upload that has not begun can be resumed"));
         }
         let id = state.get("videoId").and_then(Json::as_str).map(str::to_string);
@@ -355,15 +405,23 @@ impl Protocol for ApiVideo {
         }
         let chunk = state.get("chunkSize").and_then(Json::as_u64).filter(|c| (MIN_CHUNK..=MAX_CHUNK).contains(c)).ok_or_else(|| bad("no usable chunkSize"))?;
         let done = state.get("partsDone").and_then(Json::as_u64).filter(|d| *d >= 1).ok_or_else(|| bad("no usable partsDone"))?;
+        let old_chunk = self.chunk;
         self.plan_parts(chunk);
-        if done >= self.queue.len() as u64 || self.queue.len() as u64 > MAX_PARTS {
+        if done >= self.parts.len() as u64 || self.parts.len() as u64 > MAX_PARTS {
+            self.plan_parts(old_chunk);
             return Err(bad("partsDone does not fit the file"));
         }
-        let stored: Vec<PartSpec> = self.queue.drain(..done as usize).collect();
-        self.confirmed = stored.iter().map(|p| p.slice.len()).sum();
-        self.next_part = done + 1;
+        self.confirmed = 0;
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            if (i as u64) < done {
+                p.state = PartState::Stored;
+                self.confirmed += p.slice.len();
+            } else {
+                // Sent in parallel before the reload, a later part may be stored already.
+                p.maybe_stored = true;
+            }
+        }
         self.video_id = Some(id);
-        self.maybe_stored = true;
         Ok(())
     }
 }

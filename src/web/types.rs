@@ -139,6 +139,9 @@ export interface ApiVideoUploadOptions extends CommonUploadOptions {
   videoName?: string;
   /** 5 MiB to 128 MiB; default 32 MiB. */
   chunkSize?: number;
+  /** Parts in flight at once after the first (which creates the video): 1 to 6, default 2.
+   *  1 sends them one after another, like api.video's own uploader. */
+  concurrency?: number;
 }
 
 export interface ProgressiveUploadOptions {

@@ -63,7 +63,12 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
             let endpoint = super::apivideo::endpoint(opts)?;
             let token = opts.required_string("uploadToken")?;
             let name = opts.string("videoName")?;
-            Ok(Box::new(ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?))
+            let mut av = ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?;
+            if let Some(n) = opts.data.get("concurrency").filter(|v| !v.is_null()) {
+                let n = n.as_u64().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(p, "concurrency must be an integer from 1 to 6"))?;
+                av = av.with_parallel(n as usize)?;
+            }
+            Ok(Box::new(av))
         }
         "cloudreve" => crate::protocols::cloudreve::from_options(&opts.endpoint()?, &opts.data, infos, chunk),
         "mangadex" => crate::protocols::mangadex::from_options(&opts.endpoint()?, &opts.data, infos, chunk),

@@ -165,11 +165,46 @@ async fn continues_an_existing_video() {
 // ---- retries --------------------------------------------------------------------------------
 
 #[wasm_bindgen_test]
+async fn parts_after_the_first_go_in_parallel_and_the_bytes_are_identical() {
+    let s = Av::new("{}").await;
+    // Slow parts down so that parallel ones overlap on the server.
+    s.faults(r#"[{"route":"upload","nth":2,"count":5,"delayMs":150}]"#).await;
+    let data = bytes(26 * MIB + 17, 41);
+    let result = upload(&s, &data, "par.mp4", r#""chunkSize":5242880,"concurrency":3"#).await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    assert_stored(&s, &str_field(&result, "videoId"), &data).await;
+    let reqs = s.uploads().await;
+    let mut ranges = strings(&reqs, "contentRange");
+    assert_eq!(ranges[0], "part 1/6", "part 1 first: it creates the video");
+    ranges.sort();
+    assert_eq!(ranges, ["part 1/6", "part 2/6", "part 3/6", "part 4/6", "part 5/6", "part 6/6"], "each part once");
+    let info = control(base(), "GET", &format!("/__control/session/{}", s.id), None).await;
+    assert_eq!(num_field(&info, "maxInFlight"), 3.0, "three parts on the wire at once, never more");
+    assert!(field(&result, "assets").is_object(), "the full Video from the answer that completed it");
+}
+
+#[wasm_bindgen_test]
+async fn concurrency_1_sends_parts_one_after_another() {
+    let s = Av::new("{}").await;
+    s.faults(r#"[{"route":"upload","nth":2,"count":3,"delayMs":100}]"#).await;
+    let data = bytes(16 * MIB, 42);
+    let result = upload(&s, &data, "seq.mp4", r#""chunkSize":5242880,"concurrency":1"#).await.expect("upload");
+    assert_stored(&s, &str_field(&result, "videoId"), &data).await;
+    assert_eq!(strings(&s.uploads().await, "contentRange"), ["part 1/4", "part 2/4", "part 3/4", "part 4/4"]);
+    let info = control(base(), "GET", &format!("/__control/session/{}", s.id), None).await;
+    assert_eq!(num_field(&info, "maxInFlight"), 1.0);
+    for bad in ["0", "7", "1.5", "\"2\""] {
+        let o = s.options(&format!(r#""concurrency":{bad}"#));
+        let e = new_upload(&file(&data, "x.mp4", "video/mp4").into(), &o).err().expect("refused");
+        assert_eq!(code(&e), "invalid-input", "concurrency {bad}");
+    }
+}
+
+#[wasm_bindgen_test]
 async fn retries_a_5xx() {
     let s = Av::new("{}").await;
     s.faults(r#"[{"route":"upload","nth":2,"status":503}]"#).await;
     let data = bytes(11 * MIB, 4);
-    let result = upload(&s, &data, "r.mp4", r#""chunkSize":5242880"#).await.expect("upload");
+    let result = upload(&s, &data, "r.mp4", r#""chunkSize":5242880,"concurrency":1"#).await.expect("upload");
     assert_stored(&s, &str_field(&result, "videoId"), &data).await;
     let reqs = s.uploads().await;
     assert_eq!(statuses(&reqs), [201, 503, 201, 201]);
@@ -182,7 +217,7 @@ async fn lost_answer_of_a_middle_part_does_not_end_in_400() {
     // Part 2 is stored, then the connection dies instead of the answer.
     s.faults(r#"[{"route":"upload","nth":2,"drop":true,"afterResponse":true}]"#).await;
     let data = bytes(16 * MIB, 5);
-    let result = upload(&s, &data, "l.mp4", r#""chunkSize":5242880"#).await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    let result = upload(&s, &data, "l.mp4", r#""chunkSize":5242880,"concurrency":1"#).await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
     let id = str_field(&result, "videoId");
     assert_stored(&s, &id, &data).await;
     let reqs = s.uploads().await;
@@ -334,7 +369,7 @@ async fn abort_stops_the_upload() {
     s.faults(r#"[{"route":"upload","nth":2,"delayMs":2000}]"#).await;
     let data = bytes(11 * MIB, 15);
     let f = file(&data, "ab.mp4", "video/mp4");
-    let up = new_upload(&f.into(), &s.options(r#""chunkSize":5242880"#)).unwrap();
+    let up = new_upload(&f.into(), &s.options(r#""chunkSize":5242880,"concurrency":1"#)).unwrap();
     let p = up.start();
     for _ in 0..300 {
         if s.uploads().await.len() >= 2 {

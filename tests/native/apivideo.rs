@@ -248,3 +248,99 @@ fn drive_from(p: &mut ApiVideo, server: &mut Server, first: Request) -> Result<J
     }
     drive(p, server, &[])
 }
+
+/// Drives `p` with up to `max_parallel()` parts in flight, answering them in the order `order`
+/// picks (an index into the parts in flight), with `faults[i]` on request i.
+fn drive_parallel(p: &mut ApiVideo, server: &mut Server, faults: &[Fault], order: &[usize]) -> Result<(Json, usize), String> {
+    let mut in_flight: Vec<Request> = Vec::new();
+    let (mut sent, mut answered, mut most) = (0usize, 0usize, 0usize);
+    for _ in 0..10_000 {
+        // Fill the window.
+        while in_flight.len() < p.max_parallel() {
+            match p.next() {
+                Next::Send(req) => {
+                    in_flight.push(req);
+                    sent += 1;
+                }
+                Next::Done(j) if in_flight.is_empty() => return Ok((j, most)),
+                Next::Fail(e) => return Err(format!("{e:?}")),
+                _ => break,
+            }
+        }
+        most = most.max(in_flight.len());
+        if in_flight.is_empty() {
+            return match p.next() {
+                Next::Done(j) => Ok((j, most)),
+                other => Err(format!("nothing in flight and {other:?}")),
+            };
+        }
+        let pick = order.get(answered).copied().unwrap_or(0) % in_flight.len();
+        let req = in_flight.remove(pick);
+        let fault = faults.get(answered).copied().unwrap_or(Fault::None);
+        answered += 1;
+        if let Verdict::Fail(e) = p.handle(&req, server.answer(&req, fault)) {
+            return Err(format!("{e:?}"));
+        }
+    }
+    Err(format!("no end after {sent} requests"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Parts in parallel, answered in any order, through any faults: every byte stored once, in
+    /// its place; never more than `concurrency` parts in flight, and only one until the video
+    /// exists.
+    #[test]
+    fn parallel_parts_survive_faults_in_any_order(
+        size in 1u64..(60 * MIB),
+        parallel in 1usize..=4,
+        faults in proptest::collection::vec(fault(), 0..30),
+        order in proptest::collection::vec(0usize..8, 0..40),
+        vid in any::<bool>(),
+    ) {
+        let given = vid.then(|| "viSIM".to_string());
+        let mut p = ApiVideo::file("http://av.test", "tok1", &info(size), None, given.clone(), Some(5 * MIB)).unwrap().with_parallel(parallel).unwrap();
+        let mut server = Server { video_id: given.clone(), ..Server::default() };
+        let result = drive_parallel(&mut p, &mut server, &faults, &order);
+        prop_assert!(result.is_ok(), "{:?}", result);
+        let (j, most) = result.unwrap();
+        prop_assert!(most <= parallel);
+        prop_assert!(server.complete);
+        let mut next = 0;
+        for (_, s, e) in server.parts.values() {
+            prop_assert_eq!(*s, next);
+            next = *e;
+        }
+        prop_assert_eq!(next, size);
+        prop_assert_eq!(p.confirmed(), size);
+        prop_assert_eq!(j.get("videoId").and_then(Json::as_str), server.video_id.as_deref());
+    }
+}
+
+#[test]
+fn parts_after_the_first_go_out_together() {
+    let mut p = ApiVideo::file("http://av.test", "tok1", &info(21 * MIB), None, None, Some(5 * MIB)).unwrap();
+    assert_eq!(p.max_parallel(), 2, "two parts at once by default");
+    let Next::Send(r1) = p.next() else { panic!("part 1") };
+    assert_eq!(p.next(), Next::Wait, "part 1 creates the video: nothing else until it answers");
+    let mut server = Server::default();
+    p.handle(&r1, server.handle(&r1));
+    let Next::Send(r2) = p.next() else { panic!("part 2") };
+    let Next::Send(r3) = p.next() else { panic!("part 3 alongside part 2") };
+    assert_eq!((r2.get_header("content-range"), r3.get_header("content-range")), (Some("part 2/5"), Some("part 3/5")));
+    assert_eq!(fields(&r3).0.as_deref(), Some("viSIM"), "later parts name the video");
+    // Part 3 answers first; part 2 is lost after storing and its resend collides: still complete.
+    p.handle(&r3, server.handle(&r3));
+    p.handle(&r2, server.answer(&r2, Fault::LostAnswer));
+    let rest = drive(&mut p, &mut server, &[]);
+    assert!(rest.is_ok(), "{rest:?}");
+    assert!(server.complete);
+    assert_eq!(server.collisions, 1);
+    // One at a time when asked.
+    let p = ApiVideo::file("http://av.test", "tok1", &info(21 * MIB), None, None, Some(5 * MIB)).unwrap().with_parallel(1).unwrap();
+    assert_eq!(p.max_parallel(), 1);
+    assert!(ApiVideo::file("http://av.test", "tok1", &info(MIB), None, None, None).unwrap().with_parallel(0).is_err());
+    assert!(ApiVideo::file("http://av.test", "tok1", &info(MIB), None, None, None).unwrap().with_parallel(7).is_err());
+    assert!(ApiVideo::progressive("http://av.test", "tok1", None, None).unwrap().with_parallel(2).is_err(), "a stream goes part by part");
+}

@@ -529,6 +529,7 @@ export function trackInFlight(registry, session, res) {
   registry.inFlight = (registry.inFlight ?? 0) + 1;
   registry.requestsSeen = (registry.requestsSeen ?? 0) + 1;
   session.inFlight = (session.inFlight ?? 0) + 1;
+  session.maxInFlight = Math.max(session.maxInFlight ?? 0, session.inFlight);
   let done = false;
   const end = () => {
     if (done) return;
@@ -610,7 +611,8 @@ export function controlRouter(registry, { createSession, newToken }) {
   router.get('/session/:id', withSession((s, req, res) =>
     sendJson(res, 200, {
       id: s.id, options: s.options, createdAt: s.createdAt, faults: s.faults.length, requests: s.log.length,
-      faultsFired: s.faults.reduce((n, f) => n + (f.fired ?? 0), 0), inFlight: s.inFlight ?? 0
+      faultsFired: s.faults.reduce((n, f) => n + (f.fired ?? 0), 0), inFlight: s.inFlight ?? 0,
+      maxInFlight: s.maxInFlight ?? 0
     })));
   // Requests being handled right now, in all sessions and per session (see trackInFlight).
   router.get('/inflight', (req, res) => {
