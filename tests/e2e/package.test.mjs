@@ -51,7 +51,7 @@ describe('npm package', () => {
     assert.equal(pkg.version, cargo, 'version comes from Cargo.toml');
     assert.equal(pkg.type, 'module');
     assert.equal(pkg.private, undefined);
-    for (const entry of ['.', './web']) {
+    for (const entry of ['.', './web', './queue', './form', './web/queue', './web/form']) {
       const e = pkg.exports[entry];
       assert.deepEqual(Object.keys(e), ['types', 'import', 'default'], `${entry}: types first`);
       for (const f of Object.values(e)) assert.ok(existsSync(join(PKG, f)), `${entry} → ${f} exists`);
@@ -65,14 +65,15 @@ describe('npm package', () => {
     tarball = join(WORK, info.filename);
     const files = info.files.map(f => f.path).sort();
     for (const f of ['package.json', 'index.js', 'index.d.ts', 'chunkup.js', 'chunkup_bg.js', 'chunkup_bg.wasm', 'chunkup.d.ts',
-      'web/chunkup.js', 'web/chunkup_bg.wasm', 'web/chunkup.d.ts', 'README.md']) {
+      'web/chunkup.js', 'web/chunkup_bg.wasm', 'web/chunkup.d.ts', 'README.md',
+      'queue.js', 'queue.d.ts', 'form.js', 'form.d.ts', 'web/queue.js', 'web/queue.d.ts', 'web/form.js', 'web/form.d.ts']) {
       assert.ok(files.includes(f), `tarball has ${f}: ${files.join(', ')}`);
     }
     assert.deepEqual(files.filter(f => /\.gitignore|\.tgz$|^src\/|^target\//.test(f)), []);
     t.diagnostic(`${info.filename}: ${(info.size / 1024).toFixed(0)} KiB packed, ${info.entryCount} files`);
   });
 
-  test('installs into a Vite app; tsc --noEmit passes on the typed example; vite build succeeds', () => {
+  test('installs into a Vite app; tsc --noEmit passes on the typed examples (chunkup, chunkup/queue, chunkup/form); vite build succeeds', () => {
     assert.ok(tarball, 'packed');
     cpSync(join(ROOT, 'tests/consumer'), APP, { recursive: true, filter: src => !/node_modules|dist$/.test(src) });
     run('npm', ['install', '--no-audit', '--no-fund', '--offline', '--no-package-lock', '--no-save', tarball], APP);
