@@ -169,7 +169,10 @@ async fn progress_covers_the_whole_chapter() {
     assert!(ev.windows(2).all(|w| w[0].0 <= w[1].0), "loaded never decreases");
     assert_eq!(ev.last().unwrap().0, total as f64);
     assert!(ev.iter().any(|(l, _)| *l > 0.0 && *l < total as f64), "intermediate values");
-    assert_eq!(batches(&s.get("log").await).iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 4, 1]);
+    // Batches go out in parallel: the short last one may arrive before a full one.
+    let mut sizes: Vec<usize> = batches(&s.get("log").await).iter().map(Vec::len).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(sizes, [4, 4, 4, 1]);
 }
 
 #[wasm_bindgen_test]
