@@ -2,9 +2,17 @@
 //! are `Blob.slice(...)` views: the bytes never enter wasm memory.
 
 use crate::core::{Body, Outcome, Part, Request, Response, Slice};
-use gloo_net::http::{Method as GMethod, RequestBuilder};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, Blob, FormData};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (a window's or a worker's alike).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
+}
 
 fn slice(files: &[Blob], s: &Slice, content_type: Option<&str>) -> Result<Blob, String> {
     let blob = files.get(s.file).ok_or_else(|| format!("no input file #{}", s.file))?;
@@ -52,34 +60,46 @@ pub async fn send(req: &Request, files: &[Blob], signal: &AbortSignal) -> Outcom
     }
 }
 
+/// What `fetch` failed with, as `String(error)` ("TypeError: Failed to fetch").
+fn js_text(v: JsValue) -> String {
+    match v.dyn_ref::<js_sys::Error>() {
+        Some(e) => String::from(e.to_string()),
+        None => js_message(&v),
+    }
+}
+
 async fn send_inner(req: &Request, files: &[Blob], signal: &AbortSignal) -> Result<Response, String> {
-    let method = match req.method {
-        crate::core::Method::Get => GMethod::GET,
-        crate::core::Method::Post => GMethod::POST,
-        crate::core::Method::Put => GMethod::PUT,
-        crate::core::Method::Patch => GMethod::PATCH,
-        crate::core::Method::Delete => GMethod::DELETE,
-    };
-    let mut b = RequestBuilder::new(&req.url).method(method).abort_signal(Some(signal));
+    let headers = Headers::new().map_err(js_text)?;
     for (k, v) in &req.headers {
-        b = b.header(k, v);
+        headers.append(k, v).map_err(js_text)?;
     }
     if let Body::Text { content_type, .. } = &req.body {
         if req.get_header("content-type").is_none() {
-            b = b.header("Content-Type", content_type);
+            headers.append("Content-Type", content_type).map_err(js_text)?;
         }
+    }
+    let init = RequestInit::new();
+    init.set_method(req.method.as_str());
+    init.set_headers(&headers);
+    init.set_signal(Some(signal));
+    if let Some(v) = body_value(files, &req.body)? {
+        init.set_body(&v);
     }
     // The default redirect mode: a 308 without Location comes back as is ('manual' would make
     // it an opaque status-0 response).
-    let request = match body_value(files, &req.body)? {
-        Some(v) => b.body(v),
-        None => b.build(),
-    }
-    .map_err(|e| e.to_string())?;
-    let resp = request.send().await.map_err(|e| e.to_string())?;
-    let headers = resp.headers().entries().collect();
+    let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_text)?;
+    let resp: web_sys::Response = JsFuture::from(global_fetch(&request)).await.map_err(js_text)?.unchecked_into();
+    // `Headers` is iterable: Array.from gives [[name, value], …] (names lower-cased).
+    let headers = js_sys::Array::from(&resp.headers())
+        .iter()
+        .filter_map(|pair| {
+            let pair: js_sys::Array = pair.unchecked_into();
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect();
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| e.to_string())?;
+    let text = resp.text().map_err(js_text)?;
+    let body = JsFuture::from(text).await.map_err(js_text)?.as_string().unwrap_or_default();
     Ok(Response { status, headers, body })
 }
 
