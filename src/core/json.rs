@@ -119,7 +119,10 @@ impl Json {
                 } else if n.fract() == 0.0 && n.abs() < 1e15 {
                     let _ = write!(out, "{}", *n as i64);
                 } else {
-                    let _ = write!(out, "{n}");
+                    if *n < 0.0 {
+                        out.push('-');
+                    }
+                    write_f64(n.abs(), out);
                 }
             }
             Json::String(s) => write_str(s, out),
@@ -165,6 +168,124 @@ fn write_str(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// `digits × 10^exp` as a JSON number, the way JavaScript's `Number#toString` lays it out:
+/// plain decimals for 1e-7 < |x| < 1e21, exponent form otherwise.
+fn layout(digits: u64, exp: i32, out: &mut String) {
+    let all = digits.to_string();
+    let s = all.trim_end_matches('0');
+    let exp = exp + (all.len() - s.len()) as i32;
+    let k = s.len() as i32;
+    let pos = k + exp; // digits before the decimal point
+    if 0 < pos && pos <= 21 {
+        if exp >= 0 {
+            out.push_str(s);
+            (0..exp).for_each(|_| out.push('0'));
+        } else {
+            let (a, b) = s.split_at(pos as usize);
+            out.push_str(a);
+            out.push('.');
+            out.push_str(b);
+        }
+    } else if -6 < pos && pos <= 0 {
+        out.push_str("0.");
+        (0..-pos).for_each(|_| out.push('0'));
+        out.push_str(s);
+    } else {
+        let (a, b) = s.split_at(1);
+        out.push_str(a);
+        if !b.is_empty() {
+            out.push('.');
+            out.push_str(b);
+        }
+        out.push('e');
+        out.push(if pos > 0 { '+' } else { '-' });
+        out.push_str(&(pos - 1).unsigned_abs().to_string());
+    }
+}
+
+/// Does `digits × 10^exp` read back as exactly `x`?
+fn reads_back(digits: u64, exp: i32, x: f64) -> bool {
+    let mut s = String::new();
+    layout(digits, exp, &mut s);
+    s.parse::<f64>() == Ok(x)
+}
+
+/// `x × 10^k` in f64 (inexact; steps of at most 10^300 so intermediates stay finite).
+fn scale(mut x: f64, mut k: i32) -> f64 {
+    while k != 0 {
+        let step = k.clamp(-300, 300);
+        x *= 10f64.powi(step);
+        k -= step;
+    }
+    x
+}
+
+/// Writes a finite positive `x` with the fewest significant digits that read back as exactly
+/// `x` (checked with the same `f64::from_str` the parser uses). Hand-written rather than
+/// `{}`: core's float formatting (Grisu + Dragon4) costs ~15 KB of wasm, and this path is rare
+/// (non-integer numbers in option pass-through and results).
+fn write_f64(x: f64, out: &mut String) {
+    // Decimal exponent estimate from the binary one (× log10 2), then corrected so that
+    // the 17-digit mantissa m = x × 10^(16-e) lies in [1e16, 1e17).
+    let bexp = ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let mut e = (bexp as f64 * std::f64::consts::LOG10_2) as i32;
+    let mut m = scale(x, 16 - e);
+    for _ in 0..4 {
+        if m >= 1e17 {
+            e += 1;
+        } else if m < 1e16 {
+            e -= 1;
+        } else {
+            break;
+        }
+        m = scale(x, 16 - e);
+    }
+    let exp = e - 16;
+    // 17 significant digits always suffice; find them exactly: the smallest m whose decimal
+    // reads back ≥ x (reading back is monotonic in m).
+    let guess = m as u64;
+    let mut span = 1u64 << 12;
+    let (mut lo, mut hi);
+    loop {
+        lo = guess.saturating_sub(span).max(1);
+        hi = guess.saturating_add(span);
+        let below = |d: u64| {
+            let mut s = String::new();
+            layout(d, exp, &mut s);
+            s.parse::<f64>().is_ok_and(|v| v < x)
+        };
+        if (lo == 1 || below(lo)) && !below(hi) || span >= 1 << 60 {
+            // invariant: reads(lo) < x (or lo == 1), reads(hi) >= x
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if below(mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            break;
+        }
+        span <<= 4;
+    }
+    let full = if reads_back(lo, exp, x) { lo } else { hi };
+    // Fewer digits: if some shorter decimal reads back as x, so does `full` cut to that length
+    // and rounded down or up (the decimals reading back as x form an interval around `full`).
+    let len = full.ilog10() + 1;
+    for keep in 1..len {
+        let p = 10u64.pow(len - keep);
+        let (q, r) = (full / p, full % p);
+        let (a, b) = if r * 2 >= p { (q + 1, q) } else { (q, q + 1) };
+        let e = exp + (len - keep) as i32;
+        for d in [a, b] {
+            if d > 0 && reads_back(d, e, x) {
+                return layout(d, e, out);
+            }
+        }
+    }
+    layout(full, exp, out);
 }
 
 impl From<&str> for Json {
@@ -418,5 +539,50 @@ mod tests {
         assert_eq!(a[1].as_u64(), None);
         assert_eq!(a[2].as_u64(), None);
         assert_eq!(a[3].as_u64(), None);
+    }
+
+    /// Parses back to the same f64, with as few significant digits as core's `{:e}`.
+    fn number_round_trips(x: f64) {
+        let text = Json::Number(x).to_json_string();
+        assert_eq!(text.parse::<f64>(), Ok(x), "{x:e} written as {text}");
+        assert_eq!(Json::parse(&text), Ok(Json::Number(x)));
+        let digits = |s: &str| {
+            let m = s.split(['e', 'E']).next().unwrap_or("");
+            let d: String = m.chars().filter(|c| c.is_ascii_digit()).collect();
+            d.trim_start_matches('0').trim_end_matches('0').len().max(1)
+        };
+        if x.fract() != 0.0 || x.abs() >= 1e15 {
+            assert_eq!(digits(&text), digits(&format!("{x:e}")), "{x:e} written as {text}");
+        }
+    }
+
+    #[test]
+    fn writes_floats_exactly() {
+        for x in [0.1, 0.3, 1.5, -2.5, 123.456, 1e21, 1e22, 1e23, 1e15, 1e16 + 2.0, 1.7976931348623157e308, 5e-324,
+            2.2250738585072014e-308, 1e-7, 1.2345e-6, 0.1 + 0.2, -0.000001, 4.35, 2f64.powi(60)]
+        {
+            number_round_trips(x);
+        }
+        assert_eq!(Json::Number(0.5).to_json_string(), "0.5");
+        assert_eq!(Json::Number(-1.25e-9).to_json_string(), "-1.25e-9");
+        assert_eq!(Json::Number(2e21).to_json_string(), "2e+21");
+        assert_eq!(Json::Number(1e20).to_json_string(), "100000000000000000000");
+        assert_eq!(Json::Number(0.001).to_json_string(), "0.001");
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn any_finite_f64_round_trips(bits in proptest::prelude::any::<u64>()) {
+            let x = f64::from_bits(bits);
+            if x.is_finite() {
+                number_round_trips(x);
+            }
+        }
+        #[test]
+        fn decimal_like_f64_round_trips(m in 1u64..10_000_000_000, e in -30i32..30) {
+            number_round_trips(m as f64 * 10f64.powi(e));
+        }
     }
 }

@@ -63,7 +63,8 @@ pub fn fingerprint(provider: &str, endpoint: &str, target: &str, user: &str, fil
     for f in files {
         field(&f.name);
         field(&f.size.to_string());
-        field(&format!("{}", f.last_modified));
+        // Integral milliseconds in every browser: the same text as `{}` without float formatting.
+        field(&Json::Number(f.last_modified).to_json_string());
         field(&f.mime);
     }
     let digest = h.finalize();

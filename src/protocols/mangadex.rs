@@ -198,8 +198,10 @@ fn page_label(index: usize, name: &str) -> String {
     }
 }
 
+/// "20.0 MB" (rounded half up to tenths; integer arithmetic, no float formatting in the binary).
 fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+    let tenths = bytes.saturating_add(50_000) / 100_000;
+    format!("{}.{} MB", tenths / 10, tenths % 10)
 }
 
 fn invalid_pages(problems: Vec<String>) -> UploadError {
@@ -381,11 +383,8 @@ fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
         Some(Json::Null) => return Ok(Json::Null),
         Some(Json::String(s)) => s.clone(),
         Some(Json::Number(n)) if n.is_finite() && *n >= 0.0 => {
-            if n.fract() == 0.0 && *n < 1e8 {
-                format!("{}", *n as u64)
-            } else {
-                format!("{n}")
-            }
+            // "12", "12.5": the JSON writer's shortest form (no float formatting in the binary).
+            Json::Number(*n).to_json_string()
         }
         Some(_) => return Err(invalid(format!("chapter.{key} must be a string or null"))),
     };

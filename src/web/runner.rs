@@ -178,7 +178,7 @@ fn outcome_of(r: &mut Runner, id: RequestId, outcome: Outcome) -> Outcome {
     match outcome {
         Outcome::Network(_) if f.stalled => Outcome::Network(format!(
             "no progress for {} ms, the stalled request was aborted",
-            r.stall_timeout_ms.round()
+            r.stall_timeout_ms.round() as u64
         )),
         o => o,
     }
