@@ -213,12 +213,7 @@ async fn md_session() -> (String, Object) {
 fn png_pages(n: usize, len: usize) -> Vec<(Vec<u8>, web_sys::File)> {
     (0..n)
         .map(|i| {
-            let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
-            v.extend_from_slice(b"IHDR");
-            v.extend_from_slice(&800u32.to_be_bytes());
-            v.extend_from_slice(&1200u32.to_be_bytes());
-            v.extend_from_slice(&[8, 6, 0, 0, 0]);
-            v.extend_from_slice(&bytes(len - v.len(), 700 + i as u64));
+            let v = png(800, 1200, len, 700 + i as u64);
             let f = file(&v, &format!("p{i}.png"), "image/png");
             (v, f)
         })

@@ -70,16 +70,6 @@ fn batches(log: &[JsValue]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn png(w: u32, h: u32, len: usize, seed: u64) -> Vec<u8> {
-    let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
-    v.extend_from_slice(b"IHDR");
-    v.extend_from_slice(&w.to_be_bytes());
-    v.extend_from_slice(&h.to_be_bytes());
-    v.extend_from_slice(&[8, 6, 0, 0, 0]);
-    v.extend_from_slice(&bytes(len.saturating_sub(v.len()), seed));
-    v
-}
-
 fn jpeg(len: usize, seed: u64) -> Vec<u8> {
     let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
     v.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");

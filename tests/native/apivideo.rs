@@ -150,6 +150,18 @@ fn fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
+/// The end of the bytes the stored parts cover, if they follow each other from 0 in part order.
+fn covered(server: &Server) -> Result<u64, String> {
+    let mut next = 0;
+    for (k, (_, s, e)) in &server.parts {
+        if *s != next {
+            return Err(format!("part {k} starts at {s}, expected {next}"));
+        }
+        next = *e;
+    }
+    Ok(next)
+}
+
 fn info(size: u64) -> FileInfo {
     FileInfo { name: "movie.mp4".into(), size, mime: "video/mp4".into(), last_modified: 0.0 }
 }
@@ -170,12 +182,7 @@ proptest! {
         prop_assert!(result.is_ok(), "{:?}", result);
         prop_assert!(server.complete);
         // Parts cover [0, size) in order, each once.
-        let mut next = 0;
-        for (_, s, e) in server.parts.values() {
-            prop_assert_eq!(*s, next);
-            next = *e;
-        }
-        prop_assert_eq!(next, size);
+        prop_assert_eq!(covered(&server), Ok(size));
         prop_assert_eq!(p.confirmed(), size);
         let j = result.unwrap();
         prop_assert_eq!(j.get("videoId").and_then(Json::as_str), server.video_id.as_deref());
@@ -307,12 +314,7 @@ proptest! {
         let (j, most) = result.unwrap();
         prop_assert!(most <= parallel);
         prop_assert!(server.complete);
-        let mut next = 0;
-        for (_, s, e) in server.parts.values() {
-            prop_assert_eq!(*s, next);
-            next = *e;
-        }
-        prop_assert_eq!(next, size);
+        prop_assert_eq!(covered(&server), Ok(size));
         prop_assert_eq!(p.confirmed(), size);
         prop_assert_eq!(j.get("videoId").and_then(Json::as_str), server.video_id.as_deref());
     }

@@ -157,3 +157,14 @@ pub fn code(err: &JsValue) -> String {
 pub async fn sleep_ms(ms: f64) {
     chunkup::web::runner::sleep(ms).await
 }
+
+/// A PNG of `len` bytes: a valid signature and IHDR (`w` × `h`), then seeded bytes.
+pub fn png(w: u32, h: u32, len: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+    v.extend_from_slice(b"IHDR");
+    v.extend_from_slice(&w.to_be_bytes());
+    v.extend_from_slice(&h.to_be_bytes());
+    v.extend_from_slice(&[8, 6, 0, 0, 0]);
+    v.extend_from_slice(&bytes(len.saturating_sub(v.len()), seed));
+    v
+}
