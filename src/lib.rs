@@ -7,6 +7,9 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+#[cfg(not(any(feature = "peertube", feature = "apivideo", feature = "cloudreve", feature = "mangadex")))]
+compile_error!("chunkup needs at least one provider feature: peertube, apivideo, cloudreve or mangadex");
+
 pub mod core;
 pub mod engine;
 pub mod protocols;

@@ -5,11 +5,16 @@
 use crate::core::retry::{parse_retry_after, RetryAfter};
 use crate::core::{Json, Outcome, Request, Response, UploadError};
 
+#[cfg(feature = "apivideo")]
 pub mod apivideo;
+#[cfg(feature = "cloudreve")]
 pub mod cloudreve;
+#[cfg(feature = "mangadex")]
 pub mod mangadex;
 pub mod oneshot;
+#[cfg(feature = "peertube")]
 pub mod peertube;
+#[cfg(feature = "peertube")]
 pub mod peertube_api;
 
 /// What the protocol wants next.

@@ -14,6 +14,20 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::Blob;
 
+/// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).
+pub(super) fn upload_protocol(opts: &Options, infos: &[crate::core::FileInfo], chunk: Option<u64>) -> Result<Box<dyn Protocol>, UploadError> {
+    let file = super::options::single(PROVIDER, infos)?;
+    let endpoint = endpoint(opts)?;
+    let token = opts.required_string("uploadToken")?;
+    let name = opts.string("videoName")?;
+    let mut up = ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?;
+    if let Some(n) = opts.data.get("concurrency").filter(|v| !v.is_null()) {
+        let n = n.as_u64().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(PROVIDER, "concurrency must be an integer from 1 to 6"))?;
+        up = up.with_parallel(n as usize)?;
+    }
+    Ok(Box::new(up))
+}
+
 /// `endpoint` option, defaulting to api.video's production host.
 pub fn endpoint(opts: &Options) -> Result<String, UploadError> {
     match opts.string("endpoint")? {

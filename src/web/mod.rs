@@ -2,10 +2,14 @@
 
 pub mod error;
 pub mod integrity;
+#[cfg(feature = "apivideo")]
 pub mod apivideo;
+#[cfg(feature = "cloudreve")]
 pub mod cloudreve;
+#[cfg(feature = "mangadex")]
 pub mod mangadex;
 pub mod options;
+#[cfg(feature = "peertube")]
 pub mod peertube;
 pub mod persist;
 pub mod runner;

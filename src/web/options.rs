@@ -7,6 +7,16 @@ use web_sys::{AbortSignal, Blob, File, FileList};
 
 pub const PROVIDERS: &[&str] = &["peertube", "peertube-import", "apivideo", "cloudreve", "mangadex"];
 
+/// The one file of a provider that uploads one file at a time.
+pub fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, UploadError> {
+    match infos {
+        [one] => Ok(one.clone()),
+        [] => Err(UploadError::invalid(provider, "no file given")),
+        _ => Err(UploadError::invalid(provider, "this provider uploads one file at a time")),
+    }
+}
+
+
 pub struct Options {
     pub raw: JsValue,
     /// Every plain-data option (functions and the AbortSignal left out), as JSON.

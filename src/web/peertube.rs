@@ -13,6 +13,26 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::Blob;
 
+/// The `Upload` protocol for `provider: 'peertube'` (a video) or `'peertube-import'` (a user
+/// archive).
+pub(super) fn upload_protocol(
+    opts: &Options,
+    infos: &[crate::core::FileInfo],
+    chunk: Option<u64>,
+) -> Result<Box<dyn crate::protocols::Protocol>, UploadError> {
+    use crate::protocols::peertube::PeerTube;
+    let p = opts.provider;
+    let file = super::options::single(p, infos)?;
+    let endpoint = opts.endpoint()?;
+    let token = opts.required_string("accessToken")?;
+    if p == "peertube-import" {
+        let user = opts.integer("userId")?.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
+        Ok(Box::new(PeerTube::import(&endpoint, &token, &file, user, chunk)?))
+    } else {
+        Ok(Box::new(PeerTube::video(&endpoint, &token, &file, &opts.data, chunk)?))
+    }
+}
+
 fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
     super::retry_policy(opts)
 }

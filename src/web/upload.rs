@@ -8,8 +8,6 @@ use super::runner::{self, Runner, Shared};
 use crate::core::retry::RetryPolicy;
 use crate::core::{FileInfo, UploadError};
 use crate::engine::Engine;
-use crate::protocols::apivideo::ApiVideo;
-use crate::protocols::peertube::PeerTube;
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -24,55 +22,35 @@ pub struct Upload {
     _signal_listener: Option<Closure<dyn FnMut()>>,
 }
 
-fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, UploadError> {
-    match infos {
-        [one] => Ok(one.clone()),
-        [] => Err(UploadError::invalid(provider, "no file given")),
-        _ => Err(UploadError::invalid(provider, "this provider uploads one file at a time")),
-    }
-}
-
 /// The endpoint an upload goes to, resolved (api.video has a default).
 fn endpoint_of(opts: &Options) -> Result<String, UploadError> {
     match opts.provider {
+        #[cfg(feature = "apivideo")]
         "apivideo" => super::apivideo::endpoint(opts),
         _ => opts.endpoint(),
     }
 }
 
-/// Builds the provider's protocol from validated options. Sends nothing.
+/// Builds the provider's protocol from validated options. Sends nothing. A provider whose Cargo
+/// feature is off is refused here, before any request.
 fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol>, UploadError> {
-    let p = opts.provider;
     let chunk = opts.chunk_size()?;
-    match p {
-        "peertube" => {
-            let file = single(p, infos)?;
-            let endpoint = opts.endpoint()?;
-            let token = opts.required_string("accessToken")?;
-            Ok(Box::new(PeerTube::video(&endpoint, &token, &file, &opts.data, chunk)?))
-        }
-        "peertube-import" => {
-            let file = single(p, infos)?;
-            let endpoint = opts.endpoint()?;
-            let token = opts.required_string("accessToken")?;
-            let user = opts.integer("userId")?.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
-            Ok(Box::new(PeerTube::import(&endpoint, &token, &file, user, chunk)?))
-        }
-        "apivideo" => {
-            let file = single(p, infos)?;
-            let endpoint = super::apivideo::endpoint(opts)?;
-            let token = opts.required_string("uploadToken")?;
-            let name = opts.string("videoName")?;
-            let mut av = ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?;
-            if let Some(n) = opts.data.get("concurrency").filter(|v| !v.is_null()) {
-                let n = n.as_u64().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(p, "concurrency must be an integer from 1 to 6"))?;
-                av = av.with_parallel(n as usize)?;
-            }
-            Ok(Box::new(av))
-        }
+    match opts.provider {
+        #[cfg(feature = "peertube")]
+        "peertube" | "peertube-import" => super::peertube::upload_protocol(opts, infos, chunk),
+        #[cfg(feature = "apivideo")]
+        "apivideo" => super::apivideo::upload_protocol(opts, infos, chunk),
+        #[cfg(feature = "cloudreve")]
         "cloudreve" => crate::protocols::cloudreve::from_options(&opts.endpoint()?, &opts.data, infos, chunk),
+        #[cfg(feature = "mangadex")]
         "mangadex" => crate::protocols::mangadex::from_options(&opts.endpoint()?, &opts.data, infos, chunk),
-        other => Err(UploadError::invalid(other, format!("provider {other:?} is not available in this build yet"))),
+        other => {
+            let feature = other.split('-').next().unwrap_or(other);
+            Err(UploadError::invalid(
+                other,
+                format!("provider {other:?} is not in this build of chunkup (built without the Cargo feature \"{feature}\")"),
+            ))
+        }
     }
 }
 

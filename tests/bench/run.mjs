@@ -13,7 +13,8 @@
 // Env: BENCH_MIB (default 256), BENCH_RUNS (best of, default 3), BENCH_BIG_GIB (default 5; 0 skips 4),
 // BENCH_SKIP (comma list of section numbers to skip).
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, rmSync, ftruncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, ftruncateSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,6 +227,22 @@ if (!SKIP.has(6)) {
     }
   }
   record(6, 'chunkup wasm + glue, gzip -9', `${(mine / 1024).toFixed(1)} KiB`, '<= 50 KB', mine <= 50_000);
+  // One build per provider feature (scripts/size.sh, ~1 min in all); BENCH_PROVIDER_SIZES=0 skips it.
+  if (process.env.BENCH_PROVIDER_SIZES !== '0') {
+    const dir = mkdtempSync(join(tmpdir(), 'chunkup-size-'));
+    try {
+      execFileSync('bash', ['scripts/size.sh', 'peertube', 'apivideo', 'cloudreve', 'mangadex'], { cwd: REPO_ROOT, env: { ...process.env, SIZE_OUT: dir }, stdio: ['ignore', 'ignore', 'inherit'] });
+      for (const p of ['peertube', 'apivideo', 'cloudreve', 'mangadex']) {
+        const w = readFileSync(join(dir, p, 'chunkup_bg.wasm'));
+        const g = await bundle(`export * from ${JSON.stringify(join(dir, p, 'chunkup.js'))};`);
+        out(`  chunkup ${p} only (--no-default-features --features ${p}): wasm ${w.length} / ${gz(w)} B + JS glue ${g.length} / ${gz(g)} B = ${gz(w) + gz(g)} B gzip`);
+      }
+    } catch (e) {
+      out(`  single-provider builds failed: ${e.message.split('\n')[0]}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
 }
 
 out('\nSummary');
