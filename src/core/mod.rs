@@ -53,6 +53,12 @@ pub fn server_code(body: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `s` in double quotes, escaped like a JSON string: what `{:?}` shows for ordinary text, without
+/// pulling core's `Debug` for `str` and its Unicode tables into the binary.
+pub fn quoted(s: &str) -> String {
+    Json::String(s.to_string()).to_json_string()
+}
+
 pub fn truncate(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
         s.to_string()

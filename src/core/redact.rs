@@ -5,11 +5,11 @@
 /// any `Bearer <value>` with `[redacted]`.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
-    let mut sorted: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
-    // Longest first, so a secret that contains another is replaced whole.
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for s in sorted {
-        out = out.replace(s, "[redacted]");
+    let mut left: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
+    // Longest first, so a secret that contains another is replaced whole (a handful of secrets:
+    // picking the longest each time is cheaper in code size than a sort).
+    while let Some(i) = left.iter().enumerate().max_by_key(|(_, s)| s.len()).map(|(i, _)| i) {
+        out = out.replace(left.swap_remove(i), "[redacted]");
     }
     redact_bearer(&redact_query_values(&out))
 }

@@ -300,8 +300,8 @@ pub fn parse_session(data: &Json, session_id: &str, requested_uri: &str, endpoin
                     ErrorCode::Protocol,
                     PROVIDER,
                     format!(
-                        "storage policy type {:?} is not supported by chunkup yet (supported: local, relay, remote, s3, ks3, cos, oss, obs, onedrive)",
-                        truncate(other, 40)
+                        "storage policy type {} is not supported by chunkup yet (supported: local, relay, remote, s3, ks3, cos, oss, obs, onedrive)",
+                        crate::core::quoted(&truncate(other, 40))
                     ),
                 ))
             }

@@ -194,7 +194,7 @@ fn page_label(index: usize, name: &str) -> String {
     if name.is_empty() {
         format!("page {} (index {index})", index + 1)
     } else {
-        format!("page {} (index {index}, {name:?})", index + 1)
+        format!("page {} (index {index}, {})", index + 1, crate::core::quoted(&name))
     }
 }
 
@@ -390,8 +390,8 @@ fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
     };
     if !valid_number_label(&text) {
         return Err(invalid(format!(
-            "chapter.{key} {:?} is not a valid label (digits, an optional .decimal part and letter, at most 8 characters, e.g. \"12\", \"12.5\", \"3b\")",
-            crate::core::truncate(&text, 20)
+            "chapter.{key} {} is not a valid label (digits, an optional .decimal part and letter, at most 8 characters, e.g. \"12\", \"12.5\", \"3b\")",
+            crate::core::quoted(&crate::core::truncate(&text, 20))
         )));
     }
     Ok(Json::String(text))
@@ -430,8 +430,8 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
         .ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
     if !valid_language(&lang) {
         return Err(invalid(format!(
-            "chapter.translatedLanguage {:?} is not a language code like \"en\" or \"pt-br\"",
-            crate::core::truncate(&lang, 20)
+            "chapter.translatedLanguage {} is not a language code like \"en\" or \"pt-br\"",
+            crate::core::quoted(&crate::core::truncate(&lang, 20))
         )));
     }
     d.set("translatedLanguage", Json::String(lang));
@@ -445,8 +445,8 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
     if let Some(at) = optional_string(c.get("publishAt"), "chapter.publishAt")? {
         if !valid_publish_at(&at) {
             return Err(invalid(format!(
-                "chapter.publishAt {:?} must look like 2025-07-01T18:00:00 (no time zone)",
-                crate::core::truncate(&at, 40)
+                "chapter.publishAt {} must look like 2025-07-01T18:00:00 (no time zone)",
+                crate::core::quoted(&crate::core::truncate(&at, 40))
             )));
         }
         d.set("publishAt", Json::String(at));
@@ -820,11 +820,11 @@ impl MangaDex {
         match &self.params.edit {
             Some((chapter, _)) => s.chapter.as_deref() == Some(chapter.as_str()),
             None => {
-                let mut a = s.groups.clone();
-                let mut b = self.params.groups.clone();
-                a.sort();
-                b.sort();
-                s.chapter.is_none() && s.manga.is_some() && s.manga == self.params.manga && a == b
+                // The same groups, in any order (a few ids: counting beats sorting copies).
+                let (a, b) = (&s.groups, &self.params.groups);
+                let count = |v: &[String], g: &String| v.iter().filter(|x| *x == g).count();
+                let same_groups = a.len() == b.len() && a.iter().all(|g| count(a, g) == count(b, g));
+                s.chapter.is_none() && s.manga.is_some() && s.manga == self.params.manga && same_groups
             }
         }
     }
@@ -1536,7 +1536,7 @@ impl ApprovalCheck {
             return Err(invalid("manga must be a manga UUID"));
         }
         if !valid_language(locale) {
-            return Err(invalid(format!("locale {:?} is not a language code like \"en\" or \"pt-br\"", crate::core::truncate(locale, 20))));
+            return Err(invalid(format!("locale {} is not a language code like \"en\" or \"pt-br\"", crate::core::quoted(&crate::core::truncate(locale, 20)))));
         }
         let body = Json::object().with("manga", manga.to_ascii_lowercase()).with("locale", locale);
         let request = Request::new(Method::Post, join(endpoint, "/upload/check-approval-required"))

@@ -132,7 +132,7 @@ impl PeerTube {
             return Err(UploadError::invalid(p, "userId must be a positive integer"));
         }
         if !file.name.to_ascii_lowercase().ends_with(".zip") {
-            return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {:?})", file.name)));
+            return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {})", crate::core::quoted(&file.name))));
         }
         let body = Json::object().with("filename", file.name.as_str()).with("lastModified", Json::Number(file.last_modified));
         let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));

@@ -143,7 +143,7 @@ fn check_file(file: &FileInfo, what: &str, extensions: &[&str], max: u64) -> Res
         return Err(UploadError::new(
             ErrorCode::UnsupportedType,
             PROVIDER,
-            format!("{what} must be one of {} (got {:?})", extensions.join(" "), file.name),
+            format!("{what} must be one of {} (got {})", extensions.join(" "), crate::core::quoted(&file.name)),
         ));
     }
     if file.size == 0 {

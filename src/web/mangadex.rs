@@ -112,7 +112,7 @@ fn boxed<P: Protocol + 'static>(p: P) -> Box<dyn Protocol> {
 fn auth_endpoint(o: &Options) -> Result<String, UploadError> {
     let e = o.required_string("authEndpoint")?;
     resolve_endpoint(&e)
-        .ok_or_else(|| UploadError::invalid(PROVIDER, format!("authEndpoint {:?} is not a usable URL", crate::core::truncate(&e, 80))))
+        .ok_or_else(|| UploadError::invalid(PROVIDER, format!("authEndpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))
 }
 
 /// Whether a chapter of `manga` in `locale` will wait for staff approval (a first upload, or a

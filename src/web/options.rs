@@ -41,7 +41,7 @@ impl Options {
                 PROVIDERS.iter().copied().find(|k| *k == name).ok_or_else(|| {
                     UploadError::invalid(
                         provider_fallback,
-                        format!("unknown provider {:?}; expected one of {}", crate::core::truncate(&name, 40), PROVIDERS.join(", ")),
+                        format!("unknown provider {}; expected one of {}", crate::core::quoted(&crate::core::truncate(&name, 40)), PROVIDERS.join(", ")),
                     )
                 })?
             }
@@ -63,7 +63,7 @@ impl Options {
                 .ok()
                 .and_then(|s| s.as_string())
                 .and_then(|s| Json::parse(&s).ok())
-                .ok_or_else(|| UploadError::invalid(provider, format!("option {k:?} is not plain data")))?;
+                .ok_or_else(|| UploadError::invalid(provider, format!("option {} is not plain data", crate::core::quoted(&k))))?;
             data.set(&k, j);
         }
         Ok(Options { raw: raw.clone(), data, provider })
@@ -148,8 +148,8 @@ impl Options {
     pub fn endpoint(&self) -> Result<String, UploadError> {
         let e = self.required_string("endpoint")?;
         let resolved =
-            resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {:?} is not a usable URL", crate::core::truncate(&e, 80))))?;
-        check_endpoint(&resolved).map_err(|why| self.err(format!("endpoint {:?} {why}", crate::core::truncate(&e, 80))))?;
+            resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
+        check_endpoint(&resolved).map_err(|why| self.err(format!("endpoint {} {why}", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
         Ok(resolved)
     }
 }

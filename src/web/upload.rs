@@ -48,7 +48,7 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
             let feature = other.split('-').next().unwrap_or(other);
             Err(UploadError::invalid(
                 other,
-                format!("provider {other:?} is not in this build of chunkup (built without the Cargo feature \"{feature}\")"),
+                format!("provider \"{other}\" is not in this build of chunkup (built without the Cargo feature \"{feature}\")"),
             ))
         }
     }
