@@ -50,8 +50,12 @@ fn bytes_sent(log: &[JsValue], route: &str) -> usize {
     log.iter().filter(|e| str_field(e, "route") == route).map(|e| num_field(e, "contentLength").max(0.0) as usize).sum()
 }
 
-/// Waits until `route` has `n` answered requests.
+/// Waits until `route` has `n` answered requests. From the call on, the fake holds every `route`
+/// request for 60 ms, so that the upload is still mid-way when the test stops it (small chunks on
+/// loopback would otherwise finish between two polls).
 async fn wait_answered(base: &str, id: &str, route: &str, n: usize) {
+    let slow = format!(r#"[{{"route":"{route}","nth":1,"count":100000,"delayMs":60}}]"#);
+    control(base, "POST", &format!("/__control/session/{id}/faults"), Some(&slow)).await;
     for _ in 0..1500 {
         if answered(&log(base, id).await, route).len() >= n {
             return;
