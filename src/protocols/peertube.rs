@@ -60,7 +60,8 @@ pub struct PeerTube {
     offset: u64,
     phase: Phase,
     in_flight: bool,
-    /// The last chunk went out and its answer was lost: a 404 now may mean "already done".
+    /// The last chunk went out and got no definite answer (lost, or a 5xx/408 after which the
+    /// server may have completed the upload): a 404 now may mean "already done".
     final_sent: bool,
     reinits: u32,
     no_progress: u32,
@@ -530,9 +531,6 @@ impl Protocol for PeerTube {
                         self.phase = Phase::Query;
                         return self.next();
                     }
-                    if end == self.total {
-                        self.final_sent = true;
-                    }
                     Request::new(Method::Put, upload_url)
                         .tag(TAG_CHUNK)
                         .checksum(Checksum::DigestSha256)
@@ -562,15 +560,24 @@ impl Protocol for PeerTube {
                 if req.tag != TAG_INIT {
                     self.phase = Phase::Query;
                 }
+                if matches!(&req.body, Body::Slice(s) if s.end == self.total) {
+                    self.final_sent = true;
+                }
                 network_retry(self.provider, what, &detail)
             }
             Outcome::Response(resp) => match req.tag {
                 TAG_INIT => self.handle_init(resp),
                 _ => {
                     // A definite answer to a chunk that was not the last: the final chunk has
-                    // not been sent yet, whatever an earlier lost answer suggested.
+                    // not been sent yet, whatever an earlier lost answer suggested. An answer to
+                    // the final chunk after which the server may have finished it (5xx, 408)
+                    // makes a later 404 ambiguous; a 404 to its first attempt is just "gone".
                     if let Body::Slice(s) = &req.body {
-                        self.final_sent = s.end == self.total;
+                        if s.end != self.total {
+                            self.final_sent = false;
+                        } else if resp.status >= 500 || resp.status == 408 {
+                            self.final_sent = true;
+                        }
                     }
                     self.handle_data(req, resp)
                 }

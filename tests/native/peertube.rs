@@ -1965,3 +1965,32 @@ fn growth_stops_below_a_size_the_server_refused_with_413() {
     assert!(lens.iter().all(|&l| l <= 4 * mib), "{lens:?}");
     assert!(s.finished().is_ok());
 }
+
+#[test]
+fn a_404_to_the_first_attempt_of_the_last_chunk_starts_over_but_after_a_lost_answer_it_may_be_done() {
+    // The upload expired before its last chunk: that chunk's 404 is a definite "gone".
+    let mut s = after_init(3 * MIN_CHUNK, MIN_CHUNK);
+    s.exchange(r308(MIN_CHUNK));
+    s.exchange(r308(2 * MIN_CHUNK));
+    let last = s.exchange(out(resp(404)));
+    assert_eq!(chunk_of(&last), (2 * MIN_CHUNK, 3 * MIN_CHUNK));
+    let again = s.exchange(created(UPLOAD_URL));
+    assert_eq!((again.method, again.url.as_str()), (Method::Post, INIT), "a new upload");
+
+    // The last chunk's answer was lost; then the upload is gone: it may have completed.
+    let mut s = after_init(2 * MIN_CHUNK, MIN_CHUNK);
+    s.exchange(r308(MIN_CHUNK));
+    s.exchange(Outcome::Network("reset".into()));
+    let q = s.exchange(out(resp(404)));
+    assert!(is_query(&q, 2 * MIN_CHUNK));
+    let e = s.err();
+    assert_eq!((e.code, e.status), (ErrorCode::SessionExpired, Some(404)));
+    assert!(e.message.contains("may have completed"), "{}", e.message);
+
+    // Same after a 5xx to the last chunk (the server may have finished it before failing).
+    let mut s = after_init(2 * MIN_CHUNK, MIN_CHUNK);
+    s.exchange(r308(MIN_CHUNK));
+    s.exchange(out(resp(502)));
+    s.exchange(out(resp(404)));
+    assert_eq!(s.err().code, ErrorCode::SessionExpired);
+}
