@@ -6,6 +6,7 @@
 #[path = "common/mod.rs"]
 mod common;
 use chunkup::web::apivideo as av;
+use chunkup::web::upload::Upload;
 use common::*;
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::prelude::*;
@@ -102,6 +103,20 @@ async fn await_promise(p: Promise) -> Result<JsValue, JsValue> {
 }
 
 // ---- delegated upload ------------------------------------------------------------------------
+
+/// Starts `up`, expires the upload token once the fake has seen two parts, and returns the error
+/// `start()` rejects with.
+async fn expire_token_after_two_parts(s: &Av, up: &Upload) -> JsValue {
+    let p = up.start();
+    for _ in 0..300 {
+        if s.uploads().await.len() >= 2 {
+            break;
+        }
+        sleep_ms(10.0).await;
+    }
+    s.post("expire-upload-token", &format!(r#"{{"token":"{}"}}"#, s.token)).await;
+    JsFuture::from(p).await.expect_err("expired")
+}
 
 #[wasm_bindgen_test]
 async fn multi_part_upload_identical_bytes() {
@@ -320,15 +335,7 @@ async fn unknown_token_is_auth() {
     let data = bytes(6 * MIB, 12);
     let f = file(&data, "b.mp4", "video/mp4");
     let up = new_upload(&f.into(), &s.options(r#""chunkSize":5242880"#)).unwrap();
-    let p = up.start();
-    for _ in 0..300 {
-        if s.uploads().await.len() >= 2 {
-            break;
-        }
-        sleep_ms(10.0).await;
-    }
-    s.post("expire-upload-token", &format!(r#"{{"token":"{}"}}"#, s.token)).await;
-    let e = JsFuture::from(p).await.expect_err("expired");
+    let e = expire_token_after_two_parts(&s, &up).await;
     assert_eq!(code(&e), "auth");
     assert_eq!(statuses(&s.uploads().await), [201, 401], "part 1 passed, part 2 refused");
 }
@@ -527,22 +534,6 @@ async fn token_api_round_trip() {
 
 // ---- token expiry ------------------------------------------------------------------------------
 
-/// A `getAccessToken` callback that fetches a fresh access token from the fake and counts calls.
-fn access_token_source(s: &Av) -> (std::rc::Rc<std::cell::Cell<u32>>, Closure<dyn FnMut() -> Promise>) {
-    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
-    let c = calls.clone();
-    let id = s.id.clone();
-    let cb = Closure::<dyn FnMut() -> Promise>::new(move || {
-        c.set(c.get() + 1);
-        let id = id.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let v = control(base(), "POST", &format!("/__control/session/{id}/new-token"), None).await;
-            Ok(field(&v, "accessToken"))
-        })
-    });
-    (calls, cb)
-}
-
 fn token_calls(log: &Array) -> Vec<(String, u32)> {
     log.iter().filter(|e| str_field(e, "route") == "tokens").map(|e| (str_field(&e, "method"), num_field(&e, "status") as u32)).collect()
 }
@@ -552,7 +543,7 @@ async fn token_api_asks_get_access_token_on_401_and_continues() {
     let s = Av::new("{}").await;
     s.post("expire-token", "{}").await;
     let ep = base();
-    let (calls, cb) = access_token_source(&s);
+    let (calls, cb) = token_source(base(), &s.id);
     let opts = |extra: &str| -> JsValue {
         let o = options(&format!(r#"{{"accessToken":"{}","endpoint":"{ep}","retryDelays":[20,20]{extra}}}"#, s.access));
         set(&o, "getAccessToken", cb.as_ref());
@@ -602,18 +593,10 @@ async fn an_upload_token_expiring_mid_upload_is_a_clear_auth_error_not_a_refresh
     let data = bytes(11 * MIB, 42);
     let f = file(&data, "c.mp4", "video/mp4");
     let o = s.options(r#""chunkSize":5242880"#);
-    let (calls, cb) = access_token_source(&s);
+    let (calls, cb) = token_source(base(), &s.id);
     set(&o, "getAccessToken", cb.as_ref());
     let up = new_upload(&f.into(), &o).unwrap();
-    let p = up.start();
-    for _ in 0..300 {
-        if s.uploads().await.len() >= 2 {
-            break;
-        }
-        sleep_ms(10.0).await;
-    }
-    s.post("expire-upload-token", &format!(r#"{{"token":"{}"}}"#, s.token)).await;
-    let e = JsFuture::from(p).await.expect_err("expired");
+    let e = expire_token_after_two_parts(&s, &up).await;
     assert_eq!(code(&e), "auth");
     assert_eq!(num_field(&e, "status"), 401.0);
     assert_eq!(field(&e, "retryable").as_bool(), Some(false));

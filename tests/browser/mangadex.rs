@@ -324,23 +324,6 @@ async fn approval_check() {
     assert_eq!(JsFuture::from(chunkup::web::mangadex::check_approval_required(o.into())).await.unwrap(), JsValue::FALSE);
 }
 
-/// A `getAccessToken` callback that fetches a fresh token from the fake (`new-token`) and counts
-/// its calls.
-fn token_source(s: &Md) -> (std::rc::Rc<std::cell::Cell<u32>>, Closure<dyn FnMut() -> js_sys::Promise>) {
-    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
-    let c = calls.clone();
-    let id = s.id.clone();
-    let cb = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
-        c.set(c.get() + 1);
-        let id = id.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let v = control(base(), "POST", &format!("/__control/session/{id}/new-token"), None).await;
-            Ok(field(&v, "accessToken"))
-        })
-    });
-    (calls, cb)
-}
-
 #[wasm_bindgen_test]
 async fn an_access_token_expiring_mid_chapter_is_replaced_and_the_upload_continues() {
     let s = Md::new("{}").await;
@@ -349,7 +332,7 @@ async fn an_access_token_expiring_mid_chapter_is_replaced_and_the_upload_continu
     s.post("faults", r#"[{"route":"upload","delayMs":150,"count":1000}]"#).await;
     let pages = chapter(12, 21);
     let o = s.options(r#""batchSize":2,"concurrency":1"#);
-    let (calls, _cb) = token_source(&s);
+    let (calls, _cb) = token_source(base(), &s.id);
     set(&o, "getAccessToken", _cb.as_ref());
     let up = new_upload(&input(&pages), &o).unwrap();
     let p = up.start();

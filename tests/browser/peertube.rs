@@ -380,7 +380,7 @@ async fn constructor_validates_synchronously_and_sends_nothing() {
         r#"{"provider":"nope","endpoint":"http://x"}"#.to_string(),
         format!(r#"{{"provider":"peertube","endpoint":"{}","accessToken":"t"}}"#, peertube_url()),
         format!(r#"{{"provider":"peertube","endpoint":"{}","channelId":1}}"#, peertube_url()),
-        format!(r#"{{"provider":"peertube","accessToken":"t","channelId":1}}"#),
+        r#"{"provider":"peertube","accessToken":"t","channelId":1}"#.to_string(),
         format!(r#"{{"provider":"peertube","endpoint":"{}","accessToken":"t","channelId":1,"chunkSize":10}}"#, peertube_url()),
         format!(r#"{{"provider":"peertube","endpoint":"{}","accessToken":"t","channelId":1,"retryDelays":"x"}}"#, peertube_url()),
         format!(r#"{{"provider":"peertube-import","endpoint":"{}","accessToken":"t","userId":1}}"#, peertube_url()),

@@ -168,3 +168,20 @@ pub fn png(w: u32, h: u32, len: usize, seed: u64) -> Vec<u8> {
     v.extend_from_slice(&bytes(len.saturating_sub(v.len()), seed));
     v
 }
+
+/// A `getAccessToken` callback that fetches a fresh token from the fake at `base`
+/// (`POST /__control/session/<id>/new-token`, field `accessToken`) and counts its calls.
+pub fn token_source(base: &'static str, id: &str) -> (std::rc::Rc<std::cell::Cell<u32>>, Closure<dyn FnMut() -> Promise>) {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let c = calls.clone();
+    let id = id.to_string();
+    let cb = Closure::<dyn FnMut() -> Promise>::new(move || {
+        c.set(c.get() + 1);
+        let id = id.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let v = control(base, "POST", &format!("/__control/session/{id}/new-token"), None).await;
+            Ok(field(&v, "accessToken"))
+        })
+    });
+    (calls, cb)
+}
