@@ -40,6 +40,27 @@ for (const [dir, what] of [[PKG, '--target bundler'], [WEB_SRC, '--target web']]
   }
 }
 
+// `Upload` typed by its options: wasm-bindgen cannot declare a generic class, so
+// the class is made generic here, `new Upload(file, { provider: 'peertube', … }).start()` then
+// resolves with `PeerTubeVideoResult & IntegrityResult` (UploadResultFor, in the types section).
+function typedUpload(dts) {
+  let text = readFileSync(dts, 'utf8');
+  if (text.includes('export class Upload<O extends UploadOptions')) return;
+  const swaps = [
+    ['export class Upload {', 'export class Upload<O extends UploadOptions = UploadOptions> {'],
+    ['constructor(input: File | Blob | File[] | FileList, options: UploadOptions);',
+      'constructor(input: File | Blob | File[] | FileList, options: O);'],
+    ['start(): Promise<UploadResult>;', 'start(): Promise<UploadResultFor<O>>;']
+  ];
+  for (const [from, to] of swaps) {
+    const at = text.indexOf(from);
+    if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`${dts}: expected exactly one \`${from}\` (wasm-bindgen output changed?)`);
+    text = text.replace(from, to);
+  }
+  writeFileSync(dts, text);
+}
+for (const dir of [PKG, WEB_SRC]) typedUpload(join(dir, 'chunkup.d.ts'));
+
 // web/: a fresh copy of the web build (wasm-pack's `.gitignore` with `*` would hide it from npm).
 rmSync(WEB, { recursive: true, force: true });
 cpSync(WEB_SRC, WEB, { recursive: true, filter: src => !src.endsWith('.gitignore') });

@@ -1,4 +1,4 @@
-import type { Upload, UploadError, UploadOptions, UploadProgress } from './chunkup.js';
+import type { Upload, UploadError, UploadOptions, UploadProgress, UploadResult } from './chunkup.js';
 
 /** What one queue entry uploads: a File/Blob, or several files as one upload (MangaDex pages). */
 export type QueueInput = File | Blob | File[];
@@ -15,7 +15,7 @@ export type QueueItemOptions =
 
 /** The part of `Upload` the queue uses (see `createUpload`). */
 export interface UploadLike {
-  start(): Promise<any>;
+  start(): Promise<UploadResult>;
   pause(): void;
   resume(): void;
   abort(): Promise<void>;
@@ -40,7 +40,7 @@ export declare class QueueItem {
   /** Seconds until done at the current speed; Infinity when nothing moves. */
   readonly secondsLeft: number;
   /** The provider's result once `state === 'done'`. */
-  readonly result: any;
+  readonly result: UploadResult | undefined;
   /** Why it failed once `state === 'error'` (an UploadError, or what an options function threw). */
   readonly error: UploadError | Error | undefined;
   /** The Upload, once started. */
@@ -72,7 +72,7 @@ export type UploadQueueOptions = OmitEach<Partial<UploadOptions>, 'onProgress'> 
   /** Every state change: queued, uploading, paused, done, error, cancelled. */
   onFileState?: (item: QueueItem) => void;
   onFileProgress?: (item: QueueItem, progress: UploadProgress) => void;
-  onFileDone?: (item: QueueItem, result: any) => void;
+  onFileDone?: (item: QueueItem, result: UploadResult) => void;
   onFileError?: (item: QueueItem, error: UploadError | Error) => void;
   onFileCancel?: (item: QueueItem) => void;
   /** The whole queue, on every progress event and state change. */

@@ -175,7 +175,7 @@ pub fn create_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOp
 }
 
 /// Lists upload tokens (`sortBy`, `sortOrder`, `currentPage`, `pageSize`).
-#[wasm_bindgen(js_name = apiVideoListUploadTokens, unchecked_return_type = "Promise<{ data: ApiVideoUploadToken[]; pagination: any }>")]
+#[wasm_bindgen(js_name = apiVideoListUploadTokens, unchecked_return_type = "Promise<{ data: ApiVideoUploadToken[]; pagination: ApiVideoPagination }>")]
 pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTokensOptions")] options: JsValue) -> js_sys::Promise {
     spawn_protocol(|| {
         let (o, e, t) = authed(&options)?;

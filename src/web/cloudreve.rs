@@ -42,7 +42,20 @@ export interface CloudreveUploadResult {
   /** The storage policy type: local, remote, s3, ks3, cos, oss, obs, onedrive. */
   policyType: string;
   /** The file, when the upload was confirmed by looking it up after a lost answer. */
-  file?: any;
+  file?: CloudreveFile;
+  [key: string]: unknown;
+}
+
+/** Cloudreve's FileResponse, as far as chunkup relies on it (the server sends more). */
+export interface CloudreveFile {
+  type?: number;
+  id?: string;
+  name?: string;
+  path?: string;
+  size?: number;
+  created_at?: string;
+  updated_at?: string;
+  metadata?: Record<string, string>;
   [key: string]: unknown;
 }
 
@@ -70,7 +83,8 @@ export interface CloudreveToken {
   /** RFC 3339 times. */
   accessExpires?: string;
   refreshExpires?: string;
-  user?: any;
+  /** The account, as Cloudreve describes it (login only). */
+  user?: { id?: string; email?: string; nickname?: string; [key: string]: unknown };
 }
 
 export interface CloudreveDeleteSessionOptions {

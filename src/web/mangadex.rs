@@ -95,6 +95,23 @@ export interface MangaDexRefreshOptions {
   retryDelays?: number[];
 }
 
+/**
+ * What `start()` resolves with for MangaDex: the commit's answer, the new chapter. If that answer
+ * was not JSON (the chapter exists all the same), `{ result: 'ok', sessionId }`.
+ */
+export interface MangaDexChapterResult {
+  result: 'ok' | string;
+  response?: 'entity' | string;
+  data?: {
+    id: string;
+    type: 'chapter';
+    attributes?: { volume?: string | null; chapter?: string | null; title?: string | null; translatedLanguage?: string; pages?: number; [key: string]: unknown };
+    relationships?: { id: string; type: string; [key: string]: unknown }[];
+  };
+  sessionId?: string;
+  [key: string]: unknown;
+}
+
 export interface MangaDexToken {
   access_token: string;
   refresh_token: string;

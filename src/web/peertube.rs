@@ -119,7 +119,7 @@ pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAut
 }
 
 /// Lists my video imports: `{ endpoint, accessToken, start?, count?, sort?, search?, targetUrl? }`.
-#[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: any[] }>")]
+#[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: PeerTubeVideoImport[] }>")]
 pub fn peertube_list_imports(#[wasm_bindgen(unchecked_param_type = "PeerTubeListImportsOptions")] options: JsValue) -> js_sys::Promise {
     spawn(|| {
         let (o, endpoint, token) = authed(&options)?;
@@ -159,7 +159,7 @@ pub fn peertube_upload_caption(
 }
 
 /// Sets my avatar, or a channel's when `channel` (its handle) is given.
-#[wasm_bindgen(js_name = peertubeUpdateAvatar, unchecked_return_type = "Promise<{ avatars: any[] }>")]
+#[wasm_bindgen(js_name = peertubeUpdateAvatar, unchecked_return_type = "Promise<{ avatars: PeerTubeActorImage[] }>")]
 pub fn peertube_update_avatar(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel?: string }")] options: JsValue,
@@ -173,7 +173,7 @@ pub fn peertube_update_avatar(
 }
 
 /// Sets a channel's banner: `{ endpoint, accessToken, channel }`.
-#[wasm_bindgen(js_name = peertubeUpdateBanner, unchecked_return_type = "Promise<{ banners: any[] }>")]
+#[wasm_bindgen(js_name = peertubeUpdateBanner, unchecked_return_type = "Promise<{ banners: PeerTubeActorImage[] }>")]
 pub fn peertube_update_banner(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel: string }")] options: JsValue,
@@ -187,7 +187,7 @@ pub fn peertube_update_banner(
 }
 
 /// Imports a video from a `.torrent` file (or `targetUrl`/`magnetUri` with `file` = null).
-#[wasm_bindgen(js_name = peertubeImportVideo, unchecked_return_type = "Promise<any>")]
+#[wasm_bindgen(js_name = peertubeImportVideo, unchecked_return_type = "Promise<PeerTubeVideoImport>")]
 pub fn peertube_import_video(
     #[wasm_bindgen(unchecked_param_type = "File | null")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeImportVideoOptions")] options: JsValue,

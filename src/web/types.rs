@@ -123,9 +123,34 @@ export interface PeerTubeImportOptions extends CommonUploadOptions {
   userId: number;
 }
 
+/** What `start()` resolves with for `peertube` (and `peertubeLegacyUpload`). */
 export interface PeerTubeVideoResult {
   video: { id: number; uuid: string; shortUUID: string };
 }
+
+/** What `start()` resolves with for `peertube-import`: the server's JSON, `{}` when it sends none. */
+export type PeerTubeImportResult = Record<string, unknown>;
+
+/** With `integrity: true` every result gets the input's lower-case hex SHA-256 (an array, in input order, for several files). */
+export interface IntegrityResult {
+  sha256?: string | string[];
+}
+
+/**
+ * What `start()` resolves with, by the options' provider: `new Upload(file, { provider: 'peertube', … })`
+ * gives a `Promise<UploadResultFor<PeerTubeUploadOptions>>`, so `result.video.id` type-checks.
+ * For options typed as the union `UploadOptions` it is the union of every provider's result.
+ */
+export type UploadResultFor<O> =
+  O extends { provider: 'peertube' } ? PeerTubeVideoResult & IntegrityResult
+  : O extends { provider: 'peertube-import' } ? PeerTubeImportResult & IntegrityResult
+  : O extends { provider: 'apivideo' } ? ApiVideoVideo & IntegrityResult
+  : O extends { provider: 'cloudreve' } ? CloudreveUploadResult & IntegrityResult
+  : O extends { provider: 'mangadex' } ? MangaDexChapterResult & IntegrityResult
+  : never;
+
+/** Any provider's result. */
+export type UploadResult = UploadResultFor<UploadOptions>;
 
 export interface ApiVideoUploadOptions extends CommonUploadOptions {
   provider: 'apivideo';
@@ -246,6 +271,41 @@ export interface PeerTubeListImportsOptions extends PeerTubeAuthOptions {
 export type PeerTubeLegacyUploadOptions = PeerTubeAuthOptions & Omit<PeerTubeUploadOptions, 'provider' | keyof CommonUploadOptions | 'accessToken'>;
 
 export type PeerTubeImportVideoOptions = PeerTubeLegacyUploadOptions & { targetUrl?: string; magnetUri?: string };
+
+/** One of my video imports (`peertubeListImports`, `peertubeImportVideo`), as PeerTube describes it. */
+export interface PeerTubeVideoImport {
+  id: number;
+  targetUrl?: string | null;
+  magnetUri?: string | null;
+  torrentName?: string | null;
+  state: { id: number; label: string };
+  error?: string | null;
+  createdAt: string;
+  updatedAt: string;
+  video?: { id: number; uuid: string; shortUUID?: string; name: string; [key: string]: unknown } | null;
+  [key: string]: unknown;
+}
+
+/** An avatar or banner size as PeerTube returns it (`peertubeUpdateAvatar`, `peertubeUpdateBanner`). */
+export interface PeerTubeActorImage {
+  width: number;
+  height?: number;
+  path?: string;
+  fileUrl?: string;
+  createdAt: string;
+  updatedAt: string;
+  [key: string]: unknown;
+}
+
+/** api.video's pagination block of a list answer. */
+export interface ApiVideoPagination {
+  currentPage: number;
+  pageSize: number;
+  pagesTotal: number;
+  itemsTotal: number;
+  currentPageItems: number;
+  links: { rel: string; uri: string }[];
+}
 
 export interface UploadError extends Error {
   readonly name: 'UploadError' | string;

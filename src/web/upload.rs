@@ -161,7 +161,7 @@ impl Upload {
     }
 
     /// Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    #[wasm_bindgen(unchecked_return_type = "Promise<UploadResult>")]
     pub fn start(&self) -> js_sys::Promise {
         let shared = self.shared.clone();
         let provider = shared.borrow().engine.protocol().provider();

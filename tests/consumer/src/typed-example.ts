@@ -18,7 +18,7 @@ import type {
   PeerTubeImportOptions, PeerTubeImportVideoOptions, PeerTubeLegacyUploadOptions, PeerTubeListImportsOptions,
   PeerTubeLoginOptions, PeerTubePrivacy, PeerTubeRefreshOptions, PeerTubeToken, PeerTubeUploadOptions,
   PeerTubeUserImport, PeerTubeVideoResult, ProgressiveUploadOptions, UploadErrorCode, UploadOptions, UploadProgress,
-  UploadProvider
+  UploadProvider, UploadResult, UploadResultFor, MangaDexChapterResult, PeerTubeImportResult, PeerTubeVideoImport
 } from 'chunkup';
 import initWeb, * as web from 'chunkup/web';
 
@@ -146,6 +146,33 @@ export async function webBuild(): Promise<void> {
   await initWeb();
   const upload: web.Upload = new web.Upload(file, peertube);
   await upload.start().catch((e: unknown) => { if (e instanceof web.UploadError) console.log(e.code); });
+}
+
+// ---- Results typed by the options' provider ----------------------------------------------------------
+export async function typedResults(): Promise<void> {
+  const pt = await new Upload(file, peertube).start();
+  const videoNumber: number = pt.video.id;
+  const sha: string | string[] | undefined = pt.sha256; // with integrity: true
+  const inline = await new Upload(file, { provider: 'peertube', endpoint: '/peertube', accessToken: 't', channelId: 1 }).start();
+  const shortUUID: string = inline.video.shortUUID;
+  const av = await new Upload(file, apivideo).start();
+  const videoId: string = av.videoId;
+  const cr = await new Upload(file, cloudreve).start();
+  const policyType: string = cr.policyType;
+  const fileSize: number | undefined = cr.file?.size;
+  const md: MangaDexChapterResult = await new Upload(pages, mangadex).start();
+  const chapterId: string | undefined = md.data?.id;
+  const imported: PeerTubeImportResult = await new Upload(file, peertubeImport).start();
+  const anyResult: UploadResult = await new Upload(file, peertube as UploadOptions).start();
+  const forApi: UploadResultFor<ApiVideoUploadOptions> = av;
+  const imports: PeerTubeVideoImport[] = (await peertubeListImports({ endpoint: '/peertube', accessToken: 't' })).data;
+  console.log(videoNumber, sha, shortUUID, videoId, policyType, fileSize, chapterId, imported, anyResult, forApi, imports[0]?.state.label);
+  // @ts-expect-error a PeerTube result has no videoId
+  console.log(pt.videoId);
+  // @ts-expect-error an api.video result has no video.id
+  console.log(av.video.id);
+  // @ts-expect-error the union of every provider's result needs narrowing first
+  console.log(anyResult.video.id);
 }
 
 // ---- What the types refuse -----------------------------------------------------------------------------

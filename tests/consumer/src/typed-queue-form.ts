@@ -64,5 +64,10 @@ export function refused(el: HTMLFormElement): void {
   const s: QueueItemState = 'running';
   // @ts-expect-error enhanceForm needs a provider's options
   enhanceForm(el, { concurrency: 2 });
+  enhanceForm(el, {
+    provider: 'apivideo', uploadToken: 'to1',
+    // @ts-expect-error fields() gets the result of the options' provider: api.video has no video.id
+    fields: result => ({ id: result.video.id })
+  });
   console.log(s);
 }
