@@ -65,7 +65,7 @@ pub trait Protocol {
     fn set_token(&mut self, _token: &str) {}
     /// `req`, which carried `bytes` of file data, got an HTTP answer below 400 `elapsed_ms`
     /// after it was handed to the network (called before [`Protocol::handle`]). Protocols
-    /// whose chunk size may change mid-upload use it to fit the size to the link.
+    /// whose chunk size or parallelism may change mid-upload use it to fit them to the link.
     fn observe(&mut self, _req: &Request, _bytes: u64, _elapsed_ms: f64) {}
     /// Called when the upload resumes after a pause: re-sync with the server before sending data.
     fn resync(&mut self) {}

@@ -117,7 +117,7 @@ if (!SKIP.has(2)) {
     const cuSame = await run('runChunkup', size, 32 * MIB);
     const cuSeq = await run('runChunkup', size, 32 * MIB, 1);
     out(`  ${mib} MiB official default (50 MiB parts): ${offDef.toFixed(0)} ms, ${rate(size, offDef)}`);
-    record(2, `${mib} MiB chunkup default (32 MiB parts, 2 at once) vs official default`, `${cuDef.toFixed(0)} ms, ${rate(size, cuDef)}, ratio ${(offDef / cuDef).toFixed(2)}`, '>= 1.0', offDef / cuDef >= 1);
+    record(2, `${mib} MiB chunkup default (32 MiB parts, 2 at once unless the first part beats 150 MiB/s) vs official default`, `${cuDef.toFixed(0)} ms, ${rate(size, cuDef)}, ratio ${(offDef / cuDef).toFixed(2)}`, '>= 1.0', offDef / cuDef >= 1);
     record(2, `${mib} MiB both with 32 MiB parts`, `official ${offSame.toFixed(0)} ms, chunkup ${cuSame.toFixed(0)} ms, ratio ${(offSame / cuSame).toFixed(2)}`, '>= 1.0', offSame / cuSame >= 1);
     out(`  ${mib} MiB chunkup 32 MiB parts one at a time (concurrency 1, as the official client): ${cuSeq.toFixed(0)} ms, ratio ${(offSame / cuSeq).toFixed(2)}`);
   }

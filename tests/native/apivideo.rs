@@ -346,3 +346,55 @@ fn parts_after_the_first_go_out_together() {
     assert!(ApiVideo::file("http://av.test", "tok1", &info(MIB), None, None, None).unwrap().with_parallel(7).is_err());
     assert!(ApiVideo::progressive("http://av.test", "tok1", None, None).unwrap().with_parallel(2).is_err(), "a stream goes part by part");
 }
+
+/// With the default concurrency, the first part's speed decides: faster than any 1 Gbit/s uplink
+/// (a LAN or loopback, where parallel parts only compete for CPU) → one at a time; slower → two.
+/// A concurrency the page chose is kept whatever the speed.
+#[test]
+fn default_concurrency_follows_the_first_parts_speed() {
+    let start = |parallel: Option<usize>| {
+        let p = ApiVideo::file("http://av.test", "tok1", &info(21 * MIB), None, None, Some(5 * MIB)).unwrap();
+        let mut p = match parallel {
+            Some(n) => p.with_parallel(n).unwrap(),
+            None => p,
+        };
+        let mut server = Server::default();
+        let Next::Send(r1) = p.next() else { panic!("part 1") };
+        (p, server.handle(&r1), r1, server)
+    };
+    let part = 5 * MIB;
+    // 5 MiB in 20 ms = 250 MiB/s: loopback-fast.
+    let (mut p, answer, r1, mut server) = start(None);
+    p.observe(&r1, part, 20.0);
+    p.handle(&r1, answer);
+    assert_eq!(p.max_parallel(), 1, "a fast first part: the rest go one at a time");
+    let Next::Send(r2) = p.next() else { panic!("part 2") };
+    assert_eq!(p.next(), Next::Wait, "no second part in flight on a fast link");
+    p.handle(&r2, server.handle(&r2));
+    assert!(drive(&mut p, &mut server, &[]).is_ok());
+    assert!(server.complete);
+    // 5 MiB in 500 ms = 10 MiB/s: a real uplink keeps two parts in flight.
+    let (mut p, answer, r1, _) = start(None);
+    p.observe(&r1, part, 500.0);
+    p.handle(&r1, answer);
+    assert_eq!(p.max_parallel(), 2);
+    assert!(matches!((p.next(), p.next()), (Next::Send(_), Next::Send(_))), "two parts at once on a slow link");
+    // Decided once: a later fast part does not lower it.
+    let (mut p, answer, r1, _) = start(None);
+    p.observe(&r1, part, 500.0);
+    p.handle(&r1, answer);
+    let Next::Send(r2) = p.next() else { panic!("part 2") };
+    p.observe(&r2, part, 1.0);
+    assert_eq!(p.max_parallel(), 2, "only the first part decides");
+    // A concurrency the page chose stays, however fast the link.
+    let (mut p, answer, r1, _) = start(Some(3));
+    p.observe(&r1, part, 1.0);
+    p.handle(&r1, answer);
+    assert_eq!(p.max_parallel(), 3);
+    // A part under 1 MiB tells nothing: the next one decides.
+    let (mut p, _, r1, _) = start(None);
+    p.observe(&r1, 1000, 0.01);
+    assert_eq!(p.max_parallel(), 2, "too small to tell");
+    p.observe(&r1, part, 20.0);
+    assert_eq!(p.max_parallel(), 1);
+}
