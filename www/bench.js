@@ -37,7 +37,10 @@ function makeFresh(size, name) {
 window.longTasks = () => {
   const long = longTasks.filter(t => t.duration > 50);
   const during = long.filter(t => uploading.some(([a, b]) => t.start < b && t.start + t.duration > a));
+  const runOf = t => uploading.find(([a, b]) => t.start < b && t.start + t.duration > a)?.[2];
   return {
+    /** Each long task while uploading: its duration, ms into the run, and which run. */
+    runs: during.map(t => `${t.duration.toFixed(0)} ms at +${(t.start - uploading.find(([a, b]) => t.start < b && t.start + t.duration > a)[0]).toFixed(0)} ms in ${runOf(t)}`),
     count: during.length,
     max: Math.max(0, ...during.map(t => t.duration)),
     outside: long.length - during.length,
@@ -77,7 +80,8 @@ window.peertube = async ({ endpoint, s, size, chunkSize, fromInput, progress, in
   } catch (e) {
     throw new Error(`${e.code} ${e.status ?? ''}: ${e.message}`);
   } finally {
-    uploading.push([t0, performance.now()]);
+    const what = fromInput ? 'picked file' : `${(size / 1048576).toFixed(0)} MiB`;
+    uploading.push([t0, performance.now(), `${what}, chunkSize ${chunkSize ?? 'default'}${integrity ? ', integrity' : ''}${storage === false ? ', storage off' : ''}`]);
   }
   const ms = performance.now() - t0;
   // Per-chunk overhead: gap between one chunk's response end and the next request's start.

@@ -215,6 +215,7 @@ if (!SKIP.has(7)) {
   const lt = await page.evaluate(() => window.longTasks());
   out('\n5. Main thread');
   record(5, 'long tasks over 50 ms while chunkup uploaded', `${lt.count} (longest ${lt.max.toFixed(0)} ms)`, '0', lt.count === 0);
+  for (const r of lt.runs) out(`    ${r}`);
   out(`  (outside the uploads, e.g. the bench building its test files: ${lt.outside}, longest ${lt.outsideMax.toFixed(0)} ms)`);
 }
 
