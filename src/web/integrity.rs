@@ -17,8 +17,9 @@ use web_sys::Blob;
 pub const BUDGET_MS: f64 = 8.0;
 /// Bytes hashed between two clock reads.
 const PIECE: usize = 256 << 10;
-/// Bytes read at once when a whole file is hashed at the end.
-const WINDOW: f64 = (8 << 20) as f64;
+/// Bytes read from a Blob at once: a 64 MiB chunk is read and hashed in 8 windows, so no more
+/// than this is held in memory per hashing (less garbage, shorter copies on the main thread).
+const WINDOW: u64 = 8 << 20;
 
 /// `integrity`: false (default) or true.
 pub fn option(data: &Json, provider: &'static str) -> Result<bool, UploadError> {
@@ -40,6 +41,25 @@ pub struct State {
     pub hashed: u64,
     /// Whole-file digests computed before the upload ([`file_digests`]), reused by [`finish`].
     before: Option<Vec<[u8; 32]>>,
+    /// The next chunk, hashed while the current one is on the wire ([`hash_ahead`]).
+    ahead: Option<Ahead>,
+}
+
+/// A chunk hashed ahead of its request: its digest, and the file's running hash advanced over it
+/// (a copy: the running hash itself moves only when the guess is used).
+#[derive(Debug)]
+struct Ahead {
+    slice: Slice,
+    /// Resolves once `out` is filled.
+    done: js_sys::Promise,
+    out: Rc<RefCell<Option<AheadOut>>>,
+}
+
+#[derive(Debug)]
+struct AheadOut {
+    chunk: Result<[u8; 32], String>,
+    /// The running hash from `slice.start` on, advanced to `slice.end`.
+    running: Option<Sha256Stream>,
 }
 
 pub type Shared = Rc<RefCell<State>>;
@@ -120,15 +140,98 @@ async fn read(blob: &Blob, start: f64, end: f64) -> Result<js_sys::Uint8Array, S
     Ok(js_sys::Uint8Array::new(&buf))
 }
 
+/// Reads bytes `start..end` of `blob` once, window by window, into every stream of `into`.
+async fn hash_range(state: &Shared, blob: &Blob, start: u64, end: u64, into: &mut [&mut Sha256Stream]) -> Result<(), String> {
+    let mut at = start;
+    while at < end {
+        let to = at.saturating_add(WINDOW).min(end);
+        let bytes = read(blob, at as f64, to as f64).await?;
+        if bytes.length() as u64 != to - at {
+            return Err("the file changed while it was being uploaded".into());
+        }
+        let mut started = now();
+        hash_bytes(state, &bytes, into, &mut started).await;
+        note_block(state, now() - started);
+        at = to;
+    }
+    Ok(())
+}
+
+/// Starts hashing `slice` now, in the background, for a request that is likely to come (the chunk
+/// after the one just sent), so that its hashing overlaps the current chunk's upload instead of
+/// delaying the next one. [`hash_slice`] for exactly that slice then takes the result; a request
+/// for anything else ignores it. Reads the slice's bytes once, like [`hash_slice`].
+pub fn hash_ahead(state: &Shared, files: &[Blob], slice: Slice) {
+    let Some(blob) = files.get(slice.file).cloned() else { return };
+    if slice.is_empty() || state.borrow().ahead.as_ref().is_some_and(|a| a.slice == slice) {
+        return;
+    }
+    let mut resolve = None;
+    let done = js_sys::Promise::new(&mut |res, _| resolve = Some(res));
+    let Some(resolve) = resolve else { return };
+    let out = Rc::new(RefCell::new(None));
+    // A copy of the file's running hash when the slice continues it.
+    let running = {
+        let s = state.borrow();
+        match s.files.get(slice.file) {
+            Some((upto, Some(h))) if *upto == slice.start => Some(h.clone()),
+            _ => None,
+        }
+    };
+    state.borrow_mut().ahead = Some(Ahead { slice, done, out: out.clone() });
+    let state = state.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut running = running;
+        let mut chunk = Sha256Stream::new();
+        let read = {
+            let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
+            if let Some(r) = running.as_mut() {
+                into.push(r);
+            }
+            hash_range(&state, &blob, slice.start, slice.end, &mut into).await
+        };
+        let chunk = read.map(|()| chunk.finish());
+        *out.borrow_mut() = Some(AheadOut { chunk, running });
+        let _ = resolve.call0(&JsValue::NULL);
+    });
+}
+
+/// The digest of `slice` if [`hash_ahead`] was started for exactly it (waiting for it to end);
+/// moves the file's running hash over the slice when it was still where the guess began.
+async fn take_ahead(state: &Shared, slice: Slice) -> Option<[u8; 32]> {
+    let ahead = {
+        let mut s = state.borrow_mut();
+        match s.ahead.take() {
+            Some(a) if a.slice == slice => a,
+            other => {
+                s.ahead = other.filter(|a| a.slice.start > slice.start); // a guess further on stays
+                return None;
+            }
+        }
+    };
+    let _ = JsFuture::from(ahead.done).await;
+    let out = ahead.out.borrow_mut().take()?;
+    let digest = out.chunk.ok()?;
+    if let Some(r) = out.running {
+        let mut s = state.borrow_mut();
+        if let Some(entry) = s.files.get_mut(slice.file) {
+            if entry.0 == slice.start && entry.1.is_some() {
+                *entry = (slice.end, Some(r));
+            }
+        }
+    }
+    Some(digest)
+}
+
 /// SHA-256 of exactly the bytes of `slice` (what the request sends). When the slice continues
 /// its file's running hash, that is fed in the same pass.
 pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<[u8; 32], String> {
-    let blob = files.get(slice.file).ok_or("no such input file")?;
-    let bytes = read(blob, slice.start as f64, slice.end as f64).await?;
-    if bytes.length() as u64 != slice.len() {
-        return Err("the file changed while it was being uploaded".into());
+    if let Some(digest) = take_ahead(state, slice).await {
+        return Ok(digest);
     }
-    // Take the file's running hash if this slice continues it.
+    let blob = files.get(slice.file).ok_or("no such input file")?;
+    // Take the file's running hash if this slice continues it (on a read error it stays taken:
+    // the whole file is then hashed anew at the end).
     let mut running = {
         let mut s = state.borrow_mut();
         if s.files.len() < files.len() {
@@ -140,15 +243,13 @@ pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<
         }
     };
     let mut chunk = Sha256Stream::new();
-    let mut started = now();
     {
         let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
         if let Some(r) = running.as_mut() {
             into.push(r);
         }
-        hash_bytes(state, &bytes, &mut into, &mut started).await;
+        hash_range(state, blob, slice.start, slice.end, &mut into).await?;
     }
-    note_block(state, now() - started);
     if let Some(r) = running {
         if let Some(entry) = state.borrow_mut().files.get_mut(slice.file) {
             *entry = (slice.end, Some(r));
@@ -159,18 +260,8 @@ pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<
 
 /// SHA-256 of a whole file, read window by window.
 async fn hash_file(state: &Shared, blob: &Blob) -> Result<[u8; 32], String> {
-    let size = blob.size();
     let mut h = Sha256Stream::new();
-    let mut at = 0.0;
-    while at < size {
-        let end = (at + WINDOW).min(size);
-        let bytes = read(blob, at, end).await?;
-        let mut started = now();
-        hash_bytes(state, &bytes, &mut [&mut h], &mut started).await;
-        note_block(state, now() - started);
-        yield_now().await;
-        at = end;
-    }
+    hash_range(state, blob, 0, blob.size() as u64, &mut [&mut h]).await?;
     Ok(h.finish())
 }
 

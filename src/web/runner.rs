@@ -399,8 +399,18 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     let mut request = request;
                     let mut hash_error = None;
                     if let (Some(state), Some(_), crate::core::Body::Slice(slice)) = (&integrity, request.checksum, &request.body) {
-                        match super::integrity::hash_slice(state, &files, *slice).await {
-                            Ok(h) => request.add_checksum(&h),
+                        let slice = *slice;
+                        match super::integrity::hash_slice(state, &files, slice).await {
+                            Ok(h) => {
+                                request.add_checksum(&h);
+                                // Hash the chunk that most likely comes next (same size, right
+                                // after this one) while this one is on the wire.
+                                let size = files.get(slice.file).map_or(0.0, |b| b.size()) as u64;
+                                if slice.end < size {
+                                    let next = crate::core::Slice { file: slice.file, start: slice.end, end: slice.end.saturating_add(slice.len()).min(size) };
+                                    super::integrity::hash_ahead(state, &files, next);
+                                }
+                            }
                             Err(e) => hash_error = Some(Outcome::Network(format!("could not read the bytes to hash: {e}"))),
                         }
                         push(&sh, Event::Sent(id, -1.0)); // hashing is activity, not a stall

@@ -73,6 +73,35 @@ async fn every_chunk_carries_a_digest_that_uploadx_verifies() {
     assert!(!preflights.is_empty(), "the Digest header needs a preflight");
 }
 
+/// With adaptive chunks (no `chunkSize`) the chunk after each one is hashed while that one is on
+/// the wire, guessing the same size: a guess that fits is used, one that does not (the size just
+/// doubled) is dropped and the chunk hashed anew. Every digest must still be exactly its chunk's,
+/// and the whole-file hash right.
+#[wasm_bindgen_test]
+async fn chunks_hashed_ahead_carry_their_own_digest_when_the_size_adapts() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    let data = bytes(28 * MB + 3, 17);
+    let up = new_upload(&file(&data, "adapt.mp4", "video/mp4").into(), &pt_options(&s, r#""integrity":true"#)).unwrap();
+    let result = run(&up).await.expect("upload succeeds");
+    let hex = sha256_hex(&data).await;
+    assert_eq!(str_field(&result, "sha256"), hex, "whole-file SHA-256 in the result");
+    assert_eq!(stored_sha256(&s).await, (data.len(), hex));
+    let log = s.log().await;
+    let chunks = chunk_entries(&log);
+    assert!(chunks.len() >= 2, "several chunks");
+    let mut sizes = Vec::new();
+    for c in &chunks {
+        // "bytes a-b/N"
+        let range = str_field(c, "contentRange");
+        let (a, b) = range.trim_start_matches("bytes ").split('/').next().unwrap().split_once('-').unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse::<usize>().unwrap() + 1);
+        sizes.push(b - a);
+        assert_eq!(str_field(c, "digest"), format!("sha-256={}", webcrypto_b64(&data[a..b]).await), "chunk {range}");
+        assert!(matches!(num_field(c, "status") as u16, 200 | 201 | 308), "verified and accepted: {range}");
+    }
+    assert_eq!(sizes[0], 8 * MB, "adaptive chunks start at 8 MiB: {sizes:?}");
+}
+
 #[wasm_bindgen_test]
 async fn integrity_off_sends_no_digest_and_no_sha256() {
     let s = Session::new(r#"{"user":"alice"}"#).await;
