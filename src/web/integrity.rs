@@ -45,21 +45,26 @@ pub struct State {
     ahead: Option<Ahead>,
 }
 
-/// A chunk hashed ahead of its request: its digest, and the file's running hash advanced over it
-/// (a copy: the running hash itself moves only when the guess is used).
+/// The chunk after the one on the wire, hashed ahead of its request ([`hash_ahead`]).
 #[derive(Debug)]
 struct Ahead {
-    slice: Slice,
-    /// Resolves once `out` is filled.
+    file: usize,
+    start: u64,
+    /// Where that chunk may end (ascending): the same size as the current one, half or double
+    /// it (an adaptive chunk size changes by those steps), clipped to the file's end.
+    ends: Vec<u64>,
+    /// Resolves when the background hashing has stopped.
     done: js_sys::Promise,
-    out: Rc<RefCell<Option<AheadOut>>>,
+    out: Rc<RefCell<AheadOut>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct AheadOut {
-    chunk: Result<[u8; 32], String>,
-    /// The running hash from `slice.start` on, advanced to `slice.end`.
-    running: Option<Sha256Stream>,
+    /// Per end passed so far: the digest of `start..end`, and the file's running hash advanced
+    /// to `end` (a copy: the running hash itself moves only when a guess is used).
+    snaps: Vec<(u64, [u8; 32], Option<Sha256Stream>)>,
+    /// Set when the real request came: stop once this end is passed (0: stop now).
+    stop_at: Option<u64>,
 }
 
 pub type Shared = Rc<RefCell<State>>;
@@ -157,62 +162,105 @@ async fn hash_range(state: &Shared, blob: &Blob, start: u64, end: u64, into: &mu
     Ok(())
 }
 
-/// Starts hashing `slice` now, in the background, for a request that is likely to come (the chunk
-/// after the one just sent), so that its hashing overlaps the current chunk's upload instead of
-/// delaying the next one. [`hash_slice`] for exactly that slice then takes the result; a request
-/// for anything else ignores it. Reads the slice's bytes once, like [`hash_slice`].
-pub fn hash_ahead(state: &Shared, files: &[Blob], slice: Slice) {
-    let Some(blob) = files.get(slice.file).cloned() else { return };
-    if slice.is_empty() || state.borrow().ahead.as_ref().is_some_and(|a| a.slice == slice) {
+/// Starts hashing, in the background, the chunk that most likely follows `sent` (the chunk just
+/// sent): it starts where `sent` ends and ends after the same size, half or double (what an
+/// adaptive chunk size picks), so its hashing overlaps `sent`'s upload instead of delaying the
+/// next request. One pass from its start gives the digests of all three lengths; it goes on to
+/// the longest only until the real request comes. [`hash_slice`] for a slice starting there and
+/// ending at one of them takes the result; a request for anything else ignores it.
+pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
+    let Some(blob) = files.get(sent.file).cloned() else { return };
+    let size = blob.size() as u64;
+    let (start, len) = (sent.end, sent.len());
+    if start >= size || len == 0 {
         return;
     }
+    let mut ends: Vec<u64> = [len / 2, len, len.saturating_mul(2)].iter().filter(|n| **n > 0).map(|n| start.saturating_add(*n).min(size)).collect();
+    ends.dedup();
     let mut resolve = None;
     let done = js_sys::Promise::new(&mut |res, _| resolve = Some(res));
     let Some(resolve) = resolve else { return };
-    let out = Rc::new(RefCell::new(None));
-    // A copy of the file's running hash when the slice continues it.
+    let out = Rc::new(RefCell::new(AheadOut::default()));
+    // A copy of the file's running hash when the chunk continues it.
     let running = {
         let s = state.borrow();
-        match s.files.get(slice.file) {
-            Some((upto, Some(h))) if *upto == slice.start => Some(h.clone()),
+        match s.files.get(sent.file) {
+            Some((upto, Some(h))) if *upto == start => Some(h.clone()),
             _ => None,
         }
     };
-    state.borrow_mut().ahead = Some(Ahead { slice, done, out: out.clone() });
+    let last = ends.last().copied().unwrap_or(start);
+    if let Some(old) = state.borrow_mut().ahead.replace(Ahead { file: sent.file, start, ends: ends.clone(), done, out: out.clone() }) {
+        old.out.borrow_mut().stop_at = Some(0);
+    }
     let state = state.clone();
     wasm_bindgen_futures::spawn_local(async move {
         let mut running = running;
         let mut chunk = Sha256Stream::new();
-        let read = {
-            let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
-            if let Some(r) = running.as_mut() {
-                into.push(r);
+        let mut at = start;
+        for end in ends {
+            // Hash up to this end, window by window, unless told to stop.
+            while at < end {
+                let stop = out.borrow().stop_at;
+                if stop.is_some_and(|b| at >= b) {
+                    break;
+                }
+                let to = at.saturating_add(WINDOW).min(end);
+                let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
+                if let Some(r) = running.as_mut() {
+                    into.push(r);
+                }
+                if hash_range(&state, &blob, at, to, &mut into).await.is_err() {
+                    break;
+                }
+                at = to;
             }
-            hash_range(&state, &blob, slice.start, slice.end, &mut into).await
-        };
-        let chunk = read.map(|()| chunk.finish());
-        *out.borrow_mut() = Some(AheadOut { chunk, running });
+            if at != end {
+                break;
+            }
+            out.borrow_mut().snaps.push((end, chunk.clone().finish(), running.clone()));
+            if end == last || out.borrow().stop_at.is_some_and(|b| end >= b) {
+                break;
+            }
+        }
         let _ = resolve.call0(&JsValue::NULL);
     });
 }
 
-/// The digest of `slice` if [`hash_ahead`] was started for exactly it (waiting for it to end);
+/// The digest of `slice` if [`hash_ahead`] guessed it (waiting for the hashing to get there);
 /// moves the file's running hash over the slice when it was still where the guess began.
 async fn take_ahead(state: &Shared, slice: Slice) -> Option<[u8; 32]> {
     let ahead = {
         let mut s = state.borrow_mut();
         match s.ahead.take() {
-            Some(a) if a.slice == slice => a,
+            Some(a) if a.file == slice.file && a.start == slice.start => a,
             other => {
-                s.ahead = other.filter(|a| a.slice.start > slice.start); // a guess further on stays
+                // A guess further on stays (this is a chunk sent again); any other is dropped.
+                s.ahead = match other {
+                    Some(a) if a.file == slice.file && a.start > slice.start => Some(a),
+                    Some(a) => {
+                        a.out.borrow_mut().stop_at = Some(0);
+                        None
+                    }
+                    None => None,
+                };
                 return None;
             }
         }
     };
+    let wanted = ahead.ends.contains(&slice.end);
+    ahead.out.borrow_mut().stop_at = Some(if wanted { slice.end } else { 0 });
+    if !wanted {
+        return None;
+    }
     let _ = JsFuture::from(ahead.done).await;
-    let out = ahead.out.borrow_mut().take()?;
-    let digest = out.chunk.ok()?;
-    if let Some(r) = out.running {
+    let (digest, running) = {
+        let mut out = ahead.out.borrow_mut();
+        let i = out.snaps.iter().position(|(end, _, _)| *end == slice.end)?;
+        let (_, digest, running) = out.snaps.swap_remove(i);
+        (digest, running)
+    };
+    if let Some(r) = running {
         let mut s = state.borrow_mut();
         if let Some(entry) = s.files.get_mut(slice.file) {
             if entry.0 == slice.start && entry.1.is_some() {

@@ -403,13 +403,9 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                         match super::integrity::hash_slice(state, &files, slice).await {
                             Ok(h) => {
                                 request.add_checksum(&h);
-                                // Hash the chunk that most likely comes next (same size, right
-                                // after this one) while this one is on the wire.
-                                let size = files.get(slice.file).map_or(0.0, |b| b.size()) as u64;
-                                if slice.end < size {
-                                    let next = crate::core::Slice { file: slice.file, start: slice.end, end: slice.end.saturating_add(slice.len()).min(size) };
-                                    super::integrity::hash_ahead(state, &files, next);
-                                }
+                                // Hash the chunk that most likely comes next while this one
+                                // is on the wire.
+                                super::integrity::hash_ahead(state, &files, slice);
                             }
                             Err(e) => hash_error = Some(Outcome::Network(format!("could not read the bytes to hash: {e}"))),
                         }
