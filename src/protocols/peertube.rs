@@ -68,6 +68,11 @@ pub struct PeerTube {
     /// 460 Checksum Mismatch answers in a row for the chunk at `mismatch_at`.
     mismatches: u32,
     mismatch_at: u64,
+    /// The start of a chunk the server just refused for its checksum (460). uploadx truncates
+    /// the file back to it, but a write of the refused body still pending can land after the
+    /// truncation, and uploadx then reports those unverified bytes as stored. So the next offset
+    /// answer is not trusted past this point: the chunk is sent again from here.
+    rejected_from: Option<u64>,
     /// Tokens replaced by `set_token`, still kept out of error messages.
     old_tokens: Vec<String>,
 }
@@ -176,6 +181,7 @@ impl PeerTube {
             no_progress: 0,
             mismatches: 0,
             mismatch_at: 0,
+            rejected_from: None,
             old_tokens: Vec::new(),
         })
     }
@@ -210,6 +216,10 @@ impl PeerTube {
 
     /// The server says it holds `stored` bytes.
     fn accept_offset(&mut self, stored: u64, after_chunk_from: Option<u64>) -> Verdict {
+        let stored = match self.rejected_from.take() {
+            Some(from) if stored > from => from,
+            _ => stored,
+        };
         if stored > self.total {
             return self.protocol_error("the server claims more bytes than the file has");
         }
@@ -375,6 +385,16 @@ impl PeerTube {
                 // was asked: follow what the server says it holds.
                 let stored = resp.header("range").and_then(parse_range);
                 if is_last && stored.is_none_or(|n| n >= self.total) {
+                    if let Some(from) = self.rejected_from.filter(|_| req.tag != TAG_CHUNK) {
+                        // Only the refused chunk's own bytes can have completed the file.
+                        let e = UploadError::protocol(
+                            self.provider,
+                            format!("the server refused the checksum of the bytes from {from} on, then completed the upload with them: the stored file may be corrupt"),
+                        )
+                        .with_status(resp.status)
+                        .retryable(false);
+                        return self.fail(e);
+                    }
                     return self.completed(&resp);
                 }
                 match stored {
@@ -409,6 +429,7 @@ impl PeerTube {
                     self.mismatches = 0;
                 }
                 self.mismatches += 1;
+                self.rejected_from = Some(from);
                 if self.mismatches > MAX_CHECKSUM_RESENDS {
                     let mut e = self.error_for(what, &resp).retryable(false);
                     e.message = format!(

@@ -227,6 +227,13 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
     });
 }
 
+/// Stops hashing ahead (the upload ended: nothing will ask for it).
+pub fn stop_ahead(state: &Shared) {
+    if let Some(a) = state.borrow_mut().ahead.take() {
+        a.out.borrow_mut().stop_at = Some(0);
+    }
+}
+
 /// The digest of `slice` if [`hash_ahead`] guessed it (waiting for the hashing to get there);
 /// moves the file's running hash over the slice when it was still where the guess began.
 async fn take_ahead(state: &Shared, slice: Slice) -> Option<[u8; 32]> {

@@ -370,6 +370,10 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     spawn_stall_ticker(&shared);
     let result = drive_loop(&shared).await;
     shared.borrow_mut().finished = true;
+    let integrity = shared.borrow().integrity.clone();
+    if let Some(state) = integrity {
+        super::integrity::stop_ahead(&state);
+    }
     result
 }
 

@@ -39,11 +39,14 @@ struct Server {
     /// Digest headers seen on chunk PUTs (None: no header).
     digests: Vec<Option<String>>,
     completed: bool,
+    /// uploadx's race: after a 460 a write of the refused body still pending lands after the
+    /// truncation, so this many of its (corrupted) bytes stay in the file and count as stored.
+    stale_after_mismatch: usize,
 }
 
 impl Server {
     fn new(total: u64) -> Self {
-        Server { total, stored: Vec::new(), corrupt: HashSet::new(), corrupt_all: false, chunk_puts: 0, mismatches: 0, digests: Vec::new(), completed: false }
+        Server { total, stored: Vec::new(), corrupt: HashSet::new(), corrupt_all: false, chunk_puts: 0, mismatches: 0, digests: Vec::new(), completed: false, stale_after_mismatch: 0 }
     }
 
     fn range(&self) -> Response {
@@ -68,6 +71,7 @@ impl Server {
                     if base64(&sha256(&body)) != sum {
                         self.mismatches += 1;
                         self.stored.truncate(s.start as usize);
+                        self.stored.extend_from_slice(&body[..self.stale_after_mismatch.min(body.len())]);
                         return Outcome::Response(
                             Response::new(460).with_body(r#"{"error":{"code":"ChecksumMismatch","message":"Checksum mismatch"}}"#),
                         );
@@ -82,6 +86,11 @@ impl Server {
                 } else {
                     self.range()
                 }
+            }
+            // An offset query; uploadx measures the file on disk, and a full file is complete.
+            (Method::Put, _) if self.stored.len() as u64 == self.total => {
+                self.completed = true;
+                Response::new(200).with_body(r#"{"video":{"id":42,"shortUUID":"s","uuid":"u"}}"#)
             }
             (Method::Put, _) => self.range(),
             _ => Response::new(204),
@@ -295,4 +304,36 @@ fn mangadex_file_hash_is_compared_only_when_it_looks_like_sha256() {
     }
     assert!(!hash_contradicts(None, Some(&d)));
     assert!(!hash_contradicts(Some(&hex), None));
+}
+
+/// uploadx race (seen against the real @uploadx/core in the browser tests): after a 460 the
+/// refused body's pending write lands after the truncation, and the next offset query reports
+/// those unverified bytes as stored. The chunk is sent again from its start all the same, and the
+/// server ends with exactly the file.
+#[test]
+fn bytes_left_behind_by_a_refused_chunk_are_not_trusted() {
+    for stale in [1usize, MIN_CHUNK as usize / 2 + 1, MIN_CHUNK as usize - 1] {
+        let size = 4 * MIN_CHUNK as usize + 77;
+        let mut server = Server::new(size as u64);
+        server.corrupt.insert(2);
+        server.stale_after_mismatch = stale;
+        let result = run(size, MIN_CHUNK, &mut server, true).unwrap_or_else(|e| panic!("stale {stale}: {e:?}"));
+        assert_eq!(server.stored, data(size), "stale {stale}: the server holds exactly the file");
+        assert_eq!(server.mismatches, 1);
+        assert!(result.get("video").is_some());
+    }
+}
+
+/// When the refused chunk was the last one and its leftovers fill the file, uploadx completes the
+/// upload on the offset query: that is reported as an error, never as a good upload.
+#[test]
+fn a_completion_made_of_refused_bytes_is_an_error() {
+    let size = 2 * MIN_CHUNK as usize;
+    let mut server = Server::new(size as u64);
+    server.corrupt.insert(2);
+    server.stale_after_mismatch = MIN_CHUNK as usize;
+    let e = run(size, MIN_CHUNK, &mut server, true).expect_err("not a success");
+    assert_eq!(e.code, ErrorCode::Protocol);
+    assert!(e.message.contains("may be corrupt"), "{}", e.message);
+    assert!(!e.retryable);
 }

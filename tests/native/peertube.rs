@@ -600,10 +600,14 @@ fn after_any_failed_chunk_the_offset_is_asked_and_followed() {
         assert_eq!(next.url, UPLOAD_URL);
         assert_eq!(next.get_header("Content-Type"), None);
         assert_eq!(next.get_header("Authorization"), Some(format!("Bearer {TOKEN}").as_str()));
-        // Continue from what the server says (10 bytes more than before), never from the plan.
+        // Continue from what the server says (10 bytes more than before), never from the plan;
+        // except after a 460: the server refused those bytes, so what it reports past the
+        // refused chunk's start is unverified (uploadx's late write) and the chunk goes again.
+        let refused = matches!(&f, Outcome::Response(r) if r.status == 460);
+        let from = if refused { 2 * MIN_CHUNK } else { 2 * MIN_CHUNK + 10 };
         let c = s.send().1;
-        assert_eq!(chunk_of(&c).0, 2 * MIN_CHUNK + 10, "{f:?}");
-        assert_eq!(c.get_header("Content-Range").map(|v| v.starts_with(&format!("bytes {}-", 2 * MIN_CHUNK + 10))), Some(true));
+        assert_eq!(chunk_of(&c).0, from, "{f:?}");
+        assert_eq!(c.get_header("Content-Range").map(|v| v.starts_with(&format!("bytes {from}-"))), Some(true));
     }
 }
 
