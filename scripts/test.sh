@@ -60,6 +60,13 @@ NPASS=$(grep -oE "^# pass [0-9]+" "$LOGS/node.log" 2>/dev/null | awk '{s+=$3} EN
 NFAIL=$(grep -oE "^# fail [0-9]+" "$LOGS/node.log" 2>/dev/null | awk '{s+=$3} END {print s+0}')
 PASS=$((PASS + NPASS)); FAIL=$((FAIL + NFAIL))
 step "done"
+# What failed, in words (the logs stay in target/test-logs/, but CI keeps only this output).
+if [ ${#FAILED_STEPS[@]} -gt 0 ]; then
+  echo "---- failure details ----"
+  grep -hE -A12 "^---- .* stdout ----|^---- .* output ----|panicked at" "$LOGS/native.log" "$LOGS/browser.log" 2>/dev/null | grep -vE "^\s+at |^\s*$" | head -80
+  awk '/^ *not ok /{p=1} p{print} p && /^ *\.\.\./{p=0}' "$LOGS/node.log" 2>/dev/null | grep -vE "^\s+at " | head -80
+  echo "-------------------------"
+fi
 if [ ${#FAILED_STEPS[@]} -gt 0 ]; then
   echo "failed steps: ${FAILED_STEPS[*]} (logs in target/test-logs/)"
   [ "$FAIL" -gt 0 ] || FAIL=${#FAILED_STEPS[@]}
