@@ -5,7 +5,7 @@
 #[path = "common/mod.rs"]
 mod common;
 use common::*;
-use js_sys::{Array, Object, Promise};
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use wasm_bindgen_test::*;
@@ -14,16 +14,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const KB: usize = 1024;
 const MB: usize = 1024 * 1024;
-
-fn pt_options(s: &Session, extra: &str) -> Object {
-    let sep = if extra.is_empty() { "" } else { "," };
-    options(&format!(
-        r#"{{"provider":"peertube","endpoint":"{}","accessToken":"{}","channelId":{},"retryDelays":[20,50,100]{sep}{extra}}}"#,
-        peertube_url(),
-        s.token,
-        s.channel_id
-    ))
-}
 
 fn entries(log: &Array) -> Vec<(String, String, f64, String)> {
     log.iter()

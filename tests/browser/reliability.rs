@@ -16,16 +16,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const KB: usize = 1024;
 
-fn pt_options(s: &Session, extra: &str) -> Object {
-    let sep = if extra.is_empty() { "" } else { "," };
-    options(&format!(
-        r#"{{"provider":"peertube","endpoint":"{}","accessToken":"{}","channelId":{},"retryDelays":[20,50,100]{sep}{extra}}}"#,
-        peertube_url(),
-        s.token,
-        s.channel_id
-    ))
-}
-
 async fn assert_stored(s: &Session, data: &[u8]) {
     let uploads = s.uploads().await;
     let done: Vec<JsValue> = uploads.iter().filter(|u| str_field(u, "state") == "complete").collect();

@@ -49,6 +49,17 @@ pub fn num_field(v: &JsValue, key: &str) -> f64 {
     field(v, key).as_f64().unwrap_or(f64::NAN)
 }
 
+/// PeerTube upload options for session `s` (short retry delays), plus `extra` JSON members.
+pub fn pt_options(s: &Session, extra: &str) -> Object {
+    let sep = if extra.is_empty() { "" } else { "," };
+    options(&format!(
+        r#"{{"provider":"peertube","endpoint":"{}","accessToken":"{}","channelId":{},"retryDelays":[20,50,100]{sep}{extra}}}"#,
+        peertube_url(),
+        s.token,
+        s.channel_id
+    ))
+}
+
 /// A control session on the PeerTube fake.
 pub struct Session {
     pub id: String,
