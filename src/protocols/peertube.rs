@@ -33,6 +33,10 @@ pub const VIDEO_FIELDS: &[&str] = &[
 /// Times one chunk is re-sent after the server found its checksum wrong (uploadx 460) before the
 /// upload fails: data corrupted in transit again and again is not a passing glitch.
 pub const MAX_CHECKSUM_RESENDS: u32 = 3;
+/// A gone upload URL (404/410) starts the upload anew: at most this many times in a row without a
+/// chunk confirmed in between, and [`MAX_REINITS`] times in all.
+pub const MAX_REINITS_IN_A_ROW: u32 = 2;
+pub const MAX_REINITS: u32 = 5;
 
 const TAG_INIT: u64 = 1;
 const TAG_CHUNK: u64 = 2;
@@ -63,7 +67,10 @@ pub struct PeerTube {
     /// The last chunk went out and got no definite answer (lost, or a 5xx/408 after which the
     /// server may have completed the upload): a 404 now may mean "already done".
     final_sent: bool,
+    /// Uploads started anew since the last chunk the server confirmed (a gone upload URL: 404/410),
+    /// and in all.
     reinits: u32,
+    reinits_total: u32,
     no_progress: u32,
     /// 460 Checksum Mismatch answers in a row for the chunk at `mismatch_at`.
     mismatches: u32,
@@ -178,6 +185,7 @@ impl PeerTube {
             in_flight: false,
             final_sent: false,
             reinits: 0,
+            reinits_total: 0,
             no_progress: 0,
             mismatches: 0,
             mismatch_at: 0,
@@ -244,6 +252,7 @@ impl PeerTube {
             Some(_) => {
                 self.no_progress = 0;
                 self.mismatches = 0;
+                self.reinits = 0;
             }
             None => {}
         }
@@ -278,12 +287,15 @@ impl PeerTube {
             .with_status(resp.status);
             return self.fail(e);
         }
-        if self.reinits >= 2 {
+        // Started anew twice without a single chunk confirmed since, or five times in all: the
+        // server keeps losing the upload, so give up rather than loop.
+        if self.reinits >= MAX_REINITS_IN_A_ROW || self.reinits_total >= MAX_REINITS {
             let e = UploadError::new(ErrorCode::SessionExpired, self.provider, "the upload session expired on the server")
                 .with_status(resp.status);
             return self.fail(e);
         }
         self.reinits += 1;
+        self.reinits_total += 1;
         self.upload_url = None;
         self.phase = Phase::Init;
         Verdict::Continue

@@ -189,6 +189,10 @@ const PROVIDERS = {
       () => ({ route: 'chunk', nth: r.int(1, n), status: 404, body: { error: { code: 'FileNotFound', message: 'Not found' } } })
     ];
     const faults = pickFaults(r, pool, () => ({ route: 'chunk', nth: r.int(1, n), status: 403, body: { status: 403, detail: 'forbidden' } }));
+    // Each gone upload URL starts the upload anew; three of them with no chunk confirmed between
+    // (chunk requests 1, 2 and 3, say) are more than chunkup takes in a row (MAX_REINITS_IN_A_ROW).
+    const gone = faults.filter(f => f.status === 404);
+    if (gone.length > 2) for (const f of gone) f.mayFail = true;
     const events = r.chance(25) ? [{ at: r.int(30, 400), path: `/session/${s.id}/expire-token`, what: 'token-expired' }] : [];
     return {
       kind: 'peertube',

@@ -11,7 +11,7 @@ use chunkup::core::retry::{status_is_retryable, RetryPolicy};
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, UploadError};
 use chunkup::engine::{Action, Engine, State};
 use chunkup::protocols::oneshot::OneShot;
-use chunkup::protocols::peertube::{parse_range, PeerTube, IMPORT_PROVIDER, MAX_CHUNK, MIN_CHUNK, PROVIDER};
+use chunkup::protocols::peertube::{parse_range, PeerTube, IMPORT_PROVIDER, MAX_CHUNK, MAX_REINITS, MAX_REINITS_IN_A_ROW, MIN_CHUNK, PROVIDER};
 use chunkup::protocols::peertube_api as api;
 use chunkup::protocols::{Next, Protocol, Verdict};
 use proptest::prelude::*;
@@ -839,6 +839,27 @@ fn repeated_404_gives_up_as_session_expired() {
     s.exchange(out(resp(404)));
     let e = s.err();
     assert_eq!((e.code, e.status), (ErrorCode::SessionExpired, Some(404)));
+}
+
+/// "In a row" means without a chunk confirmed in between: an upload that keeps making progress
+/// survives more gone upload URLs (each one restarts it from 0), up to MAX_REINITS in all.
+#[test]
+fn gone_upload_urls_with_progress_between_are_survived_up_to_a_total() {
+    let mut s = after_init(8 * MIN_CHUNK, MIN_CHUNK);
+    for round in 0..MAX_REINITS {
+        // (`exchange` returns the request it answered.)
+        let c = s.exchange(r308(MIN_CHUNK)); // progress: the first chunk is confirmed
+        assert_eq!(chunk_of(&c).0, 0, "round {round}: from the start");
+        let c = s.exchange(out(resp(404))); // the second chunk finds the upload gone
+        assert_eq!(chunk_of(&c).0, MIN_CHUNK, "round {round}");
+        let init = s.exchange(created(UPLOAD_URL));
+        assert_eq!(init.method, Method::Post, "round {round}: started anew");
+    }
+    s.exchange(r308(MIN_CHUNK));
+    s.exchange(out(resp(404)));
+    let e = s.err();
+    assert_eq!((e.code, e.status), (ErrorCode::SessionExpired, Some(404)));
+    assert!(MAX_REINITS_IN_A_ROW < MAX_REINITS);
 }
 
 #[test]
