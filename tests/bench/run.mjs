@@ -15,16 +15,13 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, ftruncateSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
-import { createStaticServer, REPO_ROOT } from '../servers/common.mjs';
-import { createApiVideoApp } from '../servers/apivideo/app.mjs';
-import { selfSignedCert } from '../servers/apivideo/tls.mjs';
+import { REPO_ROOT } from '../servers/common.mjs';
 import { WWW, control, ensureFake, launch, pageServer } from '../e2e/harness.mjs';
-import { chromium } from 'playwright-core';
+import { openApiVideoPage } from './apivideo-page.mjs';
 
 const FAKE = process.env.CHUNKUP_PEERTUBE_URL || 'http://127.0.0.1:18081';
 const MIB = 1024 * 1024;
@@ -89,31 +86,7 @@ if (!SKIP.has(1)) {
 // ---- 2. official api.video client ------------------------------------------------------------------------
 if (!SKIP.has(2)) {
   out(`\n2. api.video: official @api.video/video-uploader vs chunkup (HTTPS fake on loopback), taking turns, median of ${Math.max(RUNS, 5)} rounds (link: ${Math.max(RUNS, 3)})`);
-  const fake = createApiVideoApp();
-  const tls = https.createServer(selfSignedCert(), fake.app);
-  tls.requestTimeout = 0;
-  await new Promise(r => tls.listen(0, '127.0.0.1', r));
-  const apiHost = `127.0.0.1:${tls.address().port}`;
-  const stat = createStaticServer({ root: REPO_ROOT });
-  await new Promise(r => stat.listen(0, '127.0.0.1', r));
-  const b2 = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--ignore-certificate-errors',
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1']
-  });
-  const ctx = await b2.newContext({ ignoreHTTPSErrors: true });
-  const p2 = await ctx.newPage();
-  await p2.goto(`http://127.0.0.1:${stat.address().port}/tests/e2e/apivideo/index.html`);
-  await p2.evaluate(() => window.ready);
-  const ctl = (method, path, body) => new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port: tls.address().port, method, path: `/__control${path}`, rejectUnauthorized: false, headers: { 'Content-Type': 'application/json' } }, res => {
-      let d = '';
-      res.on('data', c => { d += c; });
-      res.on('end', () => (res.statusCode === 200 ? resolve(d ? JSON.parse(d) : null) : reject(new Error(`${path}: ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(body ? JSON.stringify(body) : undefined);
-  });
+  const { apiHost, ctx, page: p2, ctl, close } = await openApiVideoPage();
   const once = async (fn, size, chunkSize, concurrency) => {
     const s = await ctl('POST', '/session', {});
     const args = { apiHost, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken, size, seed: 42, name: 'b.mp4', ...(chunkSize ? { chunkSize } : {}), ...(concurrency ? { concurrency } : {}) };
@@ -159,10 +132,7 @@ if (!SKIP.has(2)) {
   out(`    official: ${offLink.toFixed(0)} ms, ${rate(size, offLink)}; chunkup one at a time: ${cuLinkSeq.toFixed(0)} ms, ${rate(size, cuLinkSeq)}`);
   record(2, 'emulated uplink, both with 8 MiB parts', `official ${offLink.toFixed(0)} ms, chunkup ${cuLink.toFixed(0)} ms, ratio ${(offLink / cuLink).toFixed(2)}`, '>= 1.0', offLink / cuLink >= 1);
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-  await b2.close();
-  stat.close();
-  tls.closeAllConnections();
-  tls.close();
+  await close();
 }
 
 // ---- 3. per-chunk overhead -----------------------------------------------------------------------------
