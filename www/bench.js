@@ -36,11 +36,15 @@ function makeFresh(size, name) {
 /** Long tasks (> 50 ms) while chunkup uploaded, and the others (the bench building its files). */
 window.longTasks = () => {
   const long = longTasks.filter(t => t.duration > 50);
-  const during = long.filter(t => uploading.some(([a, b]) => t.start < b && t.start + t.duration > a));
-  const runOf = t => uploading.find(([a, b]) => t.start < b && t.start + t.duration > a)?.[2];
+  /** The upload window [start, end, label] a task overlaps, if any. */
+  const runOf = t => uploading.find(([a, b]) => t.start < b && t.start + t.duration > a);
+  const during = long.filter(runOf);
   return {
     /** Each long task while uploading: its duration, ms into the run, and which run. */
-    runs: during.map(t => `${t.duration.toFixed(0)} ms at +${(t.start - uploading.find(([a, b]) => t.start < b && t.start + t.duration > a)[0]).toFixed(0)} ms in ${runOf(t)}`),
+    runs: during.map(t => {
+      const [a, , label] = runOf(t);
+      return `${t.duration.toFixed(0)} ms at +${(t.start - a).toFixed(0)} ms in ${label}`;
+    }),
     count: during.length,
     max: Math.max(0, ...during.map(t => t.duration)),
     outside: long.length - during.length,

@@ -304,10 +304,10 @@ impl Protocol for ApiVideo {
         self.parallel.max(1)
     }
 
-    fn observe(&mut self, req: &Request, bytes: u64, elapsed_ms: f64) {
+    fn observe(&mut self, _req: &Request, bytes: u64, elapsed_ms: f64) {
         // The first answered part went alone (it creates the video): its speed is the link's.
         // Decided once; a part too small to tell (under one MiB) decides nothing.
-        if self.parallel_auto && req.tag >= 1 && bytes >= 1024 * 1024 {
+        if self.parallel_auto && bytes >= 1024 * 1024 {
             self.parallel_auto = false;
             if elapsed_ms > 0.0 && bytes as f64 / elapsed_ms >= FAST_LINK_BYTES_PER_MS {
                 self.parallel = 1;

@@ -145,10 +145,18 @@ async fn read(blob: &Blob, start: f64, end: f64) -> Result<js_sys::Uint8Array, S
     Ok(js_sys::Uint8Array::new(&buf))
 }
 
-/// Reads bytes `start..end` of `blob` once, window by window, into every stream of `into`.
-async fn hash_range(state: &Shared, blob: &Blob, start: u64, end: u64, into: &mut [&mut Sha256Stream]) -> Result<(), String> {
+/// Reads bytes `start..end` of `blob` once, window by window, into every stream of `into`;
+/// before each window `stop(at)` may end it early. Returns where it got to.
+async fn hash_range(
+    state: &Shared,
+    blob: &Blob,
+    start: u64,
+    end: u64,
+    into: &mut [&mut Sha256Stream],
+    stop: &dyn Fn(u64) -> bool,
+) -> Result<u64, String> {
     let mut at = start;
-    while at < end {
+    while at < end && !stop(at) {
         let to = at.saturating_add(WINDOW).min(end);
         let bytes = read(blob, at as f64, to as f64).await?;
         if bytes.length() as u64 != to - at {
@@ -159,8 +167,10 @@ async fn hash_range(state: &Shared, blob: &Blob, start: u64, end: u64, into: &mu
         note_block(state, now() - started);
         at = to;
     }
-    Ok(())
+    Ok(at)
 }
+
+const NEVER: &dyn Fn(u64) -> bool = &|_| false;
 
 /// Starts hashing, in the background, the chunk that most likely follows `sent` (the chunk just
 /// sent): it starts where `sent` ends and ends after the same size, half or double (what an
@@ -172,7 +182,8 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
     let Some(blob) = files.get(sent.file).cloned() else { return };
     let size = blob.size() as u64;
     let (start, len) = (sent.end, sent.len());
-    if start >= size || len == 0 {
+    // Nothing after it, or already guessed (this chunk was sent again, e.g. after a 460).
+    if start >= size || len == 0 || state.borrow().ahead.as_ref().is_some_and(|a| a.file == sent.file && a.start == start) {
         return;
     }
     let mut ends: Vec<u64> = [len / 2, len, len.saturating_mul(2)].iter().filter(|n| **n > 0).map(|n| start.saturating_add(*n).min(size)).collect();
@@ -198,22 +209,16 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
         let mut running = running;
         let mut chunk = Sha256Stream::new();
         let mut at = start;
+        let stop = |at: u64| out.borrow().stop_at.is_some_and(|b| at >= b);
         for end in ends {
-            // Hash up to this end, window by window, unless told to stop.
-            while at < end {
-                let stop = out.borrow().stop_at;
-                if stop.is_some_and(|b| at >= b) {
-                    break;
-                }
-                let to = at.saturating_add(WINDOW).min(end);
-                let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
-                if let Some(r) = running.as_mut() {
-                    into.push(r);
-                }
-                if hash_range(&state, &blob, at, to, &mut into).await.is_err() {
-                    break;
-                }
-                at = to;
+            // Hash up to this end, unless told to stop.
+            let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
+            if let Some(r) = running.as_mut() {
+                into.push(r);
+            }
+            match hash_range(&state, &blob, at, end, &mut into, &stop).await {
+                Ok(reached) => at = reached,
+                Err(_) => break,
             }
             if at != end {
                 break;
@@ -303,7 +308,7 @@ pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<
         if let Some(r) = running.as_mut() {
             into.push(r);
         }
-        hash_range(state, blob, slice.start, slice.end, &mut into).await?;
+        hash_range(state, blob, slice.start, slice.end, &mut into, NEVER).await?;
     }
     if let Some(r) = running {
         if let Some(entry) = state.borrow_mut().files.get_mut(slice.file) {
@@ -316,7 +321,7 @@ pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<
 /// SHA-256 of a whole file, read window by window.
 async fn hash_file(state: &Shared, blob: &Blob) -> Result<[u8; 32], String> {
     let mut h = Sha256Stream::new();
-    hash_range(state, blob, 0, blob.size() as u64, &mut [&mut h]).await?;
+    hash_range(state, blob, 0, blob.size() as u64, &mut [&mut h], NEVER).await?;
     Ok(h.finish())
 }
 

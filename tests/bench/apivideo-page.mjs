@@ -39,5 +39,5 @@ export async function openApiVideoPage() {
     tls.closeAllConnections();
     tls.close();
   };
-  return { apiHost, ctx, page, ctl, close };
+  return { apiHost, page, ctl, close };
 }

@@ -48,6 +48,20 @@ await page.goto(`${pages.origin}/bench.html`);
 await page.evaluate(() => window.ready);
 const session = () => control(FAKE, 'POST', '/session', {});
 
+/**
+ * Chromium's own uplink emulation (DevTools) on `page`: `latency` ms per request, `mbit` Mbit/s
+ * shared by all requests. Returns the function that lifts it.
+ */
+async function emulateUplink(page, { latency, mbit }) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency, downloadThroughput: -1, uploadThroughput: mbit * 1e6 / 8 });
+  return async () => {
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+  };
+}
+
 async function bestOf(fn) {
   let best = Infinity;
   for (let i = 0; i < RUNS; i++) best = Math.min(best, await fn());
@@ -72,21 +86,18 @@ if (!SKIP.has(1)) {
   // On loopback the hashing (main thread) is the bottleneck. On a real uplink the next chunk is
   // hashed while the current one is on the wire: Chromium's own throttling gives such a link.
   const link = { latency: 40, mbit: 200 };
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: link.latency, downloadThroughput: -1, uploadThroughput: link.mbit * 1e6 / 8 });
+  const lift = await emulateUplink(page, link);
   const small = 64 * MIB;
   const offLink = await bestOf(async () => (await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size: small })).ms);
   const onLink = await bestOf(async () => (await page.evaluate(a => window.peertube(a), { endpoint: FAKE, s: await session(), size: small, integrity: true })).ms);
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-  await cdp.detach();
+  await lift();
   out(`  integrity off vs on over an emulated uplink (${link.latency} ms, ${link.mbit} Mbit/s), ${small / MIB} MiB: ${offLink.toFixed(0)} ms, ${rate(small, offLink)} | ${onLink.toFixed(0)} ms, ${rate(small, onLink)} (cost ${((onLink / offLink - 1) * 100).toFixed(0)}%)`);
 }
 
 // ---- 2. official api.video client ------------------------------------------------------------------------
 if (!SKIP.has(2)) {
   out(`\n2. api.video: official @api.video/video-uploader vs chunkup (HTTPS fake on loopback), taking turns, median of ${Math.max(RUNS, 5)} rounds (link: ${Math.max(RUNS, 3)})`);
-  const { apiHost, ctx, page: p2, ctl, close } = await openApiVideoPage();
+  const { apiHost, page: p2, ctl, close } = await openApiVideoPage();
   const once = async (fn, size, chunkSize, concurrency) => {
     const s = await ctl('POST', '/session', {});
     const args = { apiHost, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken, size, seed: 42, name: 'b.mp4', ...(chunkSize ? { chunkSize } : {}), ...(concurrency ? { concurrency } : {}) };
@@ -94,11 +105,10 @@ if (!SKIP.has(2)) {
     if (!r.ok) throw new Error(`${fn}: ${JSON.stringify(r.error)}`);
     return r.ms;
   };
-  // The clients take turns, round after round, and each keeps its best time: on a shared 2-core
-  // machine the load drifts during a section, and back-to-back runs of one client would carry
-  // the drift into the ratio.
-  // Each client's median over the rounds: on loopback both sit at the same CPU ceiling and a
-  // single best run is noise (one client's best can be 10 % off either way from run to run).
+  // The clients take turns, round after round: on a shared 2-core machine the load drifts during
+  // a section, and back-to-back runs of one client would carry the drift into the ratio. Each
+  // keeps its median over the rounds: on loopback both sit at the same CPU ceiling and a single
+  // best run is noise (one client's best can be 10 % off either way from run to run).
   const interleaved = async (specs, rounds) => {
     const times = specs.map(() => []);
     for (let i = 0; i < rounds; i++) {
@@ -121,9 +131,7 @@ if (!SKIP.has(2)) {
   // Loopback is CPU-bound: both clients reach the same ceiling there. A real uplink has a round
   // trip per request; Chromium's own emulation adds it (and shares the bandwidth among requests).
   const link = { latency: 40, mbit: 200 };
-  const cdp = await ctx.newCDPSession(p2);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: link.latency, downloadThroughput: -1, uploadThroughput: link.mbit * 1e6 / 8 });
+  const lift = await emulateUplink(p2, link);
   out(`  emulated uplink (${link.latency} ms latency, ${link.mbit} Mbit/s), 64 MiB in 8 MiB parts:`);
   const size = 64 * MIB;
   const [offLink, cuLink, cuLinkSeq] = await interleaved([
@@ -131,7 +139,7 @@ if (!SKIP.has(2)) {
   ], Math.max(RUNS, 3));
   out(`    official: ${offLink.toFixed(0)} ms, ${rate(size, offLink)}; chunkup one at a time: ${cuLinkSeq.toFixed(0)} ms, ${rate(size, cuLinkSeq)}`);
   record(2, 'emulated uplink, both with 8 MiB parts', `official ${offLink.toFixed(0)} ms, chunkup ${cuLink.toFixed(0)} ms, ratio ${(offLink / cuLink).toFixed(2)}`, '>= 1.0', offLink / cuLink >= 1);
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await lift();
   await close();
 }
 
@@ -191,9 +199,7 @@ if (!SKIP.has(7)) {
   const p3 = await browser.newPage();
   await p3.goto(`${pages.origin}/bench.html`);
   await p3.evaluate(() => window.ready);
-  const cdp = await p3.context().newCDPSession(p3);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 10_000_000 / 8 });
+  await emulateUplink(p3, { latency: 0, mbit: 10 }); // lifted with the page
   const s = await session();
   const r = await p3.evaluate(a => window.peertube(a), { endpoint: FAKE, s, size: 16 * MIB, chunkSize: 16 * MIB, progress: true });
   const times = r.events.filter(([, loaded]) => loaded < 16 * MIB).map(([t]) => t);

@@ -64,9 +64,8 @@ async fn every_chunk_carries_a_digest_that_uploadx_verifies() {
 }
 
 /// With adaptive chunks (no `chunkSize`) the chunk after each one is hashed while that one is on
-/// the wire, guessing the same size: a guess that fits is used, one that does not (the size just
-/// doubled) is dropped and the chunk hashed anew. Every digest must still be exactly its chunk's,
-/// and the whole-file hash right.
+/// the wire, for the three sizes it can have (same, half, double): the digest of the size that
+/// came is used. Every digest must still be exactly its chunk's, and the whole-file hash right.
 #[wasm_bindgen_test]
 async fn chunks_hashed_ahead_carry_their_own_digest_when_the_size_adapts() {
     let s = Session::new(r#"{"user":"alice"}"#).await;
