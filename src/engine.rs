@@ -150,6 +150,7 @@ impl<P: Protocol> Engine<P> {
     pub fn start(&mut self, now_ms: f64) {
         if self.state == State::NotStarted {
             self.state = State::Running;
+            self.proto.set_now(now_ms);
             self.progress.update(now_ms, 0, 0);
         }
     }
@@ -308,6 +309,29 @@ impl<P: Protocol> Engine<P> {
         self.proto.set_file_digests(sha256);
     }
 
+    /// Input files the protocol wants hashed now (see [`Protocol::take_digests_wanted`]): the
+    /// shell hashes them and answers with [`Engine::set_file_digest`], or
+    /// [`Engine::digests_failed`] when a file cannot be read.
+    pub fn digests_wanted(&mut self) -> Vec<usize> {
+        if self.state == State::Finished {
+            return Vec::new();
+        }
+        self.proto.take_digests_wanted()
+    }
+
+    /// The SHA-256 of input file `file` (see [`Engine::digests_wanted`]).
+    pub fn set_file_digest(&mut self, file: usize, sha256: [u8; 32]) {
+        if self.state != State::Finished {
+            self.proto.set_file_digest(file, sha256);
+        }
+    }
+
+    /// An input file asked for by [`Engine::digests_wanted`] could not be read: the upload fails.
+    pub fn digests_failed(&mut self, detail: &str) {
+        let e = UploadError::invalid(self.proto.provider(), format!("could not read the input files to hash them: {detail}"));
+        self.finish(Err(e));
+    }
+
     /// Hands the file heads over; an error ends the upload before any request.
     pub fn set_heads(&mut self, heads: Vec<Vec<u8>>) {
         if self.state == State::Finished {
@@ -358,6 +382,7 @@ impl<P: Protocol> Engine<P> {
                 self.proto.observe(&request, bytes, now_ms - sent_at);
             }
         }
+        self.proto.set_now(now_ms);
         let verdict = self.proto.handle(&request, outcome);
         let confirmed = self.proto.confirmed();
         // Progress is measured against the previous answer, not the best ever seen: after a

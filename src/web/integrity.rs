@@ -345,6 +345,17 @@ pub async fn file_digests(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]
     Ok(out)
 }
 
+/// The SHA-256 of input files `which`, read now: a protocol asked for them mid-upload (see
+/// `Protocol::take_digests_wanted`), with or without the `integrity` option.
+pub async fn some_digests(state: &Shared, files: &[Blob], which: &[usize]) -> Result<Vec<(usize, [u8; 32])>, String> {
+    let mut out = Vec::with_capacity(which.len());
+    for &i in which {
+        let blob = files.get(i).ok_or("no such input file")?;
+        out.push((i, hash_file(state, blob).await?));
+    }
+    Ok(out)
+}
+
 async fn hashes(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]>, String> {
     if let Some(before) = state.borrow().before.clone() {
         return Ok(before);

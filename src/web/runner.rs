@@ -377,10 +377,33 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     result
 }
 
+/// Files the protocol wants hashed mid-upload (e.g. MangaDex pages with a stored namesake).
+async fn hash_wanted(shared: &Shared) {
+    let wanted = shared.borrow_mut().engine.digests_wanted();
+    if wanted.is_empty() {
+        return;
+    }
+    let (state, files) = {
+        let r = shared.borrow();
+        let files: Vec<Blob> = r.files.borrow().clone();
+        (r.integrity.clone().unwrap_or_else(super::integrity::new_state), files)
+    };
+    match super::integrity::some_digests(&state, &files, &wanted).await {
+        Ok(d) => {
+            let mut r = shared.borrow_mut();
+            for (i, h) in d {
+                r.engine.set_file_digest(i, h);
+            }
+        }
+        Err(e) => shared.borrow_mut().engine.digests_failed(&e),
+    }
+}
+
 async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
     let shared = shared.clone();
     report_progress(&shared);
     loop {
+        hash_wanted(&shared).await;
         let action = shared.borrow_mut().engine.poll(now());
         match action {
             Action::Send { id, request } => {
