@@ -314,16 +314,17 @@ const PROVIDERS = {
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
-/** A credential the server refused: a 403, an invalid or expired api.video upload token (401), or
- *  a 401 with no `getAccessToken` to renew it (all reported with code `auth`). */
-const isCredentialRefusal = e => e.code === 'auth' && (e.status === 401 || e.status === 403);
+/** A credential the server refused: a 403 (a token, a storage node's or bucket's credential, a
+ *  OneDrive upload URL), an invalid or expired api.video upload token, or a 401 with no
+ *  `getAccessToken` to renew it (code `auth`, status 401). */
+const isCredentialRefusal = e => e.status === 403 || (e.code === 'auth' && e.status === 401);
 
 /** Why an upload failed, for the summary: `<provider>/<code>[-<status>][-<what>]`. */
 function reasonOf(kind, e) {
   const provider = kind.startsWith('cloudreve') ? 'cloudreve' : kind;
   const m = String(e.message ?? '').toLowerCase();
   let what = '';
-  if (isCredentialRefusal(e)) what = m.includes('upload token') ? '-upload-token' : e.status === 403 ? '-forbidden' : '-no-new-token';
+  if (isCredentialRefusal(e)) what = m.includes('upload token') ? '-upload-token' : e.status === 403 ? '-refused' : '-no-new-token';
   else if (e.code === 'session-expired') what = m.includes('last chunk') || m.includes('commit') ? '-after-final-request' : m.includes('expired') ? '-expired' : '';
   else if (m.includes('lock')) what = '-lock-conflict';
   return `${provider}/${e.code}${e.status ? `-${e.status}` : ''}${what}`;
