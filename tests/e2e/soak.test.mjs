@@ -424,9 +424,9 @@ test(`fault soak: ${UPLOADS} uploads, ${CONCURRENCY} at once, every provider (se
   assert.ok(stats.faultsFired > UPLOADS / 2, `seed ${SEED}: faults fired ${stats.faultsFired}`);
   if (process.env.SOAK_STRICT) {
     // The reliability goal (README Reliability): every failure is a credential the server refused.
-    // (How many those are depends on the seed: a fatal 403 is drawn for 4% of the uploads and an
-    // expiring api.video upload token for 3% of those, so "97 of 100 complete" holds only on seeds
-    // that draw at most 3 refusals that fire.)
+    // (How many those are depends on the seed: a fatal 403 is drawn for 4% of the PeerTube,
+    // Cloudreve and MangaDex uploads and an expiring upload token for 3% of the api.video ones, so
+    // "97 of 100 complete" holds only on seeds that draw at most 3 refusals that fire.)
     assert.deepEqual(stats.notCredential, [], `seed ${SEED}: failures other than refused credentials`);
   }
 });
