@@ -1335,3 +1335,33 @@ mod fuzz {
         }
     }
 }
+
+/// A page the shell cannot read to hash (the file changed or vanished) ends the upload with
+/// `invalid-input`, before anything more is sent.
+#[test]
+fn a_page_that_cannot_be_hashed_ends_the_upload() {
+    let stored = SimFile {
+        id: "a0000000-0000-4000-8000-000000000000".into(),
+        name: part_filename(0, "p00.png", ImageKind::Png),
+        size: 100,
+        remote: false,
+        hash: content_hash(0, 100, false),
+    };
+    let mut sim = Sim::new().open(SimSession { id: SID.into(), manga: MANGA.into(), groups: vec![GROUP.into()], chapter: None, files: vec![stored] });
+    let mut engine = Engine::new(Box::new(proto(2, "")) as Box<dyn Protocol>, RetryPolicy::new(vec![10]), false);
+    engine.set_heads(heads(2));
+    engine.start(0.0);
+    let Action::Send { id, request } = engine.poll(0.0) else { panic!("the session is looked up first") };
+    let out = sim.answer(&request);
+    engine.on_outcome(id, out, 1.0);
+    assert_eq!(engine.digests_wanted(), [0], "page 1 has a stored namesake");
+    assert_eq!(engine.digests_wanted(), Vec::<usize>::new(), "asked once");
+    engine.digests_failed("NotReadableError");
+    match engine.poll(2.0) {
+        Action::Finished(Err(e)) => {
+            assert_eq!(e.code, ErrorCode::InvalidInput);
+            assert!(e.message.contains("NotReadableError"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+}
