@@ -21,6 +21,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Blob, EventTarget};
 
+/// XHR progress events closer together than this (ms) are not passed on (but the last one).
+const PROGRESS_EVENT_GAP_MS: f64 = 16.0;
+
 /// Default `stallTimeout`: like Uppy's XHR timeout.
 pub const DEFAULT_STALL_TIMEOUT_MS: f64 = 30_000.0;
 
@@ -56,7 +59,8 @@ pub struct Runner {
     files: Rc<RefCell<Vec<Blob>>>,
     pub on_progress: Option<js_sys::Function>,
     pub token_source: Option<js_sys::Function>,
-    last_loaded: Option<u64>,
+    /// Coalesces calls to `on_progress` (at most one per 50 ms, plus the final one).
+    reporter: crate::core::progress::Reporter,
     pub started: bool,
     /// No progress for this long (ms) aborts a request as a network error; 0 = never.
     pub stall_timeout_ms: f64,
@@ -108,7 +112,7 @@ impl Runner {
             files: Rc::new(RefCell::new(files)),
             on_progress,
             token_source,
-            last_loaded: None,
+            reporter: Default::default(),
             started: false,
             stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
             requests: Vec::new(),
@@ -134,6 +138,27 @@ fn push(shared: &Shared, ev: Event) {
 /// Wakes the driver (after pause/resume/abort from JS).
 pub fn wake(shared: &Shared) {
     push(shared, Event::Wake);
+}
+
+/// Writes the resume record if it is due (`force`: pause, `offline`, page hidden or unloaded:
+/// whatever changed goes now); schedules a wake for progress held back. Does nothing while the
+/// runner is borrowed (an event handler cannot run then, but be safe).
+pub fn update_record(shared: &Shared, force: bool) {
+    let at = {
+        let Ok(mut r) = shared.try_borrow_mut() else { return };
+        let r = &mut *r;
+        match r.persist.as_mut() {
+            Some(p) => p.update(&mut r.engine, now(), force),
+            None => None,
+        }
+    };
+    if let Some(at) = at {
+        let sh = shared.clone();
+        spawn_local(async move {
+            sleep((at - now()).max(0.0)).await;
+            push(&sh, Event::Wake);
+        });
+    }
 }
 
 /// Aborts every request in flight (the upload is over).
@@ -193,6 +218,7 @@ fn net_offline(shared: &Shared) {
             r.net_paused = true;
         }
     }
+    update_record(shared, true);
     wake(shared);
 }
 
@@ -207,22 +233,31 @@ fn net_online(shared: &Shared) {
     wake(shared);
 }
 
-/// The `offline`/`online` listeners on the global (window or worker), removed on drop.
+/// The `offline`/`online` listeners on the global (window or worker), and `pagehide` /
+/// `visibilitychange` (a window's), which write the resume record at once; removed on drop.
 struct NetListeners {
     target: EventTarget,
+    document: Option<EventTarget>,
     offline: Closure<dyn FnMut()>,
     online: Closure<dyn FnMut()>,
+    hidden: Closure<dyn FnMut()>,
 }
 
 impl NetListeners {
     fn attach(shared: &Shared) -> Option<NetListeners> {
         let target: EventTarget = js_sys::global().dyn_into().ok()?;
-        let (a, b) = (shared.clone(), shared.clone());
+        let (a, b, c) = (shared.clone(), shared.clone(), shared.clone());
         let offline = Closure::<dyn FnMut()>::new(move || net_offline(&a));
         let online = Closure::<dyn FnMut()>::new(move || net_online(&b));
+        let hidden = Closure::<dyn FnMut()>::new(move || update_record(&c, true));
         target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;
         let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
-        Some(NetListeners { target, offline, online })
+        let _ = target.add_event_listener_with_callback("pagehide", hidden.as_ref().unchecked_ref());
+        let document = js_sys::Reflect::get(&target, &"document".into()).ok().and_then(|d| d.dyn_into::<EventTarget>().ok());
+        if let Some(d) = &document {
+            let _ = d.add_event_listener_with_callback("visibilitychange", hidden.as_ref().unchecked_ref());
+        }
+        Some(NetListeners { target, document, offline, online, hidden })
     }
 }
 
@@ -230,6 +265,10 @@ impl Drop for NetListeners {
     fn drop(&mut self) {
         let _ = self.target.remove_event_listener_with_callback("offline", self.offline.as_ref().unchecked_ref());
         let _ = self.target.remove_event_listener_with_callback("online", self.online.as_ref().unchecked_ref());
+        let _ = self.target.remove_event_listener_with_callback("pagehide", self.hidden.as_ref().unchecked_ref());
+        if let Some(d) = &self.document {
+            let _ = d.remove_event_listener_with_callback("visibilitychange", self.hidden.as_ref().unchecked_ref());
+        }
     }
 }
 
@@ -283,17 +322,28 @@ impl Future for NextEvent {
     }
 }
 
-/// Calls the page's progress callback when `loaded` moved. Never while a borrow is held: the
-/// callback may call `pause()` or `abort()`.
+/// Calls the page's progress callback when `loaded` moved, at most once per
+/// [`crate::core::progress::REPORT_INTERVAL_MS`] (a value held back is reported when the interval
+/// ends) and always for the final value. Never while a borrow is held: the callback may call
+/// `pause()` or `abort()`.
 fn report_progress(shared: &Shared) {
+    use crate::core::progress::Report;
     let (cb, snap) = {
         let mut r = shared.borrow_mut();
         let snap = r.engine.progress();
-        if r.last_loaded == Some(snap.loaded) {
-            return;
+        match r.reporter.check(now(), &snap) {
+            Report::Now => (r.on_progress.clone(), snap),
+            Report::Nothing => return,
+            Report::At(at) => {
+                let sh = shared.clone();
+                let delay = (at - now()).max(0.0);
+                spawn_local(async move {
+                    sleep(delay).await;
+                    push(&sh, Event::Wake);
+                });
+                return;
+            }
         }
-        r.last_loaded = Some(snap.loaded);
-        (r.on_progress.clone(), snap)
     };
     if let Some(cb) = cb {
         let o = js_sys::Object::new();
@@ -420,7 +470,18 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                         // File data goes with XHR for byte-level progress; the rest with fetch.
                         Some(s) if request.body.file_bytes() > 0 => {
                             let sh2 = sh.clone();
-                            let progress = Box::new(move |sent: f64| push(&sh2, Event::Sent(id, sent)));
+                            // WebKit fires an upload progress event every 8 KiB on loopback: pass
+                            // one on every 16 ms (enough for progress and the stall watchdog), and
+                            // each that reaches the end of the file bytes (the body is sent).
+                            let body_bytes = request.body.file_bytes() as f64;
+                            let last = std::cell::Cell::new(f64::NEG_INFINITY);
+                            let progress = Box::new(move |sent: f64| {
+                                let t = now();
+                                if sent >= body_bytes || t - last.get() >= PROGRESS_EVENT_GAP_MS {
+                                    last.set(t);
+                                    push(&sh2, Event::Sent(id, sent));
+                                }
+                            });
                             transport::send_with_progress(&request, &files, &s, progress).await
                         }
                         Some(s) => transport::send(&request, &files, &s).await,
@@ -465,12 +526,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     }
                 }
                 check_stalls(&shared);
-                {
-                    let r = &mut *shared.borrow_mut();
-                    if let Some(p) = r.persist.as_mut() {
-                        p.update(&mut r.engine, now());
-                    }
-                }
+                update_record(&shared, false);
                 report_progress(&shared);
             }
             Action::RefreshToken => {

@@ -184,6 +184,7 @@ impl Upload {
         r.net_paused = false;
         r.engine.pause();
         drop(r);
+        runner::update_record(&self.shared, true);
         runner::wake(&self.shared);
     }
 
