@@ -27,22 +27,7 @@ const PROGRESS_EVENT_GAP_MS: f64 = 16.0;
 /// Default `stallTimeout`: like Uppy's XHR timeout.
 pub const DEFAULT_STALL_TIMEOUT_MS: f64 = 30_000.0;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
-}
-
-pub fn now() -> f64 {
-    js_sys::Date::now()
-}
-
-pub async fn sleep(ms: f64) {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = set_timeout(&resolve, ms.max(0.0));
-    });
-    let _ = JsFuture::from(p).await;
-}
+pub use super::env::{now, sleep};
 
 enum Event {
     Outcome(RequestId, Outcome),
@@ -371,10 +356,7 @@ async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
     let files: Vec<Blob> = shared.borrow().files.borrow().clone();
     let mut heads = Vec::with_capacity(files.len());
     for f in files {
-        let end = (n as f64).min(f.size());
-        let part = f.slice_with_f64_and_f64(0.0, end).map_err(|e| transport::js_message(&e))?;
-        let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| transport::js_message(&e))?;
-        heads.push(js_sys::Uint8Array::new(&buf).to_vec());
+        heads.push(super::env::read(&f, 0.0, (n as f64).min(f.size())).await?.to_vec());
     }
     Ok(heads)
 }
