@@ -3,7 +3,8 @@
 //! `removeItem`; they may return Promises), or nowhere with `storage: false`. Where
 //! `localStorage` does not exist or is blocked (a Worker, a sandboxed frame, privacy settings),
 //! nothing is stored and nothing fails. A record is written once the session exists and again
-//! as the confirmed offset moves (once per confirmed chunk), and removed when the upload
+//! as the confirmed offset moves (at most once a second, and at once on pause, `offline` and when
+//! the page is hidden or unloaded: `core::resume::WritePolicy`), and removed when the upload
 //! succeeds, is aborted or fails for good.
 
 use super::options::{get, Options};
@@ -126,40 +127,44 @@ pub struct Persist {
     pub id: Identity,
     /// Kept from the record an upload was resumed from.
     pub created_at: Option<f64>,
-    /// The state last written (resume state and offset), to write only when it changes.
-    last: Option<String>,
+    /// When to write (a new session at once, progress at most once a second).
+    policy: resume::WritePolicy,
 }
 
 impl Persist {
     pub fn new(store: Store, id: Identity) -> Persist {
-        Persist { store, id, created_at: None, last: None }
+        Persist { store, id, created_at: None, policy: Default::default() }
     }
 
     fn key(&self) -> String {
         resume::key(&self.id.fingerprint)
     }
 
-    /// After responses were handled: write the record if the session or its offset moved.
-    pub fn update(&mut self, engine: &mut Engine<Box<dyn Protocol>>, now_ms: f64) {
-        let Some(state) = engine.protocol().resume_state() else {
-            // A session that went away (and a fresh one not yet made) is nothing to resume.
-            if self.last.take().is_some() {
-                self.store.remove(&self.key());
-            }
-            return;
-        };
+    /// After responses were handled: write the record for a new session at once, for progress
+    /// at most once a second, and for any change at once when `force`d (pause, `offline`, the
+    /// page hidden or unloaded). Returns when to call again for progress held back.
+    pub fn update(&mut self, engine: &mut Engine<Box<dyn Protocol>>, now_ms: f64, force: bool) -> Option<f64> {
+        let state = engine.protocol().resume_state();
+        let text = state.as_ref().map(Json::to_json_string);
         let offset = engine.protocol().confirmed();
-        let sig = format!("{offset} {}", state.to_json_string());
-        if self.last.as_deref() == Some(sig.as_str()) {
-            return;
+        match self.policy.check(now_ms, text.as_deref(), offset, force) {
+            resume::Write::Now => {}
+            resume::Write::At(at) => return Some(at),
+            resume::Write::Remove => {
+                // A session that went away (and a fresh one not yet made) is nothing to resume.
+                self.store.remove(&self.key());
+                return None;
+            }
+            resume::Write::Nothing => return None,
         }
+        let state = state?;
         let created = *self.created_at.get_or_insert(now_ms);
         let rec = ResumeRecord::new(&self.id.fingerprint, self.id.provider, &self.id.endpoint, &self.id.files, offset, state, Some(created), now_ms);
         // Never a token: a record that would hold one is not written at all.
         if let Some(text) = rec.to_storage(&engine.secrets()) {
             self.store.set(&self.key(), &text);
         }
-        self.last = Some(sig);
+        None
     }
 
     /// The upload is over: the record goes unless the failure may pass (a network that stayed
@@ -171,7 +176,7 @@ impl Persist {
         };
         if !keep {
             self.store.remove(&self.key());
-            self.last = None;
+            self.policy.reset();
         }
     }
 }

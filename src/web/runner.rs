@@ -3,9 +3,9 @@
 //! in a window and in a dedicated worker (only global `fetch`/`setTimeout`/events are used).
 //!
 //! Network changes: the upload pauses on the global `offline` event and continues on `online`
-//! (unless the page paused it itself). A request with no upload or download progress for
-//! `stall_timeout_ms` is aborted and fed to the engine as a network error, which the protocol
-//! retries like any other.
+//! (unless the page paused it itself). The engine's stall watchdog (`Engine::stalled`) names
+//! the requests with no sign of life for `stallTimeout`; the runner aborts them, and the engine
+//! reports their network errors as stalls, which the protocol retries like any other.
 
 use super::transport;
 use crate::core::{Json, Outcome, Request, UploadError};
@@ -21,25 +21,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Blob, EventTarget};
 
-/// Default `stallTimeout`: like Uppy's XHR timeout.
-pub const DEFAULT_STALL_TIMEOUT_MS: f64 = 30_000.0;
+/// XHR progress events closer together than this (ms) are not passed on (but the last one).
+const PROGRESS_EVENT_GAP_MS: f64 = 16.0;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
-}
 
-pub fn now() -> f64 {
-    js_sys::Date::now()
-}
-
-pub async fn sleep(ms: f64) {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = set_timeout(&resolve, ms.max(0.0));
-    });
-    let _ = JsFuture::from(p).await;
-}
+pub use super::env::{now, sleep};
 
 enum Event {
     Outcome(RequestId, Outcome),
@@ -56,12 +42,14 @@ pub struct Runner {
     files: Rc<RefCell<Vec<Blob>>>,
     pub on_progress: Option<js_sys::Function>,
     pub token_source: Option<js_sys::Function>,
-    last_loaded: Option<u64>,
+    /// Coalesces calls to `on_progress` (at most one per 50 ms, plus the final one).
+    reporter: crate::core::progress::Reporter,
     pub started: bool,
-    /// No progress for this long (ms) aborts a request as a network error; 0 = never.
-    pub stall_timeout_ms: f64,
-    /// Requests in flight, each with its own AbortController (so one can be aborted alone).
-    requests: Vec<InFlight>,
+    /// Requests in flight, each with its own AbortController (so a stalled one can be aborted
+    /// alone; the engine's watchdog says which).
+    requests: Vec<(RequestId, AbortController)>,
+    /// When the pending stall-watchdog timer fires, if one is pending.
+    stall_timer_at: Option<f64>,
     /// Paused by an `offline` event (not by the page): `online` resumes.
     pub net_paused: bool,
     finished: bool,
@@ -69,19 +57,6 @@ pub struct Runner {
     pub integrity: Option<super::integrity::Shared>,
     /// The resume record in the page's storage (see `persist`).
     pub persist: Option<super::persist::Persist>,
-}
-
-struct InFlight {
-    id: RequestId,
-    controller: AbortController,
-    last_activity: f64,
-    stalled: bool,
-    /// File bytes in the body, and whether all of them were handed to the network. When the body
-    /// ends a file, the server may take long to answer after it (PeerTube processes the whole file
-    /// after the last chunk), so that wait gets ten times the stall timeout; other answers do not.
-    body_bytes: u64,
-    ends_file: bool,
-    body_sent: bool,
 }
 
 pub type Shared = Rc<RefCell<Runner>>;
@@ -108,10 +83,10 @@ impl Runner {
             files: Rc::new(RefCell::new(files)),
             on_progress,
             token_source,
-            last_loaded: None,
+            reporter: Default::default(),
             started: false,
-            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
             requests: Vec::new(),
+            stall_timer_at: None,
             net_paused: false,
             finished: false,
             integrity: None,
@@ -136,51 +111,66 @@ pub fn wake(shared: &Shared) {
     push(shared, Event::Wake);
 }
 
+/// Writes the resume record if it is due (`force`: pause, `offline`, page hidden or unloaded:
+/// whatever changed goes now); schedules a wake for progress held back. Does nothing while the
+/// runner is borrowed (an event handler cannot run then, but be safe).
+pub fn update_record(shared: &Shared, force: bool) {
+    let at = {
+        let Ok(mut r) = shared.try_borrow_mut() else { return };
+        let r = &mut *r;
+        match r.persist.as_mut() {
+            Some(p) => p.update(&mut r.engine, now(), force),
+            None => None,
+        }
+    };
+    if let Some(at) = at {
+        let sh = shared.clone();
+        spawn_local(async move {
+            sleep((at - now()).max(0.0)).await;
+            push(&sh, Event::Wake);
+        });
+    }
+}
+
 /// Aborts every request in flight (the upload is over).
 fn abort_requests(r: &mut Runner) {
-    for f in r.requests.drain(..) {
-        f.controller.abort();
+    for (_, controller) in r.requests.drain(..) {
+        controller.abort();
     }
 }
 
-/// Aborts each request that has made no progress for the stall timeout; its outcome then
-/// becomes a network error (see `outcome_of`).
-fn check_stalls(shared: &Shared) {
-    let now = now();
-    let mut r = shared.borrow_mut();
-    let t = r.stall_timeout_ms;
-    if t.is_nan() || t <= 0.0 {
-        return;
-    }
-    for f in r.requests.iter_mut() {
-        let limit = if f.body_sent && f.ends_file { t * 10.0 } else { t };
-        if !f.stalled && now - f.last_activity >= limit {
-            f.stalled = true;
-            f.controller.abort();
+/// The engine's stall watchdog: aborts each request it finds stalled (its outcome then comes
+/// back as a network error the engine reports as a stall), and sets a timer for the next look.
+fn watch_stalls(shared: &Shared) {
+    let t = now();
+    let next = {
+        let mut r = shared.borrow_mut();
+        for id in r.engine.stalled(t) {
+            if let Some((_, c)) = r.requests.iter().find(|(i, _)| *i == id) {
+                c.abort();
+            }
         }
-    }
-}
-
-/// Does this body carry the last byte of one of the files?
-fn ends_a_file(body: &crate::core::Body, files: &[Blob]) -> bool {
-    let ends = |s: &crate::core::http::Slice| files.get(s.file).is_some_and(|b| s.end as f64 >= b.size());
-    match body {
-        crate::core::Body::Slice(s) => ends(s),
-        crate::core::Body::Multipart(parts) => parts.iter().any(|p| matches!(p, crate::core::Part::File { slice, .. } if ends(slice))),
-        _ => false,
-    }
-}
-
-/// The outcome to feed the engine: a request aborted for stalling is a network error.
-fn outcome_of(r: &mut Runner, id: RequestId, outcome: Outcome) -> Outcome {
-    let Some(pos) = r.requests.iter().position(|f| f.id == id) else { return outcome };
-    let f = r.requests.remove(pos);
-    match outcome {
-        Outcome::Network(_) if f.stalled => Outcome::Network(format!(
-            "no progress for {} ms, the stalled request was aborted",
-            r.stall_timeout_ms.round() as u64
-        )),
-        o => o,
+        let next = r.engine.next_stall_check();
+        match next {
+            Some(at) if r.stall_timer_at.is_none_or(|p| at < p) => {
+                r.stall_timer_at = Some(at);
+                Some(at)
+            }
+            _ => None,
+        }
+    };
+    if let Some(at) = next {
+        let sh = shared.clone();
+        spawn_local(async move {
+            sleep((at - now()).max(0.0)).await;
+            {
+                let mut r = sh.borrow_mut();
+                if r.stall_timer_at == Some(at) {
+                    r.stall_timer_at = None;
+                }
+            }
+            push(&sh, Event::Wake);
+        });
     }
 }
 
@@ -193,6 +183,7 @@ fn net_offline(shared: &Shared) {
             r.net_paused = true;
         }
     }
+    update_record(shared, true);
     wake(shared);
 }
 
@@ -207,22 +198,31 @@ fn net_online(shared: &Shared) {
     wake(shared);
 }
 
-/// The `offline`/`online` listeners on the global (window or worker), removed on drop.
+/// The `offline`/`online` listeners on the global (window or worker), and `pagehide` /
+/// `visibilitychange` (a window's), which write the resume record at once; removed on drop.
 struct NetListeners {
     target: EventTarget,
+    document: Option<EventTarget>,
     offline: Closure<dyn FnMut()>,
     online: Closure<dyn FnMut()>,
+    hidden: Closure<dyn FnMut()>,
 }
 
 impl NetListeners {
     fn attach(shared: &Shared) -> Option<NetListeners> {
         let target: EventTarget = js_sys::global().dyn_into().ok()?;
-        let (a, b) = (shared.clone(), shared.clone());
+        let (a, b, c) = (shared.clone(), shared.clone(), shared.clone());
         let offline = Closure::<dyn FnMut()>::new(move || net_offline(&a));
         let online = Closure::<dyn FnMut()>::new(move || net_online(&b));
+        let hidden = Closure::<dyn FnMut()>::new(move || update_record(&c, true));
         target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;
         let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
-        Some(NetListeners { target, offline, online })
+        let _ = target.add_event_listener_with_callback("pagehide", hidden.as_ref().unchecked_ref());
+        let document = js_sys::Reflect::get(&target, &"document".into()).ok().and_then(|d| d.dyn_into::<EventTarget>().ok());
+        if let Some(d) = &document {
+            let _ = d.add_event_listener_with_callback("visibilitychange", hidden.as_ref().unchecked_ref());
+        }
+        Some(NetListeners { target, document, offline, online, hidden })
     }
 }
 
@@ -230,6 +230,10 @@ impl Drop for NetListeners {
     fn drop(&mut self) {
         let _ = self.target.remove_event_listener_with_callback("offline", self.offline.as_ref().unchecked_ref());
         let _ = self.target.remove_event_listener_with_callback("online", self.online.as_ref().unchecked_ref());
+        let _ = self.target.remove_event_listener_with_callback("pagehide", self.hidden.as_ref().unchecked_ref());
+        if let Some(d) = &self.document {
+            let _ = d.remove_event_listener_with_callback("visibilitychange", self.hidden.as_ref().unchecked_ref());
+        }
     }
 }
 
@@ -241,31 +245,6 @@ fn known_offline() -> bool {
         .and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()).ok())
         .and_then(|v| v.as_bool())
         == Some(false)
-}
-
-/// Wakes the driver regularly while requests are in flight, so stalls are noticed.
-fn spawn_stall_ticker(shared: &Shared) {
-    let t = shared.borrow().stall_timeout_ms;
-    if t.is_nan() || t <= 0.0 {
-        return;
-    }
-    let tick = (t / 4.0).clamp(25.0, 1000.0);
-    let sh = shared.clone();
-    spawn_local(async move {
-        loop {
-            sleep(tick).await;
-            let (finished, busy) = {
-                let r = sh.borrow();
-                (r.finished, !r.requests.is_empty())
-            };
-            if finished {
-                break;
-            }
-            if busy {
-                push(&sh, Event::Wake);
-            }
-        }
-    });
 }
 
 struct NextEvent(Shared);
@@ -283,17 +262,28 @@ impl Future for NextEvent {
     }
 }
 
-/// Calls the page's progress callback when `loaded` moved. Never while a borrow is held: the
-/// callback may call `pause()` or `abort()`.
+/// Calls the page's progress callback when `loaded` moved, at most once per
+/// [`crate::core::progress::REPORT_INTERVAL_MS`] (a value held back is reported when the interval
+/// ends) and always for the final value. Never while a borrow is held: the callback may call
+/// `pause()` or `abort()`.
 fn report_progress(shared: &Shared) {
+    use crate::core::progress::Report;
     let (cb, snap) = {
         let mut r = shared.borrow_mut();
         let snap = r.engine.progress();
-        if r.last_loaded == Some(snap.loaded) {
-            return;
+        match r.reporter.check(now(), &snap) {
+            Report::Now => (r.on_progress.clone(), snap),
+            Report::Nothing => return,
+            Report::At(at) => {
+                let sh = shared.clone();
+                let delay = (at - now()).max(0.0);
+                spawn_local(async move {
+                    sleep(delay).await;
+                    push(&sh, Event::Wake);
+                });
+                return;
+            }
         }
-        r.last_loaded = Some(snap.loaded);
-        (r.on_progress.clone(), snap)
     };
     if let Some(cb) = cb {
         let o = js_sys::Object::new();
@@ -321,10 +311,7 @@ async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
     let files: Vec<Blob> = shared.borrow().files.borrow().clone();
     let mut heads = Vec::with_capacity(files.len());
     for f in files {
-        let end = (n as f64).min(f.size());
-        let part = f.slice_with_f64_and_f64(0.0, end).map_err(|e| transport::js_message(&e))?;
-        let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| transport::js_message(&e))?;
-        heads.push(js_sys::Uint8Array::new(&buf).to_vec());
+        heads.push(super::env::read(&f, 0.0, (n as f64).min(f.size())).await?.to_vec());
     }
     Ok(heads)
 }
@@ -358,6 +345,8 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     }
     {
         let mut r = shared.borrow_mut();
+        let sizes = r.files.borrow().iter().map(|b| b.size() as u64).collect();
+        r.engine.set_file_sizes(sizes);
         r.engine.start(now());
         if r.controller.is_none() {
             r.controller = AbortController::new().ok();
@@ -367,7 +356,6 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     if known_offline() {
         net_offline(&shared);
     }
-    spawn_stall_ticker(&shared);
     let result = drive_loop(&shared).await;
     shared.borrow_mut().finished = true;
     let integrity = shared.borrow().integrity.clone();
@@ -414,9 +402,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
                     let signal = child.as_ref().map(|c| c.signal());
                     if let Some(controller) = child {
-                        let body_bytes = request.body.file_bytes();
-                        let ends_file = ends_a_file(&request.body, &files);
-                        r.requests.push(InFlight { id, controller, last_activity: now(), stalled: false, body_bytes, ends_file, body_sent: false });
+                        r.requests.push((id, controller));
                     }
                     (files, signal, r.integrity.clone())
                 };
@@ -443,7 +429,18 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                         // File data goes with XHR for byte-level progress; the rest with fetch.
                         Some(s) if request.body.file_bytes() > 0 => {
                             let sh2 = sh.clone();
-                            let progress = Box::new(move |sent: f64| push(&sh2, Event::Sent(id, sent)));
+                            // WebKit fires an upload progress event every 8 KiB on loopback: pass
+                            // one on every 16 ms (enough for progress and the stall watchdog), and
+                            // each that reaches the end of the file bytes (the body is sent).
+                            let body_bytes = request.body.file_bytes() as f64;
+                            let last = std::cell::Cell::new(f64::NEG_INFINITY);
+                            let progress = Box::new(move |sent: f64| {
+                                let t = now();
+                                if sent >= body_bytes || t - last.get() >= PROGRESS_EVENT_GAP_MS {
+                                    last.set(t);
+                                    push(&sh2, Event::Sent(id, sent));
+                                }
+                            });
                             transport::send_with_progress(&request, &files, &s, progress).await
                         }
                         Some(s) => transport::send(&request, &files, &s).await,
@@ -461,39 +458,30 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                         push(&sh, Event::Wake);
                     });
                 }
+                watch_stalls(&shared);
                 NextEvent(shared.clone()).await;
                 loop {
                     let ev = shared.borrow_mut().events.pop_front();
                     match ev {
                         Some(Event::Outcome(id, outcome)) => {
                             let mut r = shared.borrow_mut();
-                            let outcome = outcome_of(&mut r, id, outcome);
+                            r.requests.retain(|(i, _)| *i != id);
                             r.engine.on_outcome(id, outcome, now());
                         }
                         Some(Event::Sent(id, sent)) => {
                             let mut r = shared.borrow_mut();
-                            let t = now();
-                            if let Some(f) = r.requests.iter_mut().find(|f| f.id == id) {
-                                f.last_activity = t;
-                                if sent.is_finite() && f.body_bytes > 0 && sent >= f.body_bytes as f64 {
-                                    f.body_sent = true;
-                                }
-                            }
                             if sent.is_finite() && sent >= 0.0 {
-                                r.engine.on_upload_progress(id, sent as u64, t);
+                                r.engine.on_upload_progress(id, sent as u64, now());
+                            } else {
+                                r.engine.on_activity(id, now());
                             }
                         }
                         Some(Event::Wake) => {}
                         None => break,
                     }
                 }
-                check_stalls(&shared);
-                {
-                    let r = &mut *shared.borrow_mut();
-                    if let Some(p) = r.persist.as_mut() {
-                        p.update(&mut r.engine, now());
-                    }
-                }
+                watch_stalls(&shared);
+                update_record(&shared, false);
                 report_progress(&shared);
             }
             Action::RefreshToken => {

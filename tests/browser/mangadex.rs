@@ -146,7 +146,10 @@ async fn progress_covers_the_whole_chapter() {
     let s = Md::new("{}").await;
     let pages = chapter(13, 2);
     let total: usize = pages.iter().map(|(d, _)| d.len()).sum();
-    let o = s.options(r#""batchSize":4"#);
+    // Progress reaches the page at most once per 50 ms (plus the final value): two batches at a
+    // time, each answered 120 ms late, leave room for a report between the rounds on any machine.
+    s.post("faults", r#"[{"route":"upload","delayMs":120,"count":1000}]"#).await;
+    let o = s.options(r#""batchSize":4,"concurrency":2"#);
     let (events, _cb) = record_progress(&o);
     let up = new_upload(&input(&pages), &o).unwrap();
     run(&up).await.expect("uploaded");

@@ -272,3 +272,35 @@ async fn a_wrong_image_type_for_mangadex_fails_before_any_request() {
     assert!(str_field(&err, "message").contains("PDF"), "{}", str_field(&err, "message"));
     assert_eq!(s.log().await.length(), 0, "no request sent");
 }
+
+#[wasm_bindgen_test]
+async fn progress_reaches_the_page_at_most_once_per_50_ms_plus_the_final_value() {
+    // 32 chunks on loopback are confirmed a few ms apart (and WebKit fires an upload progress
+    // event every 8 KiB): without coalescing the page would be called for each.
+    let s = Session::new("{}").await;
+    let data = bytes(2048 * KB, 91);
+    let f = file(&data, "rate.mp4", "video/mp4");
+    let o = pt_options(&s, r#""chunkSize":65536"#);
+    let times = Array::new();
+    let loaded = Array::new();
+    let (t2, l2) = (times.clone(), loaded.clone());
+    let cb = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
+        t2.push(&js_sys::Date::now().into());
+        l2.push(&field(&p, "loaded"));
+    });
+    set(&o, "onProgress", cb.as_ref());
+    run(&new_upload(&f.into(), &o).unwrap()).await.expect("uploaded");
+    assert_stored(&s, &data).await;
+    let t: Vec<f64> = times.iter().map(|v| v.as_f64().unwrap()).collect();
+    let l: Vec<f64> = loaded.iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(l.last().copied(), Some(data.len() as f64), "the final value is reported");
+    assert!(l.windows(2).all(|w| w[1] > w[0]), "each report has news: {l:?}");
+    // Every report but the final one comes at least 50 ms after the one before (same clock as
+    // the library's; 1 ms of slack for the call itself).
+    let n = t.len();
+    for (i, w) in t.windows(2).enumerate() {
+        if i + 2 < n {
+            assert!(w[1] - w[0] >= 49.0, "reports {i} and {} only {} ms apart: {t:?}", i + 1, w[1] - w[0]);
+        }
+    }
+}
