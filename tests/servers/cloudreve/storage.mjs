@@ -13,10 +13,16 @@ export function nodeRoutes() {
   router.post('/api/v4/slave/upload/:sid', async (req, res) => {
     const up = uploadsById.get(req.params.sid);
     // SignRequired: the credential signs the path and every X-Cr-* header but X-Cr-Filename.
+    // A refusal keeps the inner error's code (`middleware/auth.go` `SignRequired` →
+    // `pkg/serializer/error.go` `ErrWithDetails`): 403 "authorization header is missing"
+    // (`pkg/auth/auth.go`), 40071 "invalid sign" / "sign expired" (`pkg/auth/hmac.go`; the
+    // credential expires with the session). HTTP 200 as always.
     const extraSigned = Object.keys(req.headers).filter(h => h.startsWith('x-cr-') && h !== 'x-cr-filename');
+    if (!req.headers.authorization) return envelope(res, 403, 'authorization header is missing');
     if (!up || !up.credential || req.headers.authorization !== up.credential || extraSigned.length) {
-      return envelope(res, 40020, 'Invalid sign', undefined, { error: extraSigned.length ? `unsigned headers ${extraSigned}` : 'signature mismatch' });
+      return envelope(res, 40071, 'invalid sign', undefined, { error: extraSigned.length ? `unsigned headers ${extraSigned}` : 'signature mismatch' });
     }
+    if (Date.now() > up.expiresAt) return envelope(res, 40071, 'sign expired');
     const live = liveUpload(up.id);
     if (!live) return envelope(res, 40011, 'Slave upload session expired or not exist');
     const chunk = Number.parseInt(String(req.query.chunk ?? '0'), 10);
