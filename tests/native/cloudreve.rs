@@ -863,6 +863,157 @@ fn reauth_replaces_the_token_and_resends() {
     assert!(!e.message.contains(TOKEN), "{}", e.message);
 }
 
+fn run_with(sim: &mut Sim, size: u64, p: UploadParams, refresh: bool) -> Run {
+    let proto = Cloudreve::new(EP, &info(size), p).unwrap();
+    drive_with(proto, sim, Order::Fifo, refresh, None)
+}
+
+fn delete_id(r: &Request) -> String {
+    let Body::Text { text, .. } = &r.body else { panic!("delete needs a JSON body") };
+    Json::parse(text).unwrap().get("id").and_then(Json::as_str).unwrap().to_string()
+}
+
+#[test]
+fn expired_token_on_a_chunk_is_renewed_before_the_session_counts_as_gone() {
+    // Cloudreve answers a chunk with an expired JWT `{code: 40011}` (anonymous user), never 401.
+    // The file check (401) shows it is the token: one fresh token, the same chunk again.
+    for relay in [false, true] {
+        let mut sim = Sim::new("local", 100, 450).fault("chunk", if relay { 1 } else { 3 }, Fault::ExpireToken);
+        sim.relay = relay;
+        sim.next_token = Some("fresh-token-1".into());
+        let run = run_with(&mut sim, 450, params(), true);
+        run.result.unwrap();
+        assert_eq!(sim.refreshes, 1, "relay {relay}");
+        assert_eq!(sim.sessions, 1, "relay {relay}: the session was kept");
+        assert!(covers(&sim.stored, 450));
+        let r = routes(&sim);
+        assert!(!r.contains(&"delete"), "relay {relay}: {r:?}");
+        let k = r.iter().position(|x| *x == "file-info").unwrap();
+        assert_eq!(r[k - 1..k + 2], ["chunk", "file-info", "chunk"], "relay {relay}");
+        assert_eq!(sim.log[k - 1].url, sim.log[k + 1].url, "the same chunk again");
+        assert_eq!(sim.log[k + 1].get_header("authorization"), Some("Bearer fresh-token-1"));
+    }
+
+    // Without getAccessToken: 'auth', and the message says both what happened and why.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 3, Fault::ExpireToken);
+    let run = run_with(&mut sim, 450, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Auth);
+    assert!(e.message.contains("40011") && e.message.contains("token was refused"), "{}", e.message);
+    assert!(!e.message.contains(TOKEN));
+    assert_eq!(sim.sessions, 1);
+
+    // Token and session both expired: fresh token first; the session is then known gone, its
+    // placeholder (recording it) is deleted with the fresh token, and a new session sends it all.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 3, Fault::ExpireToken).fault("chunk", 4, Fault::ExpireSession);
+    sim.next_token = Some("fresh-token-2".into());
+    let old_sid = sim.sid.clone();
+    let run = run_with(&mut sim, 450, params(), true);
+    run.result.unwrap();
+    assert_eq!(sim.refreshes, 1);
+    assert_eq!(&routes(&sim)[3..9], ["chunk", "file-info", "chunk", "file-info", "delete", "create"]);
+    let del = sim.log.iter().find(|r| Sim::route(r) == "delete").unwrap();
+    assert_eq!(delete_id(del), old_sid);
+    assert_eq!(del.get_header("authorization"), Some("Bearer fresh-token-2"), "the clean-up uses the fresh token");
+    assert_eq!(sim.sessions, 2);
+    assert!(covers(&sim.stored, 450), "the new session got every byte");
+}
+
+#[test]
+fn expired_session_is_replaced_a_bounded_number_of_times() {
+    // The session expires mid-upload (token fine): the file check finds the placeholder still
+    // recording it; deleted, created again, every byte sent again. No token asked for.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 3, Fault::ExpireSession);
+    sim.next_token = Some("unused".into());
+    let old_sid = sim.sid.clone();
+    let run = run_with(&mut sim, 450, params(), true);
+    let json = run.result.unwrap();
+    assert_eq!(sim.refreshes, 0);
+    assert_eq!(sim.sessions, 2);
+    assert_eq!(json.get("sessionId").and_then(Json::as_str), Some(sim.sid.as_str()));
+    let del = sim.log.iter().find(|r| Sim::route(r) == "delete").unwrap();
+    assert_eq!(delete_id(del), old_sid, "only this upload's own session is deleted");
+    assert!(covers(&sim.stored, 450));
+
+    // Expiring again and again: at most MAX_NEW_SESSIONS new sessions, then session-expired.
+    let mut sim = Sim::new("local", 100, 450);
+    for k in [2, 4, 6, 8] {
+        sim = sim.fault("chunk", k, Fault::ExpireSession);
+    }
+    let run = run_with(&mut sim, 450, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    assert!(e.message.contains("gave up after 2 new upload sessions"), "{}", e.message);
+    assert_eq!(sim.sessions, 3);
+    assert_eq!(routes(&sim).iter().filter(|r| **r == "delete").count(), 2);
+    assert_eq!(run.cleanup.len(), 1, "the last session is still deleted on failure");
+
+    // A resumed session (earlier page) that expired: same recovery.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 1, Fault::ExpireSession);
+    sim.sessions = 1;
+    let mut p = Cloudreve::new(EP, &info(450), params()).unwrap();
+    let state = Json::object()
+        .with("sessionId", sim.sid.as_str())
+        .with("uri", "cloudreve://my/dir/data.bin")
+        .with("policyType", "local")
+        .with("chunkSize", 100u64)
+        .with("nextChunk", 2u64);
+    p.restore(&state).unwrap();
+    let run = drive_with(p, &mut sim, Order::Fifo, false, None);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["chunk", "file-info", "delete", "create", "chunk", "chunk", "chunk", "chunk", "chunk"]);
+}
+
+#[test]
+fn lost_create_answer_recovers_its_own_session() {
+    // The create was handled but its answer lost: the retry meets the placeholder (40004). The
+    // placeholder names the session; it is deleted with the user's token and created again.
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::LoseAnswer);
+    let first_sid = sim.sid.clone();
+    let run = run_with(&mut sim, 250, params(), false);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["create", "create", "file-info", "delete", "create", "chunk", "chunk", "chunk"]);
+    assert_eq!(delete_id(&sim.log[3]), first_sid);
+    assert_eq!(sim.sessions, 2);
+
+    // Uploading a new version: the retry reaches the lock (40073, the lost session holds it).
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::LoseAnswer);
+    let run = run_with(&mut sim, 250, UploadParams { overwrite: true, ..params() }, false);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["create", "create", "file-info", "delete", "create", "chunk", "chunk", "chunk"]);
+
+    // The file there is a finished file, not an upload: left alone, a clear 'http' error.
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::Answer(resp(502, "")));
+    sim.foreign_file = true;
+    let run = run_with(&mut sim, 250, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Http);
+    assert!(e.message.contains("40004") && e.message.contains("not an upload in progress"), "{}", e.message);
+    assert_eq!(routes(&sim), ["create", "create", "file-info"]);
+    assert!(run.cleanup.is_empty());
+
+    // Without a lost answer, 40004 is final at once and 40073 is only retried (another upload).
+    let mut sim = Sim::new("local", 100, 250);
+    sim.foreign_file = true;
+    let e = run_with(&mut sim, 250, params(), false).result.unwrap_err();
+    assert_eq!((e.code, routes(&sim)), (ErrorCode::Http, vec!["create"]));
+}
+
+#[test]
+fn storage_node_refusals_are_auth() {
+    for (code, msg) in [(40071, "invalid sign"), (40071, "sign expired"), (40005, "signature expired"), (403, "authorization header is missing"), (40020, "Invalid sign")] {
+        let v = envelope_verdict("chunk 0", 200, &env(code, msg), Route::Node);
+        let Verdict::Fail(e) = v else { panic!("{code}: {v:?}") };
+        assert_eq!(e.code, ErrorCode::Auth, "{code}");
+        assert!(e.message.contains(msg) && e.message.contains("refused the session's upload credential"), "{}", e.message);
+        let mut sim = Sim::new("remote", 100, 250).fault("node-chunk", 2, Fault::Answer(Sim::envelope(code, msg)));
+        let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Auth, "{code}");
+    }
+    let mut sim = Sim::new("remote", 100, 250).fault("node-chunk", 1, Fault::Answer(resp(403, "forbidden")));
+    assert_eq!(drive(&mut sim, 250, Order::Fifo).result.unwrap_err().code, ErrorCode::Auth);
+}
+
 #[test]
 fn cancel_and_cleanup_requests() {
     // Abort mid-upload: one DELETE with {id, uri} and the user token.
