@@ -10,6 +10,8 @@ export const S3_LIKE = ['s3', 'ks3', 'cos', 'oss', 'obs'];
 
 /** Cloudreve answers almost everything with HTTP 200 and `{code, msg, data?}`. */
 export function envelope(res, code, msg = '', data, { status = 200, error } = {}) {
+  const entry = res.req?.ctx?.entry;
+  if (entry) entry.code = code; // the request log shows the envelope's code
   const body = { code, msg };
   if (data !== undefined) body.data = data;
   if (error) body.error = error;
