@@ -954,7 +954,10 @@ impl Cloudreve {
                 if let Some(m) = graph_message() {
                     e.message.push_str(&format!(" ({m})"));
                 }
-                self.fail(e)
+                // Gone with Cloudreve's session (expired or cancelled)? The file check tells.
+                self.gone_error = Some(e);
+                self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                Verdict::Continue
             }
             409 | 416 if !query => {
                 // Overlapping fragment: ask OneDrive what it still needs.
@@ -1606,8 +1609,10 @@ impl Protocol for Cloudreve {
     fn set_token(&mut self, token: &str) {
         self.token = token.to_string();
         if self.phase == Phase::Probe(ProbeFor::ChunkGone) {
-            // The 40011 came from the expired token: send the chunk again with the fresh one.
+            // The 40011 came from the expired token: send the chunk again with the fresh one
+            // (OneDrive: ask its upload URL what it has first).
             self.phase = Phase::Upload;
+            self.resync();
         }
     }
 

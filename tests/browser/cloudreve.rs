@@ -483,6 +483,29 @@ async fn expired_session_is_deleted_and_replaced_by_a_new_one() {
 }
 
 #[wasm_bindgen_test]
+async fn s3_urls_expire_with_the_session_and_onedrive_sessions_are_replaced() {
+    // Presigned part URLs are signed for the session's lifetime: afterwards the bucket answers
+    // 403 "Request has expired" ('auth': no user token can renew them).
+    let s = Cr::new(r#"{"policy":"s3","chunkSize":32768,"concurrency":1}"#).await;
+    let uri = "cloudreve://my/tests/s3-expired.bin";
+    let e = with_event_mid_upload(&s, &bytes(200 * KIB, 37), uri, &s.options(uri, ""), "part", 3, "expire-uploads").await.expect_err("expired");
+    assert_eq!(code(&e), "auth", "{}", str_field(&e, "message"));
+    assert!(str_field(&e, "message").contains("Request has expired"), "{}", str_field(&e, "message"));
+
+    // OneDrive's upload URL goes with the expired session (404): the placeholder still records
+    // the session, so it is deleted and a new session uploads the file.
+    let s = Cr::new(r#"{"policy":"onedrive","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/od-expired.bin";
+    let data = bytes(150 * KIB + 1, 38);
+    with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "onedrive-chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    let ups = s.uploads().await;
+    assert_eq!(ups.len(), 2);
+    assert_eq!((str_field(&ups[0], "state").as_str(), str_field(&ups[1], "state").as_str()), ("deleted", "complete"));
+    let f = s.files().await.into_iter().find(|f| str_field(f, "uri") == uri).expect("stored");
+    assert_eq!(str_field(&f, "sha256"), sha256_hex(&data).await);
+}
+
+#[wasm_bindgen_test]
 async fn lost_answer_to_session_creation_is_recovered() {
     // The session is created but the answer is lost: the retry meets its placeholder (40004),
     // whose sys:upload_session_id names it; it is deleted and created again.

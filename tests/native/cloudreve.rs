@@ -480,6 +480,9 @@ impl Sim {
             }
             "od-chunk" => {
                 assert!(req.get_header("authorization").is_none());
+                if self.expired || self.deleted {
+                    return resp(404, r#"{"error":{"code":"itemNotFound","message":"The upload session was not found."}}"#);
+                }
                 let (s, e) = Self::slice(req);
                 assert_eq!(req.get_header("content-range"), Some(format!("bytes {}-{}/{}", s, e - 1, self.total).as_str()));
                 if s != self.od_received {
@@ -947,6 +950,21 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
     assert_eq!(sim.sessions, 3);
     assert_eq!(routes(&sim).iter().filter(|r| **r == "delete").count(), 2);
     assert_eq!(run.cleanup.len(), 1, "the last session is still deleted on failure");
+
+    // OneDrive: the upload URL is gone with the expired session (404): same recovery.
+    let mut sim = Sim::new("onedrive", 100, 450).fault("od-chunk", 3, Fault::ExpireSession);
+    let run = run_with(&mut sim, 450, params(), false);
+    run.result.unwrap();
+    assert_eq!(sim.sessions, 2);
+    assert_eq!(&routes(&sim)[3..7], ["od-chunk", "file-info", "delete", "create"]);
+    assert!(covers(&sim.stored, 450));
+    // …but a OneDrive session gone while the file no longer records it: session-expired.
+    let mut sim = Sim::new("onedrive", 100, 450)
+        .fault("od-chunk", 3, Fault::ExpireSession)
+        .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    assert!(e.message.contains("OneDrive upload session is gone"), "{}", e.message);
 
     // A resumed session (earlier page) that expired: same recovery.
     let mut sim = Sim::new("local", 100, 450).fault("chunk", 1, Fault::ExpireSession);

@@ -50,6 +50,14 @@ function parseCompletion(xml) {
   return parts;
 }
 
+/** Presigned part and complete URLs are signed for the session's lifetime (Cloudreve's S3-like
+ *  drivers presign with the session TTL, `X-Amz-Expires` in the URL): afterwards the bucket
+ *  answers 403 AccessDenied "Request has expired", before it looks at the upload. */
+const presignExpired = sid => {
+  const up = uploadsById.get(sid);
+  return !!up && Date.now() > up.expiresAt;
+};
+
 const partCount = up => (up.size === 0 || up.chunkSize === 0 ? 1 : Math.ceil(up.size / up.chunkSize));
 
 export function bucketRoutes() {
@@ -64,6 +72,7 @@ export function bucketRoutes() {
     if (req.headers.authorization) {
       return xmlError(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified');
     }
+    if (presignExpired(sid)) return xmlError(res, 403, 'AccessDenied', 'Request has expired');
     const up = uploadsById.get(sid);
     if (!up || up.multipart !== 'open' || up.state !== 'active' || !liveUpload(sid)) {
       return xmlError(res, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
@@ -93,6 +102,7 @@ export function bucketRoutes() {
       return xmlError(res, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
     }
     if (req.headers.authorization) return xmlError(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed.');
+    if (presignExpired(sid)) return xmlError(res, 403, 'AccessDenied', 'Request has expired');
     const { buf, complete } = await readBody(req, 10 * 1024 * 1024);
     if (!complete) return;
     const up = uploadsById.get(sid);
