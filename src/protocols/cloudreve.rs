@@ -965,7 +965,9 @@ impl Cloudreve {
                 Verdict::Continue
             }
             401 | 403 => {
-                let e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, format!("{what}: the OneDrive upload URL was refused (expired?)"))
+                // The upload URL is its own credential (like a presigned part URL): refused, and
+                // no user token can renew it.
+                let e = UploadError::new(ErrorCode::Auth, PROVIDER, format!("{what}: the OneDrive upload URL was refused (expired?)"))
                     .with_status(resp.status);
                 self.fail(e)
             }

@@ -966,6 +966,11 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
     assert_eq!(e.code, ErrorCode::SessionExpired);
     assert!(e.message.contains("OneDrive upload session is gone"), "{}", e.message);
 
+    // A OneDrive upload URL refused (401/403) is a refused credential: 'auth'.
+    let mut sim = Sim::new("onedrive", 100, 450).fault("od-chunk", 2, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code></Error>")));
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!((e.code, e.status), (ErrorCode::Auth, Some(403)));
+
     // A resumed session (earlier page) that expired: same recovery.
     let mut sim = Sim::new("local", 100, 450).fault("chunk", 1, Fault::ExpireSession);
     sim.sessions = 1;
