@@ -831,6 +831,16 @@ impl Cloudreve {
             }
             Err(v) => {
                 let enveloped = parse_envelope(&resp.body).is_some();
+                let expired_sign = route == Route::Node
+                    && parse_envelope(&resp.body).is_some_and(|e| matches!(e.code, 40071 | 40005) && format!("{} {}", e.msg, e.error).to_ascii_lowercase().contains("expired"));
+                if expired_sign {
+                    // The node's credential expires with the session ("sign expired"): the
+                    // session has most likely expired. The file check tells; if it does not
+                    // record this session, the refusal stands ('auth').
+                    self.gone_error = verdict_error(&v);
+                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    return Verdict::Continue;
+                }
                 if route == Route::Api && Self::is_session_gone(&v) {
                     // 40011 on Cloudreve's own chunk route: the session is gone (expired,
                     // cancelled, or completed by a chunk whose answer was lost), or the token
@@ -1055,10 +1065,18 @@ impl Cloudreve {
             403 => {
                 let mut e = status_error(PROVIDER, &what, &resp);
                 e.code = ErrorCode::Auth;
-                if let Some(m) = xml_field(&resp.body, "Message") {
+                let m = xml_field(&resp.body, "Message");
+                if let Some(m) = &m {
                     e.message.push_str(&format!(": {m}"));
                 }
                 e.message.push_str(" (the bucket refused the presigned part URL: expired, or a signature mismatch)");
+                if m.is_some_and(|m| m.to_ascii_lowercase().contains("expired")) {
+                    // "Request has expired": the URLs are signed for the session's lifetime, so
+                    // the session has most likely expired. The file check tells.
+                    self.gone_error = Some(e);
+                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    return Verdict::Continue;
+                }
                 self.fail(e)
             }
             _ => {
@@ -1309,7 +1327,7 @@ impl Cloudreve {
                             // Cancelled (the placeholder went with it) or taken over by another
                             // upload of the same path: not this upload's to touch.
                             _ => {
-                                let e = self.ended_incomplete(resp.status);
+                                let e = self.gone_for_good(resp.status);
                                 self.fail(e)
                             }
                         }
@@ -1354,7 +1372,7 @@ impl Cloudreve {
                     ProbeFor::ChunkGone if self.resumed => self.start_over(),
                     ProbeFor::ChunkGone => {
                         self.final_maybe_done = false;
-                        let mut ie = self.ended_incomplete(resp.status);
+                        let mut ie = self.gone_for_good(resp.status);
                         ie.message.push_str(&format!(" ({})", e.message));
                         self.fail(ie)
                     }
@@ -1363,6 +1381,15 @@ impl Cloudreve {
                 }
             }
             Err(v) => self.apply(v),
+        }
+    }
+
+    /// The error when the session cannot be continued or replaced: a refused storage credential
+    /// stays 'auth'; anything else is an ended session.
+    fn gone_for_good(&self, status: u16) -> UploadError {
+        match &self.gone_error {
+            Some(g) if g.code == ErrorCode::Auth => g.clone(),
+            _ => self.ended_incomplete(status),
         }
     }
 
@@ -1612,8 +1639,14 @@ impl Protocol for Cloudreve {
         self.token = token.to_string();
         if self.phase == Phase::Probe(ProbeFor::ChunkGone) {
             // The 40011 came from the expired token: send the chunk again with the fresh one
-            // (OneDrive: ask its upload URL what it has first).
+            // (OneDrive: ask its upload URL what it has first; S3-like: parts whose answers
+            // came while the file was checked were not recorded, so they go again).
             self.phase = Phase::Upload;
+            for p in &mut self.parts {
+                if *p == Part::InFlight {
+                    *p = Part::Pending;
+                }
+            }
             self.resync();
         }
     }

@@ -482,27 +482,41 @@ async fn expired_session_is_deleted_and_replaced_by_a_new_one() {
     assert_eq!(str_field(&f, "sha256"), sha256_hex(&data).await);
 }
 
+/// Checks a recovered upload: two sessions (the first deleted), identical bytes.
+async fn replaced_once(s: &Cr, uri: &str, data: &[u8]) {
+    let ups = s.uploads().await;
+    assert_eq!(ups.len(), 2, "one new session");
+    assert_eq!((str_field(&ups[0], "state").as_str(), str_field(&ups[1], "state").as_str()), ("deleted", "complete"));
+    let f = s.files().await.into_iter().find(|f| str_field(f, "uri") == uri).expect("stored");
+    assert_eq!(str_field(&f, "sha256"), sha256_hex(data).await);
+}
+
 #[wasm_bindgen_test]
-async fn s3_urls_expire_with_the_session_and_onedrive_sessions_are_replaced() {
-    // Presigned part URLs are signed for the session's lifetime: afterwards the bucket answers
-    // 403 "Request has expired" ('auth': no user token can renew them).
+async fn storage_credentials_expiring_with_the_session_lead_to_a_new_session() {
+    // S3: presigned part URLs are signed for the session's lifetime; afterwards the bucket answers
+    // 403 "Request has expired". The file still records the session: deleted, created again.
     let s = Cr::new(r#"{"policy":"s3","chunkSize":32768,"concurrency":1}"#).await;
     let uri = "cloudreve://my/tests/s3-expired.bin";
-    let e = with_event_mid_upload(&s, &bytes(200 * KIB, 37), uri, &s.options(uri, ""), "part", 3, "expire-uploads").await.expect_err("expired");
-    assert_eq!(code(&e), "auth", "{}", str_field(&e, "message"));
-    assert!(str_field(&e, "message").contains("Request has expired"), "{}", str_field(&e, "message"));
+    let data = bytes(200 * KIB, 37);
+    with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "part", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    let parts = route(&s.log().await, "part");
+    assert!(parts.iter().any(|e| num_field(e, "status") == 403.0), "the bucket refused the expired URL");
+    replaced_once(&s, uri, &data).await;
 
-    // OneDrive's upload URL goes with the expired session (404): the placeholder still records
-    // the session, so it is deleted and a new session uploads the file.
+    // Remote node: its credential expires with the session ("sign expired", 40071).
+    let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/node-expired.bin";
+    let data = bytes(200 * KIB, 35);
+    with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "node-chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    assert!(codes(&route(&s.log().await, "node-chunk")).contains(&40071));
+    replaced_once(&s, uri, &data).await;
+
+    // OneDrive: the upload URL goes with the expired session (404).
     let s = Cr::new(r#"{"policy":"onedrive","chunkSize":32768}"#).await;
     let uri = "cloudreve://my/tests/od-expired.bin";
     let data = bytes(150 * KIB + 1, 38);
     with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "onedrive-chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
-    let ups = s.uploads().await;
-    assert_eq!(ups.len(), 2);
-    assert_eq!((str_field(&ups[0], "state").as_str(), str_field(&ups[1], "state").as_str()), ("deleted", "complete"));
-    let f = s.files().await.into_iter().find(|f| str_field(f, "uri") == uri).expect("stored");
-    assert_eq!(str_field(&f, "sha256"), sha256_hex(&data).await);
+    replaced_once(&s, uri, &data).await;
 }
 
 #[wasm_bindgen_test]
@@ -530,21 +544,22 @@ async fn lost_answer_to_session_creation_is_recovered() {
 
 #[wasm_bindgen_test]
 async fn storage_node_refusals_are_auth() {
-    // The node's credential expires with the session: "sign expired" (40071), not 40020.
-    let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
-    let uri = "cloudreve://my/tests/node-expired.bin";
-    let e = with_event_mid_upload(&s, &bytes(200 * KIB, 35), uri, &s.options(uri, ""), "node-chunk", 3, "expire-uploads").await.expect_err("refused");
-    assert_eq!(code(&e), "auth", "{}", str_field(&e, "message"));
-    assert!(str_field(&e, "message").contains("sign expired") && str_field(&e, "message").contains("40071"), "{}", str_field(&e, "message"));
-    assert_eq!(*codes(&route(&s.log().await, "node-chunk")).last().unwrap(), 40071);
-    // 40005 "signature expired" and 403 "authorization header is missing", as HTTP 200 envelopes.
-    for (c, msg) in [(40005, "signature expired"), (403, "authorization header is missing")] {
+    // SignRequired keeps the inner code, as an HTTP 200 envelope: 40071 "invalid sign", 403
+    // "authorization header is missing" (not 40020). No user token can renew the credential.
+    for (c, msg) in [(40071, "invalid sign"), (403, "authorization header is missing")] {
         let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
         s.faults(&format!(r#"[{{"route":"node-chunk","nth":2,"status":200,"body":{{"code":{c},"msg":"{msg}"}}}}]"#)).await;
         let e = upload_err(&s, &bytes(100 * KIB, 36), "node-refused.bin", "").await;
         assert_eq!(code(&e), "auth", "{c}: {}", str_field(&e, "message"));
-        assert!(str_field(&e, "message").contains(msg));
+        assert!(str_field(&e, "message").contains(msg) && str_field(&e, "message").contains(&c.to_string()), "{}", str_field(&e, "message"));
+        assert!(route(&s.log().await, "file-info").is_empty(), "a plain refusal is final");
     }
+    // "signature expired" (40005) for a session the file no longer records: the refusal stands.
+    let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
+    s.faults(r#"[{"route":"node-chunk","nth":2,"status":200,"body":{"code":40005,"msg":"signature expired"}},{"route":"file-info","nth":1,"status":200,"body":{"code":40016,"msg":"Path not exist"}}]"#).await;
+    let e = upload_err(&s, &bytes(100 * KIB, 39), "node-sig-expired.bin", "").await;
+    assert_eq!(code(&e), "auth", "{}", str_field(&e, "message"));
+    assert!(str_field(&e, "message").contains("signature expired"));
 }
 
 #[wasm_bindgen_test]

@@ -377,7 +377,11 @@ impl Sim {
                     return Self::envelope(40011, "Upload session expired or not exist");
                 }
                 if route == "node-chunk" && req.get_header("authorization") != Some(CRED) {
-                    return Self::envelope(40020, "Invalid sign");
+                    return Self::envelope(40071, "invalid sign");
+                }
+                if route == "node-chunk" && self.expired {
+                    // The node credential expires with the session.
+                    return Self::envelope(40071, "sign expired");
                 }
                 assert_eq!(req.get_header("content-type"), Some("application/octet-stream"));
                 if self.complete || self.deleted || self.expired {
@@ -406,6 +410,9 @@ impl Sim {
             }
             "part" => {
                 assert!(req.get_header("authorization").is_none());
+                if self.expired {
+                    return resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
+                }
                 let n: u64 = req.url.split("/part/").nth(1).unwrap().split('?').next().unwrap().parse().unwrap();
                 let (s, e) = Self::slice(req);
                 assert_eq!((s, e), self.range(n - 1), "part {n} carries its own range");
@@ -834,10 +841,11 @@ fn s3_lost_answers_on_complete_and_callback() {
     drive(&mut sim, 550, Order::Lifo).result.unwrap();
     assert_eq!(routes(&sim).iter().filter(|r| **r == "part").count(), 8);
     // A presigned URL refused (403) or the upload gone (404): clear errors.
-    let mut sim = Sim::new("s3", 100, 250).fault("part", 1, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")));
+    let mut sim = Sim::new("s3", 100, 250).fault("part", 1, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")));
     let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
     assert_eq!(e.code, ErrorCode::Auth);
-    assert!(e.message.contains("Request has expired"), "{}", e.message);
+    assert!(e.message.contains("Access Denied"), "{}", e.message);
+    assert!(!routes(&sim).contains(&"file-info"), "a plain refusal is final");
     let mut sim = Sim::new("s3", 100, 250).fault("complete", 1, Fault::Answer(resp(400, "<Error><Code>InvalidPart</Code><Message>bad etag</Message></Error>")));
     let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
     assert_eq!(e.code, ErrorCode::Protocol);
@@ -966,6 +974,35 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
     assert_eq!(e.code, ErrorCode::SessionExpired);
     assert!(e.message.contains("OneDrive upload session is gone"), "{}", e.message);
 
+    // S3-like and remote-node sessions: their credentials expire with the session ("Request has
+    // expired", "sign expired"); the file check finds the placeholder, a new session follows.
+    for (policy, route) in [("s3", "part"), ("oss", "part"), ("remote", "node-chunk")] {
+        let mut sim = Sim::new(policy, 100, 450).fault(route, 3, Fault::ExpireSession);
+        sim.concurrency = Some(1);
+        let run = run_with(&mut sim, 450, params(), false);
+        run.result.unwrap_or_else(|e| panic!("{policy}: {e:?}"));
+        assert_eq!(sim.sessions, 2, "{policy}");
+        assert!(covers(&sim.stored, 450), "{policy}");
+        // …but when the file does not record the session, the refusal stands: 'auth'.
+        let mut sim = Sim::new(policy, 100, 450)
+            .fault(route, 3, Fault::ExpireSession)
+            .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+        sim.concurrency = Some(1);
+        let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Auth, "{policy}: {}", e.message);
+        assert!(e.message.contains("expired"), "{}", e.message);
+        assert_eq!(sim.sessions, 1);
+    }
+    // Parallel parts: the others' answers, arriving while the file is checked, are not lost.
+    let mut sim = Sim::new("s3", 100, 950)
+        .fault("part", 1, Fault::ExpireToken)
+        .fault("part", 2, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")));
+    sim.concurrency = Some(3);
+    sim.next_token = Some("fresh".into());
+    run_with(&mut sim, 950, params(), true).result.unwrap();
+    assert_eq!((sim.sessions, sim.refreshes), (1, 1), "the token had expired, not the session");
+    assert!(covers(&sim.stored, 950));
+
     // A OneDrive upload URL refused (401/403) is a refused credential: 'auth'.
     let mut sim = Sim::new("onedrive", 100, 450).fault("od-chunk", 2, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code></Error>")));
     let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
@@ -1029,9 +1066,13 @@ fn storage_node_refusals_are_auth() {
         let Verdict::Fail(e) = v else { panic!("{code}: {v:?}") };
         assert_eq!(e.code, ErrorCode::Auth, "{code}");
         assert!(e.message.contains(msg) && e.message.contains("refused the session's upload credential"), "{}", e.message);
-        let mut sim = Sim::new("remote", 100, 250).fault("node-chunk", 2, Fault::Answer(Sim::envelope(code, msg)));
+        // (An "expired" refusal first checks the file: here it no longer records the session.)
+        let mut sim = Sim::new("remote", 100, 250)
+            .fault("node-chunk", 2, Fault::Answer(Sim::envelope(code, msg)))
+            .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
         let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
         assert_eq!(e.code, ErrorCode::Auth, "{code}");
+        assert_eq!(routes(&sim).contains(&"file-info"), msg.contains("expired"), "{msg}");
     }
     let mut sim = Sim::new("remote", 100, 250).fault("node-chunk", 1, Fault::Answer(resp(403, "forbidden")));
     assert_eq!(drive(&mut sim, 250, Order::Fifo).result.unwrap_err().code, ErrorCode::Auth);
