@@ -1726,7 +1726,9 @@ impl Protocol for Cloudreve {
     /// credential, presigned URLs, an upload URL that is its own key), which are never stored.
     fn resume_state(&self) -> Option<Json> {
         let s = self.session.as_ref()?;
-        if self.phase != Phase::Upload || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
+        // While a chunk's 40011 is being checked the session may well be alive (an expired token).
+        let live = matches!(self.phase, Phase::Upload | Phase::Probe(ProbeFor::ChunkGone));
+        if !live || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
             return None;
         }
         let mut j = Json::object()
