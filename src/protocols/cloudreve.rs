@@ -1304,7 +1304,7 @@ impl Cloudreve {
         let ours = self.session.as_ref().map(|s| s.session_id.clone());
         match self.envelope_reply(what, &resp, Route::Api) {
             Ok(data) => {
-                // The token works, so the 40011 was not about the token: the session is gone.
+                // The token works, so a 40011 was not about the token: the session is gone.
                 let recorded = data.get("metadata").and_then(|m| m.get(UPLOAD_SESSION_METADATA)).and_then(Json::as_str).filter(|s| valid_session_id(s));
                 let recorded = recorded.map(str::to_string);
                 let is_file = data.get("type").and_then(Json::as_f64).is_none_or(|t| t == 0.0);
@@ -1361,7 +1361,7 @@ impl Cloudreve {
             Err(Verdict::Reauth(e)) => {
                 // The token was refused as well: the 40011 was (at least) an expired token.
                 let mut err = UploadError::new(ErrorCode::Auth, PROVIDER, e.message.clone()).with_status(resp.status);
-                if let Some(g) = &self.gone_error {
+                if let (ProbeFor::ChunkGone, Some(g)) = (why, &self.gone_error) {
                     err.message = format!("{}; the access token was refused as well ({}): it has most likely expired", g.message, e.message);
                 }
                 Verdict::Reauth(err)
@@ -1429,8 +1429,8 @@ impl Cloudreve {
         if self.renewals < MAX_NEW_SESSIONS {
             return None;
         }
-        let mut e = match self.gone_error.take() {
-            Some(g) if g.code != ErrorCode::SessionExpired => g,
+        let mut e = match &self.gone_error {
+            Some(g) if g.code != ErrorCode::SessionExpired => g.clone(),
             _ => self.ended_incomplete(status),
         };
         e.retryable = false;
