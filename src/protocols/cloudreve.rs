@@ -21,10 +21,13 @@
 //! Recovery (see [`Cloudreve::handle_probe`]): a 40011 on a local/relay chunk may mean an expired
 //! access token (Cloudreve runs a request whose JWT does not parse as the anonymous user, whose
 //! session lookup then fails) or an expired session; the file check tells them apart (401: get a
-//! fresh token and send the chunk again; answered: the session is gone). An expired session whose
-//! placeholder still records it, and a session whose creation answer was lost (it holds the
-//! file's lock), are deleted with the user's token and a new session is created, at most
-//! [`MAX_NEW_SESSIONS`] times per upload.
+//! fresh token and send the chunk again; answered: the session is gone). The same check follows
+//! a storage credential that expired with the session (an S3-like part or completion URL's 403
+//! "Request has expired", a node's "sign expired", a OneDrive upload URL's 404) and Cloudreve's
+//! callback answering 40011 after the bytes were stored. An expired session whose placeholder
+//! still records it, and a session whose creation answer was lost (it holds the file's lock), are
+//! deleted with the user's token and a new session is created, at most [`MAX_NEW_SESSIONS`]
+//! times per upload; when that cannot be done, an expired session fails as `session-expired`.
 
 use super::oneshot::OneShot;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
@@ -438,6 +441,9 @@ enum ProbeFor {
     ChunkGone,
     /// Creating the session again met the file's lock or placeholder after a lost answer.
     LostCreate,
+    /// The end of an S3-like or OneDrive upload found the session gone: the presigned
+    /// completion URL answered 403 "Request has expired", or Cloudreve's callback 40011.
+    Finish,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -1072,7 +1078,10 @@ impl Cloudreve {
                 e.message.push_str(" (the bucket refused the presigned part URL: expired, or a signature mismatch)");
                 if m.is_some_and(|m| m.to_ascii_lowercase().contains("expired")) {
                     // "Request has expired": the URLs are signed for the session's lifetime, so
-                    // the session has most likely expired. The file check tells.
+                    // the session has expired. The file check tells whether it can be replaced;
+                    // if not, the upload failed because its session expired, not for a refused
+                    // credential of the user's.
+                    e.code = ErrorCode::SessionExpired;
                     self.gone_error = Some(e);
                     self.phase = Phase::Probe(ProbeFor::ChunkGone);
                     return Verdict::Continue;
@@ -1186,6 +1195,20 @@ impl Cloudreve {
                 }
                 self.fail(e)
             }
+            403 if xml_field(&resp.body, "Message").is_some_and(|m| m.to_ascii_lowercase().contains("expired")) => {
+                // "Request has expired": `completeURL` is presigned for the session's lifetime
+                // (like the part URLs), so the session expired before the upload was finished.
+                // The file check tells whether it is this upload's to replace.
+                let mut e = status_error(PROVIDER, what, &resp);
+                e.code = ErrorCode::SessionExpired;
+                if let Some(m) = xml_field(&resp.body, "Message") {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                e.message.push_str(" (the presigned completion URL expired with the upload session)");
+                self.gone_error = Some(e);
+                self.phase = Phase::Probe(ProbeFor::Finish);
+                Verdict::Continue
+            }
             400 => {
                 let mut e = status_error(PROVIDER, what, &resp);
                 e.code = ErrorCode::Protocol;
@@ -1228,6 +1251,15 @@ impl Cloudreve {
         match self.envelope_reply(what, &resp, Route::Callback) {
             Ok(data) => self.done(&data),
             Err(v) => {
+                if Self::is_session_gone(&v) && parse_envelope(&resp.body).is_some_and(|e| e.code == 40011) {
+                    // The session is gone (the callback route ignores the JWT and takes the user
+                    // from the session, `middleware/auth.go` `uploadCallbackCheck`, so this is
+                    // never the token): completed by an attempt whose answer was lost, or expired
+                    // after the bytes were stored. The file check tells which.
+                    self.gone_error = verdict_error(&v);
+                    self.phase = Phase::Probe(ProbeFor::Finish);
+                    return Verdict::Continue;
+                }
                 if Self::is_session_gone(&v) {
                     return self.gone(v);
                 }
@@ -1309,10 +1341,11 @@ impl Cloudreve {
                 let recorded = recorded.map(str::to_string);
                 let is_file = data.get("type").and_then(Json::as_f64).is_none_or(|t| t == 0.0);
                 match why {
-                    ProbeFor::ChunkGone => {
+                    ProbeFor::ChunkGone | ProbeFor::Finish => {
                         let size = data.get("size").and_then(Json::as_u64);
                         if self.final_maybe_done && recorded.is_none() && size == Some(self.total) && is_file {
-                            // The last chunk's lost answer completed the upload.
+                            // The last step's lost answer (chunk, completion, callback) completed
+                            // the upload.
                             return self.done(&Json::object().with("file", data));
                         }
                         self.final_maybe_done = false;
@@ -1361,7 +1394,7 @@ impl Cloudreve {
             Err(Verdict::Reauth(e)) => {
                 // The token was refused as well: the 40011 was (at least) an expired token.
                 let mut err = UploadError::new(ErrorCode::Auth, PROVIDER, e.message.clone()).with_status(resp.status);
-                if let (ProbeFor::ChunkGone, Some(g)) = (why, &self.gone_error) {
+                if let (ProbeFor::ChunkGone | ProbeFor::Finish, Some(g)) = (why, &self.gone_error) {
                     err.message = format!("{}; the access token was refused as well ({}): it has most likely expired", g.message, e.message);
                 }
                 Verdict::Reauth(err)
@@ -1370,7 +1403,7 @@ impl Cloudreve {
                 // Not found (40016, 404) or similar: no file, so nothing holds the path.
                 match why {
                     ProbeFor::ChunkGone if self.resumed => self.start_over(),
-                    ProbeFor::ChunkGone => {
+                    ProbeFor::ChunkGone | ProbeFor::Finish => {
                         self.final_maybe_done = false;
                         let mut ie = self.gone_for_good(resp.status);
                         ie.message.push_str(&format!(" ({})", e.message));

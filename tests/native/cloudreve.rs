@@ -423,6 +423,10 @@ impl Sim {
                 Outcome::Response(if self.etag_header { r.with_header("ETag", &etag) } else { r })
             }
             "complete" => {
+                // The completion URL is presigned for the session's lifetime, like the parts.
+                if self.expired {
+                    return resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
+                }
                 if self.completed_object || self.deleted {
                     return resp(404, "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>");
                 }
@@ -451,7 +455,7 @@ impl Sim {
                 let expect = if self.policy == "onedrive" { Method::Post } else { Method::Get };
                 assert_eq!(req.method, expect);
                 assert!(req.url.contains(&format!("/callback/{}/", self.policy)));
-                if self.complete {
+                if self.complete || self.expired || self.deleted {
                     return Outcome::Response(Response::new(401).with_body(r#"{"code":40011,"msg":"Upload session not exist or expired"}"#));
                 }
                 let done = if self.policy == "onedrive" { self.od_received == self.total } else { self.completed_object };
@@ -983,16 +987,31 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
         run.result.unwrap_or_else(|e| panic!("{policy}: {e:?}"));
         assert_eq!(sim.sessions, 2, "{policy}");
         assert!(covers(&sim.stored, 450), "{policy}");
-        // …but when the file does not record the session, the refusal stands: 'auth'.
+        // …but when the file does not record the session, it cannot be replaced: a presigned
+        // URL that expired with the session is an expired session; a node's refusal stands.
         let mut sim = Sim::new(policy, 100, 450)
             .fault(route, 3, Fault::ExpireSession)
             .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
         sim.concurrency = Some(1);
         let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
-        assert_eq!(e.code, ErrorCode::Auth, "{policy}: {}", e.message);
+        let want = if policy == "remote" { ErrorCode::Auth } else { ErrorCode::SessionExpired };
+        assert_eq!(e.code, want, "{policy}: {}", e.message);
         assert!(e.message.contains("expired"), "{}", e.message);
+        if policy != "remote" {
+            assert!(e.message.contains("Request has expired") && e.message.contains("before the file was complete"), "{}", e.message);
+        }
         assert_eq!(sim.sessions, 1);
     }
+    // Parts expiring again and again: session-expired once the new sessions are used up.
+    let mut sim = Sim::new("s3", 100, 450);
+    for k in [2, 6, 10, 14] {
+        sim = sim.fault("part", k, Fault::ExpireSession);
+    }
+    sim.concurrency = Some(1);
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired, "{}", e.message);
+    assert!(e.message.contains("Request has expired") && e.message.contains("gave up after 2 new upload sessions"), "{}", e.message);
+    assert_eq!(sim.sessions, 3);
     // Parallel parts: the others' answers, arriving while the file is checked, are not lost.
     let mut sim = Sim::new("s3", 100, 950)
         .fault("part", 1, Fault::ExpireToken)
@@ -1022,6 +1041,96 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
     let run = drive_with(p, &mut sim, Order::Fifo, false, None);
     run.result.unwrap();
     assert_eq!(routes(&sim), ["chunk", "file-info", "delete", "create", "chunk", "chunk", "chunk", "chunk", "chunk"]);
+}
+
+#[test]
+fn expired_session_at_the_end_of_an_upload_is_replaced() {
+    // Every part stored, then the session expires: the presigned completion URL answers 403
+    // "Request has expired". The file still records the session: deleted, created again, every
+    // byte sent again (OSS and OBS call Cloudreve back themselves).
+    for policy in ["s3", "ks3", "cos", "oss", "obs"] {
+        let mut sim = Sim::new(policy, 100, 450).fault("complete", 1, Fault::ExpireSession);
+        let old_sid = sim.sid.clone();
+        let json = run_with(&mut sim, 450, params(), false).result.unwrap_or_else(|e| panic!("{policy}: {e:?}"));
+        assert_eq!(sim.sessions, 2, "{policy}");
+        assert_eq!(json.get("sessionId").and_then(Json::as_str), Some(sim.sid.as_str()));
+        let r = routes(&sim);
+        let k = r.iter().position(|x| *x == "complete").unwrap();
+        assert_eq!(r[k..k + 4], ["complete", "file-info", "delete", "create"], "{policy}");
+        assert_eq!(delete_id(&sim.log[k + 2]), old_sid, "only this upload's own session is deleted");
+        assert_eq!(r.iter().filter(|x| **x == "part").count(), 10, "{policy}: every part again");
+        assert!(sim.complete && covers(&sim.stored, 450), "{policy}: the new session got every byte");
+    }
+
+    // The completion went through, then Cloudreve's callback finds the session expired (40011,
+    // HTTP 401): same recovery.
+    for policy in ["s3", "ks3", "cos", "onedrive"] {
+        let mut sim = Sim::new(policy, 100, 450).fault("callback", 1, Fault::ExpireSession);
+        let old_sid = sim.sid.clone();
+        run_with(&mut sim, 450, params(), false).result.unwrap_or_else(|e| panic!("{policy}: {e:?}"));
+        assert_eq!(sim.sessions, 2, "{policy}");
+        let r = routes(&sim);
+        let k = r.iter().position(|x| *x == "callback").unwrap();
+        assert_eq!(r[k..k + 4], ["callback", "file-info", "delete", "create"], "{policy}");
+        assert_eq!(delete_id(&sim.log[k + 2]), old_sid);
+        assert_eq!(r.iter().filter(|x| **x == "callback").count(), 2, "{policy}");
+        assert!(sim.complete && covers(&sim.stored, 450), "{policy}: the new session got every byte");
+    }
+
+    // Token and session both expired by the callback (the callback route ignores the JWT, the
+    // file check does not): a fresh token, the check again, then the same recovery with it.
+    let mut sim = Sim::new("s3", 100, 450).fault("complete", 1, Fault::ExpireToken).fault("callback", 1, Fault::ExpireSession);
+    sim.next_token = Some("fresh-token-3".into());
+    run_with(&mut sim, 450, params(), true).result.unwrap();
+    assert_eq!((sim.sessions, sim.refreshes), (2, 1));
+    let r = routes(&sim);
+    let k = r.iter().position(|x| *x == "callback").unwrap();
+    assert_eq!(r[k..k + 5], ["callback", "file-info", "file-info", "delete", "create"]);
+    assert_eq!(sim.log[k + 3].get_header("authorization"), Some("Bearer fresh-token-3"));
+    // …and without getAccessToken: 'auth', saying what happened and why.
+    let mut sim = Sim::new("s3", 100, 450).fault("complete", 1, Fault::ExpireToken).fault("callback", 1, Fault::ExpireSession);
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Auth);
+    assert!(e.message.contains("40011") && e.message.contains("token was refused"), "{}", e.message);
+    assert_eq!(sim.sessions, 1);
+
+    // The file no longer records the session (cancelled elsewhere): session-expired, not 'auth'.
+    let mut sim = Sim::new("cos", 100, 450)
+        .fault("complete", 1, Fault::ExpireSession)
+        .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired, "{}", e.message);
+    assert!(e.message.contains("multipart completion failed with HTTP 403: Request has expired"), "{}", e.message);
+    assert!(e.message.contains("before the file was complete"), "{}", e.message);
+    assert_eq!(sim.sessions, 1);
+    let mut sim = Sim::new("s3", 100, 450)
+        .fault("callback", 1, Fault::ExpireSession)
+        .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired, "{}", e.message);
+    assert!(e.message.contains("upload callback failed") && e.message.contains("40011"), "{}", e.message);
+    assert_eq!(sim.sessions, 1);
+
+    // Expiring at every completion: bounded, then session-expired.
+    let mut sim = Sim::new("oss", 100, 450);
+    for k in 1..=4 {
+        sim = sim.fault("complete", k, Fault::ExpireSession);
+    }
+    let run = run_with(&mut sim, 450, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired, "{}", e.message);
+    assert!(e.message.contains("gave up after 2 new upload sessions") && e.message.contains("Request has expired"), "{}", e.message);
+    assert_eq!(sim.sessions, 3);
+    assert_eq!(routes(&sim).iter().filter(|r| **r == "delete").count(), 2);
+
+    // OSS: the completion (with its callback) went through but its answer was lost; the retry
+    // meets the expired URL. The file is complete and no longer records the session: done.
+    let mut sim = Sim::new("oss", 100, 450).fault("complete", 1, Fault::LoseAnswer).fault("complete", 2, Fault::ExpireSession);
+    let run = run_with(&mut sim, 450, params(), false);
+    let json = run.result.unwrap();
+    assert!(json.get("file").is_some(), "{json:?}");
+    assert_eq!(sim.sessions, 1);
+    assert!(!routes(&sim).contains(&"delete") && run.cleanup.is_empty());
 }
 
 #[test]
