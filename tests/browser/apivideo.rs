@@ -134,7 +134,12 @@ async fn multi_part_upload_identical_bytes() {
     let v = assert_stored(&s, &id, &data).await;
     assert_eq!(str_field(&v, "mode"), "part");
     let reqs = s.uploads().await;
-    assert_eq!(strings(&reqs, "contentRange"), ["part 1/3", "part 2/3", "part 3/3"]);
+    // Part 1 goes alone (its answer names the video); parts 2 and 3 go in parallel, and the
+    // server may see them in either order (Firefox often delivers part 3 first).
+    let mut ranges = strings(&reqs, "contentRange");
+    assert_eq!(ranges.first().map(String::as_str), Some("part 1/3"), "part 1 first: {ranges:?}");
+    ranges.sort();
+    assert_eq!(ranges, ["part 1/3", "part 2/3", "part 3/3"], "each part once");
     assert_eq!(statuses(&reqs), [201, 201, 201]);
     assert!(reqs.iter().all(|e| !field(e, "hasAuth").as_bool().unwrap_or(true)), "no Authorization with an upload token");
     assert_eq!(s.videos().await.len(), 1, "one container");
@@ -604,18 +609,21 @@ async fn an_upload_token_expiring_mid_upload_is_a_clear_auth_error_not_a_refresh
     assert!(msg.contains("upload token is invalid or expired"), "{msg}");
     assert!(!msg.contains(&s.token), "no token in the message");
     assert_eq!(calls.get(), 0, "getAccessToken is not asked for an upload token");
-    // Part 1 stored, part 2 refused; part 3 at most once (it may have been in flight beside part 2
-    // when parts go in parallel), and no part sent again after the refusal.
+    // Part 1 stored, then parts 2 and 3 — one after the other, or side by side when the first part
+    // showed a slow link (a loaded machine, Firefox): in which order they reach the server is not
+    // fixed. One of them is refused; the other was stored before the expiry, refused too, or, still
+    // in flight when the upload failed, abandoned by the client (the fake logs 0: the connection
+    // closed before it answered). No part is sent twice: a refusal is not retried.
     let ups = s.uploads().await;
     let st = statuses(&ups);
-    assert_eq!(st.iter().filter(|c| **c == 401).count(), 1, "{st:?}");
-    assert!(st.iter().all(|c| *c == 201 || *c == 401), "{st:?}");
-    let mut ranges = strings(&ups, "contentRange");
-    assert_eq!(ranges[0], "part 1/3");
-    let n = ranges.len();
-    ranges.sort();
-    ranges.dedup();
-    assert_eq!(ranges.len(), n, "no part sent twice: {:?}", strings(&ups, "contentRange"));
+    let ranges = strings(&ups, "contentRange");
+    assert_eq!((ranges.first().map(String::as_str), st.first()), (Some("part 1/3"), Some(&201)), "{ranges:?} {st:?}");
+    assert!(st.contains(&401), "{st:?}");
+    assert!(st.iter().all(|c| [201, 401, 0].contains(c)), "{st:?}");
+    let mut sorted = ranges.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ranges.len(), "no part sent twice: {ranges:?} {st:?}");
     let vids = s.videos().await;
     assert_eq!(vids.len(), 1);
     assert_eq!(field(&vids[0], "complete").as_bool(), Some(false), "the video keeps the parts sent so far, incomplete");
