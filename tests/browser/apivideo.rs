@@ -633,9 +633,12 @@ async fn an_upload_token_expiring_mid_upload_is_a_clear_auth_error_not_a_refresh
     assert_eq!(calls.get(), 0, "getAccessToken is not asked for an upload token");
     // Part 1 stored, then parts 2 and 3 — one after the other, or side by side when the first part
     // showed a slow link (a loaded machine, Firefox): in which order they reach the server is not
-    // fixed. One of them is refused; the other was stored before the expiry, refused too, or, still
-    // in flight when the upload failed, abandoned by the client (the fake logs 0: the connection
-    // closed before it answered). No part is sent twice: a refusal is not retried.
+    // fixed. Firefox often sends part 3 first; it is then the one the fake holds 500 ms, part 2
+    // comes after the expiry and is refused, the upload fails with `auth`, and part 3, still held,
+    // is abandoned by the client: the fake logs 0 for it (connection closed before it answered),
+    // or nothing yet (`statuses` reads that as 0 too). That was the `[201, 0, 401]` seen in
+    // Firefox. Otherwise the other part was stored before the expiry or refused too. No part is
+    // sent twice: a refusal is not retried.
     let ups = s.uploads().await;
     let st = statuses(&ups);
     let ranges = strings(&ups, "contentRange");
