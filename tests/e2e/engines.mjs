@@ -41,7 +41,7 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 export const ERROR_CAPTURE = `(() => {
   if (window.__e2eErrors) return;
   const errors = window.__e2eErrors = [];
-  addEventListener('error', e => errors.push(String(e.error?.stack || e.message)));
+  addEventListener('error', e => errors.push(String(e.message) + (e.error?.stack ? ' ' + e.error.stack : '')));
   addEventListener('unhandledrejection', e => errors.push('unhandled rejection: ' + String(e.reason?.stack || e.reason?.message || e.reason)));
   const ce = console.error.bind(console);
   console.error = (...a) => { errors.push('console.error: ' + a.map(String).join(' ')); ce(...a); };
@@ -217,9 +217,7 @@ async function launchFirefox({ insecureCerts }) {
   if (!existsSync(FIREFOX)) throw new Error(`[firefox] ${INSTALL.firefox}`);
   const { default: puppeteer } = await import('puppeteer-core');
   const browser = await puppeteer.launch({
-    browser: 'firefox', executablePath: FIREFOX, headless: true, acceptInsecureCerts: insecureCerts,
-    // Like Chromium's host-resolver rule: nothing but loopback (no update, telemetry or DoH calls).
-    extraPrefsFirefox: { 'network.dns.localDomains': 'localhost', 'app.update.disabledForTesting': true, 'network.trr.mode': 5 }
+    browser: 'firefox', executablePath: FIREFOX, headless: true, acceptInsecureCerts: insecureCerts
   });
   return {
     name: 'firefox',
