@@ -129,4 +129,4 @@ forEachEngine(({ browser, name }) => {
     assert.ok(r.ok, JSON.stringify(r.error));
     assert.equal((await control('GET', `/session/${s.id}/videos/${r.videoId}`)).sha256, sha(makeBytes(11 * MIB, 7)));
   });
-});
+}, { insecureCerts: true }); // the fake's self-signed certificate
