@@ -406,7 +406,7 @@ fn codes(entries: &[JsValue]) -> Vec<i64> {
 
 /// Starts an upload of `data` to `uri`, pauses it while request `nth` of `data_route` is in flight
 /// (held 300 ms by the server), lets that settle, posts `event` to the control API (e.g.
-/// `expire-token`), resumes, and returns the outcome.
+/// `expire-token`; several separated by commas), resumes, and returns the outcome.
 async fn with_event_mid_upload(s: &Cr, data: &[u8], uri: &str, o: &Object, data_route: &str, nth: usize, event: &str) -> Result<JsValue, JsValue> {
     s.faults(&format!(r#"[{{"route":"{data_route}","delayMs":300,"nth":{nth}}}]"#)).await;
     let name = uri.rsplit('/').next().unwrap_or("x.bin");
@@ -422,7 +422,9 @@ async fn with_event_mid_upload(s: &Cr, data: &[u8], uri: &str, o: &Object, data_
     sleep_ms(600.0).await;
     let before = route(&s.log().await, data_route).len();
     assert_eq!(before, nth, "paused after request {nth}");
-    s.post(event).await;
+    for ev in event.split(',') {
+        s.post(ev).await;
+    }
     up.resume();
     JsFuture::from(p).await
 }
@@ -517,6 +519,71 @@ async fn storage_credentials_expiring_with_the_session_lead_to_a_new_session() {
     let data = bytes(150 * KIB + 1, 38);
     with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "onedrive-chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
     replaced_once(&s, uri, &data).await;
+}
+
+#[wasm_bindgen_test]
+async fn session_expiring_before_completion_or_callback_leads_to_a_new_session() {
+    // Every part stored, then the session expires: the presigned completion URL answers 403
+    // "Request has expired" (OSS would have called Cloudreve back itself). The file still records
+    // the session: deleted, created again, every byte sent again.
+    for policy in ["cos", "oss"] {
+        let s = Cr::new(&format!(r#"{{"policy":"{policy}","chunkSize":32768,"concurrency":1}}"#)).await;
+        let uri = format!("cloudreve://my/tests/{policy}-complete-expired.bin");
+        let data = bytes(100 * KIB + 3, 41);
+        let result = with_event_mid_upload(&s, &data, &uri, &s.options(&uri, ""), "part", 4, "expire-uploads")
+            .await
+            .unwrap_or_else(|e| panic!("{policy}: {}", str_field(&e, "message")));
+        let log = s.log().await;
+        let statuses: Vec<f64> = route(&log, "complete").iter().map(|e| num_field(e, "status")).collect();
+        assert_eq!(statuses, [403.0, 200.0], "{policy}: the expired completion URL, then the new session's");
+        assert_eq!(route(&log, "part").len(), 8, "{policy}: every part again");
+        assert_eq!(route(&log, "delete").len(), 1);
+        replaced_once(&s, &uri, &data).await;
+        assert_eq!(str_field(&result, "sessionId"), str_field(&s.uploads().await[1], "sessionId"));
+    }
+
+    // Every byte stored (S3: the multipart upload completed; OneDrive: its upload URL took the
+    // last of 4 chunks), then the session expired before the client's callback: Cloudreve answers
+    // 40011 (HTTP 401). Same recovery.
+    for (policy, data_route, n) in [("s3", "complete", 1), ("onedrive", "onedrive-chunk", 4)] {
+        let s = Cr::new(&format!(r#"{{"policy":"{policy}","chunkSize":32768,"concurrency":1}}"#)).await;
+        let uri = format!("cloudreve://my/tests/{policy}-callback-expired.bin");
+        let data = bytes(100 * KIB + 7, 42);
+        let result = with_event_mid_upload(&s, &data, &uri, &s.options(&uri, ""), data_route, n, "expire-uploads")
+            .await
+            .unwrap_or_else(|e| panic!("{policy}: {}", str_field(&e, "message")));
+        let log = s.log().await;
+        assert_eq!(codes(&route(&log, "callback")), [40011, 0], "{policy}");
+        assert_eq!(codes(&route(&log, "file-info")), [0], "{policy}: the check, with the token that still works");
+        assert_eq!(route(&log, data_route).len(), 2 * n, "{policy}: every byte again");
+        replaced_once(&s, &uri, &data).await;
+        assert_eq!(str_field(&result, "sessionId"), str_field(&s.uploads().await[1], "sessionId"));
+    }
+
+    // Token and session both expired before the callback: the callback route ignores the JWT
+    // (still 40011), the file check does not (401): one fresh token, then the same recovery.
+    let s = Cr::new(r#"{"policy":"s3","chunkSize":32768,"concurrency":1}"#).await;
+    let uri = "cloudreve://my/tests/s3-callback-both-expired.bin";
+    let o = s.options(uri, "");
+    let (calls, cb) = token_source(base(), &s.id);
+    set(&o, "getAccessToken", cb.as_ref());
+    let data = bytes(100 * KIB + 11, 43);
+    with_event_mid_upload(&s, &data, uri, &o, "complete", 1, "expire-token,expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    assert_eq!(calls.get(), 1, "one fresh token");
+    let log = s.log().await;
+    assert_eq!(codes(&route(&log, "callback")), [40011, 0]);
+    assert_eq!(codes(&route(&log, "file-info")), [401, 0]);
+    assert_eq!(codes(&route(&log, "delete")), [0], "deleted with the fresh token");
+    replaced_once(&s, uri, &data).await;
+
+    // The file no longer records the session (deleted meanwhile): 'session-expired', not 'auth'.
+    let s = Cr::new(r#"{"policy":"cos","chunkSize":32768,"concurrency":1}"#).await;
+    let uri = "cloudreve://my/tests/cos-complete-expired-gone.bin";
+    s.faults(r#"[{"route":"file-info","nth":1,"status":200,"body":{"code":40016,"msg":"Path not exist"}}]"#).await;
+    let e = with_event_mid_upload(&s, &bytes(100 * KIB, 44), uri, &s.options(uri, ""), "part", 4, "expire-uploads").await.expect_err("cannot be replaced");
+    assert_eq!(code(&e), "session-expired", "{}", str_field(&e, "message"));
+    assert!(str_field(&e, "message").contains("Request has expired"), "{}", str_field(&e, "message"));
+    assert_eq!(route(&s.log().await, "create").len(), 1);
 }
 
 #[wasm_bindgen_test]

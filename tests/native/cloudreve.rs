@@ -456,7 +456,7 @@ impl Sim {
                 assert_eq!(req.method, expect);
                 assert!(req.url.contains(&format!("/callback/{}/", self.policy)));
                 if self.complete || self.expired || self.deleted {
-                    return Outcome::Response(Response::new(401).with_body(r#"{"code":40011,"msg":"Upload session not exist or expired"}"#));
+                    return Outcome::Response(Response::new(401).with_body(r#"{"code":40011,"msg":"Upload session does not exist or expired"}"#));
                 }
                 let done = if self.policy == "onedrive" { self.od_received == self.total } else { self.completed_object };
                 if !done {
@@ -1079,20 +1079,24 @@ fn expired_session_at_the_end_of_an_upload_is_replaced() {
 
     // Token and session both expired by the callback (the callback route ignores the JWT, the
     // file check does not): a fresh token, the check again, then the same recovery with it.
-    let mut sim = Sim::new("s3", 100, 450).fault("complete", 1, Fault::ExpireToken).fault("callback", 1, Fault::ExpireSession);
-    sim.next_token = Some("fresh-token-3".into());
-    run_with(&mut sim, 450, params(), true).result.unwrap();
-    assert_eq!((sim.sessions, sim.refreshes), (2, 1));
-    let r = routes(&sim);
-    let k = r.iter().position(|x| *x == "callback").unwrap();
-    assert_eq!(r[k..k + 5], ["callback", "file-info", "file-info", "delete", "create"]);
-    assert_eq!(sim.log[k + 3].get_header("authorization"), Some("Bearer fresh-token-3"));
-    // …and without getAccessToken: 'auth', saying what happened and why.
-    let mut sim = Sim::new("s3", 100, 450).fault("complete", 1, Fault::ExpireToken).fault("callback", 1, Fault::ExpireSession);
-    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
-    assert_eq!(e.code, ErrorCode::Auth);
-    assert!(e.message.contains("40011") && e.message.contains("token was refused"), "{}", e.message);
-    assert_eq!(sim.sessions, 1);
+    // (S3: the token expires with the completion; OneDrive: with the last chunk, 5 of 5.)
+    for (policy, route, nth) in [("s3", "complete", 1), ("onedrive", "od-chunk", 5)] {
+        let mut sim = Sim::new(policy, 100, 450).fault(route, nth, Fault::ExpireToken).fault("callback", 1, Fault::ExpireSession);
+        sim.next_token = Some("fresh-token-3".into());
+        run_with(&mut sim, 450, params(), true).result.unwrap_or_else(|e| panic!("{policy}: {e:?}"));
+        assert_eq!((sim.sessions, sim.refreshes), (2, 1), "{policy}");
+        let r = routes(&sim);
+        let k = r.iter().position(|x| *x == "callback").unwrap();
+        assert_eq!(r[k..k + 5], ["callback", "file-info", "file-info", "delete", "create"], "{policy}");
+        assert_eq!(sim.log[k + 3].get_header("authorization"), Some("Bearer fresh-token-3"));
+        assert!(sim.complete && covers(&sim.stored, 450), "{policy}: the new session got every byte");
+        // …and without getAccessToken: 'auth', saying what happened and why.
+        let mut sim = Sim::new(policy, 100, 450).fault(route, nth, Fault::ExpireToken).fault("callback", 1, Fault::ExpireSession);
+        let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Auth, "{policy}");
+        assert!(e.message.contains("40011") && e.message.contains("token was refused"), "{}", e.message);
+        assert_eq!(sim.sessions, 1);
+    }
 
     // The file no longer records the session (cancelled elsewhere): session-expired, not 'auth'.
     let mut sim = Sim::new("cos", 100, 450)
@@ -1103,13 +1107,15 @@ fn expired_session_at_the_end_of_an_upload_is_replaced() {
     assert!(e.message.contains("multipart completion failed with HTTP 403: Request has expired"), "{}", e.message);
     assert!(e.message.contains("before the file was complete"), "{}", e.message);
     assert_eq!(sim.sessions, 1);
-    let mut sim = Sim::new("s3", 100, 450)
-        .fault("callback", 1, Fault::ExpireSession)
-        .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
-    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
-    assert_eq!(e.code, ErrorCode::SessionExpired, "{}", e.message);
-    assert!(e.message.contains("upload callback failed") && e.message.contains("40011"), "{}", e.message);
-    assert_eq!(sim.sessions, 1);
+    for policy in ["s3", "onedrive"] {
+        let mut sim = Sim::new(policy, 100, 450)
+            .fault("callback", 1, Fault::ExpireSession)
+            .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+        let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::SessionExpired, "{policy}: {}", e.message);
+        assert!(e.message.contains("upload callback failed") && e.message.contains("40011"), "{}", e.message);
+        assert_eq!(sim.sessions, 1, "{policy}");
+    }
 
     // Expiring at every completion: bounded, then session-expired.
     let mut sim = Sim::new("oss", 100, 450);
@@ -1122,6 +1128,17 @@ fn expired_session_at_the_end_of_an_upload_is_replaced() {
     assert!(e.message.contains("gave up after 2 new upload sessions") && e.message.contains("Request has expired"), "{}", e.message);
     assert_eq!(sim.sessions, 3);
     assert_eq!(routes(&sim).iter().filter(|r| **r == "delete").count(), 2);
+    // The same at every OneDrive callback.
+    let mut sim = Sim::new("onedrive", 100, 450);
+    for k in 1..=4 {
+        sim = sim.fault("callback", k, Fault::ExpireSession);
+    }
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired, "{}", e.message);
+    assert!(e.message.contains("gave up after 2 new upload sessions") && e.message.contains("40011"), "{}", e.message);
+    assert_eq!(sim.sessions, 3);
+    let r = routes(&sim);
+    assert_eq!((r.iter().filter(|x| **x == "delete").count(), r.iter().filter(|x| **x == "callback").count()), (2, 3));
 
     // OSS: the completion (with its callback) went through but its answer was lost; the retry
     // meets the expired URL. The file is complete and no longer records the session: done.

@@ -315,7 +315,10 @@ export function masterRoutes({ registry, urls }) {
     }
     // `CancelUploadSession` (dbfs/upload.go) takes the file's lock first: held by another live
     // session → 40073. An unknown id then answers code 0 and removes nothing; this user's session
-    // (live or expired) goes with its lock and placeholder.
+    // (live or expired) goes with its lock and placeholder. An expired session is no longer in the
+    // KV store, so no storage driver is asked to cancel (`manager/upload.go`
+    // `CancelUploadSession`): code 0 also when its bytes were all stored (a completed multipart
+    // upload, a closed OneDrive upload URL); the stale entity goes to the recycle queue.
     const up = uploadsById.get(body.id);
     const f = req.cr.session.files.get(body.uri);
     const holder = f && lockHolder(f);
@@ -347,10 +350,17 @@ export function masterRoutes({ registry, urls }) {
     const { type, sid, key } = req.params;
     if (CLIENT_METHOD[type] !== req.method) return next();
     await readBody(req);
+    // No token check: the callback routes have no LoginRequired and `UseUploadSession` takes the
+    // user from the session's UID, so an expired JWT does not matter here. The session is looked
+    // up in the KV store, where it lives until it expires: missing or expired → 40011, then a wrong
+    // secret → 40020, then another policy type → 40006, each with HTTP 401
+    // (`CallbackFailedStatusCode`) (Cloudreve `middleware/auth.go` `UseUploadSession`,
+    // `uploadCallbackCheck`; `routers/router.go` callback group). The same for the OneDrive
+    // client's callback as for S3/KS3/COS.
     const up = liveUpload(sid);
-    if (!up) return envelope(res, 40011, 'Upload session not exist or expired', undefined, { status: 401 });
-    if (up.policy !== type) return envelope(res, 40006, 'Storage policy not supported', undefined, { status: 401 });
-    if (key !== up.callbackSecret) return envelope(res, 40020, 'Credential invalid', undefined, { status: 401 });
+    if (!up) return envelope(res, 40011, 'Upload session does not exist or expired', undefined, { status: 401 });
+    if (key !== up.callbackSecret) return envelope(res, 40020, 'Invalid callback secret', undefined, { status: 401 });
+    if (up.policy !== type) return envelope(res, 40006, '', undefined, { status: 401 });
     if (type === 'onedrive') {
       if (!up.od || up.od.received !== up.size) {
         return envelope(res, 40055, `File size not match, expected: ${up.size}, actual: ${up.od?.received ?? 0}`);

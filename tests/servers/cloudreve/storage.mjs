@@ -50,9 +50,11 @@ function parseCompletion(xml) {
   return parts;
 }
 
-/** Presigned part and complete URLs are signed for the session's lifetime (Cloudreve's S3-like
- *  drivers presign with the session TTL, `X-Amz-Expires` in the URL): afterwards the bucket
- *  answers 403 AccessDenied "Request has expired", before it looks at the upload. */
+/** Presigned part and complete URLs are signed for the session's lifetime: every S3-like
+ *  driver's `Token` presigns both the part URLs and `completeURL` with
+ *  `time.Until(uploadSession.Props.ExpireAt)` (Cloudreve `pkg/filemanager/driver/{s3,ks3,cos,
+ *  oss,obs}/*.go`). Afterwards the bucket answers 403 AccessDenied "Request has expired" (S3,
+ *  COS; OSS "Request has expired."), before it looks at the upload. */
 const presignExpired = sid => {
   const up = uploadsById.get(sid);
   return !!up && Date.now() > up.expiresAt;
