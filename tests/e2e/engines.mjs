@@ -37,6 +37,14 @@ const INSTALL = {
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+/** Ends a child spawned `detached` and everything it started (its process group), and lets go of
+ *  its pipes, so that nothing it left behind can keep the test process alive. */
+function killGroup(child) {
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+  child.stderr?.destroy();
+  child.unref();
+}
+
 /** In-page capture of errors, for engines whose driver reports none (WebKit over W3C WebDriver). */
 export const ERROR_CAPTURE = `(() => {
   if (window.__e2eErrors) return;
@@ -302,11 +310,14 @@ async function launchWebKit({ insecureCerts }) {
     async newPage({ viewport = { width: 1000, height: 1200 } } = {}) {
       const port = await freePort();
       const base = `http://127.0.0.1:${port}`;
-      const child = spawn(WEBKIT_DRIVER, [`--port=${port}`], { env: { ...process.env, DISPLAY: x.display }, stdio: ['ignore', 'ignore', 'pipe'] });
+      // Its own process group: the MiniBrowser it starts (and that browser's web and network
+      // processes) inherit the driver's stderr, and outlive the driver when only the driver is
+      // killed — which kept this node process waiting on the pipe for ever.
+      const child = spawn(WEBKIT_DRIVER, [`--port=${port}`], { env: { ...process.env, DISPLAY: x.display }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let stderr = '';
       child.stderr.on('data', d => { stderr = (stderr + d).slice(-4000); });
       drivers.add(child);
-      const stopDriver = () => { drivers.delete(child); child.kill(); };
+      const stopDriver = () => { drivers.delete(child); killGroup(child); };
       try {
         for (let i = 0; ; i++) {
           try {
@@ -355,7 +366,7 @@ async function launchWebKit({ insecureCerts }) {
       }
     },
     async close() {
-      for (const c of drivers) c.kill();
+      for (const c of drivers) killGroup(c);
       drivers.clear();
       x.stop();
     }
