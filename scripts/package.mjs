@@ -15,7 +15,7 @@
 //                        imports `./chunkup.js` next to it, so it uses its own entry's module
 //   www/pkg/             a copy of pkg/web/ for the pages (www/*.html import ./pkg/chunkup.js)
 // `npm pack ./pkg` then makes the tarball.
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 

@@ -32,7 +32,7 @@ gz() { gzip -9 -n -c "$1" | wc -c; }
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 over=0
-printf '%-22s %9s %8s %9s %8s %9s %11s %9s  %s\n' entry 'wasm raw' 'wasm gz' 'glue raw' 'glue gz' 'total gz' '' budget ''
+printf '%-22s %9s %8s %9s %8s %9s %11s %9s  %s\n' entry 'wasm raw' 'wasm gz' 'glue raw' 'glue gz' 'total gz' '' budget status
 for entry in "${WANTED[@]}"; do
   for target in "${ENTRY_TARGETS[@]}"; do
     entry_fresh "$entry" "$target" || build_entry "$entry" "$target"
