@@ -10,17 +10,25 @@
 #   bash scripts/build.sh                 # every entry
 #   bash scripts/build.sh all peertube    # only these entries are rebuilt (the others must be
 #                                         # there from an earlier run: the package needs them all)
+#
+# An entry's wasm-opt runs in the background while the next entry compiles (rustc's LTO uses one
+# core, wasm-opt several).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/entries.sh
 WANTED=("$@")
 [ ${#WANTED[@]} -gt 0 ] || WANTED=("${ENTRIES[@]}")
+T0=$SECONDS
+OPTIMIZING=()
 for entry in "${WANTED[@]}"; do
-  for target in "${ENTRY_TARGETS[@]}"; do
-    t0=$SECONDS
-    build_entry "$entry" "$target"
-    echo "built $entry ($target) in $((SECONDS - t0)) s"
-  done
+  entry_features "$entry" >/dev/null
+  for target in "${ENTRY_TARGETS[@]}"; do bindgen_entry "$entry" "$target"; done
+  echo "[$((SECONDS - T0)) s] built $entry (web, bundler)"
+  (optimize_entry "$entry" && echo "[$((SECONDS - T0)) s] optimised $entry") &
+  OPTIMIZING+=($!)
 done
+failed=0
+for pid in "${OPTIMIZING[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || { echo "build.sh: wasm-opt failed" >&2; exit 1; }
 node scripts/package.mjs
 bash scripts/size.sh

@@ -5,8 +5,8 @@
 # Each is built for two wasm-bindgen targets, `web` and `bundler`, into
 #   target/entries/<entry>/<target>/   chunkup_bg.wasm (after wasm-opt -Oz), chunkup.js (+ chunkup_bg.js
 #                                      for bundler), chunkup.d.ts: exactly what wasm-pack emits.
-# Both targets of an entry share one cargo (LTO) build; the second wasm-pack run only re-runs
-# wasm-bindgen and wasm-opt.
+# Both targets of an entry share one cargo (LTO) build and, when wasm-bindgen gives them the same
+# wasm, one wasm-opt run.
 ENTRIES=(all peertube apivideo cloudreve mangadex)
 ENTRY_TARGETS=(web bundler)
 ENTRY_ROOT="$PWD/target/entries"
@@ -23,38 +23,57 @@ entry_features() {
   esac
 }
 
-# build_entry <entry> <target>: a release build, optimised with binaryen's wasm-opt from npm
-# (Debian's v108 breaks the output). Quiet unless it fails. wasm-opt -Oz is the slow step (~15 s
-# of CPU): when wasm-bindgen gave the other target of the entry the very same wasm (it does for web
-# and bundler today) and it was optimised by the same wasm-opt with the same flags, that target's
-# optimised wasm is reused (wasm-opt is deterministic).
-build_entry() {
-  local out="$ENTRY_ROOT/$1/$2" features key other
+# bindgen_entry <entry> <target>: the release build of wasm-pack (cargo, then wasm-bindgen), quiet
+# unless it fails. Both targets of an entry share one cargo build: the second run finds it fresh.
+bindgen_entry() {
+  local out="$ENTRY_ROOT/$1/$2" features
   features=$(entry_features "$1") || return
-  [ -x "$WASM_OPT" ] || { echo "$WASM_OPT missing (npm ci)" >&2; return 1; }
-  rm -rf "$out" "$out.opt-key"
+  rm -rf "$out" "$out.done"
+  mkdir -p "$ENTRY_ROOT/$1" && touch "$out.started" # becomes $out.done (same mtime) once optimised
   # shellcheck disable=SC2086 # $features is a word list
   wasm-pack build --release --mode no-install --no-pack --target "$2" --out-dir "$out" $features >/dev/null 2>&1 \
     || wasm-pack build --release --mode no-install --no-pack --target "$2" --out-dir "$out" $features
-  key="$(sha256sum <"$out/chunkup_bg.wasm" | cut -d' ' -f1) $("$WASM_OPT" --version) $WASM_OPT_FLAGS"
-  for other in "${ENTRY_TARGETS[@]}"; do
-    # <target>.opt-key is written once <target>/chunkup_bg.wasm is optimised: the raw wasm's sum, wasm-opt's version and flags.
-    if [ "$other" != "$2" ] && [ "$(cat "$ENTRY_ROOT/$1/$other.opt-key" 2>/dev/null)" = "$key" ]; then
-      cp "$ENTRY_ROOT/$1/$other/chunkup_bg.wasm" "$out/chunkup_bg.wasm"
-      echo "$key" >"$out.opt-key"
-      return
-    fi
-  done
-  # shellcheck disable=SC2086 # $WASM_OPT_FLAGS is a word list
-  "$WASM_OPT" $WASM_OPT_FLAGS "$out/chunkup_bg.wasm" -o "$out/chunkup_bg.opt.wasm"
-  mv "$out/chunkup_bg.opt.wasm" "$out/chunkup_bg.wasm"
-  echo "$key" >"$out.opt-key"
 }
 
-# entry_fresh <entry> <target>: true when its build exists and is newer than every input (src/,
-# Cargo.toml, Cargo.lock, this file).
+# optimize_entry <entry>: binaryen's wasm-opt from npm (Debian's v108 breaks the output) on the
+# entry's wasm of each target, in place. wasm-opt -Oz is the slow step (~15 s of CPU) and
+# deterministic, so its output is kept in target/entries/<entry>/opt-cache/, named by the input's
+# sha256, wasm-opt's version and flags: the second target (wasm-bindgen gives web and bundler the
+# same wasm) and a rebuild that leaves the wasm unchanged take it from there.
+optimize_entry() {
+  local cache="$ENTRY_ROOT/$1/opt-cache" target wasm key used=()
+  [ -x "$WASM_OPT" ] || { echo "$WASM_OPT missing (npm ci)" >&2; return 1; }
+  mkdir -p "$cache" || return 1
+  # Each step checks its status: this runs in the background (build.sh), where `set -e` does not apply.
+  for target in "${ENTRY_TARGETS[@]}"; do
+    wasm="$ENTRY_ROOT/$1/$target/chunkup_bg.wasm"
+    [ -f "$wasm" ] || { echo "$wasm missing" >&2; return 1; }
+    key=$( (sha256sum <"$wasm"; "$WASM_OPT" --version; echo "$WASM_OPT_FLAGS") | sha256sum | cut -c1-32)
+    if [ ! -f "$cache/$key.wasm" ]; then
+      # shellcheck disable=SC2086 # $WASM_OPT_FLAGS is a word list
+      "$WASM_OPT" $WASM_OPT_FLAGS "$wasm" -o "$cache/$key.tmp.wasm" || return 1
+      mv "$cache/$key.tmp.wasm" "$cache/$key.wasm" || return 1
+    fi
+    cp "$cache/$key.wasm" "$wasm" || return 1
+    mv "$ENTRY_ROOT/$1/$target.started" "$ENTRY_ROOT/$1/$target.done" || return 1
+    used+=("$key.wasm")
+  done
+  for f in "$cache"/*; do
+    [[ " ${used[*]} " == *" ${f##*/} "* ]] || rm -f "$f"
+  done
+}
+
+# build_entry <entry>: both targets of the entry, optimised.
+build_entry() {
+  local target
+  for target in "${ENTRY_TARGETS[@]}"; do bindgen_entry "$1" "$target" || return 1; done
+  optimize_entry "$1"
+}
+
+# entry_fresh <entry> <target>: true when its build is complete (optimised) and no input (src/,
+# Cargo.toml, Cargo.lock, this file) changed since the build started.
 entry_fresh() {
-  local wasm="$ENTRY_ROOT/$1/$2/chunkup_bg.wasm"
-  [ -f "$wasm" ] && [ -f "$ENTRY_ROOT/$1/$2/chunkup.js" ] \
-    && [ -z "$(find src Cargo.toml Cargo.lock scripts/entries.sh -newer "$wasm" -print -quit)" ]
+  local done="$ENTRY_ROOT/$1/$2.done"
+  [ -f "$done" ] && [ -f "$ENTRY_ROOT/$1/$2/chunkup_bg.wasm" ] && [ -f "$ENTRY_ROOT/$1/$2/chunkup.js" ] \
+    && [ -z "$(find src Cargo.toml Cargo.lock scripts/entries.sh -newer "$done" -print -quit)" ]
 }

@@ -34,8 +34,8 @@ kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 over=0
 printf '%-22s %9s %8s %9s %8s %9s %11s %9s  %s\n' entry 'wasm raw' 'wasm gz' 'glue raw' 'glue gz' 'total gz' '' budget status
 for entry in "${WANTED[@]}"; do
+  entry_fresh "$entry" web && entry_fresh "$entry" bundler || build_entry "$entry"
   for target in "${ENTRY_TARGETS[@]}"; do
-    entry_fresh "$entry" "$target" || build_entry "$entry" "$target"
     dir="$ENTRY_ROOT/$entry/$target"
     glue=("$dir/chunkup.js")
     [ "$target" = web ] || glue+=("$dir/chunkup_bg.js")
