@@ -8,6 +8,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export DEBIAN_FRONTEND=noninteractive
 WB_VERSION=0.2.130
 WASM_PACK_VERSION=0.15.1
+GECKODRIVER_VERSION=0.37.1
 say() { echo "== setup: $*"; }
 
 # 1. wasm32 target: rustup, else the vendored rust-std in shared/toolchain.
@@ -29,6 +30,20 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# 2b. The other two engines: Firefox ESR (+ geckodriver below) and WebKitGTK's WebDriver, whose
+#     MiniBrowser needs a display (Xvfb, driven by xvfb-run, which needs xauth).
+APT_MISSING=()
+command -v firefox-esr >/dev/null || APT_MISSING+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null || APT_MISSING+=(webkit2gtk-driver)
+command -v Xvfb >/dev/null && command -v xvfb-run >/dev/null || APT_MISSING+=(xvfb)
+command -v xauth >/dev/null || APT_MISSING+=(xauth)
+if [ ${#APT_MISSING[@]} -gt 0 ]; then
+  say "apt-get install ${APT_MISSING[*]}"
+  # Package lists are refreshed only when the install cannot go ahead without it.
+  apt-get install -y -qq --no-install-recommends "${APT_MISSING[@]}" >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${APT_MISSING[@]}" >/dev/null; }
+fi
+
 # 3. wasm-bindgen-cli pinned to the crate's wasm-bindgen.
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
   say "cargo install wasm-bindgen-cli $WB_VERSION"
@@ -39,6 +54,12 @@ fi
 if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
   say "cargo install wasm-pack $WASM_PACK_VERSION"
   cargo install --force wasm-pack --version "=$WASM_PACK_VERSION" --locked
+fi
+
+# 4b. geckodriver (Firefox's WebDriver) from crates.io.
+if [ "$(geckodriver --version 2>/dev/null | awk 'NR==1{print $2}')" != "$GECKODRIVER_VERSION" ]; then
+  say "cargo install geckodriver $GECKODRIVER_VERSION"
+  cargo install --force geckodriver --version "=$GECKODRIVER_VERSION" --locked
 fi
 
 # 5. npm packages (test servers, playwright-core, binaryen's wasm-opt).

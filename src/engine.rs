@@ -40,13 +40,48 @@ const MAX_TOKEN_REFRESHES: u32 = 2;
 /// re-created) before a new high-water mark is reached: a guard against a server that keeps
 /// forgetting what it stored.
 const MAX_REGRESSIONS: u32 = 16;
+/// Default `stallTimeout` (ms): like Uppy's XHR timeout.
+pub const DEFAULT_STALL_TIMEOUT_MS: f64 = 30_000.0;
+/// Once a body that ends a file is sent, the server may take long to answer (PeerTube processes
+/// the whole file after its last chunk): that wait gets this many stall timeouts.
+const FINAL_ANSWER_STALL_FACTOR: f64 = 10.0;
+
+/// A request on the wire.
+struct InFlight {
+    id: RequestId,
+    request: Request,
+    /// File bytes of the body sent so far (when the transport can tell).
+    sent: u64,
+    sent_at: f64,
+    /// Last sign of life: handed out, upload or download progress, hashing its body.
+    last_activity: f64,
+    /// The body carries the last byte of one of the input files.
+    ends_file: bool,
+    /// Aborted by the stall watchdog: its network error says why.
+    stalled: bool,
+}
+
+impl InFlight {
+    /// How long this request may go without a sign of life.
+    fn stall_limit(&self, timeout: f64) -> f64 {
+        let body = self.request.body.file_bytes();
+        if self.ends_file && body > 0 && self.sent >= body {
+            timeout * FINAL_ANSWER_STALL_FACTOR
+        } else {
+            timeout
+        }
+    }
+}
 
 pub struct Engine<P: Protocol> {
     proto: P,
     policy: RetryPolicy,
     state: State,
-    /// Requests in flight: id, request, body bytes sent so far, when it was handed out.
-    in_flight: Vec<(RequestId, Request, u64, f64)>,
+    in_flight: Vec<InFlight>,
+    /// No sign of life for this long (ms) makes a request stalled; 0 = never.
+    stall_timeout_ms: f64,
+    /// Size of each input file (to tell which bodies end a file).
+    file_sizes: Vec<u64>,
     next_id: RequestId,
     attempt: u32,
     stalled: u32,
@@ -80,6 +115,8 @@ impl<P: Protocol> Engine<P> {
             policy,
             state: State::NotStarted,
             in_flight: Vec::new(),
+            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
+            file_sizes: Vec::new(),
             next_id: 1,
             attempt: 0,
             stalled: 0,
@@ -150,6 +187,7 @@ impl<P: Protocol> Engine<P> {
     pub fn start(&mut self, now_ms: f64) {
         if self.state == State::NotStarted {
             self.state = State::Running;
+            self.proto.set_now(now_ms);
             self.progress.update(now_ms, 0, 0);
         }
     }
@@ -259,7 +297,16 @@ impl<P: Protocol> Engine<P> {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.requests_sent += 1;
-                self.in_flight.push((id, request.clone(), 0, now_ms));
+                let ends_file = self.ends_file(&request.body);
+                self.in_flight.push(InFlight {
+                    id,
+                    request: request.clone(),
+                    sent: 0,
+                    sent_at: now_ms,
+                    last_activity: now_ms,
+                    ends_file,
+                    stalled: false,
+                });
                 Action::Send { id, request }
             }
             Next::Wait => Action::Wait { until_ms: None },
@@ -281,14 +328,71 @@ impl<P: Protocol> Engine<P> {
 
     /// Bytes of request `id`'s body sent so far (when the transport can tell).
     pub fn on_upload_progress(&mut self, id: RequestId, sent: u64, now_ms: f64) -> bool {
-        if let Some(entry) = self.in_flight.iter_mut().find(|(i, _, _, _)| *i == id) {
-            entry.2 = sent.min(entry.1.body.file_bytes());
+        if let Some(f) = self.in_flight.iter_mut().find(|f| f.id == id) {
+            f.sent = sent.min(f.request.body.file_bytes());
+            f.last_activity = now_ms;
         }
         self.update_progress(now_ms)
     }
 
+    /// A sign of life from request `id` without a byte count (download progress, its body
+    /// being hashed): it is not stalled.
+    pub fn on_activity(&mut self, id: RequestId, now_ms: f64) {
+        if let Some(f) = self.in_flight.iter_mut().find(|f| f.id == id) {
+            f.last_activity = now_ms;
+        }
+    }
+
+    /// `stallTimeout`: no sign of life for this long (ms) makes a request stalled; 0 = never.
+    pub fn set_stall_timeout(&mut self, ms: f64) {
+        self.stall_timeout_ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
+    }
+
+    /// The size of each input file (a stream's later inputs arrive through `push_input`).
+    pub fn set_file_sizes(&mut self, sizes: Vec<u64>) {
+        self.file_sizes = sizes;
+    }
+
+    fn ends_file(&self, body: &crate::core::Body) -> bool {
+        use crate::core::{Body, Part};
+        let ends = |s: &crate::core::Slice| self.file_sizes.get(s.file).is_some_and(|n| s.end >= *n);
+        match body {
+            Body::Slice(s) => ends(s),
+            Body::Multipart(parts) => parts.iter().any(|p| matches!(p, Part::File { slice, .. } if ends(slice))),
+            _ => false,
+        }
+    }
+
+    /// The stall watchdog: the requests that have shown no sign of life for the stall timeout
+    /// (ten times that once a body that ends a file is sent, while the server digests it). The
+    /// shell aborts each; its network error is then reported as a stall, and the protocol
+    /// retries it like any other. Each request is reported once.
+    pub fn stalled(&mut self, now_ms: f64) -> Vec<RequestId> {
+        let t = self.stall_timeout_ms;
+        if t <= 0.0 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for f in self.in_flight.iter_mut().filter(|f| !f.stalled) {
+            if now_ms - f.last_activity >= f.stall_limit(t) {
+                f.stalled = true;
+                out.push(f.id);
+            }
+        }
+        out
+    }
+
+    /// When the watchdog should look again (the earliest moment a request in flight can stall).
+    pub fn next_stall_check(&self) -> Option<f64> {
+        let t = self.stall_timeout_ms;
+        if t <= 0.0 {
+            return None;
+        }
+        self.in_flight.iter().filter(|f| !f.stalled).map(|f| f.last_activity + f.stall_limit(t)).reduce(f64::min)
+    }
+
     fn update_progress(&mut self, now_ms: f64) -> bool {
-        let in_flight: u64 = self.in_flight.iter().map(|(_, _, b, _)| *b).sum();
+        let in_flight: u64 = self.in_flight.iter().map(|f| f.sent).sum();
         self.progress.set_total(self.proto.total());
         self.progress.update(now_ms, self.proto.confirmed(), in_flight)
     }
@@ -306,6 +410,29 @@ impl<P: Protocol> Engine<P> {
     /// The SHA-256 of each input file (see [`Protocol::set_file_digests`]).
     pub fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
         self.proto.set_file_digests(sha256);
+    }
+
+    /// Input files the protocol wants hashed now (see [`Protocol::take_digests_wanted`]): the
+    /// shell hashes them and answers with [`Engine::set_file_digest`], or
+    /// [`Engine::digests_failed`] when a file cannot be read.
+    pub fn digests_wanted(&mut self) -> Vec<usize> {
+        if self.state == State::Finished {
+            return Vec::new();
+        }
+        self.proto.take_digests_wanted()
+    }
+
+    /// The SHA-256 of input file `file` (see [`Engine::digests_wanted`]).
+    pub fn set_file_digest(&mut self, file: usize, sha256: [u8; 32]) {
+        if self.state != State::Finished {
+            self.proto.set_file_digest(file, sha256);
+        }
+    }
+
+    /// An input file asked for by [`Engine::digests_wanted`] could not be read: the upload fails.
+    pub fn digests_failed(&mut self, detail: &str) {
+        let e = UploadError::invalid(self.proto.provider(), format!("could not read the input files to hash them: {detail}"));
+        self.finish(Err(e));
     }
 
     /// Hands the file heads over; an error ends the upload before any request.
@@ -335,6 +462,12 @@ impl<P: Protocol> Engine<P> {
             return Err(UploadError::invalid(self.proto.provider(), "the upload has already finished"));
         }
         self.proto.push_input(file, size, last)?;
+        if self.file_sizes.len() <= file {
+            self.file_sizes.resize(file + 1, 0);
+        }
+        if let Some(n) = self.file_sizes.get_mut(file) {
+            *n = size;
+        }
         self.update_progress(now_ms);
         Ok(())
     }
@@ -345,19 +478,27 @@ impl<P: Protocol> Engine<P> {
 
     /// Feeds the outcome of request `id`. Returns true when progress moved.
     pub fn on_outcome(&mut self, id: RequestId, outcome: Outcome, now_ms: f64) -> bool {
-        let Some(pos) = self.in_flight.iter().position(|(i, _, _, _)| *i == id) else {
+        let Some(pos) = self.in_flight.iter().position(|f| f.id == id) else {
             return false; // stale (after abort or finish)
         };
-        let (_, request, _, sent_at) = self.in_flight.remove(pos);
+        let InFlight { request, sent_at, stalled, .. } = self.in_flight.remove(pos);
         if self.state == State::Finished {
             return false;
         }
+        let outcome = match outcome {
+            Outcome::Network(_) if stalled => Outcome::Network(format!(
+                "no progress for {} ms, the stalled request was aborted",
+                self.stall_timeout_ms.round() as u64
+            )),
+            o => o,
+        };
         let bytes = request.body.file_bytes();
         if let Outcome::Response(r) = &outcome {
             if bytes > 0 && r.status < 400 {
                 self.proto.observe(&request, bytes, now_ms - sent_at);
             }
         }
+        self.proto.set_now(now_ms);
         let verdict = self.proto.handle(&request, outcome);
         let confirmed = self.proto.confirmed();
         // Progress is measured against the previous answer, not the best ever seen: after a

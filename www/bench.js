@@ -1,10 +1,25 @@
-// Benchmark page: loaded by tests/bench/run.mjs in headless Chromium. Exposes the runs as
-// window functions; watches long tasks for the whole life of the page.
+// Benchmark page: loaded by tests/bench/run.mjs in Chromium, Firefox and WebKit. Exposes the runs
+// as window functions; watches the main thread for the whole life of the page in two ways:
+// long tasks (PerformanceObserver 'longtask', where the engine has it: Chromium) and, in every
+// engine, a timer that should fire every 20 ms: a firing more than 50 ms late means the main
+// thread was busy for that long (a "stall").
 import init, { Upload } from './pkg/chunkup.js';
 
+const HAS_LONGTASK = !!globalThis.PerformanceObserver?.supportedEntryTypes?.includes('longtask');
 const longTasks = [];
-new PerformanceObserver(list => { for (const e of list.getEntries()) longTasks.push({ start: e.startTime, duration: e.duration }); })
-  .observe({ type: 'longtask', buffered: true });
+if (HAS_LONGTASK) {
+  new PerformanceObserver(list => { for (const e of list.getEntries()) longTasks.push({ start: e.startTime, duration: e.duration }); })
+    .observe({ type: 'longtask', buffered: true });
+}
+const stalls = [];
+const TICK = 20;
+let lastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const late = now - lastTick - TICK;
+  if (late > 50) stalls.push({ start: lastTick + TICK, duration: late });
+  lastTick = now;
+}, TICK);
 /** Time windows in which chunkup was uploading (`window.peertube` runs). */
 const uploading = [];
 performance.setResourceTimingBufferSize(100000);
@@ -33,9 +48,15 @@ function makeFresh(size, name) {
   return new File(parts, name, { type: 'video/mp4' });
 }
 
-/** Long tasks (> 50 ms) while chunkup uploaded, and the others (the bench building its files). */
-window.longTasks = () => {
-  const long = longTasks.filter(t => t.duration > 50);
+/**
+ * Main-thread blocking while chunkup uploaded, and outside the uploads (the bench building its
+ * files): `longtask` (null where the engine has no long-task entries) and `stalls` (timer gaps).
+ */
+window.longTasks = () => ({ longtask: HAS_LONGTASK ? summary(longTasks) : null, stalls: summary(stalls) });
+
+/** Entries over 50 ms: those overlapping an upload window, and the others. */
+function summary(entries) {
+  const long = entries.filter(t => t.duration > 50);
   /** The upload window [start, end, label] a task overlaps, if any. */
   const runOf = t => uploading.find(([a, b]) => t.start < b && t.start + t.duration > a);
   const during = long.filter(runOf);
@@ -50,7 +71,7 @@ window.longTasks = () => {
     outside: long.length - during.length,
     outsideMax: Math.max(0, ...long.filter(t => !during.includes(t)).map(t => t.duration)),
   };
-};
+}
 
 /** Init + one plain fetch PUT of the whole Blob: the most a browser can push to this server. */
 window.ceiling = async ({ fake, s, size }) => {

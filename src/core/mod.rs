@@ -10,6 +10,7 @@ pub mod progress;
 pub mod redact;
 pub mod resume;
 pub mod retry;
+pub mod time;
 pub mod url;
 
 pub use error::{ErrorCode, UploadError};

@@ -17,6 +17,14 @@
 //! index (Cloudreve overwrites at the offset). When the session is gone (40011) after an answer to
 //! the last step was lost, the upload may have completed: the file is checked with
 //! `GET /api/v4/file/info` before anything is concluded.
+//!
+//! Recovery (see [`Cloudreve::handle_probe`]): a 40011 on a local/relay chunk may mean an expired
+//! access token (Cloudreve runs a request whose JWT does not parse as the anonymous user, whose
+//! session lookup then fails) or an expired session; the file check tells them apart (401: get a
+//! fresh token and send the chunk again; answered: the session is gone). An expired session whose
+//! placeholder still records it, and a session whose creation answer was lost (it holds the
+//! file's lock), are deleted with the user's token and a new session is created, at most
+//! [`MAX_NEW_SESSIONS`] times per upload.
 
 use super::oneshot::OneShot;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
@@ -41,6 +49,12 @@ const TAG_COMPLETE: u64 = 3 << 56;
 const TAG_CALLBACK: u64 = 4 << 56;
 const TAG_VERIFY: u64 = 5 << 56;
 const TAG_QUERY: u64 = 6 << 56;
+const TAG_PROBE: u64 = 7 << 56;
+const TAG_DISCARD: u64 = 8 << 56;
+
+/// New sessions one upload may create after its session expired or after a lost answer to its
+/// creation left a session holding the file's lock. Beyond this the upload fails (typed).
+pub const MAX_NEW_SESSIONS: u32 = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Envelope and error mapping
@@ -101,19 +115,22 @@ pub fn envelope_verdict(what: &str, status: u16, env: &Envelope, route: Route) -
     let message = envelope_message(what, env);
     let err = |code: ErrorCode| UploadError::new(code, PROVIDER, message.clone()).with_status(status);
     let text = format!("{} {}", env.msg, env.error).to_ascii_lowercase();
+    let node_refused = || {
+        Verdict::Fail(UploadError::new(ErrorCode::Auth, PROVIDER, format!("{message}; the storage node refused the session's upload credential")).with_status(status))
+    };
     match env.code {
         // Not logged in / token refused: a fresh user token may help, on the API only.
         401 | 40020 => match route {
             Route::Api => Verdict::Reauth(err(ErrorCode::Auth)),
-            Route::Node => Verdict::Fail(UploadError::new(
-                ErrorCode::Auth,
-                PROVIDER,
-                format!("{message}; the storage node refused the session's upload credential"),
-            )
-            .with_status(status)),
+            Route::Node => node_refused(),
             Route::Callback => Verdict::Fail(err(ErrorCode::SessionExpired)),
         },
-        403 | 40007 | 40008 | 40082 => Verdict::Fail(err(ErrorCode::Auth)),
+        // A node's `SignRequired` keeps the inner error's code (`pkg/serializer/error.go`
+        // `ErrWithDetails`): 40071 invalid or expired sign, 40005 signature expired
+        // (`pkg/auth/hmac.go`), 403 authorization header missing (`pkg/auth/auth.go`). The
+        // credential belongs to the session: no user token can renew it.
+        40071 | 40005 | 403 if route == Route::Node => node_refused(),
+        40071 | 40005 | 403 | 40007 | 40008 | 40082 => Verdict::Fail(err(ErrorCode::Auth)),
         40049 => Verdict::Fail(err(ErrorCode::TooLarge)),
         40051 | 40079 => Verdict::Fail(err(ErrorCode::Quota)),
         40050 => Verdict::Fail(err(ErrorCode::UnsupportedType)),
@@ -150,6 +167,9 @@ fn http_verdict(what: &str, resp: &Response, route: Route) -> Verdict {
         401 if route == Route::Api => Verdict::Reauth(e),
         401 | 403 => {
             e.code = ErrorCode::Auth;
+            if route == Route::Node {
+                e.message.push_str("; the storage refused the session's upload credential");
+            }
             Verdict::Fail(e)
         }
         413 => {
@@ -403,8 +423,21 @@ enum Phase {
     Complete,
     Callback,
     Verify,
+    /// `GET /api/v4/file/info`: whose session the file records, and whether the token still works.
+    Probe(ProbeFor),
+    /// `DELETE /api/v4/file/upload` of this upload's own stale session, then a new session.
+    Discard(String),
     Done(Json),
     Failed(UploadError),
+}
+
+/// Why the file is being looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeFor {
+    /// A local/relay chunk was answered 40011: expired token, or the session is gone?
+    ChunkGone,
+    /// Creating the session again met the file's lock or placeholder after a lost answer.
+    LostCreate,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -454,6 +487,10 @@ pub struct Cloudreve {
     /// Continuing a session from an earlier page, and no chunk has been accepted yet: if the
     /// session turns out to be gone, a fresh one is created.
     resumed: bool,
+    /// New sessions created so far after an expired session or a lost creation answer.
+    renewals: u32,
+    /// What ended the session (40011 on a chunk, or the create call's refusal), for messages.
+    gone_error: Option<UploadError>,
 }
 
 /// Builds the protocol from the caller's options (plain data; `endpoint` already absolute).
@@ -590,6 +627,8 @@ impl Cloudreve {
             final_maybe_done: false,
             cleaned: false,
             resumed: false,
+            renewals: 0,
+            gone_error: None,
         })
     }
 
@@ -695,13 +734,15 @@ impl Cloudreve {
                 if resp.status >= 500 {
                     self.create_maybe_received = true;
                 }
-                let v = match v {
-                    Verdict::Fail(mut e) if self.create_maybe_received && parse_envelope(&resp.body).is_some_and(|x| x.code == 40004) => {
-                        e.message.push_str("; an earlier attempt whose answer was lost may have created it: its placeholder goes away when that session expires");
-                        Verdict::Fail(e)
-                    }
-                    v => v,
-                };
+                let code = parse_envelope(&resp.body).map(|x| x.code);
+                if self.create_maybe_received && matches!(code, Some(40004 | 40073)) {
+                    // An earlier attempt whose answer was lost may have created a session: its
+                    // placeholder makes a plain create answer 40004 ("Object existed"), its lock
+                    // makes a `version` create answer 40073. Find out whose it is.
+                    self.gone_error = verdict_error(&v);
+                    self.phase = Phase::Probe(ProbeFor::LostCreate);
+                    return Verdict::Continue;
+                }
                 return self.apply(v);
             }
         };
@@ -790,14 +831,24 @@ impl Cloudreve {
             }
             Err(v) => {
                 let enveloped = parse_envelope(&resp.body).is_some();
-                if self.resumed && Self::is_session_gone(&v) {
-                    // The earlier page's session expired: start over with a new one.
-                    self.resumed = false;
-                    self.session = None;
-                    self.next_chunk = 0;
-                    self.confirmed = 0;
-                    self.final_maybe_done = false;
-                    self.phase = Phase::Create;
+                let expired_sign = route == Route::Node
+                    && parse_envelope(&resp.body).is_some_and(|e| matches!(e.code, 40071 | 40005) && format!("{} {}", e.msg, e.error).to_ascii_lowercase().contains("expired"));
+                if expired_sign {
+                    // The node's credential expires with the session ("sign expired"): the
+                    // session has most likely expired. The file check tells; if it does not
+                    // record this session, the refusal stands ('auth').
+                    self.gone_error = verdict_error(&v);
+                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    return Verdict::Continue;
+                }
+                if route == Route::Api && Self::is_session_gone(&v) {
+                    // 40011 on Cloudreve's own chunk route: the session is gone (expired,
+                    // cancelled, or completed by a chunk whose answer was lost), or the token
+                    // expired (a JWT that does not parse makes the request anonymous, and the
+                    // anonymous user owns no session: Cloudreve never answers 401 here). The
+                    // file check tells which.
+                    self.gone_error = verdict_error(&v);
+                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
                     return Verdict::Continue;
                 }
                 if is_last && Self::is_session_gone(&v) {
@@ -913,7 +964,10 @@ impl Cloudreve {
                 if let Some(m) = graph_message() {
                     e.message.push_str(&format!(" ({m})"));
                 }
-                self.fail(e)
+                // Gone with Cloudreve's session (expired or cancelled)? The file check tells.
+                self.gone_error = Some(e);
+                self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                Verdict::Continue
             }
             409 | 416 if !query => {
                 // Overlapping fragment: ask OneDrive what it still needs.
@@ -921,7 +975,9 @@ impl Cloudreve {
                 Verdict::Continue
             }
             401 | 403 => {
-                let e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, format!("{what}: the OneDrive upload URL was refused (expired?)"))
+                // The upload URL is its own credential (like a presigned part URL): refused, and
+                // no user token can renew it.
+                let e = UploadError::new(ErrorCode::Auth, PROVIDER, format!("{what}: the OneDrive upload URL was refused (expired?)"))
                     .with_status(resp.status);
                 self.fail(e)
             }
@@ -1009,10 +1065,18 @@ impl Cloudreve {
             403 => {
                 let mut e = status_error(PROVIDER, &what, &resp);
                 e.code = ErrorCode::Auth;
-                if let Some(m) = xml_field(&resp.body, "Message") {
+                let m = xml_field(&resp.body, "Message");
+                if let Some(m) = &m {
                     e.message.push_str(&format!(": {m}"));
                 }
                 e.message.push_str(" (the bucket refused the presigned part URL: expired, or a signature mismatch)");
+                if m.is_some_and(|m| m.to_ascii_lowercase().contains("expired")) {
+                    // "Request has expired": the URLs are signed for the session's lifetime, so
+                    // the session has most likely expired. The file check tells.
+                    self.gone_error = Some(e);
+                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    return Verdict::Continue;
+                }
                 self.fail(e)
             }
             _ => {
@@ -1177,9 +1241,13 @@ impl Cloudreve {
         }
     }
 
+    /// The file this upload writes: the session's normalised uri, else the requested one.
+    fn target(&self) -> &str {
+        self.session.as_ref().map_or(self.uri.as_str(), |s| s.uri.as_str())
+    }
+
     fn verify_request(&self) -> Request {
-        let uri = self.session.as_ref().map_or(self.uri.as_str(), |s| s.uri.as_str());
-        self.api(Method::Get, &format!("/api/v4/file/info?uri={}", encode_component(uri))).tag(TAG_VERIFY)
+        self.api(Method::Get, &format!("/api/v4/file/info?uri={}", encode_component(self.target()))).tag(TAG_VERIFY)
     }
 
     fn handle_verify(&mut self, outcome: Outcome) -> Verdict {
@@ -1219,6 +1287,206 @@ impl Cloudreve {
             }
             Err(v) => self.apply(v),
         }
+    }
+}
+
+impl Cloudreve {
+    // ---- recovery: a session gone mid-upload, a session left by a lost creation answer ----
+
+    /// The answer to the file check after a chunk's 40011 (`ChunkGone`) or after creating the
+    /// session again met the file's placeholder or lock (`LostCreate`).
+    fn handle_probe(&mut self, why: ProbeFor, outcome: Outcome) -> Verdict {
+        let what = "file check";
+        let resp = match outcome {
+            Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
+            Outcome::Response(r) => r,
+        };
+        let ours = self.session.as_ref().map(|s| s.session_id.clone());
+        match self.envelope_reply(what, &resp, Route::Api) {
+            Ok(data) => {
+                // The token works, so a 40011 was not about the token: the session is gone.
+                let recorded = data.get("metadata").and_then(|m| m.get(UPLOAD_SESSION_METADATA)).and_then(Json::as_str).filter(|s| valid_session_id(s));
+                let recorded = recorded.map(str::to_string);
+                let is_file = data.get("type").and_then(Json::as_f64).is_none_or(|t| t == 0.0);
+                match why {
+                    ProbeFor::ChunkGone => {
+                        let size = data.get("size").and_then(Json::as_u64);
+                        if self.final_maybe_done && recorded.is_none() && size == Some(self.total) && is_file {
+                            // The last chunk's lost answer completed the upload.
+                            return self.done(&Json::object().with("file", data));
+                        }
+                        self.final_maybe_done = false;
+                        match (recorded, ours) {
+                            // Expired: Cloudreve keeps the placeholder, its upload entity and the
+                            // metadata naming this session (the sentinel never deletes the
+                            // placeholder); a plain create would get 40004. The session id is
+                            // this upload's own, so deleting it touches nothing else.
+                            (Some(r), Some(o)) if r == o => self.renew(o, resp.status),
+                            // An earlier page's session that is gone without a trace: start anew.
+                            (None, _) if self.resumed => self.start_over(),
+                            // Cancelled (the placeholder went with it) or taken over by another
+                            // upload of the same path: not this upload's to touch.
+                            _ => {
+                                let e = self.gone_for_good(resp.status);
+                                self.fail(e)
+                            }
+                        }
+                    }
+                    ProbeFor::LostCreate => match recorded {
+                        // Whose session is this? Cloudreve cannot say which client created it:
+                        // the create request's own metadata reaches the file only at
+                        // completion (`dbfs/upload.go` `PrepareUpload` records just
+                        // `sys:upload_session_id`), and the lock's owner is the user. It is
+                        // deleted only when (1) this upload's create may have reached the
+                        // server (its answer was lost, or a 5xx came back), (2) creating again
+                        // met exactly this file's placeholder or upload lock (40004/40073), and
+                        // (3) the file records an upload session, i.e. is an upload in progress
+                        // rather than a finished file (a finished file is never touched: that
+                        // is a plain "already exists"). What remains possible: another tab of
+                        // the same user that began uploading the very same path before this
+                        // upload's first create. That upload then fails with session-expired
+                        // (its own file check finds the path recording another session, and
+                        // it never deletes in turn), instead of this one failing with "Lock
+                        // conflict" for up to a day; at most MAX_NEW_SESSIONS times per upload.
+                        Some(r) => self.renew(r, resp.status),
+                        None => {
+                            let mut e = self.gone_error.take().unwrap_or_else(|| UploadError::new(ErrorCode::Http, PROVIDER, "upload session creation failed"));
+                            e.retryable = false;
+                            e.message.push_str("; the file there is not an upload in progress, so it is left alone");
+                            self.fail(e)
+                        }
+                    },
+                }
+            }
+            Err(Verdict::Reauth(e)) => {
+                // The token was refused as well: the 40011 was (at least) an expired token.
+                let mut err = UploadError::new(ErrorCode::Auth, PROVIDER, e.message.clone()).with_status(resp.status);
+                if let (ProbeFor::ChunkGone, Some(g)) = (why, &self.gone_error) {
+                    err.message = format!("{}; the access token was refused as well ({}): it has most likely expired", g.message, e.message);
+                }
+                Verdict::Reauth(err)
+            }
+            Err(Verdict::Fail(e)) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
+                // Not found (40016, 404) or similar: no file, so nothing holds the path.
+                match why {
+                    ProbeFor::ChunkGone if self.resumed => self.start_over(),
+                    ProbeFor::ChunkGone => {
+                        self.final_maybe_done = false;
+                        let mut ie = self.gone_for_good(resp.status);
+                        ie.message.push_str(&format!(" ({})", e.message));
+                        self.fail(ie)
+                    }
+                    // The lock went away meanwhile (its session was cancelled): create again.
+                    ProbeFor::LostCreate => self.renew_without_discard(resp.status),
+                }
+            }
+            Err(v) => self.apply(v),
+        }
+    }
+
+    /// The error when the session cannot be continued or replaced: a refused storage credential
+    /// stays 'auth'; anything else is an ended session.
+    fn gone_for_good(&self, status: u16) -> UploadError {
+        match &self.gone_error {
+            Some(g) if g.code == ErrorCode::Auth => g.clone(),
+            _ => self.ended_incomplete(status),
+        }
+    }
+
+    fn ended_incomplete(&self, status: u16) -> UploadError {
+        let mut e = UploadError::new(
+            ErrorCode::SessionExpired,
+            PROVIDER,
+            "the upload session ended before the file was complete (it expired or was cancelled)",
+        )
+        .with_status(status);
+        if let Some(g) = &self.gone_error {
+            e.message.push_str(&format!(": {}", g.message));
+        }
+        e
+    }
+
+    /// Deletes session `sid` (this upload's own, see [`Cloudreve::handle_probe`]), then creates
+    /// a new one; bounded by [`MAX_NEW_SESSIONS`].
+    fn renew(&mut self, sid: String, status: u16) -> Verdict {
+        if let Some(e) = self.renewals_exhausted(status) {
+            return self.fail(e);
+        }
+        self.renewals += 1;
+        self.phase = Phase::Discard(sid);
+        Verdict::Continue
+    }
+
+    fn renew_without_discard(&mut self, status: u16) -> Verdict {
+        if let Some(e) = self.renewals_exhausted(status) {
+            return self.fail(e);
+        }
+        self.renewals += 1;
+        self.start_over()
+    }
+
+    fn renewals_exhausted(&mut self, status: u16) -> Option<UploadError> {
+        if self.renewals < MAX_NEW_SESSIONS {
+            return None;
+        }
+        let mut e = match &self.gone_error {
+            Some(g) if g.code != ErrorCode::SessionExpired => g.clone(),
+            _ => self.ended_incomplete(status),
+        };
+        e.retryable = false;
+        e.message.push_str(&format!(" (gave up after {MAX_NEW_SESSIONS} new upload sessions)"));
+        Some(e)
+    }
+
+    /// A new session from the first byte (the old one's bytes cannot be reused).
+    fn start_over(&mut self) -> Verdict {
+        self.session = None;
+        self.next_chunk = 0;
+        self.count = 1;
+        self.offset = 0;
+        self.od_query = false;
+        self.parts.clear();
+        self.confirmed = 0;
+        self.create_maybe_received = false;
+        self.final_maybe_done = false;
+        self.cleaned = false;
+        self.resumed = false;
+        self.phase = Phase::Create;
+        Verdict::Continue
+    }
+
+    /// The answer to deleting a stale session of this upload.
+    fn handle_discard(&mut self, outcome: Outcome) -> Verdict {
+        let what = "deleting the stale upload session";
+        let resp = match outcome {
+            Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
+            Outcome::Response(r) => r,
+        };
+        match self.envelope_reply(what, &resp, Route::Api) {
+            Ok(_) => self.start_over(),
+            Err(Verdict::Reauth(e)) => Verdict::Reauth(e),
+            Err(v) => match parse_envelope(&resp.body).map(|e| e.code) {
+                // Already gone (the file or the session): nothing left to delete.
+                Some(40016 | 404 | 40011) => self.start_over(),
+                // Another session holds the file's lock now: not this upload's to break.
+                Some(40073) => {
+                    let mut e = verdict_error(&v).unwrap_or_else(|| UploadError::new(ErrorCode::Http, PROVIDER, what));
+                    e.retryable = false;
+                    e.message.push_str("; another upload of this file holds its lock");
+                    self.fail(e)
+                }
+                _ => self.apply(v),
+            },
+        }
+    }
+}
+
+/// The error a verdict carries, if any.
+fn verdict_error(v: &Verdict) -> Option<UploadError> {
+    match v {
+        Verdict::Retry { error, .. } | Verdict::Throttled { error, .. } => Some(error.clone()),
+        Verdict::Reauth(e) | Verdict::Fail(e) => Some(e.clone()),
+        Verdict::Continue => None,
     }
 }
 
@@ -1323,6 +1591,19 @@ impl Protocol for Cloudreve {
                 }
                 self.verify_request()
             }
+            Phase::Probe(_) => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                self.verify_request().tag(TAG_PROBE)
+            }
+            Phase::Discard(sid) => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                let body = Json::object().with("id", sid.as_str()).with("uri", self.target());
+                self.api(Method::Delete, "/api/v4/file/upload").tag(TAG_DISCARD).body(Body::json(body.to_json_string()))
+            }
         };
         self.in_flight += 1;
         Next::Send(req)
@@ -1345,12 +1626,29 @@ impl Protocol for Cloudreve {
             (TAG_COMPLETE, Phase::Complete) => self.handle_complete(outcome),
             (TAG_CALLBACK, Phase::Callback) => self.handle_callback(outcome),
             (TAG_VERIFY, Phase::Verify) => self.handle_verify(outcome),
+            (TAG_PROBE, Phase::Probe(why)) => {
+                let why = *why;
+                self.handle_probe(why, outcome)
+            }
+            (TAG_DISCARD, Phase::Discard(_)) => self.handle_discard(outcome),
             _ => Verdict::Continue, // an answer that no longer matters
         }
     }
 
     fn set_token(&mut self, token: &str) {
         self.token = token.to_string();
+        if self.phase == Phase::Probe(ProbeFor::ChunkGone) {
+            // The 40011 came from the expired token: send the chunk again with the fresh one
+            // (OneDrive: ask its upload URL what it has first; S3-like: parts whose answers
+            // came while the file was checked were not recorded, so they go again).
+            self.phase = Phase::Upload;
+            for p in &mut self.parts {
+                if *p == Part::InFlight {
+                    *p = Part::Pending;
+                }
+            }
+            self.resync();
+        }
     }
 
     fn resync(&mut self) {
@@ -1428,7 +1726,9 @@ impl Protocol for Cloudreve {
     /// credential, presigned URLs, an upload URL that is its own key), which are never stored.
     fn resume_state(&self) -> Option<Json> {
         let s = self.session.as_ref()?;
-        if self.phase != Phase::Upload || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
+        // While a chunk's 40011 is being checked the session may well be alive (an expired token).
+        let live = matches!(self.phase, Phase::Upload | Phase::Probe(ProbeFor::ChunkGone));
+        if !live || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
             return None;
         }
         let mut j = Json::object()

@@ -50,6 +50,16 @@ const TAG_BATCH: u64 = 4;
 const TAG_DELETE: u64 = 5;
 const TAG_COMMIT: u64 = 6;
 const TAG_RESYNC: u64 = 7;
+const TAG_FIND: u64 = 8;
+
+/// After a lost commit answer, the chapter list is read this many times at most: a committed
+/// chapter goes through a processing queue before it is listed (docs `04-chapter/upload`).
+pub const FIND_ATTEMPTS: u32 = 6;
+/// The waits between those reads, in ms (the last one repeats).
+pub const FIND_DELAYS_MS: [u64; 5] = [1_000, 2_000, 4_000, 8_000, 15_000];
+/// How far before the session's begin (on the client's clock) a chapter may have been created
+/// and still be this upload's, when the server did not say when the session was created.
+pub const CLOCK_SKEW_MS: f64 = 5.0 * 60_000.0;
 
 // ---- images -------------------------------------------------------------------------------
 
@@ -575,6 +585,10 @@ pub struct SessionInfo {
     pub groups: Vec<String>,
     pub chapter: Option<String>,
     pub files: Vec<RemoteFile>,
+    /// `attributes.createdAt` (the server's clock), when given.
+    pub created_at: Option<String>,
+    /// The session owner (`user` relationship), when given.
+    pub user: Option<String>,
 }
 
 fn entity(body: &Json) -> Option<&Json> {
@@ -608,6 +622,12 @@ pub fn hash_contradicts(reported: Option<&str>, sha256: Option<&[u8; 32]>) -> bo
     r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit()) && !r.eq_ignore_ascii_case(&crate::core::digest::hex(d))
 }
 
+/// A `fileHash` that is a SHA-256 in hex (64 hex digits), lower-cased; None for anything else.
+fn sha256_hex(reported: &str) -> Option<String> {
+    let r = reported.trim();
+    (r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit())).then(|| r.to_ascii_lowercase())
+}
+
 /// The upload session entity (`GET /upload`, `POST /upload/begin`), enveloped or bare.
 pub fn parse_session(body: &str) -> Option<SessionInfo> {
     let j = Json::parse(body.trim()).ok()?;
@@ -621,6 +641,8 @@ pub fn parse_session(body: &str) -> Option<SessionInfo> {
         groups: Vec::new(),
         chapter: None,
         files: Vec::new(),
+        created_at: d.path("attributes.createdAt").and_then(Json::as_str).map(str::to_string),
+        user: None,
     };
     for rel in d.get("relationships").and_then(Json::as_array).unwrap_or(&[]) {
         let rid = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
@@ -628,6 +650,7 @@ pub fn parse_session(body: &str) -> Option<SessionInfo> {
             (Some("manga"), Some(id)) => info.manga = Some(id),
             (Some("scanlation_group"), Some(id)) => info.groups.push(id),
             (Some("chapter"), Some(id)) => info.chapter = Some(id),
+            (Some("user"), Some(id)) => info.user = Some(id),
             (Some("upload_session_file"), Some(_)) => info.files.extend(uploaded_file(rel)),
             _ => {}
         }
@@ -700,6 +723,9 @@ enum PageState {
     Pending,
     Sending,
     Stored(String),
+    /// The session holds a file of this page's name and size (`id`, whose `fileHash` is `hash`):
+    /// it is reused only once the page's own SHA-256 matches (asked of the shell when unknown).
+    Checking { id: String, hash: String },
 }
 
 #[derive(Clone, Debug)]
@@ -727,6 +753,9 @@ enum Phase {
     Begin,
     Upload,
     Commit,
+    /// The commit's answer was lost and the session is gone: look for the chapter it created
+    /// (this many lookups done).
+    FindChapter(u32),
     Done(Json),
     Failed(UploadError),
 }
@@ -751,6 +780,15 @@ pub struct MangaDex {
     begin_conflicts: u32,
     /// The commit's answer was lost: a 404 now means it most likely went through.
     commit_lost: bool,
+    /// Pages whose SHA-256 the shell must compute (see `Protocol::take_digests_wanted`).
+    wanted: Vec<usize>,
+    /// The session's `createdAt` (server clock, ms) and owner, for finding the chapter after a
+    /// lost commit answer.
+    session_created_ms: Option<f64>,
+    session_user: Option<String>,
+    /// The client's clock (see `Protocol::set_now`), and when the session was begun or adopted.
+    now_ms: f64,
+    began_ms: Option<f64>,
 }
 
 impl MangaDex {
@@ -786,6 +824,11 @@ impl MangaDex {
             begin_lost: false,
             begin_conflicts: 0,
             commit_lost: false,
+            wanted: Vec::new(),
+            session_created_ms: None,
+            session_user: None,
+            now_ms: 0.0,
+            began_ms: None,
         })
     }
 
@@ -844,25 +887,43 @@ impl MangaDex {
     }
 
     /// Takes the server's file list as the truth: keeps what is stored under a page's name and
-    /// size, queues duplicates and unknown files for deletion, and sends again what is missing.
+    /// size once its `fileHash` (the SHA-256 of the stored bytes) matches the page's own SHA-256,
+    /// queues duplicates, stale copies (a page edited since: same name and size, other bytes)
+    /// and unknown files for deletion, and sends again what is missing. A page whose SHA-256 is
+    /// not known yet waits in `Checking` while the shell hashes it.
     fn reconcile(&mut self, files: &[RemoteFile]) {
         let listed: Vec<&str> = files.iter().filter(|f| !f.remote).map(|f| f.id.as_str()).collect();
         for p in &mut self.pages {
             match &p.state {
-                PageState::Stored(id) if !listed.contains(&id.as_str()) => p.state = PageState::Pending,
+                PageState::Stored(id) | PageState::Checking { id, .. } if !listed.contains(&id.as_str()) => p.state = PageState::Pending,
                 PageState::Sending => p.state = PageState::Pending,
                 _ => {}
             }
         }
         for f in files.iter().filter(|f| !f.remote) {
             let (Some(name), Some(size)) = (&f.name, f.size) else { continue };
-            match self.pages.iter_mut().find(|p| &p.name == name && p.size == size) {
-                Some(p) => match &p.state {
-                    PageState::Stored(id) if *id == f.id => {}
-                    PageState::Stored(_) => self.deletes.push(f.id.clone()),
-                    _ => p.state = PageState::Stored(f.id.clone()),
+            let Some(i) = self.pages.iter().position(|p| &p.name == name && p.size == size) else {
+                self.deletes.push(f.id.clone());
+                continue;
+            };
+            let p = &mut self.pages[i];
+            match &p.state {
+                PageState::Stored(id) | PageState::Checking { id, .. } if *id == f.id => {}
+                PageState::Stored(_) | PageState::Checking { .. } => self.deletes.push(f.id.clone()),
+                _ => match f.hash.as_deref().and_then(sha256_hex) {
+                    // No SHA-256 to compare with: name and size are all there is to go by.
+                    None => p.state = PageState::Stored(f.id.clone()),
+                    Some(hash) => match p.sha256 {
+                        Some(d) if crate::core::digest::hex(&d) == hash => p.state = PageState::Stored(f.id.clone()),
+                        Some(_) => self.deletes.push(f.id.clone()),
+                        None => {
+                            p.state = PageState::Checking { id: f.id.clone(), hash };
+                            if !self.wanted.contains(&i) {
+                                self.wanted.push(i);
+                            }
+                        }
+                    },
                 },
-                None => self.deletes.push(f.id.clone()),
             }
         }
         self.deletes.retain(|id| safe_id(id));
@@ -874,6 +935,9 @@ impl MangaDex {
             return self.fail(UploadError::protocol(PROVIDER, "the server gave an upload session id that cannot be used in a URL"));
         }
         self.session_id = Some(s.id.clone());
+        self.session_created_ms = s.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms);
+        self.session_user = s.user.clone().filter(|u| safe_id(u));
+        self.began_ms.get_or_insert(self.now_ms);
         self.reconcile(&s.files);
         self.phase = Phase::Upload;
         Verdict::Continue
@@ -1197,6 +1261,12 @@ impl MangaDex {
             self.phase = Phase::Done(json);
             return Verdict::Continue;
         }
+        if (resp.status == 404 || resp.status == 410) && self.commit_lost && self.params.edit.is_none() {
+            // The session is gone after a commit whose answer was lost: most likely the chapter
+            // exists. Find it rather than guess.
+            self.phase = Phase::FindChapter(0);
+            return Verdict::Continue;
+        }
         if resp.status == 404 || resp.status == 410 {
             let msg = if self.commit_lost {
                 "the commit's answer was lost and the upload session is gone: the chapter was most likely created; \
@@ -1217,6 +1287,131 @@ impl MangaDex {
             e.message.push_str(" (set termsAccepted: true once the user has accepted MangaDex's terms)");
         }
         self.fail(e)
+    }
+
+    /// `GET /chapter` for the chapter a lost commit created: this manga, language, chapter
+    /// number and groups, newest first (query parameters of the spec's `GetChapter`; every
+    /// content rating, as the default leaves out pornographic mangas).
+    fn find_request(&self) -> Request {
+        use crate::core::url::encode_component as enc;
+        let mut q = vec![format!("manga={}", enc(self.params.manga.as_deref().unwrap_or("")))];
+        if let Some(lang) = self.params.draft.get("translatedLanguage").and_then(Json::as_str) {
+            q.push(format!("translatedLanguage[]={}", enc(lang)));
+        }
+        if let Some(c) = self.params.draft.get("chapter").and_then(Json::as_str) {
+            q.push(format!("chapter={}", enc(c)));
+        }
+        for g in &self.params.groups {
+            q.push(format!("groups[]={}", enc(g)));
+        }
+        if let Some(u) = &self.session_user {
+            q.push(format!("uploader={}", enc(u)));
+        }
+        if let Some(ms) = self.session_created_ms {
+            // `YYYY-MM-DDTHH:MM:SS` in UTC, no zone (the spec's pattern); a second early, as the
+            // chapter's own stamp may be rounded.
+            let t = crate::core::time::format_iso8601_ms(ms - 1000.0);
+            q.push(format!("createdAtSince={}", t.get(..19).unwrap_or("")));
+        }
+        for r in ["safe", "suggestive", "erotica", "pornographic"] {
+            q.push(format!("contentRating[]={r}"));
+        }
+        q.push("includeFuturePublishAt=1&includeEmptyPages=1&includeExternalUrl=1".into());
+        q.push("order[createdAt]=desc&limit=20&offset=0".into());
+        self.request(Method::Get, &format!("/chapter?{}", q.join("&")), TAG_FIND)
+    }
+
+    /// Is this chapter (an item of a `GET /chapter` answer) the one our commit created?
+    fn is_our_chapter(&self, c: &Json) -> bool {
+        if c.get("type").and_then(Json::as_str) != Some("chapter") || !c.get("id").and_then(Json::as_str).is_some_and(safe_id) {
+            return false;
+        }
+        let attr = |k: &str| c.get("attributes").and_then(|a| a.get(k));
+        let draft = |k: &str| self.params.draft.get(k).cloned().unwrap_or(Json::Null);
+        if attr("translatedLanguage").cloned().unwrap_or(Json::Null) != draft("translatedLanguage")
+            || attr("chapter").cloned().unwrap_or(Json::Null) != draft("chapter")
+        {
+            return false;
+        }
+        let mut manga = None;
+        let mut groups: Vec<String> = Vec::new();
+        let mut uploader = None;
+        for rel in c.get("relationships").and_then(Json::as_array).unwrap_or(&[]) {
+            let id = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
+            match (rel.get("type").and_then(Json::as_str), id) {
+                (Some("manga"), Some(id)) => manga = Some(id),
+                (Some("scanlation_group"), Some(id)) => groups.push(id),
+                (Some("user"), Some(id)) => uploader = Some(id),
+                _ => {}
+            }
+        }
+        let same_groups = groups.len() == self.params.groups.len() && self.params.groups.iter().all(|g| groups.contains(g));
+        if manga.is_none() || manga != self.params.manga || !same_groups {
+            return false;
+        }
+        if let (Some(u), Some(ours)) = (&uploader, &self.session_user) {
+            if u != ours {
+                return false;
+            }
+        }
+        // Created after the session began: on the server's clock when it said when that was,
+        // else on ours, allowing for the two clocks to differ.
+        let created = attr("createdAt").and_then(Json::as_str).and_then(crate::core::time::parse_iso8601_ms);
+        let since = match (self.session_created_ms, self.began_ms) {
+            (Some(ms), _) => ms - 1000.0,
+            (None, Some(ms)) => ms - CLOCK_SKEW_MS,
+            (None, None) => return false,
+        };
+        created.is_some_and(|t| t >= since)
+    }
+
+    fn handle_find(&mut self, tried: u32, outcome: Outcome) -> Verdict {
+        let resp = match outcome {
+            Outcome::Network(detail) => return network_retry(PROVIDER, "looking up the committed chapter", &detail),
+            Outcome::Response(r) => r,
+        };
+        if resp.is_success() {
+            let found = Json::parse(resp.body.trim())
+                .ok()
+                .and_then(|j| j.get("data").and_then(Json::as_array).and_then(|d| d.iter().find(|c| self.is_our_chapter(c)).cloned()));
+            if let Some(chapter) = found {
+                // What a commit answers: the chapter entity.
+                let json = Json::object().with("result", "ok").with("response", "entity").with("data", chapter);
+                self.phase = Phase::Done(json);
+                return Verdict::Continue;
+            }
+            let tried = tried + 1;
+            if tried < FIND_ATTEMPTS {
+                // Not listed yet: chapters are processed before they appear. Wait and look again.
+                self.phase = Phase::FindChapter(tried);
+                let wait = FIND_DELAYS_MS.get(tried as usize - 1).or(FIND_DELAYS_MS.last()).copied().unwrap_or(1_000);
+                let e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, "the committed chapter is not listed yet");
+                return Verdict::Throttled { error: e, retry_after: Some(RetryAfter::Delay(wait)) };
+            }
+            return self.fail(
+                UploadError::new(
+                    ErrorCode::SessionExpired,
+                    PROVIDER,
+                    format!(
+                        "the commit's answer was lost and the upload session is gone, and no matching chapter was listed after {FIND_ATTEMPTS} lookups: \
+                         the chapter may still be in MangaDex's processing queue; check the manga's chapters before uploading it again"
+                    ),
+                )
+                .with_status(404),
+            );
+        }
+        if let Some(v) = self.common("looking up the committed chapter", &resp) {
+            return v;
+        }
+        let e = self.error("looking up the committed chapter", &resp);
+        self.fail(
+            UploadError::new(
+                ErrorCode::SessionExpired,
+                PROVIDER,
+                format!("the commit's answer was lost and the upload session is gone: the chapter was most likely created, but looking it up failed ({})", e.message),
+            )
+            .with_status(resp.status),
+        )
     }
 
     fn batch_request(&mut self, sid: &str) -> Option<Request> {
@@ -1367,6 +1562,7 @@ impl Protocol for MangaDex {
                 }
                 self.commit_request(&sid)
             }
+            Phase::FindChapter(_) => self.find_request(),
             _ => return Next::Wait,
         };
         self.control_in_flight = true;
@@ -1390,6 +1586,12 @@ impl Protocol for MangaDex {
         }
         if req.tag == TAG_COMMIT {
             return self.handle_commit(outcome);
+        }
+        if req.tag == TAG_FIND {
+            return match self.phase {
+                Phase::FindChapter(tried) => self.handle_find(tried, outcome),
+                _ => Verdict::Continue,
+            };
         }
         let resp = match outcome {
             Outcome::Network(detail) => {
@@ -1468,8 +1670,33 @@ impl Protocol for MangaDex {
     }
 
     fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
-        for (page, d) in self.pages.iter_mut().zip(sha256) {
-            page.sha256 = Some(d);
+        for (i, d) in sha256.into_iter().enumerate() {
+            self.set_file_digest(i, d);
+        }
+    }
+
+    fn set_now(&mut self, now_ms: f64) {
+        self.now_ms = now_ms;
+    }
+
+    fn take_digests_wanted(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.wanted)
+    }
+
+    /// Settles a page in `Checking`: its stored namesake is reused when the hashes match, else
+    /// deleted and the page sent again.
+    fn set_file_digest(&mut self, file: usize, sha256: [u8; 32]) {
+        let Some(p) = self.pages.get_mut(file) else { return };
+        p.sha256 = Some(sha256);
+        if let PageState::Checking { id, hash } = &p.state {
+            if crate::core::digest::hex(&sha256) == *hash {
+                p.state = PageState::Stored(id.clone());
+            } else {
+                if safe_id(id) && !self.deletes.contains(id) {
+                    self.deletes.push(id.clone());
+                }
+                p.state = PageState::Pending;
+            }
         }
     }
 

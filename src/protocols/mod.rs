@@ -101,6 +101,19 @@ pub trait Protocol {
     }
     /// The SHA-256 of each input file, in input order.
     fn set_file_digests(&mut self, _sha256: Vec<[u8; 32]>) {}
+    /// Input files whose SHA-256 the protocol needs now, mid-upload, without the `integrity`
+    /// option (e.g. to compare a page with a stored file of the same name and size). Each list is
+    /// handed out once; the shell hashes those files and answers with
+    /// [`Protocol::set_file_digest`]. Until then the protocol's `next()` may answer `Wait`.
+    fn take_digests_wanted(&mut self) -> Vec<usize> {
+        Vec::new()
+    }
+    /// The SHA-256 of input file `file` (asked for by [`Protocol::take_digests_wanted`]).
+    fn set_file_digest(&mut self, _file: usize, _sha256: [u8; 32]) {}
+    /// The current time (ms since the Unix epoch in the browser; the simulated clock in tests),
+    /// given at start and before every `handle`: for protocols that must tell what the server
+    /// created after the upload began.
+    fn set_now(&mut self, _now_ms: f64) {}
     /// Credentials to keep out of error messages.
     fn secrets(&self) -> Vec<String> {
         Vec::new()
@@ -206,6 +219,15 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
         (**self).set_file_digests(sha256)
+    }
+    fn take_digests_wanted(&mut self) -> Vec<usize> {
+        (**self).take_digests_wanted()
+    }
+    fn set_file_digest(&mut self, file: usize, sha256: [u8; 32]) {
+        (**self).set_file_digest(file, sha256)
+    }
+    fn set_now(&mut self, now_ms: f64) {
+        (**self).set_now(now_ms)
     }
     fn secrets(&self) -> Vec<String> {
         (**self).secrets()

@@ -41,12 +41,27 @@ pub const MAX_REINITS: u32 = 5;
 const TAG_INIT: u64 = 1;
 const TAG_CHUNK: u64 = 2;
 const TAG_QUERY: u64 = 3;
+const TAG_FIND: u64 = 4;
+
+/// Videos asked for per page when looking for the one a lost final answer created, and pages
+/// read at most (newest first, stopping at the first video older than the upload).
+pub const FIND_PAGE: u64 = 100;
+pub const FIND_PAGES: u32 = 5;
+/// How far before the upload began (on the browser's clock) the video may have been created
+/// (on the server's) and still be this upload's: the two clocks may differ. The video is created
+/// only once the last chunk has arrived, so a clock behind the server's never hides it; one
+/// ahead by more than this makes the lookup find nothing (and the upload fail as before, never
+/// resolve with the wrong video).
+pub const CLOCK_SKEW_MS: f64 = 5.0 * 60_000.0;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
     Init,
     Chunk,
     Query,
+    /// The upload is gone after its last chunk got no answer: look for the video it created
+    /// among the user's videos (the page starting at this index).
+    FindVideo(u64),
     Done(Json),
     Failed(UploadError),
 }
@@ -82,6 +97,19 @@ pub struct PeerTube {
     rejected_from: Option<u64>,
     /// Tokens replaced by `set_token`, still kept out of error messages.
     old_tokens: Vec<String>,
+    /// What identifies the video this upload creates (videos only): `GET /api/v1/users/me/videos`,
+    /// its name and channel.
+    find: Option<FindVideo>,
+    /// The client's clock (see `Protocol::set_now`) and when the upload began on it.
+    now_ms: f64,
+    began_ms: Option<f64>,
+}
+
+#[derive(Debug)]
+struct FindVideo {
+    list_url: String,
+    name: String,
+    channel: u64,
 }
 
 /// Parses uploadx's `Range: bytes=0-<last>` into the number of bytes stored.
@@ -132,7 +160,14 @@ impl PeerTube {
         }
         body.set("lastModified", Json::Number(file.last_modified));
         let init_url = url::join(endpoint, "/api/v1/videos/upload-resumable");
-        Self::build(p, init_url, token, file, body, chunk)
+        let find = FindVideo {
+            list_url: url::join(endpoint, "/api/v1/users/me/videos"),
+            name: body.get("name").and_then(Json::as_str).map(str::trim).unwrap_or("").to_string(),
+            channel: channel.as_u64().unwrap_or(0),
+        };
+        let mut me = Self::build(p, init_url, token, file, body, chunk)?;
+        me.find = Some(find);
+        Ok(me)
     }
 
     /// User archive import (`.zip` only).
@@ -191,6 +226,9 @@ impl PeerTube {
             mismatch_at: 0,
             rejected_from: None,
             old_tokens: Vec::new(),
+            find: None,
+            now_ms: 0.0,
+            began_ms: None,
         })
     }
 
@@ -278,6 +316,12 @@ impl PeerTube {
 
     /// The upload URL is gone (404/410).
     fn gone(&mut self, resp: &Response) -> Verdict {
+        if self.final_sent && self.find.is_some() {
+            // Most likely completed, and its answer lost: PeerTube deletes the upload once the
+            // video exists. Find that video rather than guess.
+            self.phase = Phase::FindVideo(0);
+            return Verdict::Continue;
+        }
         if self.final_sent {
             let e = UploadError::new(
                 ErrorCode::SessionExpired,
@@ -299,6 +343,86 @@ impl PeerTube {
         self.upload_url = None;
         self.phase = Phase::Init;
         Verdict::Continue
+    }
+
+    /// `GET /api/v1/users/me/videos` (PeerTube `controllers/api/users/me.ts` `getUserVideos`:
+    /// `start`, `count` ≤ 100, `sort`, `search` on the name, `channelId`), newest first.
+    fn find_request(&self, start: u64) -> Option<Request> {
+        let f = self.find.as_ref()?;
+        let url = format!(
+            "{}?channelId={}&search={}&sort=-createdAt&start={start}&count={FIND_PAGE}",
+            f.list_url,
+            f.channel,
+            url::encode_component(&f.name)
+        );
+        Some(Request::new(Method::Get, url).tag(TAG_FIND).bearer(&self.token))
+    }
+
+    fn not_found(&mut self, why: &str) -> Verdict {
+        let e = UploadError::new(
+            ErrorCode::SessionExpired,
+            self.provider,
+            format!("the upload is gone after its last chunk was sent, and {why}: it may have completed, check your videos"),
+        )
+        .with_status(404);
+        self.fail(e)
+    }
+
+    /// An answer to the video lookup: the video this upload created resolves the upload as its
+    /// final answer would have; nothing found leaves the upload failed as gone.
+    fn handle_find(&mut self, start: u64, outcome: Outcome) -> Verdict {
+        let resp = match outcome {
+            Outcome::Network(detail) => return network_retry(self.provider, "video lookup", &detail),
+            Outcome::Response(r) => r,
+        };
+        if !resp.is_success() {
+            return match resp.status {
+                401 => Verdict::Reauth(self.error_for("video lookup", &resp)),
+                429 => {
+                    let e = self.error_for("video lookup", &resp);
+                    self.throttled(e, &resp)
+                }
+                s if status_is_retryable(s) => {
+                    let e = self.error_for("video lookup", &resp);
+                    self.retry(e, Some(&resp))
+                }
+                _ => {
+                    let detail = self.error_for("video lookup", &resp).message;
+                    self.not_found(&format!("looking for the video it created failed ({detail})"))
+                }
+            };
+        }
+        let Some(f) = self.find.as_ref() else { return self.not_found("no video can be looked for") };
+        let since = self.began_ms.unwrap_or(self.now_ms) - CLOCK_SKEW_MS;
+        let list = Json::parse(resp.body.trim()).ok();
+        let data = list.as_ref().and_then(|j| j.get("data")).and_then(Json::as_array).unwrap_or(&[]);
+        let created = |v: &Json| v.get("createdAt").and_then(Json::as_str).and_then(crate::core::time::parse_iso8601_ms);
+        let found = data.iter().find(|v| {
+            v.get("name").and_then(Json::as_str).map(str::trim) == Some(f.name.as_str())
+                && v.path("channel.id").and_then(Json::as_u64) == Some(f.channel)
+                && created(v).is_some_and(|t| t >= since)
+                && v.get("id").and_then(Json::as_u64).is_some()
+        });
+        if let Some(v) = found {
+            // What the last chunk's answer carries: `{video: {id, shortUUID, uuid}}`.
+            let mut video = Json::object();
+            for k in ["id", "shortUUID", "uuid"] {
+                if let Some(x) = v.get(k) {
+                    video.set(k, x.clone());
+                }
+            }
+            self.offset = self.total;
+            self.phase = Phase::Done(Json::object().with("video", video));
+            return Verdict::Continue;
+        }
+        let total = list.as_ref().and_then(|j| j.get("total")).and_then(Json::as_u64).unwrap_or(0);
+        let next = start + data.len() as u64;
+        let older_reached = data.last().is_none_or(|v| created(v).is_none_or(|t| t < since));
+        if !older_reached && next < total && next < FIND_PAGE * u64::from(FIND_PAGES) {
+            self.phase = Phase::FindVideo(next);
+            return Verdict::Continue;
+        }
+        self.not_found("no video of its name was created in its channel since it began")
     }
 
     fn retry(&mut self, e: UploadError, resp: Option<&Response>) -> Verdict {
@@ -542,6 +666,14 @@ impl Protocol for PeerTube {
         let req = match &self.phase {
             Phase::Done(j) => return Next::Done(j.clone()),
             Phase::Failed(e) => return Next::Fail(e.clone()),
+            Phase::FindVideo(start) => match self.find_request(*start) {
+                Some(r) => r,
+                None => {
+                    let e = UploadError::protocol(self.provider, "no video can be looked for");
+                    self.phase = Phase::Failed(e.clone());
+                    return Next::Fail(e);
+                }
+            },
             Phase::Init => Request::new(Method::Post, &self.init_url)
                 .tag(TAG_INIT)
                 .bearer(&self.token)
@@ -583,6 +715,12 @@ impl Protocol for PeerTube {
         if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
             return Verdict::Continue;
         }
+        if req.tag == TAG_FIND {
+            return match self.phase {
+                Phase::FindVideo(start) => self.handle_find(start, outcome),
+                _ => Verdict::Continue,
+            };
+        }
         match outcome {
             Outcome::Network(detail) => {
                 let what = match req.tag {
@@ -623,6 +761,11 @@ impl Protocol for PeerTube {
         if !old.is_empty() && old != self.token && !self.old_tokens.contains(&old) {
             self.old_tokens.push(old);
         }
+    }
+
+    fn set_now(&mut self, now_ms: f64) {
+        self.now_ms = now_ms;
+        self.began_ms.get_or_insert(now_ms);
     }
 
     fn observe(&mut self, req: &Request, bytes: u64, elapsed_ms: f64) {

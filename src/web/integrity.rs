@@ -3,13 +3,12 @@
 //! between them (never more than [`BUDGET_MS`] of hashing in one go), adds the checksum header the
 //! protocol asked for, and adds the whole input's SHA-256 to the result.
 
-use super::runner::sleep;
-use super::transport;
+use super::env::{monotonic as now, read, yield_now};
 use crate::core::digest::{with_sha256, Sha256Stream};
 use crate::core::{Json, Slice, UploadError};
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
@@ -73,43 +72,6 @@ pub fn new_state() -> Shared {
     Rc::new(RefCell::new(State::default()))
 }
 
-fn now() -> f64 {
-    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<js_sys::Object>().ok())
-        .and_then(|p| {
-            let f = js_sys::Reflect::get(&p, &"now".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-            f.call0(&p).ok()?.as_f64()
-        })
-        .unwrap_or_else(js_sys::Date::now)
-}
-
-/// Gives the page a turn: a fresh task through a `MessageChannel` (queued behind timers, input
-/// and rendering like any task, and without the 4 ms clamp of nested `setTimeout`s), else a
-/// `setTimeout`. (`scheduler.yield()` is not used: its continuation runs ahead of the page's own
-/// tasks, so timers would still starve.)
-async fn yield_now() {
-    match message_turn() {
-        Some(p) => {
-            let _ = JsFuture::from(p).await;
-        }
-        None => sleep(0.0).await,
-    }
-}
-
-fn message_turn() -> Option<js_sys::Promise> {
-    let ctor = js_sys::Reflect::get(&js_sys::global(), &"MessageChannel".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-    let channel = js_sys::Reflect::construct(&ctor, &js_sys::Array::new()).ok()?;
-    let port1 = js_sys::Reflect::get(&channel, &"port1".into()).ok()?;
-    let port2 = js_sys::Reflect::get(&channel, &"port2".into()).ok()?;
-    let post = js_sys::Reflect::get(&port2, &"postMessage".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-    let mut ok = true;
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        ok = js_sys::Reflect::set(&port1, &"onmessage".into(), &resolve).is_ok() && post.call1(&port2, &JsValue::NULL).is_ok();
-    });
-    ok.then_some(p)
-}
-
 /// Hashes `bytes` into every stream in `into`, yielding whenever the budget is used up.
 async fn hash_bytes(state: &Shared, bytes: &js_sys::Uint8Array, into: &mut [&mut Sha256Stream], started: &mut f64) {
     let len = bytes.length() as usize;
@@ -137,12 +99,6 @@ fn note_block(state: &Shared, ms: f64) {
     if ms > s.longest_ms {
         s.longest_ms = ms;
     }
-}
-
-async fn read(blob: &Blob, start: f64, end: f64) -> Result<js_sys::Uint8Array, String> {
-    let part = blob.slice_with_f64_and_f64(start, end).map_err(|e| transport::js_message(&e))?;
-    let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| transport::js_message(&e))?;
-    Ok(js_sys::Uint8Array::new(&buf))
 }
 
 /// Reads bytes `start..end` of `blob` once, window by window, into every stream of `into`;
@@ -342,6 +298,17 @@ pub async fn file_digests(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]
         out.push(hash_file(state, blob).await?);
     }
     state.borrow_mut().before = Some(out.clone());
+    Ok(out)
+}
+
+/// The SHA-256 of input files `which`, read now: a protocol asked for them mid-upload (see
+/// `Protocol::take_digests_wanted`), with or without the `integrity` option.
+pub async fn some_digests(state: &Shared, files: &[Blob], which: &[usize]) -> Result<Vec<(usize, [u8; 32])>, String> {
+    let mut out = Vec::with_capacity(which.len());
+    for &i in which {
+        let blob = files.get(i).ok_or("no such input file")?;
+        out.push((i, hash_file(state, blob).await?));
+    }
     Ok(out)
 }
 

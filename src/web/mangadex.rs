@@ -31,7 +31,8 @@ export interface MangaDexChapterDraft {
  * Uploads one chapter: the input (File[] or FileList) holds its pages in reading order. JPEG, PNG
  * and GIF only (checked by content), at most 20 MB each, 150 MB and 500 pages per chapter,
  * below 10000 px in width and height; every bad page is reported at once, before any request.
- * `start()` resolves with the commit's answer, `{ result, response, data: { id, type: 'chapter', … } }`.
+ * `start()` resolves with the commit's answer, `{ result, response, data: { id, type: 'chapter', … } }`
+ * (when that answer is lost, with the chapter the commit created, found in the chapter list).
  */
 export interface MangaDexUploadOptions extends CommonUploadOptions {
   provider: 'mangadex';
@@ -53,7 +54,8 @@ export interface MangaDexUploadOptions extends CommonUploadOptions {
   /**
    * MangaDex allows one open upload session per account. 'resume' (default): continue an open
    * session for the same manga and groups (or the same chapter edit), skipping pages it already
-   * holds (same name and size), and fail if the open session is for something else. 'abandon':
+   * holds (same name and size, and the same SHA-256 as its `fileHash`: a page edited since is
+   * deleted there and sent again), and fail if the open session is for something else. 'abandon':
    * discard any open session and begin anew. 'fail': fail if any session is open.
    */
   existingSession?: 'resume' | 'abandon' | 'fail';

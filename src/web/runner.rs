@@ -3,9 +3,9 @@
 //! in a window and in a dedicated worker (only global `fetch`/`setTimeout`/events are used).
 //!
 //! Network changes: the upload pauses on the global `offline` event and continues on `online`
-//! (unless the page paused it itself). A request with no upload or download progress for
-//! `stall_timeout_ms` is aborted and fed to the engine as a network error, which the protocol
-//! retries like any other.
+//! (unless the page paused it itself). The engine's stall watchdog (`Engine::stalled`) names
+//! the requests with no sign of life for `stallTimeout`; the runner aborts them, and the engine
+//! reports their network errors as stalls, which the protocol retries like any other.
 
 use super::transport;
 use crate::core::{Json, Outcome, Request, UploadError};
@@ -24,25 +24,8 @@ use web_sys::{AbortController, Blob, EventTarget};
 /// XHR progress events closer together than this (ms) are not passed on (but the last one).
 const PROGRESS_EVENT_GAP_MS: f64 = 16.0;
 
-/// Default `stallTimeout`: like Uppy's XHR timeout.
-pub const DEFAULT_STALL_TIMEOUT_MS: f64 = 30_000.0;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
-}
-
-pub fn now() -> f64 {
-    js_sys::Date::now()
-}
-
-pub async fn sleep(ms: f64) {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = set_timeout(&resolve, ms.max(0.0));
-    });
-    let _ = JsFuture::from(p).await;
-}
+pub use super::env::{now, sleep};
 
 enum Event {
     Outcome(RequestId, Outcome),
@@ -62,10 +45,11 @@ pub struct Runner {
     /// Coalesces calls to `on_progress` (at most one per 50 ms, plus the final one).
     reporter: crate::core::progress::Reporter,
     pub started: bool,
-    /// No progress for this long (ms) aborts a request as a network error; 0 = never.
-    pub stall_timeout_ms: f64,
-    /// Requests in flight, each with its own AbortController (so one can be aborted alone).
-    requests: Vec<InFlight>,
+    /// Requests in flight, each with its own AbortController (so a stalled one can be aborted
+    /// alone; the engine's watchdog says which).
+    requests: Vec<(RequestId, AbortController)>,
+    /// When the pending stall-watchdog timer fires, if one is pending.
+    stall_timer_at: Option<f64>,
     /// Paused by an `offline` event (not by the page): `online` resumes.
     pub net_paused: bool,
     finished: bool,
@@ -73,19 +57,6 @@ pub struct Runner {
     pub integrity: Option<super::integrity::Shared>,
     /// The resume record in the page's storage (see `persist`).
     pub persist: Option<super::persist::Persist>,
-}
-
-struct InFlight {
-    id: RequestId,
-    controller: AbortController,
-    last_activity: f64,
-    stalled: bool,
-    /// File bytes in the body, and whether all of them were handed to the network. When the body
-    /// ends a file, the server may take long to answer after it (PeerTube processes the whole file
-    /// after the last chunk), so that wait gets ten times the stall timeout; other answers do not.
-    body_bytes: u64,
-    ends_file: bool,
-    body_sent: bool,
 }
 
 pub type Shared = Rc<RefCell<Runner>>;
@@ -114,8 +85,8 @@ impl Runner {
             token_source,
             reporter: Default::default(),
             started: false,
-            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
             requests: Vec::new(),
+            stall_timer_at: None,
             net_paused: false,
             finished: false,
             integrity: None,
@@ -163,49 +134,43 @@ pub fn update_record(shared: &Shared, force: bool) {
 
 /// Aborts every request in flight (the upload is over).
 fn abort_requests(r: &mut Runner) {
-    for f in r.requests.drain(..) {
-        f.controller.abort();
+    for (_, controller) in r.requests.drain(..) {
+        controller.abort();
     }
 }
 
-/// Aborts each request that has made no progress for the stall timeout; its outcome then
-/// becomes a network error (see `outcome_of`).
-fn check_stalls(shared: &Shared) {
-    let now = now();
-    let mut r = shared.borrow_mut();
-    let t = r.stall_timeout_ms;
-    if t.is_nan() || t <= 0.0 {
-        return;
-    }
-    for f in r.requests.iter_mut() {
-        let limit = if f.body_sent && f.ends_file { t * 10.0 } else { t };
-        if !f.stalled && now - f.last_activity >= limit {
-            f.stalled = true;
-            f.controller.abort();
+/// The engine's stall watchdog: aborts each request it finds stalled (its outcome then comes
+/// back as a network error the engine reports as a stall), and sets a timer for the next look.
+fn watch_stalls(shared: &Shared) {
+    let t = now();
+    let next = {
+        let mut r = shared.borrow_mut();
+        for id in r.engine.stalled(t) {
+            if let Some((_, c)) = r.requests.iter().find(|(i, _)| *i == id) {
+                c.abort();
+            }
         }
-    }
-}
-
-/// Does this body carry the last byte of one of the files?
-fn ends_a_file(body: &crate::core::Body, files: &[Blob]) -> bool {
-    let ends = |s: &crate::core::http::Slice| files.get(s.file).is_some_and(|b| s.end as f64 >= b.size());
-    match body {
-        crate::core::Body::Slice(s) => ends(s),
-        crate::core::Body::Multipart(parts) => parts.iter().any(|p| matches!(p, crate::core::Part::File { slice, .. } if ends(slice))),
-        _ => false,
-    }
-}
-
-/// The outcome to feed the engine: a request aborted for stalling is a network error.
-fn outcome_of(r: &mut Runner, id: RequestId, outcome: Outcome) -> Outcome {
-    let Some(pos) = r.requests.iter().position(|f| f.id == id) else { return outcome };
-    let f = r.requests.remove(pos);
-    match outcome {
-        Outcome::Network(_) if f.stalled => Outcome::Network(format!(
-            "no progress for {} ms, the stalled request was aborted",
-            r.stall_timeout_ms.round() as u64
-        )),
-        o => o,
+        let next = r.engine.next_stall_check();
+        match next {
+            Some(at) if r.stall_timer_at.is_none_or(|p| at < p) => {
+                r.stall_timer_at = Some(at);
+                Some(at)
+            }
+            _ => None,
+        }
+    };
+    if let Some(at) = next {
+        let sh = shared.clone();
+        spawn_local(async move {
+            sleep((at - now()).max(0.0)).await;
+            {
+                let mut r = sh.borrow_mut();
+                if r.stall_timer_at == Some(at) {
+                    r.stall_timer_at = None;
+                }
+            }
+            push(&sh, Event::Wake);
+        });
     }
 }
 
@@ -282,31 +247,6 @@ fn known_offline() -> bool {
         == Some(false)
 }
 
-/// Wakes the driver regularly while requests are in flight, so stalls are noticed.
-fn spawn_stall_ticker(shared: &Shared) {
-    let t = shared.borrow().stall_timeout_ms;
-    if t.is_nan() || t <= 0.0 {
-        return;
-    }
-    let tick = (t / 4.0).clamp(25.0, 1000.0);
-    let sh = shared.clone();
-    spawn_local(async move {
-        loop {
-            sleep(tick).await;
-            let (finished, busy) = {
-                let r = sh.borrow();
-                (r.finished, !r.requests.is_empty())
-            };
-            if finished {
-                break;
-            }
-            if busy {
-                push(&sh, Event::Wake);
-            }
-        }
-    });
-}
-
 struct NextEvent(Shared);
 
 impl Future for NextEvent {
@@ -371,10 +311,7 @@ async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
     let files: Vec<Blob> = shared.borrow().files.borrow().clone();
     let mut heads = Vec::with_capacity(files.len());
     for f in files {
-        let end = (n as f64).min(f.size());
-        let part = f.slice_with_f64_and_f64(0.0, end).map_err(|e| transport::js_message(&e))?;
-        let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| transport::js_message(&e))?;
-        heads.push(js_sys::Uint8Array::new(&buf).to_vec());
+        heads.push(super::env::read(&f, 0.0, (n as f64).min(f.size())).await?.to_vec());
     }
     Ok(heads)
 }
@@ -408,6 +345,8 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     }
     {
         let mut r = shared.borrow_mut();
+        let sizes = r.files.borrow().iter().map(|b| b.size() as u64).collect();
+        r.engine.set_file_sizes(sizes);
         r.engine.start(now());
         if r.controller.is_none() {
             r.controller = AbortController::new().ok();
@@ -417,7 +356,6 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     if known_offline() {
         net_offline(&shared);
     }
-    spawn_stall_ticker(&shared);
     let result = drive_loop(&shared).await;
     shared.borrow_mut().finished = true;
     let integrity = shared.borrow().integrity.clone();
@@ -427,10 +365,33 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     result
 }
 
+/// Files the protocol wants hashed mid-upload (e.g. MangaDex pages with a stored namesake).
+async fn hash_wanted(shared: &Shared) {
+    let wanted = shared.borrow_mut().engine.digests_wanted();
+    if wanted.is_empty() {
+        return;
+    }
+    let (state, files) = {
+        let r = shared.borrow();
+        let files: Vec<Blob> = r.files.borrow().clone();
+        (r.integrity.clone().unwrap_or_else(super::integrity::new_state), files)
+    };
+    match super::integrity::some_digests(&state, &files, &wanted).await {
+        Ok(d) => {
+            let mut r = shared.borrow_mut();
+            for (i, h) in d {
+                r.engine.set_file_digest(i, h);
+            }
+        }
+        Err(e) => shared.borrow_mut().engine.digests_failed(&e),
+    }
+}
+
 async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
     let shared = shared.clone();
     report_progress(&shared);
     loop {
+        hash_wanted(&shared).await;
         let action = shared.borrow_mut().engine.poll(now());
         match action {
             Action::Send { id, request } => {
@@ -441,9 +402,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
                     let signal = child.as_ref().map(|c| c.signal());
                     if let Some(controller) = child {
-                        let body_bytes = request.body.file_bytes();
-                        let ends_file = ends_a_file(&request.body, &files);
-                        r.requests.push(InFlight { id, controller, last_activity: now(), stalled: false, body_bytes, ends_file, body_sent: false });
+                        r.requests.push((id, controller));
                     }
                     (files, signal, r.integrity.clone())
                 };
@@ -499,33 +458,29 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                         push(&sh, Event::Wake);
                     });
                 }
+                watch_stalls(&shared);
                 NextEvent(shared.clone()).await;
                 loop {
                     let ev = shared.borrow_mut().events.pop_front();
                     match ev {
                         Some(Event::Outcome(id, outcome)) => {
                             let mut r = shared.borrow_mut();
-                            let outcome = outcome_of(&mut r, id, outcome);
+                            r.requests.retain(|(i, _)| *i != id);
                             r.engine.on_outcome(id, outcome, now());
                         }
                         Some(Event::Sent(id, sent)) => {
                             let mut r = shared.borrow_mut();
-                            let t = now();
-                            if let Some(f) = r.requests.iter_mut().find(|f| f.id == id) {
-                                f.last_activity = t;
-                                if sent.is_finite() && f.body_bytes > 0 && sent >= f.body_bytes as f64 {
-                                    f.body_sent = true;
-                                }
-                            }
                             if sent.is_finite() && sent >= 0.0 {
-                                r.engine.on_upload_progress(id, sent as u64, t);
+                                r.engine.on_upload_progress(id, sent as u64, now());
+                            } else {
+                                r.engine.on_activity(id, now());
                             }
                         }
                         Some(Event::Wake) => {}
                         None => break,
                     }
                 }
-                check_stalls(&shared);
+                watch_stalls(&shared);
                 update_record(&shared, false);
                 report_progress(&shared);
             }

@@ -87,7 +87,7 @@ impl Upload {
         let blobs = inputs.into_iter().map(|(b, _)| b).collect();
         let shared = Runner::new(engine, blobs, on_progress, token_source);
         if let Some(t) = stall_timeout {
-            shared.borrow_mut().stall_timeout_ms = t;
+            shared.borrow_mut().engine.set_stall_timeout(t);
         }
         if super::integrity::option(&opts.data, opts.provider)? {
             shared.borrow_mut().integrity = Some(super::integrity::new_state());

@@ -1,13 +1,16 @@
-// The api.video comparison page (tests/e2e/apivideo/index.html) in headless Chromium against the
-// api.video fake over HTTPS (self-signed), for the bench and tests/bench/avprobe.mjs.
+// The api.video comparison page (tests/e2e/apivideo/index.html) in one engine (engines.mjs) against
+// the api.video fake over HTTPS (self-signed), for the bench and tests/bench/avprobe.mjs.
 import https from 'node:https';
-import { chromium } from 'playwright-core';
+import { launchEngine } from '../e2e/engines.mjs';
 import { createStaticServer, REPO_ROOT } from '../servers/common.mjs';
 import { createApiVideoApp } from '../servers/apivideo/app.mjs';
 import { selfSignedCert } from '../servers/apivideo/tls.mjs';
 
-/** Starts the fake and the page; `ctl(method, path, body)` talks to the fake's control API. */
-export async function openApiVideoPage() {
+/**
+ * Starts the fake and the page in `engine` (default chromium); `ctl(method, path, body)` talks to
+ * the fake's control API; `page` is an engines.mjs page (`page.raw`: Playwright's, in Chromium).
+ */
+export async function openApiVideoPage(engine = 'chromium') {
   const fake = createApiVideoApp();
   const tls = https.createServer(selfSignedCert(), fake.app);
   tls.requestTimeout = 0;
@@ -15,13 +18,8 @@ export async function openApiVideoPage() {
   const apiHost = `127.0.0.1:${tls.address().port}`;
   const stat = createStaticServer({ root: REPO_ROOT });
   await new Promise(r => stat.listen(0, '127.0.0.1', r));
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--ignore-certificate-errors',
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1']
-  });
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  const page = await ctx.newPage();
+  const browser = await launchEngine(engine, { insecureCerts: true });
+  const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${stat.address().port}/tests/e2e/apivideo/index.html`);
   await page.evaluate(() => window.ready);
   const ctl = (method, path, body) => new Promise((resolve, reject) => {

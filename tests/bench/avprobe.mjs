@@ -1,10 +1,10 @@
 // Where time goes in one api.video upload, official client vs chunkup (HTTPS fake, 64 MiB by
 // default): per run, the total and each part request's start/end (ms from the start). Diagnostic:
-//   node tests/bench/avprobe.mjs     (ROUNDS=10 MIB=256 CHUNK=32 to vary; needs www/pkg built)
+//   node tests/bench/avprobe.mjs     (ROUNDS=10 MIB=256 CHUNK=32 ENGINE=firefox to vary; needs www/pkg built)
 import { openApiVideoPage } from './apivideo-page.mjs';
 
 const MIB = 1024 * 1024;
-const { apiHost, page: p, ctl, close } = await openApiVideoPage();
+const { apiHost, page: p, ctl, close } = await openApiVideoPage(process.env.ENGINE || 'chromium');
 const size = Number(process.env.MIB || 64) * MIB;
 for (let i = 0; i < Number(process.env.ROUNDS || 4); i++) {
   for (const fn of ['runOfficial', 'runChunkup']) {

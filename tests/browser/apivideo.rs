@@ -79,6 +79,15 @@ fn strings(entries: &[JsValue], key: &str) -> Vec<String> {
 fn statuses(entries: &[JsValue]) -> Vec<u32> {
     entries.iter().map(|e| num_field(e, "status") as u32).collect()
 }
+/// The Content-Range of the requests after the first, sorted; the first must be part 1 (it goes
+/// alone: its answer names the video). Later parts may go side by side and reach the server in any
+/// order (Firefox often delivers part 3 before part 2).
+fn after_part_1(ranges: &[String]) -> Vec<String> {
+    assert!(ranges.first().is_some_and(|r| r.starts_with("part 1/")), "part 1 first: {ranges:?}");
+    let mut rest = ranges[1..].to_vec();
+    rest.sort();
+    rest
+}
 fn json(v: &JsValue) -> String {
     js_sys::JSON::stringify(v).ok().and_then(|s| s.as_string()).unwrap_or_default()
 }
@@ -134,7 +143,8 @@ async fn multi_part_upload_identical_bytes() {
     let v = assert_stored(&s, &id, &data).await;
     assert_eq!(str_field(&v, "mode"), "part");
     let reqs = s.uploads().await;
-    assert_eq!(strings(&reqs, "contentRange"), ["part 1/3", "part 2/3", "part 3/3"]);
+    assert_eq!(strings(&reqs, "contentRange")[0], "part 1/3");
+    assert_eq!(after_part_1(&strings(&reqs, "contentRange")), ["part 2/3", "part 3/3"], "each part once, in any order");
     assert_eq!(statuses(&reqs), [201, 201, 201]);
     assert!(reqs.iter().all(|e| !field(e, "hasAuth").as_bool().unwrap_or(true)), "no Authorization with an upload token");
     assert_eq!(s.videos().await.len(), 1, "one container");
@@ -429,7 +439,9 @@ async fn progressive_upload_identical_bytes() {
     assert_eq!(str_field(&result, "title"), "live.webm");
     assert_stored(&s, &id, &data).await;
     let reqs = s.uploads().await;
-    assert_eq!(strings(&reqs, "contentRange"), ["part 1/*", "part 2/*", "part 3/3"]);
+    // Parts 2 and 3 may go side by side (when part 1 showed a slow link), in either order.
+    assert_eq!(after_part_1(&strings(&reqs, "contentRange")), ["part 2/*", "part 3/3"]);
+    assert_eq!(statuses(&reqs), [201, 201, 201]);
     let last = Array::from(&events.get(events.length() - 1));
     assert_eq!(last.get(0).as_f64(), Some(data.len() as f64));
     assert!(up.append(blob(b"late").into()).is_err(), "no append after finish");
@@ -446,9 +458,24 @@ async fn progressive_retry_after_lost_answer() {
     up.append(blob(&data[5 * MIB..10 * MIB]).into()).unwrap();
     let result = await_promise(up.finish(blob(&data[10 * MIB..]).into())).await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
     assert_stored(&s, &str_field(&result, "videoId"), &data).await;
+    // Parts 2 and 3 may go side by side, in either order: the fault (the 2nd upload request to
+    // arrive) hits one of them. That part is stored but its answer lost; it is sent once more and
+    // the collision (400) proves it arrived. Nothing else is sent twice or refused.
     let reqs = s.uploads().await;
-    assert_eq!(strings(&reqs, "contentRange"), ["part 1/*", "part 2/*", "part 2/*", "part 3/3"]);
-    assert_eq!(statuses(&reqs), [201, 0, 400, 201]);
+    let ranges = strings(&reqs, "contentRange");
+    let st = statuses(&reqs);
+    let mut parts = after_part_1(&ranges);
+    assert_eq!(parts.len(), 3, "{ranges:?} {st:?}");
+    parts.dedup();
+    assert_eq!(parts, ["part 2/*", "part 3/3"], "{ranges:?} {st:?}");
+    let lost = reqs.iter().position(|e| str_field(e, "fault") == "drop-after-response").expect("the fault fired");
+    assert_eq!(st[lost], 0);
+    let again: Vec<usize> = (0..reqs.len()).filter(|&i| i != lost && ranges[i] == ranges[lost]).collect();
+    assert_eq!(again.len(), 1, "the part whose answer was lost is sent once more: {ranges:?} {st:?}");
+    assert!(again[0] > lost && st[again[0]] == 400, "after the loss, and it collides: {ranges:?} {st:?}");
+    let mut rest: Vec<u32> = (0..reqs.len()).filter(|&i| i != lost && i != again[0]).map(|i| st[i]).collect();
+    rest.dedup();
+    assert_eq!(rest, [201], "every other request stored its part: {ranges:?} {st:?}");
 }
 
 #[wasm_bindgen_test]
@@ -604,18 +631,24 @@ async fn an_upload_token_expiring_mid_upload_is_a_clear_auth_error_not_a_refresh
     assert!(msg.contains("upload token is invalid or expired"), "{msg}");
     assert!(!msg.contains(&s.token), "no token in the message");
     assert_eq!(calls.get(), 0, "getAccessToken is not asked for an upload token");
-    // Part 1 stored, part 2 refused; part 3 at most once (it may have been in flight beside part 2
-    // when parts go in parallel), and no part sent again after the refusal.
+    // Part 1 stored, then parts 2 and 3 — one after the other, or side by side when the first part
+    // showed a slow link (a loaded machine, Firefox): in which order they reach the server is not
+    // fixed. Firefox often sends part 3 first; it is then the one the fake holds 500 ms, part 2
+    // comes after the expiry and is refused, the upload fails with `auth`, and part 3, still held,
+    // is abandoned by the client: the fake logs 0 for it (connection closed before it answered),
+    // or nothing yet (`statuses` reads that as 0 too). That was the `[201, 0, 401]` seen in
+    // Firefox. Otherwise the other part was stored before the expiry or refused too. No part is
+    // sent twice: a refusal is not retried.
     let ups = s.uploads().await;
     let st = statuses(&ups);
-    assert_eq!(st.iter().filter(|c| **c == 401).count(), 1, "{st:?}");
-    assert!(st.iter().all(|c| *c == 201 || *c == 401), "{st:?}");
-    let mut ranges = strings(&ups, "contentRange");
-    assert_eq!(ranges[0], "part 1/3");
-    let n = ranges.len();
-    ranges.sort();
-    ranges.dedup();
-    assert_eq!(ranges.len(), n, "no part sent twice: {:?}", strings(&ups, "contentRange"));
+    let ranges = strings(&ups, "contentRange");
+    assert_eq!((ranges.first().map(String::as_str), st.first()), (Some("part 1/3"), Some(&201)), "{ranges:?} {st:?}");
+    assert!(st.contains(&401), "{st:?}");
+    assert!(st.iter().all(|c| [201, 401, 0].contains(c)), "{st:?}");
+    let mut sorted = ranges.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ranges.len(), "no part sent twice: {ranges:?} {st:?}");
     let vids = s.videos().await;
     assert_eq!(vids.len(), 1);
     assert_eq!(field(&vids[0], "complete").as_bool(), Some(false), "the video keeps the parts sent so far, incomplete");

@@ -398,6 +398,170 @@ async fn expired_token_is_replaced_through_get_access_token() {
     assert_eq!(str_field(&s.files().await[0], "sha256"), sha256_hex(&data).await);
 }
 
+// ---- recovery: expired tokens and sessions, lost create answers ---------------------------
+
+fn codes(entries: &[JsValue]) -> Vec<i64> {
+    entries.iter().map(|e| field(e, "code").as_f64().map_or(-999, |c| c as i64)).collect()
+}
+
+/// Starts an upload of `data` to `uri`, pauses it while request `nth` of `data_route` is in flight
+/// (held 300 ms by the server), lets that settle, posts `event` to the control API (e.g.
+/// `expire-token`), resumes, and returns the outcome.
+async fn with_event_mid_upload(s: &Cr, data: &[u8], uri: &str, o: &Object, data_route: &str, nth: usize, event: &str) -> Result<JsValue, JsValue> {
+    s.faults(&format!(r#"[{{"route":"{data_route}","delayMs":300,"nth":{nth}}}]"#)).await;
+    let name = uri.rsplit('/').next().unwrap_or("x.bin");
+    let up = new_upload(&file(data, name, "application/octet-stream").into(), o).unwrap();
+    let p = up.start();
+    for _ in 0..300 {
+        if route(&s.log().await, data_route).len() >= nth {
+            break;
+        }
+        sleep_ms(10.0).await;
+    }
+    up.pause();
+    sleep_ms(600.0).await;
+    let before = route(&s.log().await, data_route).len();
+    assert_eq!(before, nth, "paused after request {nth}");
+    s.post(event).await;
+    up.resume();
+    JsFuture::from(p).await
+}
+
+#[wasm_bindgen_test]
+async fn expired_token_on_a_chunk_gets_a_fresh_token_not_a_new_session() {
+    // Cloudreve answers a chunk whose JWT expired with HTTP 200 {code: 40011} (the request runs
+    // as the anonymous user), never 401. The file check (401) shows it is the token.
+    let s = Cr::new(r#"{"policy":"local","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/token-mid.bin";
+    let o = s.options(uri, "");
+    let (calls, cb) = token_source(base(), &s.id);
+    set(&o, "getAccessToken", cb.as_ref());
+    let data = bytes(200 * KIB + 5, 31);
+    let result = with_event_mid_upload(&s, &data, uri, &o, "chunk", 3, "expire-token").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    assert_eq!(calls.get(), 1, "one fresh token");
+    let log = s.log().await;
+    let chunks = route(&log, "chunk");
+    assert_eq!(codes(&chunks).iter().filter(|c| **c == 40011).count(), 1, "{:?}", codes(&chunks));
+    assert_eq!(codes(&route(&log, "file-info")), [401], "the check shows the token expired");
+    assert_eq!(route(&log, "create").len(), 1, "the same session continues");
+    assert!(route(&log, "delete").is_empty());
+    let sid = str_field(&result, "sessionId");
+    assert!(chunks.iter().all(|e| str_field(e, "path").contains(&sid)));
+    let f = s.files().await.into_iter().find(|f| str_field(f, "uri") == uri).expect("stored");
+    assert_eq!(str_field(&f, "sha256"), sha256_hex(&data).await);
+
+    // Without getAccessToken: 'auth' (the token was refused), not 'session-expired'.
+    let s = Cr::new(r#"{"policy":"local","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/token-mid-2.bin";
+    let e = with_event_mid_upload(&s, &bytes(200 * KIB, 32), uri, &s.options(uri, ""), "chunk", 3, "expire-token").await.expect_err("no fresh token");
+    assert_eq!(code(&e), "auth", "{}", str_field(&e, "message"));
+    assert!(str_field(&e, "message").contains("40011"), "{}", str_field(&e, "message"));
+    assert!(!str_field(&e, "message").contains(&s.token));
+}
+
+#[wasm_bindgen_test]
+async fn expired_session_is_deleted_and_replaced_by_a_new_one() {
+    let s = Cr::new(r#"{"policy":"local","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/session-mid.bin";
+    let o = s.options(uri, "");
+    let (calls, cb) = token_source(base(), &s.id);
+    set(&o, "getAccessToken", cb.as_ref());
+    let data = bytes(160 * KIB + 9, 33);
+    let result = with_event_mid_upload(&s, &data, uri, &o, "chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    assert_eq!(calls.get(), 0, "the token was fine");
+    let ups = s.uploads().await;
+    assert_eq!(ups.len(), 2, "one new session");
+    assert_eq!(str_field(&ups[0], "state"), "deleted", "the expired session (its placeholder and lock) is deleted");
+    assert_eq!(str_field(&ups[1], "state"), "complete");
+    assert_eq!(str_field(&result, "sessionId"), str_field(&ups[1], "sessionId"));
+    let log = s.log().await;
+    assert_eq!(codes(&route(&log, "create")), [0, 0], "the plain create works again once the placeholder is gone");
+    assert_eq!(route(&log, "delete").len(), 1);
+    let f = s.files().await.into_iter().find(|f| str_field(f, "uri") == uri).expect("stored");
+    assert_eq!((str_field(&f, "state").as_str(), num_field(&f, "versions")), ("complete", 1.0));
+    assert_eq!(str_field(&f, "sha256"), sha256_hex(&data).await);
+}
+
+/// Checks a recovered upload: two sessions (the first deleted), identical bytes.
+async fn replaced_once(s: &Cr, uri: &str, data: &[u8]) {
+    let ups = s.uploads().await;
+    assert_eq!(ups.len(), 2, "one new session");
+    assert_eq!((str_field(&ups[0], "state").as_str(), str_field(&ups[1], "state").as_str()), ("deleted", "complete"));
+    let f = s.files().await.into_iter().find(|f| str_field(f, "uri") == uri).expect("stored");
+    assert_eq!(str_field(&f, "sha256"), sha256_hex(data).await);
+}
+
+#[wasm_bindgen_test]
+async fn storage_credentials_expiring_with_the_session_lead_to_a_new_session() {
+    // S3: presigned part URLs are signed for the session's lifetime; afterwards the bucket answers
+    // 403 "Request has expired". The file still records the session: deleted, created again.
+    let s = Cr::new(r#"{"policy":"s3","chunkSize":32768,"concurrency":1}"#).await;
+    let uri = "cloudreve://my/tests/s3-expired.bin";
+    let data = bytes(200 * KIB, 37);
+    with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "part", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    let parts = route(&s.log().await, "part");
+    assert!(parts.iter().any(|e| num_field(e, "status") == 403.0), "the bucket refused the expired URL");
+    replaced_once(&s, uri, &data).await;
+
+    // Remote node: its credential expires with the session ("sign expired", 40071).
+    let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/node-expired.bin";
+    let data = bytes(200 * KIB, 35);
+    with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "node-chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    assert!(codes(&route(&s.log().await, "node-chunk")).contains(&40071));
+    replaced_once(&s, uri, &data).await;
+
+    // OneDrive: the upload URL goes with the expired session (404).
+    let s = Cr::new(r#"{"policy":"onedrive","chunkSize":32768}"#).await;
+    let uri = "cloudreve://my/tests/od-expired.bin";
+    let data = bytes(150 * KIB + 1, 38);
+    with_event_mid_upload(&s, &data, uri, &s.options(uri, ""), "onedrive-chunk", 3, "expire-uploads").await.unwrap_or_else(|e| panic!("{}", str_field(&e, "message")));
+    replaced_once(&s, uri, &data).await;
+}
+
+#[wasm_bindgen_test]
+async fn lost_answer_to_session_creation_is_recovered() {
+    // The session is created but the answer is lost: the retry meets its placeholder (40004),
+    // whose sys:upload_session_id names it; it is deleted and created again.
+    let s = Cr::new(r#"{"policy":"local","chunkSize":65536}"#).await;
+    s.faults(r#"[{"route":"create","drop":true,"afterResponse":true,"nth":1}]"#).await;
+    let data = bytes(150 * KIB, 34);
+    upload_ok(&s, &data, "lost-create.bin", "").await;
+    let log = s.log().await;
+    assert_eq!(codes(&route(&log, "create")), [0, 40004, 0]);
+    assert_eq!(route(&log, "file-info").len(), 1);
+    let ups = s.uploads().await;
+    assert_eq!(ups.len(), 2);
+    assert_eq!((str_field(&ups[0], "state").as_str(), str_field(&ups[1], "state").as_str()), ("deleted", "complete"));
+
+    // A new version of an existing file: the retry reaches the lock (40073) instead.
+    let s = Cr::new(r#"{"policy":"local","chunkSize":65536,"existing":[{"uri":"cloudreve://my/tests/v.bin","size":3}]}"#).await;
+    s.faults(r#"[{"route":"create","drop":true,"afterResponse":true,"nth":1}]"#).await;
+    upload_ok(&s, &data, "v.bin", r#""overwrite":true"#).await;
+    assert_eq!(codes(&route(&s.log().await, "create")), [0, 40073, 0]);
+    assert_eq!(num_field(&s.files().await[0], "versions"), 2.0);
+}
+
+#[wasm_bindgen_test]
+async fn storage_node_refusals_are_auth() {
+    // SignRequired keeps the inner code, as an HTTP 200 envelope: 40071 "invalid sign", 403
+    // "authorization header is missing" (not 40020). No user token can renew the credential.
+    for (c, msg) in [(40071, "invalid sign"), (403, "authorization header is missing")] {
+        let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
+        s.faults(&format!(r#"[{{"route":"node-chunk","nth":2,"status":200,"body":{{"code":{c},"msg":"{msg}"}}}}]"#)).await;
+        let e = upload_err(&s, &bytes(100 * KIB, 36), "node-refused.bin", "").await;
+        assert_eq!(code(&e), "auth", "{c}: {}", str_field(&e, "message"));
+        assert!(str_field(&e, "message").contains(msg) && str_field(&e, "message").contains(&c.to_string()), "{}", str_field(&e, "message"));
+        assert!(route(&s.log().await, "file-info").is_empty(), "a plain refusal is final");
+    }
+    // "signature expired" (40005) for a session the file no longer records: the refusal stands.
+    let s = Cr::new(r#"{"policy":"remote","chunkSize":32768}"#).await;
+    s.faults(r#"[{"route":"node-chunk","nth":2,"status":200,"body":{"code":40005,"msg":"signature expired"}},{"route":"file-info","nth":1,"status":200,"body":{"code":40016,"msg":"Path not exist"}}]"#).await;
+    let e = upload_err(&s, &bytes(100 * KIB, 39), "node-sig-expired.bin", "").await;
+    assert_eq!(code(&e), "auth", "{}", str_field(&e, "message"));
+    assert!(str_field(&e, "message").contains("signature expired"));
+}
+
 #[wasm_bindgen_test]
 async fn login_two_factor_and_refresh_helpers() {
     let s = Cr::new(r#"{"policy":"local","twoFactor":true}"#).await;

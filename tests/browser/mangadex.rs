@@ -377,3 +377,56 @@ async fn an_access_token_expiring_mid_chapter_is_replaced_and_the_upload_continu
     let files: Array = field(&ups[0], "files").unchecked_into();
     assert_eq!(files.length(), 12, "no page stored twice in the session");
 }
+
+/// Resuming an open session: a page edited since it was stored (same name, same size, other
+/// bytes) is deleted from the session and sent again, its `fileHash` compared with the page's
+/// SHA-256 — with or without the `integrity` option.
+#[wasm_bindgen_test]
+async fn an_edited_page_is_sent_again_when_a_session_is_resumed() {
+    for integrity in [false, true] {
+        let s = Md::new("{}").await;
+        let pages = chapter(5, 11);
+        // Another tab left pages 1-3 in a session for this chapter; page 2 has been edited since
+        // (same size, other bytes).
+        let mut files = Vec::new();
+        for (i, (data, _)) in pages.iter().enumerate().take(3) {
+            let stored = if i == 1 { jpeg(data.len(), 999) } else { data.clone() };
+            assert_eq!(stored.len(), data.len());
+            let name = format!("{:03}_page-{i}.{}", i + 1, if i % 2 == 0 { "png" } else { "jpg" });
+            files.push(format!(r#"{{"originalFileName":"{name}","size":{},"sha256":"{}"}}"#, data.len(), sha256_hex(&stored).await));
+        }
+        let seeded = s.post("upload-session", &format!(r#"{{"files":[{}]}}"#, files.join(","))).await;
+        let stale: Array = field(&seeded, "files").unchecked_into();
+        let stale_id = str_field(&stale.get(1), "id");
+        let extra = if integrity { r#""integrity":true"# } else { "" };
+        let up = new_upload(&input(&pages), &s.options(extra)).unwrap();
+        let result = run(&up).await.unwrap_or_else(|e| panic!("integrity {integrity}: upload failed: {}", str_field(&e, "message")));
+        assert_committed(&s, &pages, &result).await;
+        let log = s.get("log").await;
+        assert!(route(&log, "begin").is_empty(), "integrity {integrity}: the open session was continued");
+        let sent: Vec<String> = batches(&log).into_iter().flatten().collect();
+        assert_eq!(sent.len(), 3, "integrity {integrity}: the edited page and the two missing ones: {sent:?}");
+        assert!(sent.iter().any(|n| n.starts_with("002_page-1")), "integrity {integrity}: {sent:?}");
+        let deleted: Vec<String> = route(&log, "delete-file").iter().map(|e| str_field(e, "path")).collect();
+        assert!(deleted.len() == 1 && deleted[0].ends_with(&stale_id), "integrity {integrity}: the stale copy is deleted: {deleted:?}");
+    }
+}
+
+/// The commit's answer is lost and the session is gone: the chapter the commit created is found
+/// in the chapter list — once MangaDex's processing queue lets it appear — and the upload resolves
+/// with it, in the shape of the commit's answer.
+#[wasm_bindgen_test]
+async fn a_lost_commit_answer_resolves_with_the_chapter_it_created() {
+    let s = Md::new(r#"{"listingDelayMs":2500}"#).await;
+    s.post("faults", r#"[{"route":"commit","nth":1,"drop":true,"afterResponse":true}]"#).await;
+    let pages = chapter(4, 12);
+    let up = new_upload(&input(&pages), &s.options("")).unwrap();
+    let result = run(&up).await.unwrap_or_else(|e| panic!("upload failed: {} {}", code(&e), str_field(&e, "message")));
+    assert_committed(&s, &pages, &result).await;
+    assert_eq!(str_field(&result, "response"), "entity");
+    let log = s.get("log").await;
+    assert_eq!(route(&log, "commit").len(), 2, "committed, then asked again (404: the session is gone)");
+    let lookups = route(&log, "chapter-list");
+    assert!(lookups.len() >= 2, "looked again until the chapter was listed: {}", lookups.len());
+    assert!(lookups.iter().all(|e| num_field(e, "status") == 200.0));
+}

@@ -591,3 +591,31 @@ async fn legacy_upload_caption_avatar_banner_and_torrent_import() {
         .expect_err("404");
     assert_eq!(num_field(&err, "status"), 404.0);
 }
+
+/// The last chunk's answer is lost after PeerTube created the video and deleted the upload (so
+/// asking the offset gets 404): the upload resolves with that video, found among the user's
+/// videos (`GET /api/v1/users/me/videos`), in the shape of the last chunk's answer.
+#[wasm_bindgen_test]
+async fn a_lost_final_answer_resolves_with_the_video_the_upload_created() {
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    // 300 KiB in 64 KiB chunks: the 5th chunk is the last.
+    s.faults(r#"[{"route":"chunk","nth":5,"drop":true,"afterResponse":true}]"#).await;
+    let data = bytes(300 * 1024, 21);
+    let f = file(&data, "lost-answer.mp4", "video/mp4");
+    let o = pt_options(&s, &format!(r#""chunkSize":{}"#, 64 * 1024));
+    let up = new_upload(&f.into(), &o).unwrap();
+    let result = run(&up).await.unwrap_or_else(|e| panic!("upload failed: {} {}", code(&e), str_field(&e, "message")));
+    assert_stored(&s, &data).await;
+    let videos = Array::from(&control(peertube_url(), "GET", &format!("/__control/session/{}/videos", s.id), None).await);
+    assert_eq!(videos.length(), 1, "one video, created once");
+    let (v, r) = (videos.get(0), field(&result, "video"));
+    assert_eq!(num_field(&r, "id"), num_field(&v, "id"));
+    assert_eq!(str_field(&r, "uuid"), str_field(&v, "uuid"));
+    assert_eq!(str_field(&r, "shortUUID"), str_field(&v, "shortUUID"));
+    let log = entries(&s.log().await);
+    let routes: Vec<&str> = log.iter().map(|(_, route, _, _)| route.as_str()).collect();
+    let last = routes.iter().rposition(|r| *r == "chunk").unwrap();
+    assert_eq!(routes[last + 1..], ["offset", "my-videos"], "{log:?}");
+    assert_eq!(log[last + 1].2, 404.0, "the upload is gone once the video exists");
+    assert_eq!(routes.iter().filter(|r| **r == "init").count(), 1, "never uploaded twice");
+}

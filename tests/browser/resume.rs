@@ -346,10 +346,39 @@ async fn apivideo_resumes_the_video_after_a_reload() {
         r#"{{"provider":"apivideo","endpoint":"{}","uploadToken":"{token}","chunkSize":{chunk},"retryDelays":[20,20,20]}}"#,
         apivideo_url()
     ));
-    let first = new_upload(&f, &o).unwrap();
+    // Four parts only: stopped by polling the fake, the upload could end before the stop (WebKit
+    // answered all four between two polls). The page pauses from its own progress callback
+    // instead, once part 1's bytes are sent: part 1 is then the only part on the wire (the parts
+    // after it wait for its answer, which names the video), and no later part is sent.
+    let upload_slot: std::rc::Rc<std::cell::RefCell<Option<std::rc::Rc<Upload>>>> = Default::default();
+    let slot = upload_slot.clone();
+    let on_progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
+        if num_field(&p, "loaded") >= chunk as f64 {
+            if let Some(up) = slot.borrow().as_ref() {
+                up.pause();
+            }
+        }
+    });
+    let o_first: Object = Object::assign(&Object::new(), &o);
+    set(&o_first, "onProgress", on_progress.as_ref());
+    // Parts after the first are held 300 ms by the fake: room for a progress callback that
+    // comes a little after the bytes went.
+    control(apivideo_url(), "POST", &format!("/__control/session/{id}/faults"), Some(r#"[{"route":"upload","nth":2,"count":100,"delayMs":300}]"#)).await;
+    let first = std::rc::Rc::new(new_upload(&f, &o_first).unwrap());
+    *upload_slot.borrow_mut() = Some(first.clone());
     let _running = first.start();
-    wait_answered(apivideo_url(), &id, "upload", 1).await;
+    // Paused: wait until the fake has answered part 1 and holds no request of this session (the
+    // parts in flight at the pause settle).
+    for i in 0..1500 {
+        let info = control(apivideo_url(), "GET", &format!("/__control/session/{id}"), None).await;
+        if !answered(&log(apivideo_url(), &id).await, "upload").is_empty() && num_field(&info, "inFlight") == 0.0 {
+            break;
+        }
+        assert!(i < 1499, "part 1 never answered");
+        sleep_ms(10.0).await;
+    }
     stop_like_a_reload(&first).await;
+    upload_slot.borrow_mut().take();
     drop(first);
     let prev = the_previous(&f, &o, "apivideo", data.len(), &token).await;
     let video_id = str_field(&field(&prev, "session"), "videoId");

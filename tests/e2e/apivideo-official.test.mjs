@@ -1,7 +1,8 @@
 // The api.video fake checked against the official browser client, @api.video/video-uploader, and
-// chunkup side by side: both upload the same 64 MiB in headless Chromium to the fake served over
-// HTTPS (the official client only speaks https://<apiHost>; a throwaway self-signed certificate and
-// --ignore-certificate-errors), the fake's sha256 must match, and the timings are printed.
+// chunkup side by side, in each engine of E2E_ENGINES: both upload the same 64 MiB to the fake
+// served over HTTPS (the official client only speaks https://<apiHost>; a throwaway self-signed
+// certificate the browsers are told to accept), and the fake's sha256 must match. Timings of the
+// same runs are in `npm run bench` (section 2).
 //
 //   node --test tests/e2e/apivideo-official.test.mjs      (needs www/pkg from `bash scripts/build.sh`)
 import assert from 'node:assert/strict';
@@ -10,10 +11,10 @@ import { existsSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { createStaticServer, REPO_ROOT } from '../servers/common.mjs';
 import { createApiVideoApp } from '../servers/apivideo/app.mjs';
 import { selfSignedCert } from '../servers/apivideo/tls.mjs';
+import { forEachEngine } from './engines.mjs';
 
 const MIB = 1024 * 1024;
 const SIZE = 64 * MIB;
@@ -22,8 +23,6 @@ const HAVE_OFFICIAL = existsSync(join(REPO_ROOT, 'node_modules', '@api.video', '
 
 let tls;
 let stat;
-let browser;
-let page;
 let apiHost;
 let fake;
 
@@ -55,7 +54,8 @@ async function control(method, path, body) {
 }
 
 before(async () => {
-  if (!HAVE_PKG || !HAVE_OFFICIAL) return;
+  assert.ok(HAVE_PKG, 'www/pkg is built (bash scripts/build.sh)');
+  assert.ok(HAVE_OFFICIAL, '@api.video/video-uploader is installed (npm ci)');
   fake = createApiVideoApp();
   tls = https.createServer(selfSignedCert(), fake.app);
   tls.requestTimeout = 0;
@@ -63,77 +63,70 @@ before(async () => {
   apiHost = `127.0.0.1:${tls.address().port}`;
   stat = createStaticServer({ root: REPO_ROOT });
   await new Promise(r => stat.listen(0, '127.0.0.1', r));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--ignore-certificate-errors',
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1'
-    ]
-  });
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
-  page = await context.newPage();
-  page.on('pageerror', e => process.stderr.write(`page error: ${e.message}\n`));
-  await page.goto(`http://127.0.0.1:${stat.address().port}/tests/e2e/apivideo/index.html`);
-  await page.evaluate(() => window.ready);
 });
 
 after(async () => {
-  await browser?.close();
   stat?.close();
   tls?.close();
   tls?.closeAllConnections();
 });
 
-const skip = !HAVE_PKG ? 'www/pkg missing: run bash scripts/build.sh' : !HAVE_OFFICIAL ? '@api.video/video-uploader not installed' : false;
+forEachEngine(({ browser, name }) => {
+  let opened;
+  /** The comparison page, once per engine. */
+  const comparison = () => (opened ??= (async () => {
+    const page = await (await browser()).newPage();
+    await page.goto(`http://127.0.0.1:${stat.address().port}/tests/e2e/apivideo/index.html`);
+    await page.evaluate(() => window.ready);
+    return page;
+  })());
 
-test('64 MiB: the official uploader and chunkup store identical bytes on the fake', { skip, timeout: 300_000 }, async () => {
-  const expected = sha(makeBytes(SIZE, 42));
-  const runs = [
-    ['official @api.video/video-uploader 1.1.6 (default 50 MiB parts)', 'runOfficial', {}],
-    ['chunkup (default 32 MiB parts)', 'runChunkup', {}],
-    ['chunkup (50 MiB parts, like the official default)', 'runChunkup', { chunkSize: 50 * MIB }]
-  ];
-  const lines = [];
-  // Two rounds: the first one also pays for the TLS handshake and JIT warm-up.
-  for (const round of [1, 2]) for (const [name, fn, extra] of runs) {
-    const label = `round ${round}, ${name}`;
-    const s = await control('POST', '/session', {});
-    const args = { apiHost, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken, size: SIZE, seed: 42, name: 'big.mp4', ...extra };
-    const r = await page.evaluate(([f, a]) => window[f](a), [fn, args]);
-    assert.ok(r.ok, `${label}: ${JSON.stringify(r.error)}`);
-    const v = await control('GET', `/session/${s.id}/videos/${r.videoId}`);
-    assert.equal(v.complete, true, label);
-    assert.equal(v.size, SIZE, label);
-    assert.equal(v.sha256, expected, `${label}: identical bytes`);
-    const log = (await control('GET', `/session/${s.id}/log`)).filter(e => e.route === 'upload');
-    assert.ok(log.every(e => /^part \d+\/\d+$/.test(e.contentRange)), `${label}: part ranges ${log.map(e => e.contentRange)}`);
-    lines.push(`${label}: ${r.ms.toFixed(0)} ms, ${log.length} requests (${(SIZE / MIB / (r.ms / 1000)).toFixed(0)} MiB/s)`);
-  }
-  process.stdout.write(`\n64 MiB upload over HTTPS on loopback, headless Chromium:\n  ${lines.join('\n  ')}\n`);
-});
+  test(name('64 MiB: the official uploader and chunkup store identical bytes on the fake'), { timeout: 300_000 }, async () => {
+    const page = await comparison();
+    const expected = sha(makeBytes(SIZE, 42));
+    const runs = [
+      ['official @api.video/video-uploader 1.1.6 (default 50 MiB parts)', 'runOfficial', {}],
+      ['chunkup (default 32 MiB parts)', 'runChunkup', {}],
+      ['chunkup (50 MiB parts, like the official default)', 'runChunkup', { chunkSize: 50 * MIB }]
+    ];
+    for (const [label, fn, extra] of runs) {
+      const s = await control('POST', '/session', {});
+      const args = { apiHost, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken, size: SIZE, seed: 42, name: 'big.mp4', ...extra };
+      const r = await page.evaluate(([f, a]) => window[f](a), [fn, args]);
+      assert.ok(r.ok, `${label}: ${JSON.stringify(r.error)}`);
+      const v = await control('GET', `/session/${s.id}/videos/${r.videoId}`);
+      assert.equal(v.complete, true, label);
+      assert.equal(v.size, SIZE, label);
+      assert.equal(v.sha256, expected, `${label}: identical bytes`);
+      const log = (await control('GET', `/session/${s.id}/log`)).filter(e => e.route === 'upload');
+      assert.ok(log.every(e => /^part \d+\/\d+$/.test(e.contentRange)), `${label}: part ranges ${log.map(e => e.contentRange)}`);
+      assert.equal(log.length, Math.ceil(SIZE / (extra.chunkSize ?? (fn === 'runOfficial' ? 50 * MIB : 32 * MIB))), `${label}: one request per part`);
+    }
+  });
 
-test('official uploader: a 5xx is retried by it; a lost answer ends in the 400 collision', { skip, timeout: 120_000 }, async () => {
-  // 5xx on part 2: retried after 200 ms, upload completes.
-  let s = await control('POST', '/session', {});
-  await control('POST', `/session/${s.id}/faults`, [{ route: 'upload', nth: 2, status: 503 }]);
-  const args = { apiHost, uploadToken: s.uploadToken, size: 11 * MIB, seed: 7, chunkSize: 5 * MIB, name: 'r.mp4' };
-  let r = await page.evaluate(a => window.runOfficial(a), args);
-  assert.ok(r.ok, JSON.stringify(r.error));
-  assert.equal((await control('GET', `/session/${s.id}/videos/${r.videoId}`)).sha256, sha(makeBytes(11 * MIB, 7)));
+  test(name('official uploader: a 5xx is retried by it; a lost answer ends in the 400 collision'), { timeout: 120_000 }, async () => {
+    const page = await comparison();
+    // 5xx on part 2: retried after 200 ms, upload completes.
+    let s = await control('POST', '/session', {});
+    await control('POST', `/session/${s.id}/faults`, [{ route: 'upload', nth: 2, status: 503 }]);
+    const args = { apiHost, uploadToken: s.uploadToken, size: 11 * MIB, seed: 7, chunkSize: 5 * MIB, name: 'r.mp4' };
+    let r = await page.evaluate(a => window.runOfficial(a), args);
+    assert.ok(r.ok, JSON.stringify(r.error));
+    assert.equal((await control('GET', `/session/${s.id}/videos/${r.videoId}`)).sha256, sha(makeBytes(11 * MIB, 7)));
 
-  // Answer of part 2 lost after it was stored: the official client resends it and gets "collides".
-  s = await control('POST', '/session', {});
-  await control('POST', `/session/${s.id}/faults`, [{ route: 'upload', nth: 2, drop: true, afterResponse: true }]);
-  r = await page.evaluate(a => window.runOfficial(a), { ...args, uploadToken: s.uploadToken });
-  assert.equal(r.ok, false, 'the official client fails');
-  assert.equal(r.error.status, 400);
-  assert.match(r.error.title, /collides/);
+    // Answer of part 2 lost after it was stored: the official client resends it and gets "collides".
+    s = await control('POST', '/session', {});
+    await control('POST', `/session/${s.id}/faults`, [{ route: 'upload', nth: 2, drop: true, afterResponse: true }]);
+    r = await page.evaluate(a => window.runOfficial(a), { ...args, uploadToken: s.uploadToken });
+    assert.equal(r.ok, false, 'the official client fails');
+    assert.equal(r.error.status, 400);
+    assert.match(r.error.title, /collides/);
 
-  // chunkup in the same situation completes.
-  s = await control('POST', '/session', {});
-  await control('POST', `/session/${s.id}/faults`, [{ route: 'upload', nth: 2, drop: true, afterResponse: true }]);
-  r = await page.evaluate(a => window.runChunkup(a), { ...args, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken });
-  assert.ok(r.ok, JSON.stringify(r.error));
-  assert.equal((await control('GET', `/session/${s.id}/videos/${r.videoId}`)).sha256, sha(makeBytes(11 * MIB, 7)));
-});
+    // chunkup in the same situation completes.
+    s = await control('POST', '/session', {});
+    await control('POST', `/session/${s.id}/faults`, [{ route: 'upload', nth: 2, drop: true, afterResponse: true }]);
+    r = await page.evaluate(a => window.runChunkup(a), { ...args, endpoint: `https://${apiHost}`, uploadToken: s.uploadToken });
+    assert.ok(r.ok, JSON.stringify(r.error));
+    assert.equal((await control('GET', `/session/${s.id}/videos/${r.videoId}`)).sha256, sha(makeBytes(11 * MIB, 7)));
+  });
+}, { insecureCerts: true }); // the fake's self-signed certificate

@@ -1,14 +1,17 @@
-// Shared pieces of the page-level tests: Debian Chromium through playwright-core, the fake servers
+// Shared pieces of the page-level tests: the fake servers
 // (reused when scripts/test.sh already started them, spawned otherwise), and a same-origin page
 // server that can proxy an API prefix (the setup the README recommends for MangaDex/Cloudreve).
+// The browsers are in engines.mjs (Chromium, Firefox, WebKit); `launch()` here is Chromium alone,
+// for the fault soak.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { ERROR_CAPTURE } from './engines.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const WWW = join(ROOT, 'www');
@@ -26,6 +29,7 @@ export function bytes(len, seed = 1) {
   return out;
 }
 
+/** Chromium through playwright-core (the fault soak; the page tests use engines.mjs). */
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -83,6 +87,16 @@ export function throttle(bps) {
   });
 }
 
+/**
+ * Puts the error capture first in a page (after its doctype): engines whose driver reports no page
+ * errors (WebKit) then see errors thrown while the page loads too.
+ */
+function withErrorCapture(html) {
+  const tag = `<script>${ERROR_CAPTURE}</script>`;
+  const m = /^\s*<!doctype[^>]*>/i.exec(html);
+  return m ? `${m[0]}${tag}${html.slice(m[0].length)}` : `${tag}${html}`;
+}
+
 export async function pageServer({ root = WWW, proxies = {}, throttleBps = 0 } = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -94,6 +108,7 @@ export async function pageServer({ root = WWW, proxies = {}, throttleBps = 0 } =
     const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'index.html') : path;
     if (!existsSync(file)) return res.writeHead(404).end('not found');
     res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+    if (extname(file) === '.html') return res.end(withErrorCapture(readFileSync(file, 'utf8')));
     createReadStream(file).pipe(res);
   });
   function proxy(req, res, prefix, upstream) {

@@ -1,6 +1,6 @@
 // The npm package as a user gets it: `npm pack ./pkg`, install the tarball into a copy of the Vite
 // app in tests/consumer, type-check its typed example with `tsc --noEmit`, `vite build` it, serve the
-// build and upload a file to the PeerTube fake in headless Chromium, through both entries
+// build and upload a file to the PeerTube fake in each engine of E2E_ENGINES, through both entries
 // ('chunkup' = the bundler build via vite-plugin-wasm, 'chunkup/web' = the web build). The server
 // must hold the same bytes. Needs `bash scripts/build.sh` first (it writes pkg/package.json).
 import assert from 'node:assert/strict';
@@ -8,9 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, bytes, control, ensureFake, launch, pageServer, sha256 } from './harness.mjs';
+import { forEachEngine } from './engines.mjs';
+import { ROOT, bytes, control, ensureFake, pageServer, sha256 } from './harness.mjs';
 
-const FAKE = process.env.CHUNKUP_PEERTUBE_URL || 'http://127.0.0.1:18081';
+const FAKE = process.env.CHUNKUP_PEERTUBE_URL || `http://127.0.0.1:${process.env.PEERTUBE_PORT || 18081}`;
 const PKG = join(ROOT, 'pkg');
 const BIN = join(ROOT, 'node_modules');
 // Inside the repository (tests/.data is git-ignored) so that vite, vite-plugin-wasm and typescript
@@ -19,7 +20,7 @@ const WORK = join(ROOT, 'tests/.data', `package-test-${process.pid}`);
 const APP = join(WORK, 'consumer');
 const MB = 1024 * 1024;
 
-let tarball, browser, pages, stopFake;
+let tarball, pages, stopFake;
 
 const run = (cmd, args, cwd) => {
   try {
@@ -37,7 +38,6 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
   await pages?.close();
   await stopFake?.();
   rmSync(WORK, { recursive: true, force: true });
@@ -83,22 +83,20 @@ describe('npm package', () => {
     const assets = readdirSync(join(APP, 'dist/assets'));
     assert.ok(assets.some(f => f.endsWith('.wasm')), `the .wasm is emitted: ${assets.join(', ')}\n${log}`);
   });
+});
 
+forEachEngine(({ browser, name }) => {
   for (const [page, entry] of [['index.html', 'chunkup'], ['web.html', 'chunkup/web']]) {
-    test(`the built app uploads through '${entry}'; the server holds identical bytes`, async () => {
-      assert.ok(existsSync(join(APP, 'dist', page)), 'built');
+    test(name(`the built app uploads through '${entry}'; the server holds identical bytes`), async () => {
+      assert.ok(existsSync(join(APP, 'dist', page)), 'built (the npm package tests above ran first)');
       pages ??= await pageServer({ root: join(APP, 'dist') });
-      browser ??= await launch();
       const s = await control(FAKE, 'POST', '/session', {});
-      const tab = await browser.newPage();
-      const errors = [];
-      tab.on('pageerror', e => errors.push(e.message));
-      tab.on('console', m => { if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`); });
+      const tab = await (await browser()).newPage();
       const q = new URLSearchParams({ endpoint: `${FAKE}/s/${s.id}`, token: s.token, channelId: String(s.channelId), chunkSize: String(MB) });
       await tab.goto(`${pages.origin}/${page}?${q}`);
       await tab.waitForSelector('html[data-ready="1"]', { timeout: 20_000 });
       const data = bytes(3 * MB + 4321, entry.length);
-      await tab.setInputFiles('#file', { name: 'clip.mp4', mimeType: 'video/mp4', buffer: data });
+      await tab.setFiles('#file', { name: 'clip.mp4', type: 'video/mp4', buffer: data });
       await tab.click('#start');
       await tab.waitForSelector('html[data-state="done"], html[data-state="error"]', { timeout: 60_000 });
       const out = JSON.parse(await tab.textContent('#out'));
@@ -112,7 +110,7 @@ describe('npm package', () => {
       assert.equal(done.length, 1);
       assert.equal(done[0].received, data.length);
       assert.equal(done[0].sha256, sha256(data));
-      assert.deepEqual(errors, []);
+      assert.deepEqual(await tab.errors({ console: true }), []);
       await tab.close();
     });
   }

@@ -1,5 +1,6 @@
-// Resume after a real page reload (Playwright + Debian Chromium, tests/e2e/resume/index.html):
-// a file on disk is picked through <input type=file>, its PeerTube upload starts, the page is
+// Resume after a real page reload (tests/e2e/resume/index.html), in each engine of E2E_ENGINES:
+// a file is picked through <input type=file> (same name, size, type and lastModified both times,
+// as a file on disk), its PeerTube upload starts, the page is
 // reloaded while a chunk is on the wire, the same file is picked again, Upload.findPrevious lists
 // the unfinished upload and upload.resumeFrom continues it. The fake must hold identical bytes
 // (SHA-256) and have been sent fewer than file size + 2 chunks in all; localStorage never holds
@@ -7,11 +8,11 @@
 //
 //   node --test tests/e2e/resume.test.mjs      (needs www/pkg from `bash scripts/build.sh`)
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, bytes, control, ensureFake, launch, pageServer, sha256 } from './harness.mjs';
+import { forEachEngine } from './engines.mjs';
+import { ROOT, bytes, control, ensureFake, pageServer, sha256 } from './harness.mjs';
 
 const FAKE = process.env.CHUNKUP_PEERTUBE_URL || `http://127.0.0.1:${process.env.PEERTUBE_PORT || 18081}`;
 const KIB = 1024;
@@ -20,26 +21,22 @@ const CHUNK = 256 * KIB;
 const PKG = process.env.CHUNKUP_E2E_PKG || '/www/pkg/chunkup.js';
 const SIZE = 12 * CHUNK + 4321;
 
-let browser, pages, stopFake, dir;
+let pages, stopFake;
 
 before(async () => {
   assert.ok(existsSync(join(ROOT, PKG)), `${PKG} is built (bash scripts/build.sh)`);
   stopFake = await ensureFake('peertube', FAKE);
   pages = await pageServer({ root: ROOT });
-  browser = await launch();
-  dir = mkdtempSync(join(tmpdir(), 'chunkup-resume-'));
 });
 
 after(async () => {
-  await browser?.close();
   await pages?.close();
   await stopFake?.();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
-async function waitFor(what, check, ms = 20_000) {
+async function waitFor(what, check, ms = 60_000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -48,23 +45,20 @@ async function waitFor(what, check, ms = 20_000) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test('PeerTube: reload mid-way, pick the same file, resume: identical bytes, < size + 2 chunks sent', { timeout: 120_000 }, async () => {
+forEachEngine(({ browser, name }) => test(name('PeerTube: reload mid-way, pick the same file, resume: identical bytes, < size + 2 chunks sent'), { timeout: 180_000 }, async () => {
   const data = bytes(SIZE, 7);
-  const path = join(dir, 'holiday.mp4');
-  writeFileSync(path, data);
+  const file = { name: 'holiday.mp4', type: 'video/mp4', buffer: data, lastModified: 1_700_000_000_000 };
   const s = await control(FAKE, 'POST', '/session', { user: 'alice' });
   // The 5th chunk hangs on the server for a while: the reload happens with it on the wire.
   await control(FAKE, 'POST', `/session/${s.id}/faults`, [{ route: 'chunk', nth: 5, delayMs: 2500 }]);
   const opts = { provider: 'peertube', endpoint: FAKE, accessToken: s.token, channelId: s.channelId, user: 'alice', chunkSize: CHUNK, retryDelays: [50, 100, 200] };
   const log = () => control(FAKE, 'GET', `/session/${s.id}/log`);
 
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', e => errors.push(e));
+  const page = await (await browser()).newPage();
   await page.goto(`${pages.origin}/tests/e2e/resume/index.html?pkg=${encodeURIComponent(PKG)}`);
   await page.evaluate(() => window.ready);
   await page.evaluate(() => localStorage.clear());
-  await page.setInputFiles('#file', path);
+  await page.setFiles('#file', file);
   assert.deepEqual(await page.evaluate(o => window.list(o), opts), [], 'nothing to resume before the first upload');
   await page.evaluate(o => window.begin(o), opts);
   await waitFor('the 5th chunk to reach the server', async () => (await log()).filter(e => e.route === 'chunk').length >= 5);
@@ -75,7 +69,7 @@ test('PeerTube: reload mid-way, pick the same file, resume: identical bytes, < s
   // Reload: the upload in this page is gone, its 5th chunk with it.
   await page.reload();
   await page.evaluate(() => window.ready);
-  await page.setInputFiles('#file', path);
+  await page.setFiles('#file', file);
   const listed = await page.evaluate(o => window.list(o), opts);
   assert.equal(listed.length, 1, `one previous upload: ${JSON.stringify(listed)}`);
   const prev = listed[0];
@@ -119,6 +113,6 @@ test('PeerTube: reload mid-way, pick the same file, resume: identical bytes, < s
   assert.equal(progress.at(-1), SIZE);
   assert.deepEqual(await page.evaluate(() => window.records()), [], 'the record is removed after success');
   assert.deepEqual(await page.evaluate(o => window.list(o), opts), []);
-  assert.deepEqual(errors, []);
+  assert.deepEqual(await page.errors(), []);
   await page.close();
-});
+}));

@@ -182,7 +182,8 @@ const PROVIDERS = {
     const size = r.int(70 * KIB, 700 * KIB);
     const n = Math.ceil(size / (64 * KIB));
     const pool = [
-      ...commonFaults(r, 'chunk', n),
+      // A lost answer to the last chunk is recovered too: the video it created is looked up.
+      ...commonFaults(r, 'chunk', n, { lostAnswerOk: true }),
       () => ({ route: 'chunk', nth: r.int(1, n), drop: true, keepPartial: true, afterBytes: r.int(1000, 60_000) }),
       () => ({ route: 'offset', nth: 1, status: 502 }),
       // The upload URL is gone (an expired / purged session): re-created from what is stored.
@@ -272,7 +273,9 @@ const PROVIDERS = {
 
   async mangadex(r, i) {
     const base = FAKES.mangadex;
-    const s = await control(base, 'POST', '/session', {});
+    // A committed chapter is listed a little later (the processing queue): up to 2 s here. (Not
+    // drawn from `r`, so that a seed keeps its fault mix.)
+    const s = await control(base, 'POST', '/session', { listingDelayMs: (i * 397) % 2000 });
     const pages = r.int(2, 12);
     const batch = r.int(2, 5);
     const n = Math.ceil(pages / batch);
@@ -281,7 +284,8 @@ const PROVIDERS = {
       ...commonFaults(r, 'upload', n, { body429: md429 }),
       () => ({ route: 'session', nth: 1, status: 503 }),
       () => ({ route: 'commit', nth: 1, status: 502 }),
-      () => ({ route: 'commit', nth: 1, drop: true, afterResponse: true, mayFail: true })
+      // A lost commit answer is recovered: the chapter it created is looked up.
+      () => ({ route: 'commit', nth: 1, drop: true, afterResponse: true })
     ];
     const faults = pickFaults(r, pool, () => ({ route: 'upload', nth: r.int(1, n), status: 403, body: { result: 'error', errors: [{ status: 403, detail: 'forbidden' }] } }));
     const events = r.chance(25) ? [{ at: r.int(30, 400), path: `/session/${s.id}/expire-token`, what: 'token-expired' }] : [];
@@ -310,6 +314,22 @@ const PROVIDERS = {
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+/** A credential the server refused: a 403 (a token, a storage node's or bucket's credential, a
+ *  OneDrive upload URL), an invalid or expired api.video upload token, or a 401 with no
+ *  `getAccessToken` to renew it (code `auth`, status 401). */
+const isCredentialRefusal = e => e.status === 403 || (e.code === 'auth' && e.status === 401);
+
+/** Why an upload failed, for the summary: `<provider>/<code>[-<status>][-<what>]`. */
+function reasonOf(kind, e) {
+  const provider = kind.startsWith('cloudreve') ? 'cloudreve' : kind;
+  const m = String(e.message ?? '').toLowerCase();
+  let what = '';
+  if (isCredentialRefusal(e)) what = m.includes('upload token') ? '-upload-token' : e.status === 403 ? '-refused' : '-no-new-token';
+  else if (e.code === 'session-expired') what = m.includes('last chunk') || m.includes('commit') ? '-after-final-request' : m.includes('expired') ? '-expired' : '';
+  else if (m.includes('lock')) what = '-lock-conflict';
+  return `${provider}/${e.code}${e.status ? `-${e.status}` : ''}${what}`;
+}
+
 /** Waits until the fake has no request of `session` running (at most 5 s); returns the count left. */
 async function settle(base, session) {
   let s;
@@ -326,7 +346,7 @@ test(`fault soak: ${UPLOADS} uploads, ${CONCURRENCY} at once, every provider (se
   const t0 = Date.now();
   const master = rng(SEED);
   const plan = Array.from({ length: UPLOADS }, (_, i) => ({ i, provider: ['peertube', 'apivideo', 'cloudreve', 'mangadex'][i % 4], seed: master.below(2 ** 31) }));
-  const stats = { completed: 0, failed: {}, faultsFired: 0, events: 0, requests: 0, byKind: {}, problems: [] };
+  const stats = { completed: 0, failed: {}, byReason: {}, notCredential: [], faultsFired: 0, events: 0, requests: 0, byKind: {}, problems: [] };
   let next = 0;
 
   async function one({ i, provider, seed }) {
@@ -361,6 +381,9 @@ test(`fault soak: ${UPLOADS} uploads, ${CONCURRENCY} at once, every provider (se
     const code = out.error.code;
     if (process.env.SOAK_VERBOSE) console.log(`SOAK failure ${tag}: ${out.error.code} ${out.error.status ?? ''} ${out.error.message}`);
     stats.failed[code] = (stats.failed[code] ?? 0) + 1;
+    const why = reasonOf(u.kind, out.error);
+    stats.byReason[why] = (stats.byReason[why] ?? 0) + 1;
+    if (!isCredentialRefusal(out.error)) stats.notCredential.push(`${tag}: ${out.error.code} ${out.error.status ?? ''} ${out.error.message}`);
     if (!out.error.typed || out.error.name !== 'UploadError' || !CODES.includes(code)) {
       stats.problems.push(`${tag}: failed without a typed UploadError: ${JSON.stringify(out.error)}`);
     } else if (after.faultsFired === 0 && fired === 0) {
@@ -385,13 +408,25 @@ test(`fault soak: ${UPLOADS} uploads, ${CONCURRENCY} at once, every provider (se
   const inflight = {};
   for (const [name, base] of Object.entries(FAKES)) inflight[name] = (await control(base, 'GET', '/inflight')).inFlight;
   const failed = Object.entries(stats.failed).map(([c, n]) => `${c}:${n}`).join(',') || 'none';
+  const reasons = Object.entries(stats.byReason).sort().map(([c, n]) => `${c}:${n}`).join(',') || 'none';
+  const refused = UPLOADS - stats.completed - stats.notCredential.length;
   const kinds = Object.entries(stats.byKind).sort().map(([kk, v]) => `${kk}:${v.completed}/${v.completed + v.failed}`).join(' ');
-  console.log(`SOAK seed=${SEED} uploads=${UPLOADS} concurrency=${CONCURRENCY} completed=${stats.completed} failed=${UPLOADS - stats.completed} by-code=${failed} ` +
+  console.log(`SOAK seed=${SEED} uploads=${UPLOADS} concurrency=${CONCURRENCY} completed=${stats.completed} failed=${UPLOADS - stats.completed} ` +
+    `(credential-refused=${refused} other=${stats.notCredential.length}) by-code=${failed} ` +
     `faults-fired=${stats.faultsFired} events=${stats.events} requests=${stats.requests} in-flight-after=${Object.values(inflight).reduce((a, b) => a + b, 0)} ` +
     `time=${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  console.log(`SOAK failures by reason: ${reasons}`);
   console.log(`SOAK per provider (completed/total): ${kinds}`);
+  for (const f of stats.notCredential) console.log(`SOAK not a credential refusal: ${f}`);
   for (const p of stats.problems) console.log(`SOAK problem: ${p}`);
   assert.deepEqual(stats.problems, [], `seed ${SEED}: ${stats.problems.length} problem(s)`);
   assert.ok(stats.completed >= UPLOADS * 0.6, `seed ${SEED}: only ${stats.completed} of ${UPLOADS} uploads completed`);
   assert.ok(stats.faultsFired > UPLOADS / 2, `seed ${SEED}: faults fired ${stats.faultsFired}`);
+  if (process.env.SOAK_STRICT) {
+    // The reliability goal (README Reliability): every failure is a credential the server refused.
+    // (How many those are depends on the seed: a fatal 403 is drawn for 4% of the PeerTube,
+    // Cloudreve and MangaDex uploads and an expiring upload token for 3% of the api.video ones, so
+    // "97 of 100 complete" holds only on seeds that draw at most 3 refusals that fire.)
+    assert.deepEqual(stats.notCredential, [], `seed ${SEED}: failures other than refused credentials`);
+  }
 });

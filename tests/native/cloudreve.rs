@@ -157,6 +157,10 @@ enum Fault {
     Answer(Outcome),
     /// Handle it, then lose the answer.
     LoseAnswer,
+    /// The access token expires just before this request arrives.
+    ExpireToken,
+    /// The upload session expires just before this request arrives.
+    ExpireSession,
 }
 
 struct Sim {
@@ -182,6 +186,14 @@ struct Sim {
     etag_header: bool,
     create_extra: String,
     max_in_flight: usize,
+    /// The current session expired (Cloudreve keeps its placeholder, which records it).
+    expired: bool,
+    /// Sessions created.
+    sessions: u32,
+    /// The file at the uri is a finished file that no upload session of ours created.
+    foreign_file: bool,
+    /// Tokens asked for through getAccessToken.
+    refreshes: u32,
 }
 
 impl Sim {
@@ -208,7 +220,15 @@ impl Sim {
             etag_header: true,
             create_extra: String::new(),
             max_in_flight: 0,
+            expired: false,
+            sessions: 0,
+            foreign_file: false,
+            refreshes: 0,
         }
+    }
+    /// Whether the file at the uri is an upload placeholder (or a file locked by an upload).
+    fn placeholder(&self) -> bool {
+        self.sessions > 0 && !self.deleted && !self.complete
     }
     fn fault(mut self, route: &'static str, nth: usize, f: Fault) -> Self {
         self.faults.push((route, nth, f));
@@ -271,6 +291,14 @@ impl Sim {
                 let _ = self.handle(route, req);
                 Outcome::Network("connection reset".into())
             }
+            Some(Fault::ExpireToken) => {
+                self.token = "expired-token".into();
+                self.handle(route, req)
+            }
+            Some(Fault::ExpireSession) => {
+                self.expired = true;
+                self.handle(route, req)
+            }
             None => self.handle(route, req),
         }
     }
@@ -291,6 +319,27 @@ impl Sim {
                 let j = Json::parse(text).unwrap();
                 assert_eq!(j.get("size").and_then(Json::as_u64), Some(self.total));
                 assert!(j.get("encryption_supported").is_none(), "plaintext uploads only");
+                // PrepareUpload: an existing file (a placeholder included) refuses a plain create;
+                // a `version` create reaches the lock, which lives as long as its session.
+                let version = j.get("entity_type").and_then(Json::as_str) == Some("version");
+                if (self.placeholder() || self.foreign_file) && !version {
+                    return Self::envelope(40004, "Object existed");
+                }
+                if self.placeholder() && !self.expired {
+                    return resp(200, r#"{"code":40073,"msg":"Lock conflict","data":[{"path":"/dir/data.bin","token":"t","owner":{"application":{"type":"upload"}},"type":0}]}"#);
+                }
+                self.sessions += 1;
+                if self.sessions > 1 {
+                    self.sid = format!("0f7c1e2a-3b4c-4d5e-8f90-a1b2c3d4e5f6-{}", self.sessions);
+                    self.stored.clear();
+                    self.written = 0;
+                    self.etags.clear();
+                    self.od_received = 0;
+                    self.complete = false;
+                    self.completed_object = false;
+                    self.deleted = false;
+                    self.expired = false;
+                }
                 let sid = &self.sid;
                 let count = self.count();
                 let mut urls = String::new();
@@ -323,14 +372,19 @@ impl Sim {
                 resp(200, &ok_body(&data))
             }
             "chunk" | "node-chunk" => {
+                // An expired JWT runs the chunk as the anonymous user, who owns no session.
                 if route == "chunk" && !self.bearer_ok(req) {
-                    return Self::envelope(401, "Login required");
+                    return Self::envelope(40011, "Upload session expired or not exist");
                 }
                 if route == "node-chunk" && req.get_header("authorization") != Some(CRED) {
-                    return Self::envelope(40020, "Invalid sign");
+                    return Self::envelope(40071, "invalid sign");
+                }
+                if route == "node-chunk" && self.expired {
+                    // The node credential expires with the session.
+                    return Self::envelope(40071, "sign expired");
                 }
                 assert_eq!(req.get_header("content-type"), Some("application/octet-stream"));
-                if self.complete || self.deleted {
+                if self.complete || self.deleted || self.expired {
                     return Self::envelope(40011, "Upload session expired or not exist");
                 }
                 let index: u64 = if route == "chunk" {
@@ -356,6 +410,9 @@ impl Sim {
             }
             "part" => {
                 assert!(req.get_header("authorization").is_none());
+                if self.expired {
+                    return resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
+                }
                 let n: u64 = req.url.split("/part/").nth(1).unwrap().split('?').next().unwrap().parse().unwrap();
                 let (s, e) = Self::slice(req);
                 assert_eq!((s, e), self.range(n - 1), "part {n} carries its own range");
@@ -405,12 +462,22 @@ impl Sim {
                 resp(200, r#"{"code":0,"msg":""}"#)
             }
             "file-info" => {
-                assert!(self.bearer_ok(req));
+                if !self.bearer_ok(req) {
+                    return Self::envelope(401, "Login required");
+                }
+                if self.foreign_file && !self.placeholder() {
+                    return resp(200, &ok_body(r#"{"type":0,"name":"data.bin","size":3,"metadata":{}}"#));
+                }
+                if self.deleted || self.sessions == 0 {
+                    return Self::envelope(40016, "Path not exist");
+                }
                 let meta = if self.complete { "{}".to_string() } else { format!(r#"{{"sys:upload_session_id":"{}"}}"#, self.sid) };
                 resp(200, &ok_body(&format!(r#"{{"type":0,"name":"data.bin","size":{},"metadata":{meta}}}"#, self.total)))
             }
             "delete" => {
-                assert!(self.bearer_ok(req));
+                if !self.bearer_ok(req) {
+                    return Self::envelope(401, "Login required");
+                }
                 let Body::Text { text, .. } = &req.body else { panic!("delete needs a JSON body") };
                 let j = Json::parse(text).unwrap();
                 assert_eq!(j.get("id").and_then(Json::as_str), Some(self.sid.as_str()));
@@ -420,6 +487,9 @@ impl Sim {
             }
             "od-chunk" => {
                 assert!(req.get_header("authorization").is_none());
+                if self.expired || self.deleted {
+                    return resp(404, r#"{"error":{"code":"itemNotFound","message":"The upload session was not found."}}"#);
+                }
                 let (s, e) = Self::slice(req);
                 assert_eq!(req.get_header("content-range"), Some(format!("bytes {}-{}/{}", s, e - 1, self.total).as_str()));
                 if s != self.od_received {
@@ -478,6 +548,7 @@ fn drive_with(proto: Cloudreve, sim: &mut Sim, order: Order, refresh: bool, abor
                 engine.on_outcome(id, out, now);
             }
             Action::RefreshToken => {
+                sim.refreshes += 1;
                 let t = sim.next_token.take();
                 if let Some(t) = &t {
                     sim.token = t.clone();
@@ -720,22 +791,27 @@ fn session_gone_after_a_lost_last_answer_is_verified() {
     assert_eq!(&routes(&sim)[3..], ["chunk", "chunk", "file-info"]);
     assert!(run.cleanup.is_empty());
 
-    // 40011 in the middle: the session expired. No lookup; the placeholder is cleaned up.
-    let mut sim = Sim::new("local", 100, 250).fault("chunk", 2, Fault::Answer(Sim::envelope(40011, "Upload session expired")));
-    let run = drive(&mut sim, 250, Order::Fifo);
-    assert_eq!(run.result.unwrap_err().code, ErrorCode::SessionExpired);
-    assert!(!routes(&sim).contains(&"file-info"));
-    assert_eq!(run.cleanup.len(), 1);
-
-    // Lost answer, then 40011, and the file is still a placeholder of this session: expired.
+    // 40011 in the middle and the file no longer records this session (cancelled elsewhere):
+    // session-expired, nothing created again.
     let mut sim = Sim::new("local", 100, 250)
-        .fault("chunk", 3, Fault::Answer(Outcome::Network("reset".into())))
-        .fault("chunk", 4, Fault::Answer(Sim::envelope(40011, "Upload session expired")));
+        .fault("chunk", 2, Fault::Answer(Sim::envelope(40011, "Upload session expired")))
+        .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
     let run = drive(&mut sim, 250, Order::Fifo);
     let e = run.result.unwrap_err();
     assert_eq!(e.code, ErrorCode::SessionExpired);
     assert!(e.message.contains("before the file was complete"), "{}", e.message);
-    assert_eq!(run.cleanup.len(), 1, "known incomplete: the placeholder is deleted");
+    assert_eq!(&routes(&sim)[2..], ["chunk", "file-info"]);
+    assert_eq!(run.cleanup.len(), 1);
+
+    // Lost answer, then 40011, and the file is still a placeholder of this session: it expired,
+    // so it is deleted and a new session sends the file again.
+    let mut sim = Sim::new("local", 100, 250)
+        .fault("chunk", 3, Fault::Answer(Outcome::Network("reset".into())))
+        .fault("chunk", 4, Fault::Answer(Sim::envelope(40011, "Upload session expired")));
+    let run = drive(&mut sim, 250, Order::Fifo);
+    run.result.unwrap();
+    assert_eq!(&routes(&sim)[4..], ["chunk", "file-info", "delete", "create", "chunk", "chunk", "chunk"]);
+    assert_eq!(sim.sessions, 2);
 
     // Lost answer and the check itself keeps failing: nothing is deleted (it may be complete).
     let mut sim = Sim::new("local", 100, 250).fault("chunk", 3, Fault::LoseAnswer);
@@ -765,10 +841,11 @@ fn s3_lost_answers_on_complete_and_callback() {
     drive(&mut sim, 550, Order::Lifo).result.unwrap();
     assert_eq!(routes(&sim).iter().filter(|r| **r == "part").count(), 8);
     // A presigned URL refused (403) or the upload gone (404): clear errors.
-    let mut sim = Sim::new("s3", 100, 250).fault("part", 1, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")));
+    let mut sim = Sim::new("s3", 100, 250).fault("part", 1, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")));
     let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
     assert_eq!(e.code, ErrorCode::Auth);
-    assert!(e.message.contains("Request has expired"), "{}", e.message);
+    assert!(e.message.contains("Access Denied"), "{}", e.message);
+    assert!(!routes(&sim).contains(&"file-info"), "a plain refusal is final");
     let mut sim = Sim::new("s3", 100, 250).fault("complete", 1, Fault::Answer(resp(400, "<Error><Code>InvalidPart</Code><Message>bad etag</Message></Error>")));
     let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
     assert_eq!(e.code, ErrorCode::Protocol);
@@ -795,6 +872,210 @@ fn reauth_replaces_the_token_and_resends() {
     let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
     assert_eq!(e.code, ErrorCode::Auth);
     assert!(!e.message.contains(TOKEN), "{}", e.message);
+}
+
+fn run_with(sim: &mut Sim, size: u64, p: UploadParams, refresh: bool) -> Run {
+    let proto = Cloudreve::new(EP, &info(size), p).unwrap();
+    drive_with(proto, sim, Order::Fifo, refresh, None)
+}
+
+fn delete_id(r: &Request) -> String {
+    let Body::Text { text, .. } = &r.body else { panic!("delete needs a JSON body") };
+    Json::parse(text).unwrap().get("id").and_then(Json::as_str).unwrap().to_string()
+}
+
+#[test]
+fn expired_token_on_a_chunk_is_renewed_before_the_session_counts_as_gone() {
+    // Cloudreve answers a chunk with an expired JWT `{code: 40011}` (anonymous user), never 401.
+    // The file check (401) shows it is the token: one fresh token, the same chunk again.
+    for relay in [false, true] {
+        let mut sim = Sim::new("local", 100, 450).fault("chunk", if relay { 1 } else { 3 }, Fault::ExpireToken);
+        sim.relay = relay;
+        sim.next_token = Some("fresh-token-1".into());
+        let run = run_with(&mut sim, 450, params(), true);
+        run.result.unwrap();
+        assert_eq!(sim.refreshes, 1, "relay {relay}");
+        assert_eq!(sim.sessions, 1, "relay {relay}: the session was kept");
+        assert!(covers(&sim.stored, 450));
+        let r = routes(&sim);
+        assert!(!r.contains(&"delete"), "relay {relay}: {r:?}");
+        let k = r.iter().position(|x| *x == "file-info").unwrap();
+        assert_eq!(r[k - 1..k + 2], ["chunk", "file-info", "chunk"], "relay {relay}");
+        assert_eq!(sim.log[k - 1].url, sim.log[k + 1].url, "the same chunk again");
+        assert_eq!(sim.log[k + 1].get_header("authorization"), Some("Bearer fresh-token-1"));
+    }
+
+    // Without getAccessToken: 'auth', and the message says both what happened and why.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 3, Fault::ExpireToken);
+    let run = run_with(&mut sim, 450, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Auth);
+    assert!(e.message.contains("40011") && e.message.contains("token was refused"), "{}", e.message);
+    assert!(!e.message.contains(TOKEN));
+    assert_eq!(sim.sessions, 1);
+
+    // Token and session both expired: fresh token first; the session is then known gone, its
+    // placeholder (recording it) is deleted with the fresh token, and a new session sends it all.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 3, Fault::ExpireToken).fault("chunk", 4, Fault::ExpireSession);
+    sim.next_token = Some("fresh-token-2".into());
+    let old_sid = sim.sid.clone();
+    let run = run_with(&mut sim, 450, params(), true);
+    run.result.unwrap();
+    assert_eq!(sim.refreshes, 1);
+    assert_eq!(&routes(&sim)[3..9], ["chunk", "file-info", "chunk", "file-info", "delete", "create"]);
+    let del = sim.log.iter().find(|r| Sim::route(r) == "delete").unwrap();
+    assert_eq!(delete_id(del), old_sid);
+    assert_eq!(del.get_header("authorization"), Some("Bearer fresh-token-2"), "the clean-up uses the fresh token");
+    assert_eq!(sim.sessions, 2);
+    assert!(covers(&sim.stored, 450), "the new session got every byte");
+}
+
+#[test]
+fn expired_session_is_replaced_a_bounded_number_of_times() {
+    // The session expires mid-upload (token fine): the file check finds the placeholder still
+    // recording it; deleted, created again, every byte sent again. No token asked for.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 3, Fault::ExpireSession);
+    sim.next_token = Some("unused".into());
+    let old_sid = sim.sid.clone();
+    let run = run_with(&mut sim, 450, params(), true);
+    let json = run.result.unwrap();
+    assert_eq!(sim.refreshes, 0);
+    assert_eq!(sim.sessions, 2);
+    assert_eq!(json.get("sessionId").and_then(Json::as_str), Some(sim.sid.as_str()));
+    let del = sim.log.iter().find(|r| Sim::route(r) == "delete").unwrap();
+    assert_eq!(delete_id(del), old_sid, "only this upload's own session is deleted");
+    assert!(covers(&sim.stored, 450));
+
+    // Expiring again and again: at most MAX_NEW_SESSIONS new sessions, then session-expired.
+    let mut sim = Sim::new("local", 100, 450);
+    for k in [2, 4, 6, 8] {
+        sim = sim.fault("chunk", k, Fault::ExpireSession);
+    }
+    let run = run_with(&mut sim, 450, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    assert!(e.message.contains("gave up after 2 new upload sessions"), "{}", e.message);
+    assert_eq!(sim.sessions, 3);
+    assert_eq!(routes(&sim).iter().filter(|r| **r == "delete").count(), 2);
+    assert_eq!(run.cleanup.len(), 1, "the last session is still deleted on failure");
+
+    // OneDrive: the upload URL is gone with the expired session (404): same recovery.
+    let mut sim = Sim::new("onedrive", 100, 450).fault("od-chunk", 3, Fault::ExpireSession);
+    let run = run_with(&mut sim, 450, params(), false);
+    run.result.unwrap();
+    assert_eq!(sim.sessions, 2);
+    assert_eq!(&routes(&sim)[3..7], ["od-chunk", "file-info", "delete", "create"]);
+    assert!(covers(&sim.stored, 450));
+    // …but a OneDrive session gone while the file no longer records it: session-expired.
+    let mut sim = Sim::new("onedrive", 100, 450)
+        .fault("od-chunk", 3, Fault::ExpireSession)
+        .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    assert!(e.message.contains("OneDrive upload session is gone"), "{}", e.message);
+
+    // S3-like and remote-node sessions: their credentials expire with the session ("Request has
+    // expired", "sign expired"); the file check finds the placeholder, a new session follows.
+    for (policy, route) in [("s3", "part"), ("oss", "part"), ("remote", "node-chunk")] {
+        let mut sim = Sim::new(policy, 100, 450).fault(route, 3, Fault::ExpireSession);
+        sim.concurrency = Some(1);
+        let run = run_with(&mut sim, 450, params(), false);
+        run.result.unwrap_or_else(|e| panic!("{policy}: {e:?}"));
+        assert_eq!(sim.sessions, 2, "{policy}");
+        assert!(covers(&sim.stored, 450), "{policy}");
+        // …but when the file does not record the session, the refusal stands: 'auth'.
+        let mut sim = Sim::new(policy, 100, 450)
+            .fault(route, 3, Fault::ExpireSession)
+            .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+        sim.concurrency = Some(1);
+        let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Auth, "{policy}: {}", e.message);
+        assert!(e.message.contains("expired"), "{}", e.message);
+        assert_eq!(sim.sessions, 1);
+    }
+    // Parallel parts: the others' answers, arriving while the file is checked, are not lost.
+    let mut sim = Sim::new("s3", 100, 950)
+        .fault("part", 1, Fault::ExpireToken)
+        .fault("part", 2, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")));
+    sim.concurrency = Some(3);
+    sim.next_token = Some("fresh".into());
+    run_with(&mut sim, 950, params(), true).result.unwrap();
+    assert_eq!((sim.sessions, sim.refreshes), (1, 1), "the token had expired, not the session");
+    assert!(covers(&sim.stored, 950));
+
+    // A OneDrive upload URL refused (401/403) is a refused credential: 'auth'.
+    let mut sim = Sim::new("onedrive", 100, 450).fault("od-chunk", 2, Fault::Answer(resp(403, "<Error><Code>AccessDenied</Code></Error>")));
+    let e = run_with(&mut sim, 450, params(), false).result.unwrap_err();
+    assert_eq!((e.code, e.status), (ErrorCode::Auth, Some(403)));
+
+    // A resumed session (earlier page) that expired: same recovery.
+    let mut sim = Sim::new("local", 100, 450).fault("chunk", 1, Fault::ExpireSession);
+    sim.sessions = 1;
+    let mut p = Cloudreve::new(EP, &info(450), params()).unwrap();
+    let state = Json::object()
+        .with("sessionId", sim.sid.as_str())
+        .with("uri", "cloudreve://my/dir/data.bin")
+        .with("policyType", "local")
+        .with("chunkSize", 100u64)
+        .with("nextChunk", 2u64);
+    p.restore(&state).unwrap();
+    let run = drive_with(p, &mut sim, Order::Fifo, false, None);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["chunk", "file-info", "delete", "create", "chunk", "chunk", "chunk", "chunk", "chunk"]);
+}
+
+#[test]
+fn lost_create_answer_recovers_its_own_session() {
+    // The create was handled but its answer lost: the retry meets the placeholder (40004). The
+    // placeholder names the session; it is deleted with the user's token and created again.
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::LoseAnswer);
+    let first_sid = sim.sid.clone();
+    let run = run_with(&mut sim, 250, params(), false);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["create", "create", "file-info", "delete", "create", "chunk", "chunk", "chunk"]);
+    assert_eq!(delete_id(&sim.log[3]), first_sid);
+    assert_eq!(sim.sessions, 2);
+
+    // Uploading a new version: the retry reaches the lock (40073, the lost session holds it).
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::LoseAnswer);
+    let run = run_with(&mut sim, 250, UploadParams { overwrite: true, ..params() }, false);
+    run.result.unwrap();
+    assert_eq!(routes(&sim), ["create", "create", "file-info", "delete", "create", "chunk", "chunk", "chunk"]);
+
+    // The file there is a finished file, not an upload: left alone, a clear 'http' error.
+    let mut sim = Sim::new("local", 100, 250).fault("create", 1, Fault::Answer(resp(502, "")));
+    sim.foreign_file = true;
+    let run = run_with(&mut sim, 250, params(), false);
+    let e = run.result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Http);
+    assert!(e.message.contains("40004") && e.message.contains("not an upload in progress"), "{}", e.message);
+    assert_eq!(routes(&sim), ["create", "create", "file-info"]);
+    assert!(run.cleanup.is_empty());
+
+    // Without a lost answer, 40004 is final at once and 40073 is only retried (another upload).
+    let mut sim = Sim::new("local", 100, 250);
+    sim.foreign_file = true;
+    let e = run_with(&mut sim, 250, params(), false).result.unwrap_err();
+    assert_eq!((e.code, routes(&sim)), (ErrorCode::Http, vec!["create"]));
+}
+
+#[test]
+fn storage_node_refusals_are_auth() {
+    for (code, msg) in [(40071, "invalid sign"), (40071, "sign expired"), (40005, "signature expired"), (403, "authorization header is missing"), (40020, "Invalid sign")] {
+        let v = envelope_verdict("chunk 0", 200, &env(code, msg), Route::Node);
+        let Verdict::Fail(e) = v else { panic!("{code}: {v:?}") };
+        assert_eq!(e.code, ErrorCode::Auth, "{code}");
+        assert!(e.message.contains(msg) && e.message.contains("refused the session's upload credential"), "{}", e.message);
+        // (An "expired" refusal first checks the file: here it no longer records the session.)
+        let mut sim = Sim::new("remote", 100, 250)
+            .fault("node-chunk", 2, Fault::Answer(Sim::envelope(code, msg)))
+            .fault("file-info", 1, Fault::Answer(Sim::envelope(40016, "Path not exist")));
+        let e = drive(&mut sim, 250, Order::Fifo).result.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Auth, "{code}");
+        assert_eq!(routes(&sim).contains(&"file-info"), msg.contains("expired"), "{msg}");
+    }
+    let mut sim = Sim::new("remote", 100, 250).fault("node-chunk", 1, Fault::Answer(resp(403, "forbidden")));
+    assert_eq!(drive(&mut sim, 250, Order::Fifo).result.unwrap_err().code, ErrorCode::Auth);
 }
 
 #[test]

@@ -731,3 +731,82 @@ proptest! {
         }
     }
 }
+
+// ---- stall watchdog ----------------------------------------------------------------------------
+
+#[test]
+fn a_request_without_a_sign_of_life_for_the_stall_timeout_is_named_once_and_its_error_says_so() {
+    let mut e = engine(30, 10, vec![100]);
+    e.set_stall_timeout(400.0);
+    let (id, _) = send(&mut e, 0.0);
+    assert_eq!(e.next_stall_check(), Some(400.0));
+    assert!(e.stalled(399.0).is_empty(), "not a moment early");
+    e.on_upload_progress(id, 4, 300.0);
+    assert_eq!(e.next_stall_check(), Some(700.0), "progress is a sign of life");
+    e.on_activity(id, 600.0);
+    assert!(e.stalled(900.0).is_empty(), "download progress / hashing too");
+    assert_eq!(e.stalled(1000.0), vec![id]);
+    assert!(e.stalled(5000.0).is_empty(), "named once");
+    assert_eq!(e.next_stall_check(), None, "nothing else to watch");
+    // The shell aborts it; the network error that comes back is reported as a stall and retried.
+    e.on_outcome(id, Outcome::Network("aborted".into()), 1001.0);
+    assert_eq!(wait_until(&mut e, 1001.0), Some(1101.0));
+    let (id2, _) = send(&mut e, 1101.0);
+    e.on_outcome(id2, Outcome::Network("aborted".into()), 1102.0);
+    let err = finished(&mut e, 1102.0).expect_err("retries are used up");
+    assert_eq!(err.code, ErrorCode::Network);
+    assert!(!err.message.contains("stalled"), "only a stalled request's error says so: {}", err.message);
+}
+
+#[test]
+fn a_stalled_requests_error_names_the_timeout() {
+    let mut e = engine(10, 10, vec![]);
+    e.set_stall_timeout(250.0);
+    let (id, _) = send(&mut e, 0.0);
+    assert_eq!(e.stalled(250.0), vec![id]);
+    e.on_outcome(id, Outcome::Network("aborted".into()), 251.0);
+    let err = finished(&mut e, 251.0).expect_err("no retries");
+    assert!(err.message.contains("no progress for 250 ms, the stalled request was aborted"), "{}", err.message);
+}
+
+#[test]
+fn the_answer_to_a_body_that_ends_the_file_gets_ten_stall_timeouts_once_it_is_sent() {
+    let mut e = engine(20, 10, vec![100]);
+    e.set_file_sizes(vec![20]);
+    e.set_stall_timeout(100.0);
+    let (id, _) = send(&mut e, 0.0);
+    e.on_upload_progress(id, 10, 10.0);
+    assert_eq!(e.next_stall_check(), Some(110.0), "a body in the middle of the file: one timeout");
+    e.on_outcome(id, ok(), 20.0);
+    let (id, _) = send(&mut e, 20.0);
+    e.on_upload_progress(id, 5, 30.0);
+    assert_eq!(e.next_stall_check(), Some(130.0), "the last body, still being sent: one timeout");
+    e.on_upload_progress(id, 10, 40.0);
+    assert_eq!(e.next_stall_check(), Some(1040.0), "sent: the server digests the whole file");
+    assert!(e.stalled(1039.0).is_empty());
+    assert_eq!(e.stalled(1040.0), vec![id]);
+}
+
+#[test]
+fn a_stall_timeout_of_zero_turns_the_watchdog_off() {
+    let mut e = engine(10, 10, vec![]);
+    e.set_stall_timeout(0.0);
+    let _ = send(&mut e, 0.0);
+    assert_eq!(e.next_stall_check(), None);
+    assert!(e.stalled(1e12).is_empty());
+}
+
+#[test]
+fn the_watchdog_looks_again_at_the_earliest_deadline_of_parallel_requests() {
+    let mut e = Engine::new(Counter::new(40, 10, 3), RetryPolicy::new(vec![]), true);
+    e.start(0.0);
+    e.set_stall_timeout(500.0);
+    let (a, _) = send(&mut e, 0.0);
+    let (b, _) = send(&mut e, 10.0);
+    let (_c, _) = send(&mut e, 20.0);
+    e.on_activity(a, 300.0);
+    assert_eq!(e.next_stall_check(), Some(510.0), "b is the first that can stall");
+    assert_eq!(e.stalled(520.0).len(), 2, "b and c");
+    assert_eq!(e.next_stall_check(), Some(800.0), "then a");
+    let _ = b;
+}

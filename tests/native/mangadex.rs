@@ -10,7 +10,7 @@ use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Requ
 use chunkup::engine::{Action, Engine};
 use chunkup::protocols::mangadex::{
     check_head, check_sizes, chapter_draft, dimensions, from_options, parse_batch, parse_session, part_filename, rate_limit_wait, sniff,
-    valid_number_label, ApprovalCheck, ExistingSession, FileError, ImageKind, MangaDex, Params, MAX_FILES_PER_REQUEST,
+    valid_number_label, ApprovalCheck, ExistingSession, FileError, ImageKind, MangaDex, Params, FIND_ATTEMPTS, FIND_DELAYS_MS, MAX_FILES_PER_REQUEST,
 };
 use chunkup::protocols::{Next, Protocol, Verdict};
 use std::collections::HashMap;
@@ -235,6 +235,8 @@ struct SimFile {
     name: String,
     size: u64,
     remote: bool,
+    /// `fileHash`: the SHA-256 (hex) of the stored bytes ("h" where a test does not care).
+    hash: String,
 }
 
 #[derive(Clone, Debug)]
@@ -277,6 +279,16 @@ struct Sim {
     max_in_flight: usize,
     max_batch: usize,
     sessions_begun: usize,
+    /// Pages whose SHA-256 the engine asked for (`digests_wanted`), in order.
+    hashed: Vec<usize>,
+    /// The `fileHash` of each committed page, in pageOrder.
+    committed_hashes: Vec<String>,
+    /// Chapters `GET /chapter` lists (entities), and how many lookups go by before the
+    /// committed one appears among them (MangaDex's processing queue).
+    listed: Vec<String>,
+    listing_delay: usize,
+    /// The committed chapter is never listed (still queued, or held for review).
+    never_listed: bool,
 }
 
 impl Sim {
@@ -304,6 +316,7 @@ impl Sim {
             (Method::Post, ["upload", "begin"]) => "begin",
             (Method::Post, ["upload", "begin", _]) => "begin-edit",
             (Method::Post, ["upload", "check-approval-required"]) => "approval",
+            (Method::Get, [p]) if p.starts_with("chapter?") => "chapters",
             (Method::Post, ["upload", _, "commit"]) => "commit",
             (Method::Delete, ["upload", _, "batch"]) => "delete-batch",
             (Method::Delete, ["upload", _, _]) => "delete-file",
@@ -324,9 +337,10 @@ impl Sim {
 
     fn file_json(f: &SimFile) -> String {
         format!(
-            r#"{{"id":"{}","type":"upload_session_file","attributes":{{"originalFileName":"{}","fileHash":"h","fileSize":{},"mimeType":"image/png","source":"{}","version":1}}}}"#,
+            r#"{{"id":"{}","type":"upload_session_file","attributes":{{"originalFileName":"{}","fileHash":"{}","fileSize":{},"mimeType":"image/png","source":"{}","version":1}}}}"#,
             f.id,
             f.name,
+            f.hash,
             f.size,
             if f.remote { "remote" } else { "local" }
         )
@@ -345,7 +359,7 @@ impl Sim {
             rels.extend(s.files.iter().map(Self::file_json));
         }
         format!(
-            r#"{{"result":"ok","response":"entity","data":{{"id":"{}","type":"upload_session","attributes":{{"isCommitted":false,"isProcessed":false,"isDeleted":false,"version":1}},"relationships":[{}]}}}}"#,
+            r#"{{"result":"ok","response":"entity","data":{{"id":"{}","type":"upload_session","attributes":{{"isCommitted":false,"isProcessed":false,"isDeleted":false,"version":1,"createdAt":"{SESSION_CREATED}","updatedAt":"{SESSION_CREATED}"}},"relationships":[{}]}}}}"#,
             s.id,
             rels.join(",")
         )
@@ -412,7 +426,7 @@ impl Sim {
                     assert_eq!(b.to_json_string(), r#"{"version":3}"#);
                     let chapter = req.url.rsplit('/').next().unwrap().to_string();
                     let old = (0..2)
-                        .map(|i| SimFile { id: format!("0ld00000-0000-4000-8000-{i:012}"), name: format!("old{i}.png"), size: 9, remote: true })
+                        .map(|i| SimFile { id: format!("0ld00000-0000-4000-8000-{i:012}"), name: format!("old{i}.png"), size: 9, remote: true, hash: "h".into() })
                         .collect();
                     SimSession { id, manga: MANGA.into(), groups: vec![GROUP.into()], chapter: Some(chapter), files: old }
                 };
@@ -446,7 +460,13 @@ impl Sim {
                         continue;
                     }
                     self.next_file += 1;
-                    let f = SimFile { id: format!("f0000000-0000-4000-8000-{:012}", self.next_file), name: filename.clone(), size: slice.len(), remote: false };
+                    let f = SimFile {
+                        id: format!("f0000000-0000-4000-8000-{:012}", self.next_file),
+                        name: filename.clone(),
+                        size: slice.len(),
+                        remote: false,
+                        hash: content_hash(slice.file, slice.len(), false),
+                    };
                     data.push(Self::file_json(&f));
                     self.session.as_mut().unwrap().files.push(f);
                 }
@@ -488,6 +508,7 @@ impl Sim {
                 for id in &order {
                     let f = s.files.iter().find(|f| &f.id == id).unwrap_or_else(|| panic!("pageOrder names {id}, not a file of the session"));
                     names.push(f.name.clone());
+                    self.committed_hashes.push(f.hash.clone());
                 }
                 let mut uniq = order.clone();
                 uniq.sort();
@@ -495,8 +516,34 @@ impl Sim {
                 assert_eq!(uniq.len(), order.len(), "no duplicates in pageOrder");
                 let chapter = s.chapter.clone().unwrap_or_else(|| "c0000000-0000-4000-8000-000000000009".into());
                 self.committed = Some((chapter.clone(), names, b.get("termsAccepted").and_then(Json::as_bool)));
+                let mut rels = vec![format!(r#"{{"id":"{}","type":"manga"}}"#, s.manga)];
+                rels.extend(s.groups.iter().map(|g| format!(r#"{{"id":"{g}","type":"scanlation_group"}}"#)));
+                rels.push(format!(r#"{{"id":"{USER}","type":"user"}}"#));
+                let entity = format!(
+                    r#"{{"id":"{chapter}","type":"chapter","attributes":{{"chapter":"7","translatedLanguage":"en","createdAt":"{CHAPTER_CREATED}"}},"relationships":[{}]}}"#,
+                    rels.join(",")
+                );
+                if !self.never_listed {
+                    self.listed.push(entity.clone());
+                }
                 self.commit_body = Some(b);
-                resp(200, &format!(r#"{{"result":"ok","response":"entity","data":{{"id":"{chapter}","type":"chapter","attributes":{{"chapter":"7"}}}}}}"#))
+                resp(200, &format!(r#"{{"result":"ok","response":"entity","data":{entity}}}"#))
+            }
+            "chapters" => {
+                // GetChapter's query parameters (spec); anything else is refused.
+                let query = req.url.split_once('?').map(|(_, q)| q).unwrap_or("");
+                const KNOWN: [&str; 14] = [
+                    "manga", "groups[]", "translatedLanguage[]", "chapter", "uploader", "createdAtSince", "contentRating[]", "includeFuturePublishAt",
+                    "includeEmptyPages", "includeExternalUrl", "order[createdAt]", "limit", "offset", "volume[]",
+                ];
+                for pair in query.split('&') {
+                    let key = pair.split('=').next().unwrap_or("");
+                    if !KNOWN.contains(&key) {
+                        return Self::error(400, &format!("unknown query parameter {key}"));
+                    }
+                }
+                let shown = if self.counts["chapters"] > self.listing_delay { self.listed.clone() } else { Vec::new() };
+                resp(200, &format!(r#"{{"result":"ok","response":"collection","data":[{}],"limit":20,"offset":0,"total":{}}}"#, shown.join(","), shown.len()))
             }
             "abandon" => {
                 if !self.own(req) {
@@ -523,6 +570,21 @@ impl Sim {
             })
             .collect()
     }
+}
+
+/// The simulated clock starts at 1_700_000_000_000 ms = 2023-11-14T22:13:20Z, when the session
+/// is created; the chapter comes ten seconds later.
+const SESSION_CREATED: &str = "2023-11-14T22:13:20+00:00";
+const CHAPTER_CREATED: &str = "2023-11-14T22:13:30+00:00";
+const USER: &str = "u0000000-0000-4000-8000-000000000000";
+
+/// The bytes of page `i` (`edited`: after the user changed it, same size).
+fn content(i: usize, size: u64, edited: bool) -> Vec<u8> {
+    (0..size).map(|k| (i as u64 * 31 + k + if edited { 7 } else { 0 }) as u8).collect()
+}
+
+fn content_hash(i: usize, size: u64, edited: bool) -> String {
+    chunkup::core::digest::hex(&chunkup::core::digest::sha256(&content(i, size, edited)))
 }
 
 fn resp(status: u16, body: &str) -> Outcome {
@@ -555,6 +617,10 @@ fn drive_with(proto: MangaDex, n: usize, sim: &mut Sim, order: Order, abort_afte
     let mut pending: Vec<(u64, Request)> = Vec::new();
     let mut progress = Vec::new();
     for _ in 0..10_000 {
+        for i in engine.digests_wanted() {
+            sim.hashed.push(i);
+            engine.set_file_digest(i, chunkup::core::digest::sha256(&content(i, 100 + i as u64, false)));
+        }
         if let Some(k) = abort_after {
             if sim.log.len() >= k {
                 let cancel = engine.abort();
@@ -826,15 +892,15 @@ fn endless_rate_limits_end_in_an_error() {
 #[test]
 fn an_open_session_for_the_same_chapter_is_resumed() {
     // Pages 1-3 are already stored under their names; a stray file and a duplicate are deleted.
-    let stored = |i: usize, id: &str| SimFile { id: id.into(), name: part_filename(i, &format!("p{i:02}.png"), ImageKind::Png), size: 100 + i as u64, remote: false };
+    let stored = |i: usize, id: &str| SimFile { id: id.into(), name: part_filename(i, &format!("p{i:02}.png"), ImageKind::Png), size: 100 + i as u64, remote: false, hash: "h".into() };
     let files = vec![
         stored(0, "a0000000-0000-4000-8000-000000000000"),
         stored(1, "a0000000-0000-4000-8000-000000000001"),
         stored(1, "a0000000-0000-4000-8000-000000000002"),
         stored(2, "a0000000-0000-4000-8000-000000000003"),
-        SimFile { id: "a0000000-0000-4000-8000-000000000004".into(), name: "stray.png".into(), size: 5, remote: false },
+        SimFile { id: "a0000000-0000-4000-8000-000000000004".into(), name: "stray.png".into(), size: 5, remote: false, hash: "h".into() },
         // Right name, wrong size: a different file.
-        SimFile { id: "a0000000-0000-4000-8000-000000000005".into(), name: "004_p03.png".into(), size: 1, remote: false },
+        SimFile { id: "a0000000-0000-4000-8000-000000000005".into(), name: "004_p03.png".into(), size: 1, remote: false, hash: "h".into() },
     ];
     let open = SimSession { id: SID.into(), manga: MANGA.into(), groups: vec![GROUP.into()], chapter: None, files };
     let mut sim = Sim::new().open(open);
@@ -980,18 +1046,89 @@ fn a_lost_begin_answer_adopts_the_session_it_opened() {
 }
 
 #[test]
-fn a_lost_commit_answer_is_reported_honestly() {
+fn a_lost_commit_answer_is_resolved_with_the_chapter_it_created() {
     let mut sim = Sim::new().fault("commit", 1, Fault::LoseAnswer);
     let run = drive(&mut sim, 2, "", Order::Fifo);
-    let e = run.result.unwrap_err();
-    assert_eq!((e.code, e.status), (ErrorCode::SessionExpired, Some(404)));
-    assert!(e.message.contains("most likely created"), "{}", e.message);
-    assert!(sim.committed.is_some());
-    assert_eq!(sim.counts["commit"], 2, "asked once more");
+    let json = run.result.unwrap();
+    let (chapter, _, _) = sim.committed.clone().unwrap();
+    assert_eq!(json.path("data.id").and_then(Json::as_str), Some(chapter.as_str()));
+    assert_eq!(json.get("response").and_then(Json::as_str), Some("entity"), "the shape of the commit's own answer");
+    assert_eq!(json.path("data.type").and_then(Json::as_str), Some("chapter"));
+    assert_eq!((sim.counts["commit"], sim.counts["chapters"]), (2, 1), "committed again (404: gone), then looked up once");
+    let lookup = sim.log.iter().find(|r| Sim::route(r) == "chapters").unwrap();
+    assert_eq!(lookup.get_header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+    let query: Vec<&str> = lookup.url.split_once('?').unwrap().1.split('&').collect();
+    for p in [
+        format!("manga={MANGA}"),
+        "translatedLanguage[]=en".into(),
+        "chapter=7".into(),
+        format!("groups[]={GROUP}"),
+        format!("uploader={USER}"),
+        "createdAtSince=2023-11-14T22:13:19".into(),
+        "contentRating[]=pornographic".into(),
+        "order[createdAt]=desc".into(),
+    ] {
+        assert!(query.contains(&p.as_str()), "{p} in {query:?}");
+    }
+
+    // Listed only from the third lookup on (the processing queue): waited for, with growing waits.
+    let mut sim = Sim::new().fault("commit", 1, Fault::LoseAnswer);
+    sim.listing_delay = 2;
+    let run = drive(&mut sim, 2, "", Order::Fifo);
+    assert!(run.result.is_ok());
+    assert_eq!(sim.counts["chapters"], 3);
+    assert!(run.now - 1_700_000_000_000.0 >= (FIND_DELAYS_MS[0] + FIND_DELAYS_MS[1]) as f64, "waited between lookups");
+
+    // Never listed (or only an older chapter of the same number): the upload fails as before,
+    // after a bounded number of lookups.
+    for older in [false, true] {
+        let mut sim = Sim::new().fault("commit", 1, Fault::LoseAnswer);
+        sim.never_listed = true;
+        if older {
+            sim.listed.push(format!(
+                r#"{{"id":"01d00000-0000-4000-8000-000000000000","type":"chapter","attributes":{{"chapter":"7","translatedLanguage":"en","createdAt":"2023-11-14T22:00:00+00:00"}},"relationships":[{{"id":"{MANGA}","type":"manga"}},{{"id":"{GROUP}","type":"scanlation_group"}},{{"id":"{USER}","type":"user"}}]}}"#
+            ));
+        }
+        let e = drive(&mut sim, 2, "", Order::Fifo).result.unwrap_err();
+        assert_eq!((e.code, e.status), (ErrorCode::SessionExpired, Some(404)));
+        assert!(e.message.contains("processing queue"), "{}", e.message);
+        assert_eq!(sim.counts["chapters"], FIND_ATTEMPTS as usize);
+    }
     // A commit answer that is not JSON still means the chapter exists.
     let mut sim = Sim::new().fault("commit", 1, Fault::ReplaceBody("OK".into()));
     let json = drive(&mut sim, 2, "", Order::Fifo).result.unwrap();
     assert_eq!(json.get("sessionId").and_then(Json::as_str), Some(SID));
+}
+
+/// A page edited since it was stored (same name, same size, other bytes) is not reused from an
+/// open session: its `fileHash` is compared with the page's own SHA-256 — hashed on demand, only
+/// for pages with a stored namesake, or known from the `integrity` option.
+#[test]
+fn an_edited_page_is_sent_again_when_a_session_is_resumed() {
+    let stored = |i: usize, edited: bool| SimFile {
+        id: format!("a0000000-0000-4000-8000-{i:012}"),
+        name: part_filename(i, &format!("p{i:02}.png"), ImageKind::Png),
+        size: 100 + i as u64,
+        remote: false,
+        // What the server holds: page 1 as it was before the user edited it.
+        hash: content_hash(i, 100 + i as u64, edited),
+    };
+    let open = || SimSession { id: SID.into(), manga: MANGA.into(), groups: vec![GROUP.into()], chapter: None, files: vec![stored(0, false), stored(1, true), stored(2, false)] };
+    for integrity in [false, true] {
+        let mut sim = Sim::new().open(open());
+        let mut p = proto(6, "");
+        if integrity {
+            p.set_file_digests((0..6).map(|i| chunkup::core::digest::sha256(&content(i, 100 + i as u64, false))).collect());
+        }
+        drive_with(p, 6, &mut sim, Order::Fifo, None).result.unwrap();
+        let expect_hashed: Vec<usize> = if integrity { vec![] } else { vec![0, 1, 2] };
+        assert_eq!(sim.hashed, expect_hashed, "integrity {integrity}: only pages with a stored namesake are hashed");
+        assert_eq!(sim.deleted_files, ["a0000000-0000-4000-8000-000000000001"], "integrity {integrity}: the stale copy is deleted");
+        assert_eq!((sent_count(&sim, 0), sent_count(&sim, 1), sent_count(&sim, 2)), (0, 1, 0), "integrity {integrity}");
+        assert_eq!(committed_pages(&sim), (0..6).collect::<Vec<_>>());
+        let expect: Vec<String> = (0..6).map(|i| content_hash(i, 100 + i as u64, false)).collect();
+        assert_eq!(sim.committed_hashes, expect, "integrity {integrity}: the chapter holds the pages as they are now");
+    }
 }
 
 #[test]
@@ -1196,5 +1333,35 @@ mod fuzz {
             let _ = p.cancel();
             let _ = p.cleanup_on_failure();
         }
+    }
+}
+
+/// A page the shell cannot read to hash (the file changed or vanished) ends the upload with
+/// `invalid-input`, before anything more is sent.
+#[test]
+fn a_page_that_cannot_be_hashed_ends_the_upload() {
+    let stored = SimFile {
+        id: "a0000000-0000-4000-8000-000000000000".into(),
+        name: part_filename(0, "p00.png", ImageKind::Png),
+        size: 100,
+        remote: false,
+        hash: content_hash(0, 100, false),
+    };
+    let mut sim = Sim::new().open(SimSession { id: SID.into(), manga: MANGA.into(), groups: vec![GROUP.into()], chapter: None, files: vec![stored] });
+    let mut engine = Engine::new(Box::new(proto(2, "")) as Box<dyn Protocol>, RetryPolicy::new(vec![10]), false);
+    engine.set_heads(heads(2));
+    engine.start(0.0);
+    let Action::Send { id, request } = engine.poll(0.0) else { panic!("the session is looked up first") };
+    let out = sim.answer(&request);
+    engine.on_outcome(id, out, 1.0);
+    assert_eq!(engine.digests_wanted(), [0], "page 1 has a stored namesake");
+    assert_eq!(engine.digests_wanted(), Vec::<usize>::new(), "asked once");
+    engine.digests_failed("NotReadableError");
+    match engine.poll(2.0) {
+        Action::Finished(Err(e)) => {
+            assert_eq!(e.code, ErrorCode::InvalidInput);
+            assert!(e.message.contains("NotReadableError"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
     }
 }

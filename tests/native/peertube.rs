@@ -869,15 +869,94 @@ fn a_404_after_the_last_chunk_means_maybe_completed() {
     s.exchange(Outcome::Network("lost".into()));
     let q = s.exchange(out(resp(404)));
     assert!(is_query(&q, 10));
+    // The user's videos hold none it could have created: then, and only then, it failed.
+    let l = s.exchange(listing(0, &[]));
+    assert!(is_lookup(&l), "{}", l.url);
     let e = s.err();
     assert_eq!((e.code, e.status, e.retryable), (ErrorCode::SessionExpired, Some(404), false));
     assert!(e.message.contains("may have completed"), "{}", e.message);
-    assert_eq!(s.e.requests_sent(), 3, "no re-init: that would upload the video twice");
+    assert_eq!(s.e.requests_sent(), 4, "no re-init: that would upload the video twice");
     // Same after the last chunk got 503 "being processed".
     let mut s = after_init(10, MIN_CHUNK);
     s.exchange(out(resp(503).with_header("Retry-After", "1")));
     s.exchange(out(resp(404)));
+    s.exchange(listing(0, &[]));
     assert_eq!(s.err().code, ErrorCode::SessionExpired);
+}
+
+/// `GET /api/v1/users/me/videos` answers: (id, name, channel id, createdAt).
+fn listing(total: u64, videos: &[(u64, &str, u64, &str)]) -> Outcome {
+    let data: Vec<String> = videos
+        .iter()
+        .map(|(id, name, ch, at)| {
+            format!(
+                r#"{{"id":{id},"uuid":"uuid-{id}","shortUUID":"short{id}","name":"{name}","createdAt":"{at}","publishedAt":"{at}",
+                    "privacy":{{"id":3,"label":"Private"}},"state":{{"id":2,"label":"To transcode"}},
+                    "channel":{{"id":{ch},"name":"ch{ch}","displayName":"Channel {ch}"}}}}"#
+            )
+        })
+        .collect();
+    out(resp(200).with_header("Content-Type", "application/json").with_body(&format!(r#"{{"total":{total},"data":[{}]}}"#, data.join(","))))
+}
+
+fn is_lookup(r: &Request) -> bool {
+    r.method == Method::Get && r.url.starts_with(&format!("{EP}/api/v1/users/me/videos?")) && r.get_header("Authorization") == Some(&format!("Bearer {TOKEN}"))
+}
+
+#[test]
+fn a_lost_final_answer_is_resolved_with_the_video_the_upload_created() {
+    // The clock of these tests starts at 0 (1970-01-01T00:00:00Z) when the upload begins.
+    let mut s = after_init(2 * MIN_CHUNK, MIN_CHUNK);
+    s.exchange(r308(MIN_CHUNK));
+    s.exchange(Outcome::Network("reset".into()));
+    s.exchange(out(resp(404)));
+    let l = s.exchange(listing(
+        5,
+        &[
+            (9, "clip.mp4", 4, "1970-01-01T00:00:03Z"),  // another channel
+            (8, "clip.mp4 2", 3, "1970-01-01T00:00:02Z"), // another name (the search matches substrings)
+            (7, "clip.mp4", 3, "1970-01-01T00:00:01.500Z"), // ours
+            (6, "clip.mp4", 3, "1969-12-31T23:59:58Z"),  // also a match, but older: newest first wins
+            (5, "clip.mp4", 3, "1969-12-31T23:50:00Z"),  // before the upload began, beyond any clock skew
+        ],
+    ));
+    assert!(is_lookup(&l));
+    let q = |k: &str| l.url.split(['?', '&']).find_map(|p| p.strip_prefix(&format!("{k}="))).map(str::to_string);
+    assert_eq!(q("sort").as_deref(), Some("-createdAt"));
+    assert_eq!(q("channelId").as_deref(), Some("3"));
+    assert_eq!(q("search").as_deref(), Some("clip.mp4"));
+    assert_eq!((q("start").as_deref(), q("count").as_deref()), (Some("0"), Some("100")));
+    let json = s.finished().unwrap();
+    assert_eq!(json.to_json_string(), r#"{"video":{"id":7,"shortUUID":"short7","uuid":"uuid-7"}}"#, "the shape of the last chunk's answer");
+    assert_eq!(s.e.progress().loaded, 2 * MIN_CHUNK);
+
+    // Only an older namesake (an earlier upload of the same title): not this upload's video.
+    let mut s = after_init(10, MIN_CHUNK);
+    s.exchange(Outcome::Network("reset".into()));
+    s.exchange(out(resp(404)));
+    s.exchange(listing(1, &[(5, "clip.mp4", 3, "1969-12-31T23:50:00Z")]));
+    let e = s.err();
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    assert_eq!(s.e.requests_sent(), 4, "one page: the newest video is already older than the upload");
+
+    // A full page of newer videos: the next page is read.
+    let mut s = after_init(10, MIN_CHUNK);
+    s.exchange(Outcome::Network("reset".into()));
+    s.exchange(out(resp(404)));
+    let others: Vec<(u64, &str, u64, &str)> = (0..100).map(|i| (1000 + i, "clip.mp4", 4, "1970-01-01T00:00:05Z")).collect();
+    s.exchange(listing(101, &others));
+    let second = s.exchange(listing(101, &[(77, "clip.mp4", 3, "1970-01-01T00:00:04Z")]));
+    assert!(second.url.contains("start=100"), "{}", second.url);
+    assert_eq!(s.finished().unwrap().path("video.id").and_then(Json::as_u64), Some(77));
+
+    // The lookup itself is retried after a 5xx or a lost answer, and refreshes an expired token.
+    let mut s = after_init(10, MIN_CHUNK);
+    s.exchange(Outcome::Network("reset".into()));
+    s.exchange(out(resp(404)));
+    s.exchange(out(resp(502)));
+    s.exchange(Outcome::Network("reset".into()));
+    s.exchange(listing(1, &[(3, "clip.mp4", 3, "1970-01-01T00:00:00.900Z")]));
+    assert_eq!(s.finished().unwrap().path("video.uuid").and_then(Json::as_str), Some("uuid-3"));
 }
 
 #[test]
@@ -2008,6 +2087,7 @@ fn a_404_to_the_first_attempt_of_the_last_chunk_starts_over_but_after_a_lost_ans
     s.exchange(Outcome::Network("reset".into()));
     let q = s.exchange(out(resp(404)));
     assert!(is_query(&q, 2 * MIN_CHUNK));
+    assert!(is_lookup(&s.exchange(listing(0, &[]))), "its video is looked for");
     let e = s.err();
     assert_eq!((e.code, e.status), (ErrorCode::SessionExpired, Some(404)));
     assert!(e.message.contains("may have completed"), "{}", e.message);
@@ -2017,5 +2097,6 @@ fn a_404_to_the_first_attempt_of_the_last_chunk_starts_over_but_after_a_lost_ans
     s.exchange(r308(MIN_CHUNK));
     s.exchange(out(resp(502)));
     s.exchange(out(resp(404)));
+    assert!(is_lookup(&s.exchange(listing(0, &[]))));
     assert_eq!(s.err().code, ErrorCode::SessionExpired);
 }

@@ -358,14 +358,26 @@ fn cloudreve_creates_a_new_session_when_the_stored_one_expired() {
     assert!(c.url.ends_with("/old-1/2"));
     let gone = Outcome::Response(resp(200).with_body(r#"{"code":40011,"msg":"Upload session not exist or expired"}"#));
     assert_eq!(p.handle(&c, gone), Verdict::Continue);
+    // The file check: the token works and the placeholder still records the old session (an
+    // expired session keeps it), so that session is deleted before a new one is created.
+    let check = send(&mut p);
+    assert_eq!((check.method, check.url.as_str()), (Method::Get, "http://cr.test/api/v4/file/info?uri=cloudreve%3A%2F%2Fmy%2Fdir%2Fdata.bin"));
+    p.handle(&check, cr_ok(r#"{"type":0,"size":0,"metadata":{"sys:upload_session_id":"old-1"}}"#));
+    let del = send(&mut p);
+    assert_eq!(del.method, Method::Delete);
+    assert!(matches!(&del.body, Body::Text { text, .. } if text.contains(r#""id":"old-1""#)));
+    p.handle(&del, cr_ok("null"));
     assert_eq!(p.confirmed(), 0);
     let create = send(&mut p);
     assert_eq!((create.method, create.url.as_str()), (Method::Put, "http://cr.test/api/v4/file/upload"));
-    // Once a new session is running, "gone" is an error again.
+    // Once a new session is running, "gone" with no placeholder left (cancelled) is an error.
     p.handle(&create, cr_ok(&cr_session("local", "")));
     let c0 = send(&mut p);
     let gone = Outcome::Response(resp(200).with_body(r#"{"code":40011,"msg":"Upload session not exist or expired"}"#));
-    assert!(matches!(p.handle(&c0, gone), Verdict::Fail(e) if e.code == ErrorCode::SessionExpired));
+    assert_eq!(p.handle(&c0, gone), Verdict::Continue);
+    let check = send(&mut p);
+    let gone = Outcome::Response(resp(200).with_body(r#"{"code":40016,"msg":"Path not exist"}"#));
+    assert!(matches!(p.handle(&check, gone), Verdict::Fail(e) if e.code == ErrorCode::SessionExpired));
 }
 
 #[test]

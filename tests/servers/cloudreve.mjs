@@ -188,5 +188,6 @@ void S3_LIKE;
 //   POST /__control/session/:id/faults [rule…] (common.mjs format; routes: create, chunk, delete, callback,
 //        file-info, login, login-2fa, refresh, node-chunk, part, complete, onedrive-chunk, onedrive-status)
 //   GET/DELETE …/faults   POST …/expire-token   POST …/new-token → {accessToken, refreshToken}
-//   GET  …/log[?preflight=1]  (entries also carry server: master|node|bucket, auth: user-token|node-credential|none|other, xCr)
+//   GET  …/log[?preflight=1]  (entries also carry server: master|node|bucket, auth: user-token|node-credential|none|other, xCr,
+//        and code: the envelope code of the answer)
 //   GET  /health (each origin)

@@ -39,7 +39,7 @@ function resolveSession(req) {
 
 // ---- control API --------------------------------------------------------------------------
 
-const OPTION_KEYS = ['approvalRequired', 'requireTerms', 'rateLimits', 'tokenTtlSec', 'refreshTtlSec'];
+const OPTION_KEYS = ['approvalRequired', 'requireTerms', 'rateLimits', 'tokenTtlSec', 'refreshTtlSec', 'listingDelayMs'];
 const bad = message => Object.assign(new Error(message), { status: 400 });
 
 function createSession(body) {
@@ -142,6 +142,7 @@ console.log(`mangadex fake listening on http://127.0.0.1:${port}`);
 
 // Control API (CORS-enabled, JSON):
 //   POST /__control/session {approvalRequired?: bool, requireTerms?: bool, tokenTtlSec?, refreshTtlSec?,
+//        listingDelayMs?: a committed chapter appears in GET /chapter only this long after the commit,
 //        rateLimits?: {'get-session'|'begin'|'commit'|'abandon'|'files'|'approval': [limit, windowSec]}}
 //        → {id, accessToken, refreshToken, mangaId, otherMangaId, groupId, userId, username, password, clientId, clientSecret}
 //   GET  /__control/session/:id/uploads   → [{id, state: open|committed|deleted, mangaId, groupIds, chapterId, files: [{id, originalFileName, size, sha256, source}]}]

@@ -163,6 +163,44 @@ describe('mangadex fake', () => {
     assertMdError(await api(s, 'POST', `/upload/${sid}`, { form: files([['x.png', png()]]) }), 404, 'not found');
   });
 
+  test('GET /chapter: the real query parameters, newest first, unknown parameters 400, listingDelayMs', async () => {
+    const s = await newSession({ listingDelayMs: 1500 });
+    const g = await api(s, 'GET', '/upload'); // (none yet)
+    assert.equal(g.status, 404);
+    const sid = await begin(s);
+    const session = (await api(s, 'GET', '/upload')).body.data;
+    assert.match(session.attributes.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/, 'MangaDex timestamps');
+    const up = await api(s, 'POST', `/upload/${sid}`, { form: files([['a.png', png()]]) });
+    const draft = { volume: null, chapter: '7', title: null, translatedLanguage: 'en' };
+    const c = await api(s, 'POST', `/upload/${sid}/commit`, { json: { chapterDraft: draft, pageOrder: [up.body.data[0].id] } });
+    assert.equal(c.status, 200);
+    const since = session.attributes.createdAt.slice(0, 19);
+    const query = `manga=${s.mangaId}&groups[]=${s.groupId}&translatedLanguage[]=en&chapter=7&uploader=${s.userId}&createdAtSince=${since}` +
+      '&contentRating[]=safe&contentRating[]=pornographic&includeFuturePublishAt=1&includeEmptyPages=1&includeExternalUrl=1&order[createdAt]=desc&limit=20&offset=0';
+    const list = () => api(s, 'GET', `/chapter?${query}`);
+    const early = await list();
+    assert.equal(early.status, 200, early.text);
+    assert.deepEqual([early.body.result, early.body.response, early.body.data, early.body.total, early.body.limit, early.body.offset], ['ok', 'collection', [], 0, 20, 0],
+      'not listed while in the processing queue');
+    await new Promise(r => setTimeout(r, 1600));
+    const later = await list();
+    assert.equal(later.body.total, 1);
+    const [ch] = later.body.data;
+    assert.deepEqual([ch.id, ch.type, ch.attributes.chapter, ch.attributes.translatedLanguage], [c.body.data.id, 'chapter', '7', 'en']);
+    assert.deepEqual(ch.relationships.map(r => r.type).sort(), ['manga', 'scanlation_group', 'user']);
+    assert.ok(Date.parse(ch.attributes.createdAt) >= Date.parse(session.attributes.createdAt));
+    // Filters that exclude it.
+    assert.equal((await api(s, 'GET', `/chapter?manga=${s.mangaId}&chapter=8`)).body.total, 0);
+    assert.equal((await api(s, 'GET', `/chapter?manga=${s.otherMangaId}`)).body.total, 0);
+    assert.equal((await api(s, 'GET', `/chapter?manga=${s.mangaId}&translatedLanguage[]=fr`)).body.total, 0);
+    assert.equal((await api(s, 'GET', `/chapter?manga=${s.mangaId}&createdAtSince=2999-01-01T00:00:00`)).body.total, 0);
+    // Validation.
+    assertMdError(await api(s, 'GET', `/chapter?manga=${s.mangaId}&bogus=1`), 400, 'bogus');
+    assertMdError(await api(s, 'GET', '/chapter?limit=101'), 400, 'limit');
+    assertMdError(await api(s, 'GET', '/chapter?createdAtSince=2024-01-01T00:00:00Z'), 400, 'createdAtSince');
+    assertMdError(await api(s, 'GET', '/chapter?order[createdAt]=newest'), 400, 'order');
+  });
+
   test('one session per user; abandon frees it; another user cannot touch it', async () => {
     const s = await newSession();
     const sid = await begin(s);

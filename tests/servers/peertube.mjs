@@ -20,6 +20,7 @@ import {
 import { authRoutes } from './peertube/auth.mjs';
 import { multipartRoutes } from './peertube/multipart.mjs';
 import { resumableRoutes } from './peertube/resumable.mjs';
+import { videoListRoutes } from './peertube/videos.mjs';
 import { classify, fail, USERS, userByName, videos } from './peertube/state.mjs';
 
 const PORT = Number(process.env.PEERTUBE_PORT ?? 18081);
@@ -140,6 +141,7 @@ app.use('/__control', control);
 app.use(authRoutes({ registry, ensureState }));
 app.use(resumable.router);
 app.use(multipartRoutes({ registry }));
+app.use(videoListRoutes({ registry }));
 app.use((req, res) => fail(res, { status: 404, message: `Unknown route ${req.method} ${req.path}` }));
 // eslint-disable-next-line no-unused-vars
 app.use((err, req, res, next) => fail(res, { status: err.status || err.statusCode || 500, message: err.message }));

@@ -334,6 +334,44 @@ describe('faults', () => {
     assert.equal(log[2].swallowedStatus, 200);
   });
 
+  test('GET /api/v1/users/me/videos lists the videos uploads created: search, channelId, sort, paging, validation', async () => {
+    const s = await newSession();
+    const since = Date.now();
+    const mk = async name => {
+      const { res, uploadUrl } = await init(s, { size: 10, body: { name, channelId: s.channelId, filename: 'clip.mp4', lastModified: Date.now() } });
+      assert.equal(res.status, 201);
+      const done = await put(uploadUrl, s.token, { start: 0, data: randomBytes(10), total: 10 });
+      assert.equal(done.status, 200);
+      return (await done.json()).video;
+    };
+    const a = await mk('Soak video one');
+    const b = await mk('Another title');
+    const c = await mk('Soak video one');
+    const list = async (query, token = s.token) => fetch(`${BASE}/api/v1/users/me/videos?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await list(`channelId=${s.channelId}&search=${encodeURIComponent('video ONE')}&sort=-createdAt&start=0&count=100`);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.total, 2);
+    assert.deepEqual(body.data.map(v => v.id), [c.id, a.id], 'newest first, name ILIKE %search%');
+    const v = body.data[0];
+    assert.deepEqual([v.uuid, v.shortUUID, v.name, v.channel.id, v.privacy.id, v.state.id], [c.uuid, c.shortUUID, 'Soak video one', s.channelId, 3, 2]);
+    assert.ok(Date.parse(v.createdAt) >= since - 1000 && Date.parse(v.createdAt) <= Date.now());
+    // Default sort -publishedAt, default count 15, paging.
+    const all = await (await list('')).json();
+    assert.deepEqual(all.data.map(x => x.id), [c.id, b.id, a.id]);
+    const page = await (await list('sort=createdAt&start=1&count=1')).json();
+    assert.deepEqual([page.total, page.data.map(x => x.id)], [3, [b.id]]);
+    // Unknown query parameters are ignored; bad ones refused; an unknown channel is 404.
+    assert.equal((await list('bogus=1')).status, 200);
+    await problem(await list('count=101'), 400);
+    await problem(await list('sort=-nope'), 400);
+    await problem(await list('channelId=99999'), 404);
+    assert.equal((await list('', 'not-a-token')).status, 401);
+    // Another user's videos are not listed.
+    const bob = await newSession({ user: 'bob' });
+    assert.equal((await (await list('', bob.token)).json()).total, 0);
+  });
+
   test('delay then handle normally', async () => {
     const s = await newSession();
     await faults(s, [{ method: 'POST', route: 'init', delayMs: 600 }]);

@@ -4,7 +4,7 @@
 import express from 'express';
 import { randomHex, readRawBody } from '../common.mjs';
 import {
-  completeUpload, dropPlaceholder, envelope, fileInfo, liveUpload, MB, newUploadId, ok, S3_LIKE, sign, uploadsById
+  completeUpload, dropPlaceholder, envelope, fileInfo, holdsLock, liveUpload, MB, newUploadId, ok, S3_LIKE, sign, uploadsById
 } from './state.mjs';
 
 /** Reads the whole body; resolves `{ buf, complete }` even when the client goes away mid-body. */
@@ -121,6 +121,12 @@ function usedBytes(session) {
   return used;
 }
 
+/** The upload session a file's lock belongs to: its placeholder's, or a pending new version's. */
+function lockHolder(f) {
+  const id = f.state === 'uploading' ? f.sessionId : f.pendingSessionId;
+  return (id && uploadsById.get(id)) || null;
+}
+
 export function masterRoutes({ registry, urls }) {
   const router = express.Router();
   const auth = userAuth(registry);
@@ -191,13 +197,16 @@ export function masterRoutes({ registry, urls }) {
     }
     const existing = session.files.get(uri);
     const version = body.entity_type === 'version';
-    if (existing && (!version || existing.state === 'uploading')) {
-      if (existing.state === 'uploading' || existing.pendingSessionId) {
-        return envelope(res, 40073, 'Lock conflict', [{ path: uri, token: randomHex(8), owner: { application: { type: 'upload' } }, type: 0 }]);
-      }
-      return envelope(res, 40004, 'Object existed');
+    // `PrepareUpload` (dbfs/upload.go) checks that the target exists before it takes the lock: a
+    // plain create meeting any file, an upload's placeholder included, gets 40004; only a
+    // `version` create reaches the lock, held by a live upload session → 40073 with the lock's
+    // details (`lock/memlock.go`, `dbfs/lock.go`).
+    if (existing && !version) return envelope(res, 40004, 'Object existed');
+    const holder = existing && lockHolder(existing);
+    if (holdsLock(holder)) {
+      return envelope(res, 40073, 'Lock conflict', [{ path: uri, token: randomHex(8), owner: { application: { type: 'upload' } }, type: 0 }]);
     }
-    if (existing?.pendingSessionId) return envelope(res, 40073, 'Lock conflict', [{ path: uri, type: 0 }]);
+    if (holder && holder.state === 'active') holder.state = 'expired';
     const nameErr = validateName(name, o);
     if (nameErr) return envelope(res, 40052, 'Invalid object name', undefined, { error: nameErr });
     if (o.maxSize && size > o.maxSize) return envelope(res, 40049, 'File is too large');
@@ -240,7 +249,10 @@ export function masterRoutes({ registry, urls }) {
     };
     uploadsById.set(id, up);
     session.uploads.push(up);
-    if (existing) existing.pendingSessionId = id;
+    // A `version` create over a stale upload replaces its entity (`CreateEntity`,
+    // `RemoveStaleEntities`); the file then records the new session.
+    if (existing?.state === 'uploading') existing.sessionId = id;
+    else if (existing) existing.pendingSessionId = id;
     else session.files.set(uri, { uri, name, size, sha256: null, state: 'uploading', sessionId: id, metadata: {} });
 
     const count = chunkCount(size, chunkSize);
@@ -283,8 +295,13 @@ export function masterRoutes({ registry, urls }) {
     ok(res, data);
   });
 
-  router.post('/api/v4/file/upload/:sid/:index', auth, async (req, res) => {
-    const up = liveUpload(req.params.sid, req.cr.session);
+  router.post('/api/v4/file/upload/:sid/:index', async (req, res) => {
+    // The upload routes have no LoginRequired: a JWT that fails to parse (expired, revoked) runs
+    // the request as the anonymous user (`pkg/auth/jwt.go` `VerifyAndRetrieveUser`, user ID 0),
+    // and the session's owner then differs → 40011, never 401 (`service/explorer/upload.go`).
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization || '');
+    const { pair, error } = m ? registry.checkAccessToken(m[1]) : { error: 'missing' };
+    const up = error ? null : liveUpload(req.params.sid, pair.session);
     if (!up) return envelope(res, 40011, 'Upload session expired or not exist');
     if (up.policy !== 'local' && !up.relay) return envelope(res, 40006, 'Storage policy not supported');
     const index = /^\d+$/.test(req.params.index) ? Number(req.params.index) : NaN;
@@ -296,9 +313,16 @@ export function masterRoutes({ registry, urls }) {
     if (!body || typeof body.id !== 'string' || typeof body.uri !== 'string' || !body.id || !body.uri) {
       return envelope(res, 40001, 'Invalid parameters.');
     }
+    // `CancelUploadSession` (dbfs/upload.go) takes the file's lock first: held by another live
+    // session → 40073. An unknown id then answers code 0 and removes nothing; this user's session
+    // (live or expired) goes with its lock and placeholder.
     const up = uploadsById.get(body.id);
+    const f = req.cr.session.files.get(body.uri);
+    const holder = f && lockHolder(f);
+    if (holder && holder.id !== body.id && holdsLock(holder)) {
+      return envelope(res, 40073, 'Lock conflict', [{ path: body.uri, token: randomHex(8), owner: { application: { type: 'upload' } }, type: 0 }]);
+    }
     if (!up || up.session !== req.cr.session) {
-      const f = req.cr.session.files.get(body.uri);
       if (!f) return envelope(res, 40016, 'Path not exist');
       return ok(res);
     }

@@ -10,6 +10,8 @@ export const S3_LIKE = ['s3', 'ks3', 'cos', 'oss', 'obs'];
 
 /** Cloudreve answers almost everything with HTTP 200 and `{code, msg, data?}`. */
 export function envelope(res, code, msg = '', data, { status = 200, error } = {}) {
+  const entry = res.req?.ctx?.entry;
+  if (entry) entry.code = code; // the request log shows the envelope's code
   const body = { code, msg };
   if (data !== undefined) body.data = data;
   if (error) body.error = error;
@@ -48,15 +50,24 @@ export function liveUpload(id, session) {
   const up = uploadsById.get(id);
   if (!up || up.state !== 'active') return null;
   if (Date.now() > up.expiresAt) {
+    // The session (and with it the file's lock, which lives `time.Until(ExpireAt)`) is gone from
+    // the KV store, but the placeholder, its upload entity, the bytes written and
+    // `sys:upload_session_id` stay: the sentinel task exists only for S3/COS/KS3/OneDrive and
+    // deletes stored data, never the placeholder (Cloudreve `manager/upload.go`,
+    // `driver/local/local.go`; shared/protocols Corrections "Session expiry").
     up.state = 'expired';
-    dropPlaceholder(up);
     return null;
   }
   if (session && up.session !== session) return null;
   return up;
 }
 
-/** An expired or cancelled session leaves no placeholder behind (the sentinel cleans it). */
+/** Whether upload `up` still holds its file's lock (the lock expires with the session). */
+export function holdsLock(up) {
+  return !!up && up.state === 'active' && Date.now() <= up.expiresAt;
+}
+
+/** A cancelled session's placeholder goes with it (`CancelUploadSession` deletes the file when its only entity is the upload's). */
 export function dropPlaceholder(up) {
   const f = up.session.files.get(up.uri);
   if (f && f.state === 'uploading' && f.sessionId === up.id) up.session.files.delete(up.uri);

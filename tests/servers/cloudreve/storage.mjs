@@ -13,10 +13,16 @@ export function nodeRoutes() {
   router.post('/api/v4/slave/upload/:sid', async (req, res) => {
     const up = uploadsById.get(req.params.sid);
     // SignRequired: the credential signs the path and every X-Cr-* header but X-Cr-Filename.
+    // A refusal keeps the inner error's code (`middleware/auth.go` `SignRequired` →
+    // `pkg/serializer/error.go` `ErrWithDetails`): 403 "authorization header is missing"
+    // (`pkg/auth/auth.go`), 40071 "invalid sign" / "sign expired" (`pkg/auth/hmac.go`; the
+    // credential expires with the session). HTTP 200 as always.
     const extraSigned = Object.keys(req.headers).filter(h => h.startsWith('x-cr-') && h !== 'x-cr-filename');
+    if (!req.headers.authorization) return envelope(res, 403, 'authorization header is missing');
     if (!up || !up.credential || req.headers.authorization !== up.credential || extraSigned.length) {
-      return envelope(res, 40020, 'Invalid sign', undefined, { error: extraSigned.length ? `unsigned headers ${extraSigned}` : 'signature mismatch' });
+      return envelope(res, 40071, 'invalid sign', undefined, { error: extraSigned.length ? `unsigned headers ${extraSigned}` : 'signature mismatch' });
     }
+    if (Date.now() > up.expiresAt) return envelope(res, 40071, 'sign expired');
     const live = liveUpload(up.id);
     if (!live) return envelope(res, 40011, 'Slave upload session expired or not exist');
     const chunk = Number.parseInt(String(req.query.chunk ?? '0'), 10);
@@ -44,6 +50,14 @@ function parseCompletion(xml) {
   return parts;
 }
 
+/** Presigned part and complete URLs are signed for the session's lifetime (Cloudreve's S3-like
+ *  drivers presign with the session TTL, `X-Amz-Expires` in the URL): afterwards the bucket
+ *  answers 403 AccessDenied "Request has expired", before it looks at the upload. */
+const presignExpired = sid => {
+  const up = uploadsById.get(sid);
+  return !!up && Date.now() > up.expiresAt;
+};
+
 const partCount = up => (up.size === 0 || up.chunkSize === 0 ? 1 : Math.ceil(up.size / up.chunkSize));
 
 export function bucketRoutes() {
@@ -58,6 +72,7 @@ export function bucketRoutes() {
     if (req.headers.authorization) {
       return xmlError(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified');
     }
+    if (presignExpired(sid)) return xmlError(res, 403, 'AccessDenied', 'Request has expired');
     const up = uploadsById.get(sid);
     if (!up || up.multipart !== 'open' || up.state !== 'active' || !liveUpload(sid)) {
       return xmlError(res, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
@@ -87,6 +102,7 @@ export function bucketRoutes() {
       return xmlError(res, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
     }
     if (req.headers.authorization) return xmlError(res, 400, 'InvalidArgument', 'Only one auth mechanism allowed.');
+    if (presignExpired(sid)) return xmlError(res, 403, 'AccessDenied', 'Request has expired');
     const { buf, complete } = await readBody(req, 10 * 1024 * 1024);
     if (!complete) return;
     const up = uploadsById.get(sid);

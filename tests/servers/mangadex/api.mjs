@@ -5,8 +5,17 @@ import multiparty from 'multiparty';
 import { readRawBody, sendJson } from '../common.mjs';
 import {
   chapterEntity, chapters, entity, errorItem, fileEntity, groups, imageSize, isUuid, LIMITS, mangas, mdError, newFile, newUpload, ok,
-  PERSONAL_CLIENT, rateLimit, sniffImage, TOKEN_PATH, uploadEntity, uploads
+  mdTime, PERSONAL_CLIENT, rateLimit, sniffImage, TOKEN_PATH, uploadEntity, uploads
 } from './state.mjs';
+
+// `GET /chapter` query parameters (spec `GetChapter`; openapi-typescript rendering of the current
+// spec): anything else is refused with 400, as MangaDex's validation does.
+const CHAPTER_LIST_PARAMS = new Set(['limit', 'offset', 'ids[]', 'title', 'groups[]', 'uploader', 'uploader[]', 'manga', 'volume', 'volume[]',
+  'chapter', 'chapter[]', 'translatedLanguage[]', 'originalLanguage[]', 'excludedOriginalLanguage[]', 'contentRating[]', 'excludedGroups[]',
+  'excludedUploaders[]', 'includeFutureUpdates', 'includeEmptyPages', 'includeFuturePublishAt', 'includeExternalUrl', 'createdAtSince',
+  'updatedAtSince', 'publishAtSince', 'order[createdAt]', 'order[updatedAt]', 'order[publishAt]', 'order[readableAt]', 'order[volume]',
+  'order[chapter]', 'includes[]']);
+const SINCE = /^\d{4}-[0-1]\d-([0-2]\d|3[0-1])T([0-1]\d|2[0-3]):[0-5]\d:[0-5]\d$/;
 
 /** JSON body within `limit` bytes; answers 400/413 itself and returns undefined on failure. */
 async function jsonBody(req, res, limit) {
@@ -168,6 +177,51 @@ export function apiRoutes({ registry }) {
     return true;
   };
 
+  // The chapter list. A committed chapter is listed only once it is through MangaDex's processing
+  // queue (docs `04-chapter/upload`): session option `listingDelayMs` delays its appearance.
+  r.get('/chapter', api((session, req, res) => {
+    const q = new URL(req.url, 'http://x').searchParams;
+    for (const k of q.keys()) if (!CHAPTER_LIST_PARAMS.has(k)) return mdError(res, 400, `Unknown query parameter: ${k}`);
+    const all = k => q.getAll(k);
+    const limit = q.has('limit') ? Number(q.get('limit')) : 10;
+    const offset = q.has('offset') ? Number(q.get('offset')) : 0;
+    if (!Number.isInteger(limit) || limit < 0 || limit > 100) return mdError(res, 400, 'limit: must be an integer from 0 to 100');
+    if (!Number.isInteger(offset) || offset < 0) return mdError(res, 400, 'offset: must be a non-negative integer');
+    for (const k of ['createdAtSince', 'updatedAtSince', 'publishAtSince']) {
+      if (q.has(k) && !SINCE.test(q.get(k))) return mdError(res, 400, `${k}: does not match the pattern YYYY-MM-DDTHH:MM:SS`);
+    }
+    for (const k of ['includeFuturePublishAt', 'includeEmptyPages', 'includeExternalUrl', 'includeFutureUpdates']) {
+      if (q.has(k) && !['0', '1'].includes(q.get(k))) return mdError(res, 400, `${k}: must be 0 or 1`);
+    }
+    for (const [k, v] of q.entries()) {
+      if (k.startsWith('order[') && !['asc', 'desc'].includes(v)) return mdError(res, 400, `${k}: must be asc or desc`);
+    }
+    const ratings = all('contentRating[]').length ? all('contentRating[]') : ['safe', 'suggestive', 'erotica'];
+    const since = q.has('createdAtSince') ? Date.parse(`${q.get('createdAtSince')}Z`) : -Infinity;
+    const now = Date.now();
+    const nowText = mdTime(now).slice(0, 19);
+    let list = [...chapters.values()].filter(ch =>
+      (ch.listedAt ?? 0) <= now &&
+      (!q.has('manga') || ch.mangaId === q.get('manga').toLowerCase()) &&
+      (!all('groups[]').length || ch.groupIds.some(g => all('groups[]').map(x => x.toLowerCase()).includes(g))) &&
+      (!all('translatedLanguage[]').length || all('translatedLanguage[]').includes(ch.attributes.translatedLanguage)) &&
+      (!q.has('chapter') || ch.attributes.chapter === q.get('chapter')) &&
+      (!(q.has('uploader') || q.has('uploader[]')) || [...all('uploader'), ...all('uploader[]')].includes(ch.userId)) &&
+      ratings.includes(mangas.get(ch.mangaId)?.contentRating ?? 'safe') &&
+      Date.parse(ch.createdAt) >= since &&
+      (q.get('includeFuturePublishAt') !== '0' || ch.attributes.publishAt <= nowText) &&
+      (q.get('includeExternalUrl') !== '0' || !ch.attributes.externalUrl) &&
+      (q.get('includeEmptyPages') !== '0' || ch.pages.length > 0));
+    const order = [...q.entries()].find(([k]) => k.startsWith('order['));
+    if (order) {
+      const key = order[0].slice(6, -1);
+      const val = ch => (key === 'createdAt' || key === 'updatedAt' ? ch[key] : ch.attributes[key] ?? '');
+      const dir = order[1] === 'desc' ? -1 : 1;
+      list.sort((a, b) => (val(a) < val(b) ? -dir : val(a) > val(b) ? dir : 0));
+    }
+    sendJson(res, 200, { result: 'ok', response: 'collection', data: list.slice(offset, offset + limit).map(chapterEntity), limit, offset, total: list.length });
+  }));
+
   r.post('/upload/begin', api(async (session, req, res) => {
     const body = await jsonBody(req, res, LIMITS.beginBody);
     if (body === undefined) return;
@@ -264,7 +318,7 @@ export function apiRoutes({ registry }) {
     if (session.options.requireTerms && body.termsAccepted !== true) {
       return mdError(res, 400, 'You must accept the terms of service (termsAccepted) to upload chapters');
     }
-    const now = new Date().toISOString();
+    const now = mdTime();
     const pages = order.map(id => byId.get(id));
     const d = body.chapterDraft;
     const attributes = {
@@ -281,7 +335,8 @@ export function apiRoutes({ registry }) {
       ch = chapters.get(up.chapterId);
       Object.assign(ch, { attributes, pages, version: ch.version + 1, updatedAt: now, termsAccepted: body.termsAccepted ?? null });
     } else {
-      ch = { id: randomUUID(), sessionId: session.id, userId: session.user.id, mangaId: up.mangaId, groupIds: up.groupIds, attributes, pages, version: 1, createdAt: now, updatedAt: now, termsAccepted: body.termsAccepted ?? null };
+      ch = { id: randomUUID(), sessionId: session.id, userId: session.user.id, mangaId: up.mangaId, groupIds: up.groupIds, attributes, pages, version: 1, createdAt: now, updatedAt: now, termsAccepted: body.termsAccepted ?? null,
+        listedAt: Date.now() + (session.options.listingDelayMs ?? 0) };
       chapters.set(ch.id, ch);
     }
     // Files missing from pageOrder are deleted.

@@ -85,8 +85,11 @@ export const isUuid = s => typeof s === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0
 // ---------------------------------------------------------------------------
 // Upload sessions
 
+/** MangaDex's timestamps: `2018-04-11T20:23:32+00:00` (seconds, explicit offset). */
+export const mdTime = (ms = Date.now()) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
 export function newUpload(session, { mangaId, groupIds = [], chapterId = null }) {
-  const now = new Date().toISOString();
+  const now = mdTime();
   const up = { id: randomUUID(), session, userId: session.user.id, mangaId, groupIds, chapterId, state: 'open', files: [], createdAt: now, updatedAt: now, version: 1 };
   uploads.set(up.id, up);
   session.user.openUploadId = up.id;
@@ -96,10 +99,13 @@ export function newUpload(session, { mangaId, groupIds = [], chapterId = null })
 export function newFile(up, { originalFileName, size, sha256, mimeType, source = 'local', id = randomUUID() }) {
   const f = { id, originalFileName, size, sha256, mimeType, source, version: 1 };
   up.files.push(f);
-  up.updatedAt = new Date().toISOString();
+  up.updatedAt = mdTime();
   return f;
 }
 
+// `fileHash` is the SHA-256 (hex) of the stored bytes, in the file's attributes (spec
+// UploadSessionFileAttributes {originalFileName, fileHash, fileSize, mimeType, source, version};
+// shared/protocols/cloudreve-and-mangadex.md, Corrections 2026-12-07).
 export const fileEntity = f => ({
   id: f.id,
   type: 'upload_session_file',
@@ -259,6 +265,7 @@ export function classify(method, path) {
   if (path === '/upload') return method === 'GET' ? 'session' : 'other';
   if (path === '/upload/begin') return 'begin';
   if (path === '/upload/check-approval-required') return 'check-approval';
+  if (path === '/chapter') return method === 'GET' ? 'chapter-list' : 'other';
   if (/^\/upload\/begin\/[^/]+$/.test(path)) return 'begin-edit';
   if (/^\/upload\/[^/]+\/commit$/.test(path)) return 'commit';
   if (/^\/upload\/[^/]+\/batch$/.test(path) && method === 'DELETE') return 'delete-batch';

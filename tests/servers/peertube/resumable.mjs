@@ -175,7 +175,7 @@ export function resumableRoutes({ registry, dataDir, uploadIndex }) {
       if (!checkChannel(req, res, file.metadata.channelId)) return null;
       const { user, session } = req.pt;
       const video = createVideo({ session, user, channelId: Number(file.metadata.channelId), name: String(file.metadata.name).trim(),
-        extra: { source: 'resumable', uploadId: file.id, filename: file.metadata.filename, size, sha256 } });
+        extra: { source: 'resumable', uploadId: file.id, filename: file.metadata.filename, size, sha256, privacy: Number(file.metadata.privacy ?? 3) } });
       session.usedBytes += size;
       return { video: { id: video.id, shortUUID: video.shortUUID, uuid: video.uuid } };
     }).catch(err => fail(res, { status: 500, message: String(err?.message || err) })));

@@ -38,7 +38,9 @@ export function uuidToShort(uuid) {
 
 export function createVideo({ session, user, channelId, name, extra = {} }) {
   const uuid = randomUUID();
-  const video = { id: nextVideoId++, uuid, shortUUID: uuidToShort(uuid), name, channelId, userId: user.id, sessionId: session.id, captions: {}, ...extra };
+  const createdAt = new Date().toISOString();
+  const video = { id: nextVideoId++, uuid, shortUUID: uuidToShort(uuid), name, channelId, userId: user.id, sessionId: session.id, captions: {},
+    createdAt, privacy: 3, state: 2, ...extra };
   videos.push(video);
   return video;
 }
@@ -98,6 +100,7 @@ const OTHER_ROUTES = [
   ['banner', /^\/api\/v1\/video-channels\/[^/]+\/banner\/pick$/],
   ['video-import', /^\/api\/v1\/videos\/imports$/],
   ['video-imports-list', /^\/api\/v1\/users\/me\/videos\/imports$/],
+  ['my-videos', /^\/api\/v1\/users\/me\/videos$/],
   ['import-latest', /^\/api\/v1\/users\/[^/]+\/imports\/latest$/]
 ];
 
