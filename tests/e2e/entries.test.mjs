@@ -5,14 +5,17 @@
 // tarball installed into a copy of the Vite app in tests/consumer, `tsc --noEmit` on the typed
 // single-provider examples, one `vite build` per single-provider page (`chunkup/peertube` through
 // vite-plugin-wasm, `chunkup/peertube/web` as an asset): its dist/ must hold exactly one wasm, that
-// entry's. Each built page uploads a file to the PeerTube fake in headless Chromium through its
-// entry's UploadQueue; the server must hold the same bytes. Needs `bash scripts/build.sh` first.
+// entry's. Those tests inspect files only and carry no engine tag. Then each built page uploads a
+// file to the PeerTube fake through its entry's UploadQueue, in each engine of E2E_ENGINES
+// (tests/e2e/engines.mjs; names end in ` [engine]`); the server must hold the same bytes.
+// Needs `bash scripts/build.sh` first.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, bytes, control, ensureFake, launch, pageServer, sha256 } from './harness.mjs';
+import { forEachEngine } from './engines.mjs';
+import { ROOT, bytes, control, ensureFake, pageServer, sha256 } from './harness.mjs';
 
 const FAKE = process.env.CHUNKUP_PEERTUBE_URL || `http://127.0.0.1:${process.env.PEERTUBE_PORT || 18081}`;
 const PKG = join(ROOT, 'pkg');
@@ -43,7 +46,7 @@ const PAGES = [
   ['peertube-web.html', 'chunkup/peertube/web', 'peertube/web/chunkup_bg.wasm']
 ];
 
-let tarball, browser, stopFake;
+let tarball, stopFake;
 const servers = {};
 
 const run = (cmd, args, cwd, env = {}) => {
@@ -54,6 +57,8 @@ const run = (cmd, args, cwd, env = {}) => {
   }
 };
 const has = (buf, text) => buf.includes(Buffer.from(text));
+/** The Vite outDir of a single-provider page. */
+const distOf = page => `dist-${page.replace('.html', '')}`;
 const wasmFiles = dir => readdirSync(dir, { recursive: true }).filter(f => f.endsWith('.wasm'));
 
 before(async () => {
@@ -64,7 +69,6 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
   for (const s of Object.values(servers)) await s.close();
   await stopFake?.();
   rmSync(WORK, { recursive: true, force: true });
@@ -137,9 +141,9 @@ describe('per-provider entries', () => {
   });
 
   for (const [page, entry, wasmPath] of PAGES) {
-    const out = `dist-${page.replace('.html', '')}`;
     test(`vite build of a page importing only '${entry}': dist/ holds one wasm, that entry's`, () => {
       assert.ok(tarball, 'packed and installed');
+      const out = distOf(page);
       const log = run(process.execPath, [join(BIN, 'vite/bin/vite.js'), 'build', '--outDir', out, '--logLevel', 'info'], APP, { CONSUMER_PAGES: page });
       const wasm = wasmFiles(join(APP, out));
       assert.equal(wasm.length, 1, `exactly one .wasm in ${out}: ${wasm.join(', ')}\n${log}`);
@@ -147,21 +151,23 @@ describe('per-provider entries', () => {
       assert.equal(sha256(built), sha256(readFileSync(join(PKG, wasmPath))), `${wasm[0]} is pkg/${wasmPath}`);
       for (const p of PROVIDERS) assert.equal(has(built, MARKER[p]), p === 'peertube', `${p}'s code ${p === 'peertube' ? 'in' : 'not in'} the app's wasm`);
     });
+  }
+});
 
-    test(`the built page uploads through '${entry}' and its UploadQueue; the server holds identical bytes`, async () => {
-      assert.ok(existsSync(join(APP, out, page)), 'built');
+// The built single-provider pages in each engine of E2E_ENGINES (tests/e2e/engines.mjs).
+forEachEngine(({ browser, name }) => {
+  for (const [page, entry] of PAGES) {
+    test(name(`the built page uploads through '${entry}' and its UploadQueue; the server holds identical bytes`), async () => {
+      const out = distOf(page);
+      assert.ok(existsSync(join(APP, out, page)), 'built (the vite build tests above ran first)');
       servers[out] ??= await pageServer({ root: join(APP, out) });
-      browser ??= await launch();
       const s = await control(FAKE, 'POST', '/session', {});
-      const tab = await browser.newPage();
-      const errors = [];
-      tab.on('pageerror', e => errors.push(e.message));
-      tab.on('console', m => { if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`); });
+      const tab = await (await browser()).newPage();
       const q = new URLSearchParams({ endpoint: `${FAKE}/s/${s.id}`, token: s.token, channelId: String(s.channelId), chunkSize: String(MB) });
       await tab.goto(`${servers[out].origin}/${page}?${q}`);
       await tab.waitForSelector('html[data-ready="1"]', { timeout: 20_000 });
       const data = bytes(2 * MB + 777, entry.length);
-      await tab.setInputFiles('#file', { name: 'clip.mp4', mimeType: 'video/mp4', buffer: data });
+      await tab.setFiles('#file', { name: 'clip.mp4', type: 'video/mp4', buffer: data });
       await tab.click('#start');
       await tab.waitForSelector('html[data-state="done"], html[data-state="error"]', { timeout: 60_000 });
       const result = JSON.parse(await tab.textContent('#out'));
@@ -174,7 +180,7 @@ describe('per-provider entries', () => {
       assert.equal(done.length, 1);
       assert.equal(done[0].received, data.length);
       assert.equal(done[0].sha256, sha256(data));
-      assert.deepEqual(errors, []);
+      assert.deepEqual(await tab.errors({ console: true }), []);
       await tab.close();
     });
   }
