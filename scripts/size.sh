@@ -12,6 +12,10 @@
 #   bash scripts/size.sh peertube mangadex    # just these
 #   bash scripts/size.sh --check              # exit 1 when an entry is over its budget
 #   SIZE_OUT=/tmp/sizes bash scripts/size.sh  # also copy each web build to $SIZE_OUT/<entry>/
+#
+# --check is NOT wired into CI yet: scripts/test.sh (CI) runs build.sh, which runs this script
+# without it, because no entry meets its budget today (issue 14 item 5: all four providers
+# ~180 KiB, one provider ~116-130 KiB). Pass --check from build.sh once every entry is within.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/entries.sh
