@@ -1,10 +1,26 @@
 //! TypeScript types for the options (appended to the generated .d.ts).
+//!
+//! One section per provider feature, so a single-provider build (`chunkup/peertube`, …) declares
+//! only its own provider's types. The unions (`UploadProvider`, `UploadOptions`, `UploadResult`)
+//! are built from `UploadProviders`, an interface each provider's section adds its entries to
+//! (TypeScript merges the declarations). Cloudreve's and MangaDex's own types are in
+//! `web/cloudreve.rs` and `web/mangadex.rs`, which exist only with their feature.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-export type UploadProvider = 'peertube' | 'peertube-import' | 'apivideo' | 'cloudreve' | 'mangadex';
+/**
+ * The providers in this build, each with its Upload options and what `start()` resolves with:
+ * one entry per provider compiled in (`chunkup` has all four, `chunkup/peertube` only PeerTube's).
+ */
+export interface UploadProviders {}
+
+/** The `provider` names this build accepts. */
+export type UploadProvider = keyof UploadProviders;
+
+/** The options of `new Upload(input, options)`: one type per provider of this build. */
+export type UploadOptions = UploadProviders[UploadProvider]['options'];
 
 export type UploadErrorCode =
   | 'invalid-input' | 'network' | 'http' | 'auth' | 'quota' | 'too-large'
@@ -86,6 +102,36 @@ export interface PreviousUpload {
   session: Record<string, unknown>;
 }
 
+/** With `integrity: true` every result gets the input's lower-case hex SHA-256 (an array, in input order, for several files). */
+export interface IntegrityResult {
+  sha256?: string | string[];
+}
+
+/**
+ * What `start()` resolves with, by the options' provider: `new Upload(file, options).start()` gives a
+ * `Promise<UploadResultFor<typeof options>>`, that provider's result (for PeerTube `result.video.id`
+ * type-checks). For options typed as the union `UploadOptions` it is the union of every provider's result.
+ */
+export type UploadResultFor<O> = O extends { provider: UploadProvider }
+  ? UploadProviders[O['provider']]['result'] & IntegrityResult
+  : never;
+
+/** Any provider's result. */
+export type UploadResult = UploadResultFor<UploadOptions>;
+
+export interface UploadError extends Error {
+  readonly name: 'UploadError' | string;
+}
+"#;
+
+#[cfg(feature = "peertube")]
+#[wasm_bindgen(typescript_custom_section)]
+const TS_PEERTUBE: &'static str = r#"
+export interface UploadProviders {
+  peertube: { options: PeerTubeUploadOptions; result: PeerTubeVideoResult };
+  'peertube-import': { options: PeerTubeImportOptions; result: PeerTubeImportResult };
+}
+
 /** PeerTube privacy: 1 public, 2 unlisted, 3 private, 4 internal, 5 password-protected. */
 export type PeerTubePrivacy = 1 | 2 | 3 | 4 | 5;
 
@@ -130,94 +176,6 @@ export interface PeerTubeVideoResult {
 
 /** What `start()` resolves with for `peertube-import`: the server's JSON, `{}` when it sends none. */
 export type PeerTubeImportResult = Record<string, unknown>;
-
-/** With `integrity: true` every result gets the input's lower-case hex SHA-256 (an array, in input order, for several files). */
-export interface IntegrityResult {
-  sha256?: string | string[];
-}
-
-/**
- * What `start()` resolves with, by the options' provider: `new Upload(file, { provider: 'peertube', … })`
- * gives a `Promise<UploadResultFor<PeerTubeUploadOptions>>`, so `result.video.id` type-checks.
- * For options typed as the union `UploadOptions` it is the union of every provider's result.
- */
-export type UploadResultFor<O> =
-  O extends { provider: 'peertube' } ? PeerTubeVideoResult & IntegrityResult
-  : O extends { provider: 'peertube-import' } ? PeerTubeImportResult & IntegrityResult
-  : O extends { provider: 'apivideo' } ? ApiVideoVideo & IntegrityResult
-  : O extends { provider: 'cloudreve' } ? CloudreveUploadResult & IntegrityResult
-  : O extends { provider: 'mangadex' } ? MangaDexChapterResult & IntegrityResult
-  : never;
-
-/** Any provider's result. */
-export type UploadResult = UploadResultFor<UploadOptions>;
-
-export interface ApiVideoUploadOptions extends CommonUploadOptions {
-  provider: 'apivideo';
-  /** A delegated upload token (safe to give to a browser). */
-  uploadToken: string;
-  /** Default https://ws.api.video (sandbox: https://sandbox.api.video). */
-  endpoint?: string;
-  /** Upload into an existing, empty video container. */
-  videoId?: string;
-  /** Title of the new video. Default: the file name. */
-  videoName?: string;
-  /** 5 MiB to 128 MiB; default 32 MiB. */
-  chunkSize?: number;
-  /** Parts in flight at once after the first (which creates the video): 1 to 6, default 2.
-   *  1 sends them one after another, like api.video's own uploader. Left unset, a first part
-   *  faster than ~150 MiB/s (a LAN or loopback, where parallel parts only compete for CPU)
-   *  makes the rest go one at a time. */
-  concurrency?: number;
-}
-
-export interface ProgressiveUploadOptions {
-  provider: 'apivideo';
-  uploadToken: string;
-  endpoint?: string;
-  videoId?: string;
-  videoName?: string;
-  retryDelays?: number[];
-  onProgress?: (progress: UploadProgress) => void;
-}
-
-export interface ApiVideoVideo {
-  videoId: string;
-  title?: string;
-  assets?: { iframe?: string; player?: string; hls?: string; thumbnail?: string; mp4?: string };
-  [key: string]: unknown;
-}
-
-export interface ApiVideoAuthOptions {
-  /** A Bearer access token from apiVideoAuthenticate (trusted pages only). */
-  accessToken: string;
-  endpoint?: string;
-  retryDelays?: number[];
-  getAccessToken?: () => string | Promise<string>;
-}
-
-export interface ApiVideoListTokensOptions extends ApiVideoAuthOptions {
-  sortBy?: 'createdAt' | 'ttl';
-  sortOrder?: 'asc' | 'desc';
-  currentPage?: number;
-  pageSize?: number;
-}
-
-export interface ApiVideoUploadToken {
-  token: string;
-  ttl: number;
-  createdAt: string;
-  expiresAt?: string | null;
-}
-
-export interface ApiVideoAccessToken {
-  token_type: 'Bearer' | string;
-  access_token: string;
-  refresh_token: string;
-  expires_in: number;
-}
-
-export type UploadOptions = PeerTubeUploadOptions | PeerTubeImportOptions | ApiVideoUploadOptions | CloudreveUploadOptions | MangaDexUploadOptions;
 
 export interface PeerTubeAuthOptions {
   endpoint: string;
@@ -298,6 +256,79 @@ export interface PeerTubeActorImage {
   updatedAt: string;
   [key: string]: unknown;
 }
+"#;
+
+#[cfg(feature = "apivideo")]
+#[wasm_bindgen(typescript_custom_section)]
+const TS_APIVIDEO: &'static str = r#"
+export interface UploadProviders {
+  apivideo: { options: ApiVideoUploadOptions; result: ApiVideoVideo };
+}
+
+export interface ApiVideoUploadOptions extends CommonUploadOptions {
+  provider: 'apivideo';
+  /** A delegated upload token (safe to give to a browser). */
+  uploadToken: string;
+  /** Default https://ws.api.video (sandbox: https://sandbox.api.video). */
+  endpoint?: string;
+  /** Upload into an existing, empty video container. */
+  videoId?: string;
+  /** Title of the new video. Default: the file name. */
+  videoName?: string;
+  /** 5 MiB to 128 MiB; default 32 MiB. */
+  chunkSize?: number;
+  /** Parts in flight at once after the first (which creates the video): 1 to 6, default 2.
+   *  1 sends them one after another, like api.video's own uploader. Left unset, a first part
+   *  faster than ~150 MiB/s (a LAN or loopback, where parallel parts only compete for CPU)
+   *  makes the rest go one at a time. */
+  concurrency?: number;
+}
+
+export interface ProgressiveUploadOptions {
+  provider: 'apivideo';
+  uploadToken: string;
+  endpoint?: string;
+  videoId?: string;
+  videoName?: string;
+  retryDelays?: number[];
+  onProgress?: (progress: UploadProgress) => void;
+}
+
+export interface ApiVideoVideo {
+  videoId: string;
+  title?: string;
+  assets?: { iframe?: string; player?: string; hls?: string; thumbnail?: string; mp4?: string };
+  [key: string]: unknown;
+}
+
+export interface ApiVideoAuthOptions {
+  /** A Bearer access token from apiVideoAuthenticate (trusted pages only). */
+  accessToken: string;
+  endpoint?: string;
+  retryDelays?: number[];
+  getAccessToken?: () => string | Promise<string>;
+}
+
+export interface ApiVideoListTokensOptions extends ApiVideoAuthOptions {
+  sortBy?: 'createdAt' | 'ttl';
+  sortOrder?: 'asc' | 'desc';
+  currentPage?: number;
+  pageSize?: number;
+}
+
+export interface ApiVideoUploadToken {
+  token: string;
+  ttl: number;
+  createdAt: string;
+  expiresAt?: string | null;
+}
+
+export interface ApiVideoAccessToken {
+  token_type: 'Bearer' | string;
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+}
 
 /** api.video's pagination block of a list answer. */
 export interface ApiVideoPagination {
@@ -308,8 +339,20 @@ export interface ApiVideoPagination {
   currentPageItems: number;
   links: { rel: string; uri: string }[];
 }
+"#;
 
-export interface UploadError extends Error {
-  readonly name: 'UploadError' | string;
+#[cfg(feature = "cloudreve")]
+#[wasm_bindgen(typescript_custom_section)]
+const TS_CLOUDREVE: &'static str = r#"
+export interface UploadProviders {
+  cloudreve: { options: CloudreveUploadOptions; result: CloudreveUploadResult };
+}
+"#;
+
+#[cfg(feature = "mangadex")]
+#[wasm_bindgen(typescript_custom_section)]
+const TS_MANGADEX: &'static str = r#"
+export interface UploadProviders {
+  mangadex: { options: MangaDexUploadOptions; result: MangaDexChapterResult };
 }
 "#;

@@ -2,4 +2,4 @@
 import init, { Upload, UploadError } from 'chunkup';
 import { mount } from './page';
 
-mount('chunkup', init, Upload, UploadError);
+mount('chunkup', init, (file, options) => new Upload(file, options).start(), UploadError);

@@ -1,12 +1,14 @@
-// One page for both builds: ?endpoint=…&token=…&channelId=… then pick a file and press Upload.
-// The outcome lands in <html data-state="done|error"> and #out (JSON), for the e2e test.
+// One page for every entry: ?endpoint=…&token=…&channelId=… then pick a file and press Upload.
+// The outcome lands in <html data-state="done|error"> and #out (JSON), for the e2e tests.
+// Each entry's page (main.ts, web.ts, peertube.ts, peertube-web.ts) passes its own module's
+// `init`, a function that uploads one file, and its `UploadError` class.
 import type { PeerTubeUploadOptions, PeerTubeVideoResult, UploadProgress } from 'chunkup';
 import type * as Bundler from 'chunkup';
 
-type UploadCtor = typeof Bundler.Upload;
 type ErrorCtor = typeof Bundler.UploadError;
+export type Start = (file: File, options: PeerTubeUploadOptions) => Promise<PeerTubeVideoResult>;
 
-export function mount(entry: string, init: () => Promise<unknown>, Upload: UploadCtor, UploadError: ErrorCtor): void {
+export function mount(entry: string, init: () => Promise<unknown>, start: Start, UploadError: ErrorCtor): void {
   const params = new URLSearchParams(location.search);
   const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
   const out = $<HTMLPreElement>('out');
@@ -31,7 +33,7 @@ export function mount(entry: string, init: () => Promise<unknown>, Upload: Uploa
       };
       root.dataset.state = 'running';
       try {
-        const result = (await new Upload(file, options).start()) as PeerTubeVideoResult;
+        const result = await start(file, options);
         const loaded = progress.map(p => p.loaded);
         const monotonic = loaded.every((v, i) => i === 0 || v >= loaded[i - 1]);
         out.textContent = JSON.stringify({ entry, result, progressEvents: progress.length, monotonic, last: progress.at(-1) });

@@ -2,4 +2,4 @@
 import init, { Upload, UploadError } from 'chunkup/web';
 import { mount } from './page';
 
-mount('chunkup/web', init, Upload, UploadError);
+mount('chunkup/web', init, (file, options) => new Upload(file, options).start(), UploadError);
