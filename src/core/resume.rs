@@ -215,14 +215,16 @@ pub enum Write {
 /// change when `force`d (pause, `offline`, the page hidden or unloaded).
 #[derive(Clone, Debug, Default)]
 pub struct WritePolicy {
-    /// The session state last written (as text) and its confirmed offset.
+    /// The name of the session last written (its URL or id, `Protocol::resume_key`) and its
+    /// confirmed offset.
     written: Option<(String, u64)>,
     written_ms: f64,
     held: bool,
 }
 
 impl WritePolicy {
-    /// `state`: the protocol's resume state as text (None: no session to resume).
+    /// `state`: what names the protocol's resumable session, without its progress (None: no
+    /// session to resume); `offset`: the bytes the server confirmed.
     pub fn check(&mut self, now_ms: f64, state: Option<&str>, offset: u64, force: bool) -> Write {
         let Some(state) = state else {
             self.held = false;

@@ -410,6 +410,10 @@ impl Protocol for ApiVideo {
         }
     }
 
+    fn resume_key(&self) -> Option<&str> {
+        self.video_id.as_deref()
+    }
+
     /// Continues the video with part `partsDone + 1`. api.video cannot be asked what it holds
     /// (that needs an API key), so the part that was in flight when the earlier page went away
     /// may be stored already: a "collides" answer to it then counts as stored, like after a

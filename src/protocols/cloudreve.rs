@@ -1776,6 +1776,10 @@ impl Protocol for Cloudreve {
         Some(j)
     }
 
+    fn resume_key(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.session_id.as_str())
+    }
+
     /// Continues a local session at `nextChunk` (Cloudreve rewrites a chunk sent twice at the
     /// same offset). A session that has expired meanwhile (40011) is replaced by a new one.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {

@@ -1723,6 +1723,10 @@ impl Protocol for MangaDex {
         }
     }
 
+    fn resume_key(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
     /// Continues the account's open session when it is for this chapter, whatever
     /// `existingSession` says: its file list is read first, pages it holds (same name and size)
     /// are kept, the rest are sent. A session that is gone meanwhile is begun again.

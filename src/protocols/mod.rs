@@ -141,6 +141,12 @@ pub trait Protocol {
     fn resume_state(&self) -> Option<Json> {
         None
     }
+    /// What names the session of [`Protocol::resume_state`] (its URL or id), without the
+    /// progress the state also carries: a change of it is written at once, progress at most once
+    /// a second (`core::resume::WritePolicy`). None: the whole state names it.
+    fn resume_key(&self) -> Option<&str> {
+        None
+    }
     /// Continues the session described by `state` (an earlier page's [`Protocol::resume_state`])
     /// instead of creating one. Called on a freshly built protocol, before any request.
     fn restore(&mut self, _state: &Json) -> Result<(), UploadError> {
@@ -243,6 +249,9 @@ impl<T: Protocol + ?Sized> Protocol for Box<T> {
     }
     fn resume_state(&self) -> Option<Json> {
         (**self).resume_state()
+    }
+    fn resume_key(&self) -> Option<&str> {
+        (**self).resume_key()
     }
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         (**self).restore(state)

@@ -815,6 +815,10 @@ impl Protocol for PeerTube {
         }
     }
 
+    fn resume_key(&self) -> Option<&str> {
+        self.upload_url.as_deref()
+    }
+
     /// Continues at a known upload URL: first asks the server what it holds (`PUT bytes */N`),
     /// then sends the rest. If the URL is gone (404/410), a fresh upload is created as after any
     /// lost session.

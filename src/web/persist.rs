@@ -144,10 +144,13 @@ impl Persist {
     /// at most once a second, and for any change at once when `force`d (pause, `offline`, the
     /// page hidden or unloaded). Returns when to call again for progress held back.
     pub fn update(&mut self, engine: &mut Engine<Box<dyn Protocol>>, now_ms: f64, force: bool) -> Option<f64> {
-        let state = engine.protocol().resume_state();
-        let text = state.as_ref().map(Json::to_json_string);
-        let offset = engine.protocol().confirmed();
-        match self.policy.check(now_ms, text.as_deref(), offset, force) {
+        let p = engine.protocol();
+        let state = p.resume_state();
+        // The session's name, not the whole state: the state carries progress too (an offset, the
+        // parts or pages stored), which must not count as a new session on every chunk.
+        let key = state.as_ref().map(|s| p.resume_key().map_or_else(|| s.to_json_string(), str::to_string));
+        let offset = p.confirmed();
+        match self.policy.check(now_ms, key.as_deref(), offset, force) {
             resume::Write::Now => {}
             resume::Write::At(at) => return Some(at),
             resume::Write::Remove => {

@@ -505,3 +505,53 @@ fn the_engine_restores_only_before_start_and_reports_the_restored_bytes() {
     let p = ApiVideo::progressive(AV, AV_TOKEN, None, None).unwrap();
     assert_eq!(p.resume_state(), None);
 }
+
+/// Feeds `WritePolicy` what `Persist::update` feeds it (the session's name and the confirmed
+/// offset) after each step, one millisecond apart; returns how many writes it asks for.
+fn writes_for(steps: &[(Option<String>, u64)]) -> usize {
+    let mut w = resume::WritePolicy::default();
+    steps.iter().enumerate().filter(|(t, (key, offset))| w.check(*t as f64, key.as_deref(), *offset, false) == resume::Write::Now).count()
+}
+
+fn step(p: &dyn Protocol) -> (Option<String>, u64) {
+    let key = p.resume_state().map(|s| p.resume_key().map_or_else(|| s.to_json_string(), str::to_string));
+    (key, p.confirmed())
+}
+
+#[test]
+fn progress_within_one_session_is_not_a_new_session_for_the_record() {
+    // The resume state carries progress (PeerTube's offset, api.video's parts, Cloudreve's next
+    // chunk), but the session's name does not change with it: chunks confirmed within a second of
+    // each other write the record once (the new session), not once per chunk.
+    let size = 6 * MIB;
+    let pages: Vec<PeerTube> = (1..=5).map(|k| peertube_first_page(size, k)).collect();
+    assert_ne!(pages[0].resume_state(), pages[4].resume_state(), "the state carries the offset");
+    assert!(pages.iter().all(|p| p.resume_key() == Some(UPLOAD_URL)));
+    assert_eq!(writes_for(&pages.iter().map(|p| step(p)).collect::<Vec<_>>()), 1);
+
+    let mut av = apivideo(20 * MIB, 5 * MIB);
+    let mut steps = Vec::new();
+    for _ in 0..3 {
+        let r = send(&mut av);
+        av.handle(&r, Outcome::Response(resp(201).with_body(r#"{"videoId":"viK"}"#)));
+        assert_eq!(av.resume_key(), Some("viK"));
+        steps.push(step(&av));
+    }
+    assert_eq!(writes_for(&steps), 1);
+
+    let mut cr = cloudreve(4 * MIB);
+    let create = send(&mut cr);
+    cr.handle(&create, cr_ok(&cr_session("local", "")));
+    let mut steps = Vec::new();
+    for _ in 0..3 {
+        let c = send(&mut cr);
+        cr.handle(&c, cr_ok("null"));
+        assert_eq!(cr.resume_key(), Some("sess-1"));
+        steps.push(step(&cr));
+    }
+    assert_eq!(writes_for(&steps), 1);
+    // A new session's name is written at once however recent the last write.
+    let mut w = resume::WritePolicy::default();
+    assert_eq!(w.check(0.0, Some("sess-1"), MIB, false), resume::Write::Now);
+    assert_eq!(w.check(1.0, Some("sess-2"), 0, false), resume::Write::Now);
+}
