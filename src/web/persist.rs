@@ -144,6 +144,10 @@ impl Persist {
     /// at most once a second, and for any change at once when `force`d (pause, `offline`, the
     /// page hidden or unloaded). Returns when to call again for progress held back.
     pub fn update(&mut self, engine: &mut Engine<Box<dyn Protocol>>, now_ms: f64, force: bool) -> Option<f64> {
+        // Paused: what an in-flight chunk confirms after the pause goes at once, like the pause's
+        // own write. (A held write landing later could re-file the record of an upload that this
+        // page, or another Upload of the same file, has finished meanwhile.)
+        let force = force || engine.state() == crate::engine::State::Paused;
         let p = engine.protocol();
         let state = p.resume_state();
         // The session's name, not the whole state: the state carries progress too (an offset, the

@@ -254,6 +254,36 @@ async fn records_are_removed_on_abort_and_refused_for_another_file() {
 }
 
 #[wasm_bindgen_test]
+async fn a_paused_upload_never_files_its_record_again_once_another_upload_finished() {
+    // The first page pauses with a chunk in flight, which the server confirms after the pause. A
+    // second Upload of the same file resumes from the record and finishes (the record goes). The
+    // paused one must not file its record again: a write held back by the once-a-second rule did,
+    // about a second after the pause (a full run in Chromium caught a stale record this way).
+    let s = Session::new(r#"{"user":"alice"}"#).await;
+    let chunk = 64 * KIB;
+    let data = bytes(8 * chunk + 5, 76);
+    let f: JsValue = file(&data, "paused.mp4", "video/mp4").into();
+    let o = pt_options(&s, &format!(r#""chunkSize":{chunk}"#));
+    let first = new_upload(&f, &o).unwrap();
+    let _running = first.start();
+    wait_answered(peertube_url(), &s.id, "chunk", 2).await;
+    first.pause();
+    sleep_ms(300.0).await;
+    assert!(answered(&log(peertube_url(), &s.id).await, "chunk").len() >= 3, "the chunk in flight at the pause was answered");
+    control(peertube_url(), "DELETE", &format!("/__control/session/{}/faults", s.id), None).await;
+    let prev = the_previous(&f, &o, "peertube", data.len(), &s.token).await;
+    let fp = str_field(&prev, "fingerprint");
+    let second = new_upload(&f, &o).unwrap();
+    second.resume_from(prev).expect("resumeFrom accepts it");
+    run(&second).await.unwrap_or_else(|e| panic!("resumed upload failed: {}", json(&e)));
+    pt_stored(&s, &data).await;
+    assert!(record_for(&fp).is_none(), "done: the record is gone");
+    sleep_ms(1500.0).await;
+    assert!(record_for(&fp).is_none(), "the paused upload filed its record again");
+    let _ = JsFuture::from(first.abort()).await;
+}
+
+#[wasm_bindgen_test]
 async fn expired_entries_are_dropped_and_refused() {
     let s = Session::new(r#"{"user":"alice"}"#).await;
     let data = bytes(200 * KIB, 74);
