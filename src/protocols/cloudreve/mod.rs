@@ -1,0 +1,448 @@
+//! Cloudreve v4 upload sessions (sans-IO), plus the login helpers.
+//! Wire details: shared/protocols/cloudreve-and-mangadex.md §1.
+//!
+//! `PUT /api/v4/file/upload` creates the session; the answer's storage policy says where the
+//! bytes go:
+//! - local (or any relayed policy): `POST /api/v4/file/upload/{id}/{index}`, in order, each chunk
+//!   exactly `chunk_size` bytes but the last (Cloudreve completes by itself after the last chunk);
+//! - remote (slave node): `POST {upload_urls[0]}?chunk={index}` with the session's `credential`
+//!   as `Authorization`, never the user's token;
+//! - S3, KS3, COS, OSS, OBS: one presigned `PUT` per part straight to the bucket (in parallel, up
+//!   to `storage_policy.chunk_concurrency`), ETags collected, the multipart upload completed with
+//!   `completeURL`, then Cloudreve's callback (S3, KS3, COS; OSS and OBS call back by themselves);
+//! - OneDrive: `Content-Range` PUTs to the Graph upload URL, then Cloudreve's callback.
+//!
+//! Cloudreve answers with a JSON envelope `{code, msg, data}`, usually with HTTP 200 even for
+//! errors: the code decides, see [`envelope_verdict`]. A retried chunk is re-sent at the same
+//! index (Cloudreve overwrites at the offset). When the session is gone (40011) after an answer to
+//! the last step was lost, the upload may have completed: the file is checked with
+//! `GET /api/v4/file/info` before anything is concluded.
+//!
+//! Recovery (see [`Cloudreve::handle_probe`]): a 40011 on a local/relay chunk may mean an expired
+//! access token (Cloudreve runs a request whose JWT does not parse as the anonymous user, whose
+//! session lookup then fails) or an expired session; the file check tells them apart (401: get a
+//! fresh token and send the chunk again; answered: the session is gone). The same check follows
+//! a storage credential that expired with the session (an S3-like part or completion URL's 403
+//! "Request has expired", a node's "sign expired", a OneDrive upload URL's 404) and Cloudreve's
+//! callback answering 40011 after the bytes were stored. An expired session whose placeholder
+//! still records it, and a session whose creation answer was lost (it holds the file's lock), are
+//! deleted with the user's token and a new session is created, at most [`MAX_NEW_SESSIONS`]
+//! times per upload; when that cannot be done, an expired session fails as `session-expired`.
+//!
+//! Files: `wire.rs` (envelopes, error mapping, XML, session parsing), `options.rs` (the caller's
+//! options and the constructor), `transfer.rs` (shared steps, create, local/remote chunks,
+//! callback, final check), `onedrive.rs`, `s3.rs`, `recovery.rs`, `auth.rs` (login helpers);
+//! the [`Protocol`] impl is here.
+
+mod auth;
+mod onedrive;
+mod options;
+mod recovery;
+mod s3;
+mod transfer;
+mod wire;
+
+pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, refresh_token};
+pub use options::{from_options, target_uri, UploadParams};
+pub use wire::{
+    chunk_count, completion_xml, envelope_verdict, parse_envelope, parse_session, xml_field, Envelope, PolicyKind, Route, S3Flavor, SessionInfo,
+};
+
+use crate::core::{Body, Json, Method, Outcome, Request, UploadError};
+use crate::protocols::{Next, Protocol, Verdict};
+use wire::{proto_err, valid_session_id};
+
+pub const PROVIDER: &str = "cloudreve";
+/// Parts in flight at once on S3-like policies when the policy does not say.
+pub const DEFAULT_S3_CONCURRENCY: usize = 3;
+/// Upper bound on parallel parts, whatever the policy says.
+pub const MAX_CONCURRENCY: usize = 8;
+/// More parts than any bucket accepts (S3: 10 000): a session asking for more is refused.
+pub const MAX_PARTS: usize = 100_000;
+/// The metadata key Cloudreve sets on a file while an upload session writes it.
+pub const UPLOAD_SESSION_METADATA: &str = "sys:upload_session_id";
+
+const TAG_KIND: u64 = 0xFF << 56;
+const TAG_CREATE: u64 = 1 << 56;
+const TAG_CHUNK: u64 = 2 << 56;
+const TAG_COMPLETE: u64 = 3 << 56;
+const TAG_CALLBACK: u64 = 4 << 56;
+const TAG_VERIFY: u64 = 5 << 56;
+const TAG_QUERY: u64 = 6 << 56;
+const TAG_PROBE: u64 = 7 << 56;
+const TAG_DISCARD: u64 = 8 << 56;
+
+/// New sessions one upload may create after its session expired or after a lost answer to its
+/// creation left a session holding the file's lock. Beyond this the upload fails (typed).
+pub const MAX_NEW_SESSIONS: u32 = 2;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Create,
+    Upload,
+    Complete,
+    Callback,
+    Verify,
+    /// `GET /api/v4/file/info`: whose session the file records, and whether the token still works.
+    Probe(ProbeFor),
+    /// `DELETE /api/v4/file/upload` of this upload's own stale session, then a new session.
+    Discard(String),
+    Done(Json),
+    Failed(UploadError),
+}
+
+/// Why the file is being looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeFor {
+    /// A local/relay chunk was answered 40011: expired token, or the session is gone?
+    ChunkGone,
+    /// Creating the session again met the file's lock or placeholder after a lost answer.
+    LostCreate,
+    /// The end of an S3-like or OneDrive upload found the session gone: the presigned
+    /// completion URL answered 403 "Request has expired", or Cloudreve's callback 40011.
+    Finish,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Part {
+    Pending,
+    InFlight,
+    Done(String),
+}
+
+#[derive(Debug)]
+pub struct Cloudreve {
+    endpoint: String,
+    token: String,
+    purchase_ticket: Option<String>,
+    uri: String,
+    total: u64,
+    create_body: String,
+    phase: Phase,
+    in_flight: usize,
+    session: Option<SessionInfo>,
+    /// local/remote: index of the first chunk not confirmed.
+    next_chunk: u64,
+    count: u64,
+    /// OneDrive: first byte the upload URL has not confirmed.
+    offset: u64,
+    od_query: bool,
+    parts: Vec<Part>,
+    confirmed: u64,
+    /// The create call may have reached the server although its answer was lost.
+    create_maybe_received: bool,
+    /// The last step (last chunk, completion, callback) may have succeeded without us knowing.
+    final_maybe_done: bool,
+    cleaned: bool,
+    /// Continuing a session from an earlier page, and no chunk has been accepted yet: if the
+    /// session turns out to be gone, a fresh one is created.
+    resumed: bool,
+    /// New sessions created so far after an expired session or a lost creation answer.
+    renewals: u32,
+    /// What ended the session (40011 on a chunk, or the create call's refusal), for messages.
+    gone_error: Option<UploadError>,
+}
+
+impl Protocol for Cloudreve {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        self.total
+    }
+    fn confirmed(&self) -> u64 {
+        match self.phase {
+            Phase::Done(_) => self.total,
+            _ => self.confirmed.min(self.total),
+        }
+    }
+    fn max_parallel(&self) -> usize {
+        match (&self.phase, &self.session) {
+            (Phase::Upload, Some(s)) if matches!(s.kind, PolicyKind::S3(_)) => s.concurrency.clamp(1, MAX_CONCURRENCY),
+            _ => 1,
+        }
+    }
+
+    fn next(&mut self) -> Next {
+        let req = match &self.phase {
+            Phase::Done(j) => return Next::Done(j.clone()),
+            Phase::Failed(e) => return Next::Fail(e.clone()),
+            Phase::Create => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                self.api(Method::Put, "/api/v4/file/upload").tag(TAG_CREATE).body(Body::json(self.create_body.clone()))
+            }
+            Phase::Upload => {
+                let Some(s) = self.session.clone() else {
+                    self.phase = Phase::Failed(proto_err("no upload session"));
+                    return self.next();
+                };
+                match s.kind {
+                    PolicyKind::S3(_) => match self.parts.iter().position(|p| *p == Part::Pending) {
+                        Some(i) => {
+                            if self.in_flight >= s.concurrency.max(1) {
+                                return Next::Wait;
+                            }
+                            self.parts[i] = Part::InFlight;
+                            self.part_request(&s, i)
+                        }
+                        None if self.parts.contains(&Part::InFlight) => return Next::Wait,
+                        None => {
+                            self.phase = Phase::Complete;
+                            return self.next();
+                        }
+                    },
+                    PolicyKind::OneDrive => {
+                        if self.in_flight > 0 {
+                            return Next::Wait;
+                        }
+                        if self.offset >= self.total && !self.od_query {
+                            self.od_query = true;
+                        }
+                        self.onedrive_request(&s)
+                    }
+                    PolicyKind::Local | PolicyKind::Remote => {
+                        if self.in_flight > 0 {
+                            return Next::Wait;
+                        }
+                        if self.next_chunk >= self.count {
+                            let _ = self.done(&Json::Null);
+                            return self.next();
+                        }
+                        self.chunk_request(&s)
+                    }
+                }
+            }
+            Phase::Complete => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                match self.session.as_ref().map(|s| (s.clone(), s.kind)) {
+                    Some((s, PolicyKind::S3(f))) => self.complete_request(&s, f),
+                    _ => {
+                        self.phase = Phase::Failed(proto_err("completion without an S3-like session"));
+                        return self.next();
+                    }
+                }
+            }
+            Phase::Callback => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                match &self.session {
+                    Some(s) => self.callback_request(s),
+                    None => {
+                        self.phase = Phase::Failed(proto_err("callback without a session"));
+                        return self.next();
+                    }
+                }
+            }
+            Phase::Verify => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                self.verify_request()
+            }
+            Phase::Probe(_) => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                self.verify_request().tag(TAG_PROBE)
+            }
+            Phase::Discard(sid) => {
+                if self.in_flight > 0 {
+                    return Next::Wait;
+                }
+                let body = Json::object().with("id", sid.as_str()).with("uri", self.target());
+                self.api(Method::Delete, "/api/v4/file/upload").tag(TAG_DISCARD).body(Body::json(body.to_json_string()))
+            }
+        };
+        self.in_flight += 1;
+        Next::Send(req)
+    }
+
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
+            return Verdict::Continue;
+        }
+        let kind = self.session.as_ref().map(|s| s.kind);
+        match (req.tag & TAG_KIND, &self.phase) {
+            (TAG_CREATE, Phase::Create) => self.handle_create(outcome),
+            (TAG_CHUNK, Phase::Upload) => match kind {
+                Some(PolicyKind::S3(_)) => self.handle_part(req, outcome),
+                Some(PolicyKind::OneDrive) => self.handle_onedrive(req, outcome),
+                _ => self.handle_chunk(req, outcome),
+            },
+            (TAG_QUERY, Phase::Upload) => self.handle_onedrive(req, outcome),
+            (TAG_COMPLETE, Phase::Complete) => self.handle_complete(outcome),
+            (TAG_CALLBACK, Phase::Callback) => self.handle_callback(outcome),
+            (TAG_VERIFY, Phase::Verify) => self.handle_verify(outcome),
+            (TAG_PROBE, Phase::Probe(why)) => {
+                let why = *why;
+                self.handle_probe(why, outcome)
+            }
+            (TAG_DISCARD, Phase::Discard(_)) => self.handle_discard(outcome),
+            _ => Verdict::Continue, // an answer that no longer matters
+        }
+    }
+
+    fn set_token(&mut self, token: &str) {
+        self.token = token.to_string();
+        if self.phase == Phase::Probe(ProbeFor::ChunkGone) {
+            // The 40011 came from the expired token: send the chunk again with the fresh one
+            // (OneDrive: ask its upload URL what it has first; S3-like: parts whose answers
+            // came while the file was checked were not recorded, so they go again).
+            self.phase = Phase::Upload;
+            for p in &mut self.parts {
+                if *p == Part::InFlight {
+                    *p = Part::Pending;
+                }
+            }
+            self.resync();
+        }
+    }
+
+    fn resync(&mut self) {
+        if self.phase == Phase::Upload && matches!(self.session.as_ref().map(|s| s.kind), Some(PolicyKind::OneDrive)) && self.offset > 0 {
+            self.od_query = true;
+        }
+    }
+
+    fn cancel(&mut self) -> Vec<Request> {
+        self.cleanup()
+    }
+
+    fn cleanup_on_failure(&mut self) -> Vec<Request> {
+        // Deleting the session could destroy an upload that completed unseen.
+        if self.final_maybe_done {
+            return Vec::new();
+        }
+        self.cleanup()
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut v = vec![self.token.clone()];
+        if let Some(t) = &self.purchase_ticket {
+            v.push(t.clone());
+        }
+        if let Some(s) = &self.session {
+            if let Some(c) = &s.credential {
+                v.push(c.clone());
+                if let Some(tail) = c.rsplit(' ').next() {
+                    v.push(tail.to_string());
+                }
+            }
+            if let Some(c) = &s.callback_secret {
+                v.push(c.clone());
+            }
+        }
+        v
+    }
+
+    /// Only the user's token (and purchase ticket) are the user's: the node credential and the
+    /// callback secret belong to the session and go where the session says.
+    fn credentials(&self) -> Vec<String> {
+        let mut v = vec![self.token.clone()];
+        if let Some(t) = &self.purchase_ticket {
+            v.push(t.clone());
+        }
+        v
+    }
+
+    fn credential_origin(&self) -> Option<String> {
+        crate::core::url::origin(&self.endpoint)
+    }
+
+    fn session(&self) -> Json {
+        match &self.session {
+            Some(s) => {
+                let mut j = Json::object()
+                    .with("sessionId", s.session_id.as_str())
+                    .with("uri", s.uri.as_str())
+                    .with("policyType", s.policy_type.as_str())
+                    .with("chunkSize", s.chunk_size)
+                    .with("confirmed", self.confirmed());
+                if let Some(e) = s.expires {
+                    j.set("expires", Json::from(e));
+                }
+                j
+            }
+            None => Json::Null,
+        }
+    }
+
+    /// Local (or relayed) chunked sessions only: their chunks go to Cloudreve itself with the
+    /// user's token, so the session id, chunk size and next chunk are all a later page needs.
+    /// Remote-node, S3-like and OneDrive sessions hand out credentials of their own (a node
+    /// credential, presigned URLs, an upload URL that is its own key), which are never stored.
+    fn resume_state(&self) -> Option<Json> {
+        let s = self.session.as_ref()?;
+        // While a chunk's 40011 is being checked the session may well be alive (an expired token).
+        let live = matches!(self.phase, Phase::Upload | Phase::Probe(ProbeFor::ChunkGone));
+        if !live || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
+            return None;
+        }
+        let mut j = Json::object()
+            .with("sessionId", s.session_id.as_str())
+            .with("uri", s.uri.as_str())
+            .with("policyType", s.policy_type.as_str())
+            .with("chunkSize", s.chunk_size)
+            .with("nextChunk", self.next_chunk);
+        if let Some(e) = s.expires {
+            j.set("expires", Json::from(e));
+        }
+        Some(j)
+    }
+
+    fn resume_key(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.session_id.as_str())
+    }
+
+    /// Continues a local session at `nextChunk` (Cloudreve rewrites a chunk sent twice at the
+    /// same offset). A session that has expired meanwhile (40011) is replaced by a new one.
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
+        if self.phase != Phase::Create || self.session.is_some() || self.in_flight > 0 {
+            return Err(bad("the upload has already begun"));
+        }
+        let sid = state.get("sessionId").and_then(Json::as_str).filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
+        let uri = state.get("uri").and_then(Json::as_str).filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("no usable uri"))?;
+        let chunk = state.get("chunkSize").and_then(Json::as_u64).filter(|c| *c > 0).ok_or_else(|| bad("no usable chunkSize"))?;
+        let count = chunk_count(self.total, chunk);
+        let next = state.get("nextChunk").and_then(Json::as_u64).filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("nextChunk does not fit the file"))?;
+        self.session = Some(SessionInfo {
+            session_id: sid.to_string(),
+            policy_type: state.get("policyType").and_then(Json::as_str).unwrap_or("local").to_string(),
+            kind: PolicyKind::Local,
+            chunk_size: chunk,
+            expires: state.get("expires").and_then(Json::as_u64),
+            upload_urls: Vec::new(),
+            credential: None,
+            complete_url: None,
+            callback_secret: None,
+            uri: uri.to_string(),
+            concurrency: 1,
+        });
+        self.count = count;
+        self.next_chunk = next;
+        self.confirmed = self.range(next).0;
+        self.phase = Phase::Upload;
+        self.resumed = true;
+        Ok(())
+    }
+}
+
+impl Cloudreve {
+    /// `DELETE /api/v4/file/upload {id, uri}`, once, while the session may still exist.
+    fn cleanup(&mut self) -> Vec<Request> {
+        if self.cleaned || matches!(self.phase, Phase::Done(_)) {
+            return Vec::new();
+        }
+        let Some(s) = &self.session else { return Vec::new() };
+        self.cleaned = true;
+        let body = Json::object().with("id", s.session_id.as_str()).with("uri", s.uri.as_str());
+        vec![self.api(Method::Delete, "/api/v4/file/upload").body(Body::json(body.to_json_string()))]
+    }
+}

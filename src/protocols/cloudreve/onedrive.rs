@@ -1,0 +1,152 @@
+//! OneDrive policies: `Content-Range` PUTs to the Graph upload URL, a status query when an
+//! answer was lost or a fragment overlapped, then Cloudreve's callback.
+
+use super::wire::proto_err;
+use super::{Cloudreve, Phase, ProbeFor, SessionInfo, PROVIDER, TAG_CHUNK, TAG_KIND, TAG_QUERY};
+use crate::core::retry::{parse_retry_after, status_is_retryable};
+use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
+use crate::protocols::{network_retry, Verdict};
+
+impl Cloudreve {
+    pub(super) fn onedrive_request(&self, s: &SessionInfo) -> Request {
+        let url = s.upload_urls.first().cloned().unwrap_or_default();
+        if self.od_query {
+            return Request::new(Method::Get, url).tag(TAG_QUERY);
+        }
+        let start = self.offset.min(self.total);
+        let end = if s.chunk_size == 0 { self.total } else { start.saturating_add(s.chunk_size).min(self.total) };
+        Request::new(Method::Put, url)
+            .tag(TAG_CHUNK | start)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Range", format!("bytes {}-{}/{}", start, end.saturating_sub(1), self.total))
+            .body(Body::Slice(Slice { file: 0, start, end }))
+    }
+
+    /// `nextExpectedRanges[0]`'s start, e.g. `"26-"` or `"26-99"`.
+    fn next_expected(body: &str) -> Option<Option<u64>> {
+        let j = Json::parse(body.trim()).ok()?;
+        let ranges = j.get("nextExpectedRanges")?.as_array()?;
+        match ranges.first() {
+            None => Some(None),
+            Some(r) => {
+                let s = r.as_str()?;
+                let start = s.split('-').next()?.trim();
+                if start.is_empty() || !start.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some(Some(start.parse().ok()?))
+            }
+        }
+    }
+
+    fn onedrive_all_received(&mut self) -> Verdict {
+        self.offset = self.total;
+        self.confirmed = self.total;
+        self.od_query = false;
+        self.final_maybe_done = false;
+        self.phase = Phase::Callback;
+        Verdict::Continue
+    }
+
+    fn onedrive_offset(&mut self, next: u64) -> Verdict {
+        if next > self.total {
+            return self.fail(proto_err("OneDrive expects bytes beyond the end of the file"));
+        }
+        self.offset = next;
+        self.confirmed = next;
+        self.od_query = false;
+        Verdict::Continue
+    }
+
+    pub(super) fn handle_onedrive(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        let query = req.tag & TAG_KIND == TAG_QUERY;
+        let what = if query { "OneDrive status query" } else { "OneDrive chunk" };
+        let end = match &req.body {
+            Body::Slice(s) => s.end,
+            _ => self.offset,
+        };
+        let resp = match outcome {
+            Outcome::Network(d) => {
+                if !query {
+                    if end == self.total {
+                        self.final_maybe_done = true;
+                    }
+                    self.od_query = true;
+                }
+                return network_retry(PROVIDER, what, &d);
+            }
+            Outcome::Response(r) => r,
+        };
+        let graph_message = || {
+            Json::parse(resp.body.trim()).ok().and_then(|j| j.path("error.message").and_then(Json::as_str).map(|s| truncate(s, 300)))
+        };
+        match resp.status {
+            200 | 201 if !query => self.onedrive_all_received(),
+            202 if !query => match Self::next_expected(&resp.body) {
+                Some(Some(next)) => self.onedrive_offset(next),
+                Some(None) => {
+                    self.od_query = true;
+                    Verdict::Continue
+                }
+                None => self.onedrive_offset(end),
+            },
+            200 if query => match Self::next_expected(&resp.body) {
+                Some(Some(next)) => self.onedrive_offset(next),
+                Some(None) => self.onedrive_all_received(),
+                None => self.fail(proto_err("the OneDrive status has no readable nextExpectedRanges")),
+            },
+            404 => {
+                if self.final_maybe_done {
+                    // The session closes once the last byte is stored: let Cloudreve check.
+                    return self.onedrive_all_received();
+                }
+                let mut e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, format!("{what}: the OneDrive upload session is gone"))
+                    .with_status(404);
+                if let Some(m) = graph_message() {
+                    e.message.push_str(&format!(" ({m})"));
+                }
+                // Gone with Cloudreve's session (expired or cancelled)? The file check tells.
+                self.gone_error = Some(e);
+                self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                Verdict::Continue
+            }
+            409 | 416 if !query => {
+                // Overlapping fragment: ask OneDrive what it still needs.
+                self.od_query = true;
+                Verdict::Continue
+            }
+            401 | 403 => {
+                // The upload URL is its own credential (like a presigned part URL): refused, and
+                // no user token can renew it.
+                let e = UploadError::new(ErrorCode::Auth, PROVIDER, format!("{what}: the OneDrive upload URL was refused (expired?)"))
+                    .with_status(resp.status);
+                self.fail(e)
+            }
+            s if status_is_retryable(s) => {
+                if !query {
+                    if end == self.total && s >= 500 {
+                        self.final_maybe_done = true;
+                    }
+                    self.od_query = true;
+                }
+                let mut e = status_error(PROVIDER, what, &resp);
+                if let Some(m) = graph_message() {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+                if s == 429 {
+                    Verdict::Throttled { error: e, retry_after }
+                } else {
+                    Verdict::Retry { error: e, retry_after }
+                }
+            }
+            _ => {
+                let mut e = status_error(PROVIDER, what, &resp);
+                if let Some(m) = graph_message() {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                self.fail(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! S3-like policies (S3, KS3, COS, OSS, OBS): presigned part PUTs in parallel, ETags collected,
+//! the multipart upload completed with `completeURL`.
+
+use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
+use super::{Cloudreve, Part, Phase, PolicyKind, ProbeFor, S3Flavor, SessionInfo, PROVIDER, TAG_CHUNK, TAG_COMPLETE, TAG_KIND};
+use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
+use crate::protocols::{network_retry, Verdict};
+
+impl Cloudreve {
+    pub(super) fn part_request(&mut self, s: &SessionInfo, i: usize) -> Request {
+        let (start, end) = self.range(i as u64);
+        let url = s.upload_urls.get(i).cloned().unwrap_or_default();
+        Request::new(Method::Put, url)
+            .tag(TAG_CHUNK | i as u64)
+            .header("Content-Type", "application/octet-stream")
+            .body(Body::Slice(Slice { file: 0, start, end }))
+    }
+
+    pub(super) fn handle_part(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        let i = (req.tag & !TAG_KIND) as usize;
+        let what = format!("part {}", i + 1);
+        if !matches!(self.parts.get(i), Some(Part::InFlight)) {
+            return Verdict::Continue; // stale
+        }
+        let resp = match outcome {
+            Outcome::Network(d) => {
+                self.parts[i] = Part::Pending;
+                return network_retry(PROVIDER, &what, &d);
+            }
+            Outcome::Response(r) => r,
+        };
+        if resp.is_success() {
+            let etag = resp.header("etag").unwrap_or("");
+            // OSS completes with `x-oss-complete-all` and needs no ETag (its CORS rule, as
+            // Cloudreve sets it, exposes none).
+            let oss = matches!(self.session.as_ref().map(|s| s.kind), Some(PolicyKind::S3(S3Flavor::Oss)));
+            if !(oss && etag.is_empty()) && (etag.is_empty() || etag.len() > 1024 || etag.chars().any(char::is_control)) {
+                return self.fail(
+                    proto_err(format!(
+                        "{what}: the storage answered without a readable ETag header (the bucket's CORS rules must list ETag in Access-Control-Expose-Headers)"
+                    ))
+                    .with_status(resp.status),
+                );
+            }
+            let (start, end) = self.range(i as u64);
+            self.confirmed += end - start;
+            self.parts[i] = Part::Done(etag.to_string());
+            return Verdict::Continue;
+        }
+        self.parts[i] = Part::Pending;
+        match resp.status {
+            404 => {
+                let mut e = status_error(PROVIDER, &what, &resp);
+                e.code = ErrorCode::SessionExpired;
+                if let Some(m) = xml_field(&resp.body, "Message") {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                e.message.push_str(" (the multipart upload is gone)");
+                self.fail(e)
+            }
+            403 => {
+                let mut e = status_error(PROVIDER, &what, &resp);
+                e.code = ErrorCode::Auth;
+                let m = xml_field(&resp.body, "Message");
+                if let Some(m) = &m {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                e.message.push_str(" (the bucket refused the presigned part URL: expired, or a signature mismatch)");
+                if m.is_some_and(|m| m.to_ascii_lowercase().contains("expired")) {
+                    // "Request has expired": the URLs are signed for the session's lifetime, so
+                    // the session has expired. The file check tells whether it can be replaced;
+                    // if not, the upload failed because its session expired, not for a refused
+                    // credential of the user's.
+                    e.code = ErrorCode::SessionExpired;
+                    self.gone_error = Some(e);
+                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    return Verdict::Continue;
+                }
+                self.fail(e)
+            }
+            _ => {
+                let v = http_verdict(&what, &resp, Route::Node);
+                self.apply(v)
+            }
+        }
+    }
+
+    fn etags(&self) -> Option<Vec<String>> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Done(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(super) fn complete_request(&self, s: &SessionInfo, flavor: S3Flavor) -> Request {
+        let url = s.complete_url.clone().unwrap_or_default();
+        let req = Request::new(Method::Post, url).tag(TAG_COMPLETE);
+        match flavor {
+            S3Flavor::Oss => req
+                .header("Content-Type", "application/octet-stream")
+                .header("x-oss-forbid-overwrite", "true")
+                .header("x-oss-complete-all", "yes"),
+            _ => {
+                let xml = completion_xml(&self.etags().unwrap_or_default());
+                let req = req.body(Body::Text { content_type: "application/octet-stream".into(), text: xml });
+                let req = req.header("Content-Type", "application/octet-stream");
+                if flavor == S3Flavor::Cos {
+                    req.header("x-cos-forbid-overwrite", "true")
+                } else {
+                    req
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_complete(&mut self, outcome: Outcome) -> Verdict {
+        let what = "multipart completion";
+        let Some(PolicyKind::S3(flavor)) = self.session.as_ref().map(|s| s.kind) else {
+            return self.fail(proto_err("completion without an S3-like session"));
+        };
+        let resp = match outcome {
+            Outcome::Network(d) => {
+                self.final_maybe_done = true;
+                return network_retry(PROVIDER, what, &d);
+            }
+            Outcome::Response(r) => r,
+        };
+        let after_complete = |me: &mut Self, data: &Json| -> Verdict {
+            me.final_maybe_done = false;
+            if flavor.client_callback() {
+                me.phase = Phase::Callback;
+                Verdict::Continue
+            } else {
+                me.done(data)
+            }
+        };
+        match resp.status {
+            200 => {
+                // S3 may answer 200 and put an error in the body.
+                if let Some(code) = xml_field(&resp.body, "Code").filter(|_| resp.body.contains("<Error>")) {
+                    let msg = xml_field(&resp.body, "Message").unwrap_or_default();
+                    let e = UploadError::new(ErrorCode::Http, PROVIDER, format!("{what} failed: {code} {}", truncate(&msg, 300))).with_status(200);
+                    if matches!(code.as_str(), "InternalError" | "SlowDown" | "ServiceUnavailable" | "RequestTimeout") {
+                        self.final_maybe_done = true;
+                        return Verdict::Retry { error: e.retryable(true), retry_after: None };
+                    }
+                    return self.fail(e);
+                }
+                // OSS and OBS put Cloudreve's callback answer in the body.
+                match parse_envelope(&resp.body) {
+                    Some(env) if env.code != 0 => {
+                        let v = envelope_verdict("storage callback to Cloudreve", resp.status, &env, Route::Callback);
+                        self.apply(v)
+                    }
+                    Some(env) => after_complete(self, &env.data),
+                    None => after_complete(self, &Json::Null),
+                }
+            }
+            404 if self.final_maybe_done => {
+                // NoSuchUpload after a lost answer: the earlier attempt completed it.
+                if flavor.client_callback() {
+                    after_complete(self, &Json::Null)
+                } else {
+                    self.phase = Phase::Verify;
+                    Verdict::Continue
+                }
+            }
+            404 => {
+                let mut e = status_error(PROVIDER, what, &resp);
+                e.code = ErrorCode::SessionExpired;
+                if let Some(m) = xml_field(&resp.body, "Message") {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                self.fail(e)
+            }
+            s if (200..300).contains(&s) => {
+                // OSS answers 203 when its callback to Cloudreve failed.
+                let mut e = status_error(PROVIDER, what, &resp);
+                e.message = format!("{what}: the storage could not call Cloudreve back (HTTP {s})");
+                if let Some(m) = xml_field(&resp.body, "Message") {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                self.fail(e)
+            }
+            403 if xml_field(&resp.body, "Message").is_some_and(|m| m.to_ascii_lowercase().contains("expired")) => {
+                // "Request has expired": `completeURL` is presigned for the session's lifetime
+                // (like the part URLs), so the session expired before the upload was finished.
+                // The file check tells whether it is this upload's to replace.
+                let mut e = status_error(PROVIDER, what, &resp);
+                e.code = ErrorCode::SessionExpired;
+                if let Some(m) = xml_field(&resp.body, "Message") {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                e.message.push_str(" (the presigned completion URL expired with the upload session)");
+                self.gone_error = Some(e);
+                self.phase = Phase::Probe(ProbeFor::Finish);
+                Verdict::Continue
+            }
+            400 => {
+                let mut e = status_error(PROVIDER, what, &resp);
+                e.code = ErrorCode::Protocol;
+                if let Some(m) = xml_field(&resp.body, "Message").or_else(|| xml_field(&resp.body, "Code")) {
+                    e.message.push_str(&format!(": {m}"));
+                }
+                self.fail(e)
+            }
+            s => {
+                if s >= 500 {
+                    self.final_maybe_done = true;
+                }
+                let v = http_verdict(what, &resp, Route::Node);
+                self.apply(v)
+            }
+        }
+    }
+}
