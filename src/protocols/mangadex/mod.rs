@@ -1,0 +1,476 @@
+//! MangaDex chapter upload session: the pages of one chapter, as image files in reading order.
+//! Wire details: shared/protocols/cloudreve-and-mangadex.md §2.
+//!
+//! Flow: `GET /upload?includes[]=upload_session_file` (is a session already open?) → resume it,
+//! abandon it (`DELETE /upload/{id}`), or refuse, per `existingSession` → `POST /upload/begin`
+//! (`/upload/begin/{chapterId}` with `version` for an edit) → pages in batches of up to 10 files
+//! (`POST /upload/{id}`, multipart, 2 batches in flight by default) → `POST /upload/{id}/commit`
+//! with `pageOrder` in input order. `abort()` abandons the session.
+//!
+//! Every page is sent with a unique file name (`007_scan.png`: page number, file stem, the
+//! extension of its real type), so that answers — which may accept some files of a batch and
+//! refuse others inside an HTTP 200 — are matched back by `originalFileName`, and so that a
+//! session left over from an earlier attempt can be resumed by name and size.
+//!
+//! After an answer that may have been lost (network error, 5xx, unreadable body) the session's
+//! file list is read again before more pages go out: pages the server did store are kept, and
+//! duplicates or files no longer wanted are deleted (`DELETE /upload/{id}/batch`, or
+//! `/upload/{id}/{fileId}` for one). A failed session is kept on failure (not abandoned), so the
+//! same pages can resume it later.
+//!
+//! Files: `options.rs` (the caller's options), `images.rs` (checks on the pages' sizes and first
+//! bytes), `wire.rs` (reading the server's answers), `session.rs` (finding or opening the
+//! session), `pages.rs` (batches, deletes, commit), `recovery.rs` (after lost answers),
+//! `approval.rs` (the approval check), `login.rs` (personal-client login); the state and the
+//! [`Protocol`] impl are here.
+
+mod approval;
+mod images;
+mod login;
+mod options;
+mod pages;
+mod recovery;
+mod session;
+mod wire;
+
+pub use approval::ApprovalCheck;
+pub use images::{check_head, check_sizes, dimensions, part_filename, sniff, ImageKind};
+pub use login::{login, refresh, token_url};
+pub use options::{chapter_draft, from_options, is_uuid, valid_language, valid_number_label, valid_publish_at, ExistingSession, Params};
+pub use recovery::{CLOCK_SKEW_MS, FIND_ATTEMPTS, FIND_DELAYS_MS};
+pub use wire::{hash_contradicts, parse_batch, parse_session, rate_limit_wait, FileError, RemoteFile, SessionInfo};
+
+use crate::core::retry::{parse_retry_after, status_is_retryable};
+use crate::core::url::{is_absolute_http, join};
+use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
+use crate::protocols::{network_retry, Next, Protocol, Verdict};
+use images::{invalid_pages, page_label};
+use options::{invalid, safe_id};
+
+pub const PROVIDER: &str = "mangadex";
+/// Files per `POST /upload/{id}` request.
+pub const MAX_FILES_PER_REQUEST: usize = 10;
+/// Bytes per image. The docs say "20 MB"; the decimal reading is the stricter one.
+pub const MAX_FILE_BYTES: u64 = 20_000_000;
+/// Bytes per upload session ("150 MB").
+pub const MAX_SESSION_BYTES: u64 = 150_000_000;
+/// Pages per chapter (files per session, and `pageOrder` maxItems).
+pub const MAX_PAGES: usize = 500;
+/// Width and height must stay below this many pixels.
+pub const MAX_DIMENSION: u32 = 10_000;
+/// `groups` maxItems in the schema (the prose says 5; the server decides).
+pub const MAX_GROUPS: usize = 10;
+pub const DEFAULT_CONCURRENCY: usize = 2;
+pub const MAX_CONCURRENCY: usize = 3;
+/// Attempts per page when the server refuses it inside a batch answer.
+pub const MAX_PAGE_ATTEMPTS: u32 = 3;
+/// Head bytes read from each page: enough for the magic bytes and, nearly always, the dimensions.
+pub const HEAD_BYTES: usize = 65_536;
+
+const TAG_CHECK: u64 = 1;
+const TAG_ABANDON: u64 = 2;
+const TAG_BEGIN: u64 = 3;
+const TAG_BATCH: u64 = 4;
+const TAG_DELETE: u64 = 5;
+const TAG_COMMIT: u64 = 6;
+const TAG_RESYNC: u64 = 7;
+const TAG_FIND: u64 = 8;
+
+// ---- the state ------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+enum PageState {
+    Pending,
+    Sending,
+    Stored(String),
+    /// The session holds a file of this page's name and size (`id`, whose `fileHash` is `hash`):
+    /// it is reused only once the page's own SHA-256 matches (asked of the shell when unknown).
+    Checking { id: String, hash: String },
+}
+
+#[derive(Clone, Debug)]
+struct Page {
+    size: u64,
+    original: String,
+    /// The multipart file name (set once the type is known).
+    name: String,
+    kind: ImageKind,
+    state: PageState,
+    /// Times the server refused this page inside a batch answer.
+    refusals: u32,
+    /// The page's SHA-256 (with `integrity`), compared with the server's `fileHash`.
+    sha256: Option<[u8; 32]>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    /// The file heads have not been checked yet: nothing may be sent.
+    NeedHeads,
+    /// Is a session already open?
+    Check,
+    /// Abandoning a session we were told to discard.
+    AbandonOld(String),
+    Begin,
+    Upload,
+    Commit,
+    /// The commit's answer was lost and the session is gone: look for the chapter it created
+    /// (this many lookups done).
+    FindChapter(u32),
+    Done(Json),
+    Failed(UploadError),
+}
+
+#[derive(Debug)]
+pub struct MangaDex {
+    endpoint: String,
+    params: Params,
+    pages: Vec<Page>,
+    total: u64,
+    phase: Phase,
+    session_id: Option<String>,
+    /// A control request (check, abandon, begin, resync, delete, commit) is in flight.
+    control_in_flight: bool,
+    batches_in_flight: usize,
+    /// The session's file list must be read again before more pages go out.
+    resync: bool,
+    /// File ids to delete (duplicates, files no longer wanted).
+    deletes: Vec<String>,
+    /// The begin request's answer was lost: a session found now may be the one it opened.
+    begin_lost: bool,
+    begin_conflicts: u32,
+    /// The commit's answer was lost: a 404 now means it most likely went through.
+    commit_lost: bool,
+    /// Pages whose SHA-256 the shell must compute (see `Protocol::take_digests_wanted`).
+    wanted: Vec<usize>,
+    /// The session's `createdAt` (server clock, ms) and owner, for finding the chapter after a
+    /// lost commit answer.
+    session_created_ms: Option<f64>,
+    session_user: Option<String>,
+    /// The client's clock (see `Protocol::set_now`), and when the session was begun or adopted.
+    now_ms: f64,
+    began_ms: Option<f64>,
+}
+
+impl MangaDex {
+    pub fn new(endpoint: &str, params: Params, files: &[FileInfo]) -> Result<Self, UploadError> {
+        if !is_absolute_http(endpoint) {
+            return Err(invalid("endpoint must be an http(s) URL or a path on this site (a proxy to api.mangadex.org)"));
+        }
+        check_sizes(files)?;
+        let pages = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Page {
+                size: f.size,
+                original: f.name.clone(),
+                name: format!("{:03}", i + 1),
+                kind: ImageKind::Jpeg,
+                state: PageState::Pending,
+                refusals: 0,
+                sha256: None,
+            })
+            .collect();
+        Ok(MangaDex {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            params,
+            pages,
+            total: files.iter().map(|f| f.size).sum(),
+            phase: Phase::NeedHeads,
+            session_id: None,
+            control_in_flight: false,
+            batches_in_flight: 0,
+            resync: false,
+            deletes: Vec::new(),
+            begin_lost: false,
+            begin_conflicts: 0,
+            commit_lost: false,
+            wanted: Vec::new(),
+            session_created_ms: None,
+            session_user: None,
+            now_ms: 0.0,
+            began_ms: None,
+        })
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The names pages are sent under, in input order.
+    pub fn page_names(&self) -> Vec<String> {
+        self.pages.iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn url(&self, path: &str) -> String {
+        join(&self.endpoint, path)
+    }
+
+    fn request(&self, method: Method, path: &str, tag: u64) -> Request {
+        Request::new(method, self.url(path)).tag(tag).bearer(&self.params.access_token)
+    }
+
+    fn fail(&mut self, e: UploadError) -> Verdict {
+        self.phase = Phase::Failed(e.clone());
+        Verdict::Fail(e)
+    }
+
+    fn stored(&self) -> usize {
+        self.pages.iter().filter(|p| matches!(p.state, PageState::Stored(_))).count()
+    }
+
+    fn error(&self, what: &str, resp: &Response) -> UploadError {
+        status_error(PROVIDER, what, resp)
+    }
+
+    /// Statuses every step treats alike. None: the step decides.
+    fn common(&mut self, what: &str, resp: &Response) -> Option<Verdict> {
+        let e = self.error(what, resp);
+        match resp.status {
+            401 => Some(Verdict::Reauth(e)),
+            403 => {
+                let mut e = e;
+                e.code = ErrorCode::Auth;
+                Some(self.fail(e))
+            }
+            429 => Some(Verdict::Throttled { error: e, retry_after: rate_limit_wait(resp) }),
+            s if status_is_retryable(s) => Some(Verdict::Retry { error: e, retry_after: resp.header("retry-after").and_then(parse_retry_after) }),
+            _ => None,
+        }
+    }
+}
+
+impl Protocol for MangaDex {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        self.total
+    }
+    fn confirmed(&self) -> u64 {
+        match self.phase {
+            Phase::Done(_) => self.total,
+            _ => self.pages.iter().filter(|p| matches!(p.state, PageState::Stored(_))).map(|p| p.size).sum(),
+        }
+    }
+    fn max_parallel(&self) -> usize {
+        self.params.concurrency + 1
+    }
+
+    fn next(&mut self) -> Next {
+        match &self.phase {
+            Phase::Done(j) => return Next::Done(j.clone()),
+            Phase::Failed(e) => return Next::Fail(e.clone()),
+            Phase::NeedHeads => {
+                let e = UploadError::protocol(PROVIDER, "the pages' first bytes were not checked before the upload (set_heads)");
+                self.phase = Phase::Failed(e.clone());
+                return Next::Fail(e);
+            }
+            Phase::Upload => return self.next_upload(),
+            _ => {}
+        }
+        if self.control_in_flight || self.batches_in_flight > 0 {
+            return Next::Wait;
+        }
+        let req = match self.phase.clone() {
+            Phase::Check => self.request(Method::Get, "/upload?includes[]=upload_session_file", TAG_CHECK),
+            Phase::AbandonOld(id) => self.request(Method::Delete, &format!("/upload/{id}"), TAG_ABANDON),
+            Phase::Begin => match &self.params.edit {
+                Some((chapter, version)) => self
+                    .request(Method::Post, &format!("/upload/begin/{chapter}"), TAG_BEGIN)
+                    .body(Body::json(Json::object().with("version", *version).to_json_string())),
+                None => {
+                    let groups = Json::Array(self.params.groups.iter().map(|g| Json::String(g.clone())).collect());
+                    let body = Json::object().with("manga", self.params.manga.clone().unwrap_or_default()).with("groups", groups);
+                    self.request(Method::Post, "/upload/begin", TAG_BEGIN).body(Body::json(body.to_json_string()))
+                }
+            },
+            Phase::Commit => {
+                let Some(sid) = self.session_id.clone() else {
+                    self.phase = Phase::Begin;
+                    return self.next();
+                };
+                if self.pages.iter().any(|p| !matches!(p.state, PageState::Stored(_))) {
+                    self.phase = Phase::Upload;
+                    return self.next();
+                }
+                self.commit_request(&sid)
+            }
+            Phase::FindChapter(_) => self.find_request(),
+            _ => return Next::Wait,
+        };
+        self.control_in_flight = true;
+        Next::Send(req)
+    }
+
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        if req.tag == TAG_BATCH {
+            if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
+                self.batches_in_flight = self.batches_in_flight.saturating_sub(1);
+                return Verdict::Continue;
+            }
+            return self.handle_batch(req, outcome);
+        }
+        self.control_in_flight = false;
+        if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
+            return Verdict::Continue;
+        }
+        if req.tag == TAG_DELETE {
+            return self.handle_delete(req, outcome);
+        }
+        if req.tag == TAG_COMMIT {
+            return self.handle_commit(outcome);
+        }
+        if req.tag == TAG_FIND {
+            return match self.phase {
+                Phase::FindChapter(tried) => self.handle_find(tried, outcome),
+                _ => Verdict::Continue,
+            };
+        }
+        let resp = match outcome {
+            Outcome::Network(detail) => {
+                let what = match req.tag {
+                    TAG_BEGIN => {
+                        // The session may have been opened: look before beginning again.
+                        self.begin_lost = true;
+                        self.phase = Phase::Check;
+                        "beginning the upload session"
+                    }
+                    TAG_ABANDON => "abandoning the open upload session",
+                    _ => "upload session lookup",
+                };
+                return network_retry(PROVIDER, what, &detail);
+            }
+            Outcome::Response(r) => r,
+        };
+        match req.tag {
+            TAG_CHECK => self.handle_check(resp),
+            TAG_ABANDON => self.handle_abandon_old(resp),
+            TAG_BEGIN => self.handle_begin(resp),
+            TAG_RESYNC => self.handle_resync(resp),
+            _ => Verdict::Continue,
+        }
+    }
+
+    fn set_token(&mut self, token: &str) {
+        self.params.access_token = token.to_string();
+    }
+
+    fn resync(&mut self) {
+        if self.phase == Phase::Upload && self.session_id.is_some() {
+            self.resync = true;
+        }
+    }
+
+    fn cancel(&mut self) -> Vec<Request> {
+        match &self.session_id {
+            Some(sid) if !matches!(self.phase, Phase::Done(_)) => {
+                vec![self.request(Method::Delete, &format!("/upload/{sid}"), TAG_ABANDON)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn head_bytes(&self) -> usize {
+        HEAD_BYTES
+    }
+
+    fn set_heads(&mut self, heads: Vec<Vec<u8>>) -> Result<(), UploadError> {
+        if heads.len() != self.pages.len() {
+            return Err(UploadError::protocol(PROVIDER, format!("{} file heads for {} pages", heads.len(), self.pages.len())));
+        }
+        let mut problems = Vec::new();
+        for (i, head) in heads.iter().enumerate() {
+            match check_head(head) {
+                Ok(kind) => {
+                    let p = &mut self.pages[i];
+                    p.kind = kind;
+                    p.name = part_filename(i, &p.original, kind);
+                }
+                Err(why) => problems.push(format!("{}: {why}", page_label(i, &self.pages[i].original))),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(invalid_pages(problems));
+        }
+        if self.phase == Phase::NeedHeads {
+            self.phase = Phase::Check;
+        }
+        Ok(())
+    }
+
+    fn wants_file_digests(&self) -> bool {
+        true
+    }
+
+    fn set_file_digests(&mut self, sha256: Vec<[u8; 32]>) {
+        for (i, d) in sha256.into_iter().enumerate() {
+            self.set_file_digest(i, d);
+        }
+    }
+
+    fn set_now(&mut self, now_ms: f64) {
+        self.now_ms = now_ms;
+    }
+
+    fn take_digests_wanted(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.wanted)
+    }
+
+    /// Settles a page in `Checking`: its stored namesake is reused when the hashes match, else
+    /// deleted and the page sent again.
+    fn set_file_digest(&mut self, file: usize, sha256: [u8; 32]) {
+        let Some(p) = self.pages.get_mut(file) else { return };
+        p.sha256 = Some(sha256);
+        if let PageState::Checking { id, hash } = &p.state {
+            if crate::core::digest::hex(&sha256) == *hash {
+                p.state = PageState::Stored(id.clone());
+            } else {
+                if safe_id(id) && !self.deletes.contains(id) {
+                    self.deletes.push(id.clone());
+                }
+                p.state = PageState::Pending;
+            }
+        }
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.params.access_token.clone()]
+    }
+    fn credential_origin(&self) -> Option<String> {
+        crate::core::url::origin(&self.endpoint)
+    }
+
+    fn session(&self) -> Json {
+        match &self.session_id {
+            Some(id) => Json::object().with("sessionId", id.as_str()).with("pagesStored", self.stored() as u64),
+            None => Json::Null,
+        }
+    }
+
+    /// The open session and how many pages it holds. (MangaDex lists a session's files, so a
+    /// resumed upload reads them again and sends only the pages missing.)
+    fn resume_state(&self) -> Option<Json> {
+        match (&self.session_id, &self.phase) {
+            (Some(id), Phase::Upload) => Some(Json::object().with("sessionId", id.as_str()).with("pagesStored", self.stored() as u64)),
+            _ => None,
+        }
+    }
+
+    fn resume_key(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// Continues the account's open session when it is for this chapter, whatever
+    /// `existingSession` says: its file list is read first, pages it holds (same name and size)
+    /// are kept, the rest are sent. A session that is gone meanwhile is begun again.
+    fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
+        if self.session_id.is_some() || self.control_in_flight || !matches!(self.phase, Phase::NeedHeads | Phase::Check) {
+            return Err(invalid("cannot resume: the upload has already begun"));
+        }
+        if !state.get("sessionId").and_then(Json::as_str).is_some_and(safe_id) {
+            return Err(invalid("cannot resume: no usable sessionId"));
+        }
+        self.params.existing = ExistingSession::Resume;
+        Ok(())
+    }
+}

@@ -1,0 +1,292 @@
+//! The caller's options, validated into [`Params`]: the `chapter` fields into MangaDex's
+//! `chapterDraft`, ids, number labels, language codes and dates; and [`from_options`], which
+//! builds the protocol from them.
+
+use super::{MangaDex, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_FILES_PER_REQUEST, MAX_GROUPS, PROVIDER};
+use crate::core::{FileInfo, Json, UploadError};
+use crate::protocols::Protocol;
+
+/// What to do about an upload session that is already open for the account (MangaDex allows one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExistingSession {
+    /// Continue it when it is for the same manga and groups (or the same chapter edit), skipping
+    /// pages it already holds; otherwise fail with a clear message. The default.
+    Resume,
+    /// Abandon whatever session is open, then begin a new one.
+    Abandon,
+    /// Fail when any session is open.
+    Fail,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    pub access_token: String,
+    /// Required for a new chapter; optional for an edit.
+    pub manga: Option<String>,
+    pub groups: Vec<String>,
+    /// The validated `chapterDraft` object.
+    pub draft: Json,
+    /// `(chapterId, version)` to edit an existing chapter.
+    pub edit: Option<(String, u64)>,
+    pub terms_accepted: bool,
+    pub existing: ExistingSession,
+    pub batch_size: usize,
+    pub concurrency: usize,
+}
+
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+/// Ids the server gives us go into URL paths: only plain id characters are accepted.
+pub(super) fn safe_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `^((0|[1-9]\d*)(\.\d+)?[a-z]?)?$`, at most 8 characters.
+pub fn valid_number_label(s: &str) -> bool {
+    if s.len() > 8 {
+        return false;
+    }
+    if s.is_empty() {
+        return true;
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == 0 || (b[0] == b'0' && i > 1) {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if i < b.len() && b[i].is_ascii_lowercase() {
+        i += 1;
+    }
+    i == b.len()
+}
+
+/// `^[a-z]{2}(-[a-z]{2})?$`
+pub fn valid_language(s: &str) -> bool {
+    let b = s.as_bytes();
+    let two = |x: &[u8]| x.len() == 2 && x.iter().all(u8::is_ascii_lowercase);
+    match b.len() {
+        2 => two(b),
+        5 => two(&b[..2]) && b[2] == b'-' && two(&b[3..]),
+        _ => false,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, no time zone (MangaDex's format).
+pub fn valid_publish_at(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 19 {
+        return false;
+    }
+    for (i, c) in b.iter().enumerate() {
+        let ok = match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
+    (1..=12).contains(&n(5..7)) && (1..=31).contains(&n(8..10)) && n(11..13) <= 23 && n(14..16) <= 59 && n(17..19) <= 59
+}
+
+pub(super) fn invalid(msg: impl Into<String>) -> UploadError {
+    UploadError::invalid(PROVIDER, msg)
+}
+
+/// A volume/chapter label: a string, a number (written as text), or null.
+fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
+    let text = match v {
+        None => return Err(invalid(format!("chapter.{key} is required (a string such as \"12\" or \"12.5\", or null)"))),
+        Some(Json::Null) => return Ok(Json::Null),
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Number(n)) if n.is_finite() && *n >= 0.0 => {
+            // "12", "12.5": the JSON writer's shortest form (no float formatting in the binary).
+            Json::Number(*n).to_json_string()
+        }
+        Some(_) => return Err(invalid(format!("chapter.{key} must be a string or null"))),
+    };
+    if !valid_number_label(&text) {
+        return Err(invalid(format!(
+            "chapter.{key} {} is not a valid label (digits, an optional .decimal part and letter, at most 8 characters, e.g. \"12\", \"12.5\", \"3b\")",
+            crate::core::quoted(&crate::core::truncate(&text, 20))
+        )));
+    }
+    Ok(Json::String(text))
+}
+
+fn optional_string(v: Option<&Json>, key: &str) -> Result<Option<String>, UploadError> {
+    match v {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(format!("{key} must be a string"))),
+    }
+}
+
+/// Validates `chapter` into MangaDex's `chapterDraft`.
+pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
+    let c = match chapter {
+        Some(c @ Json::Object(_)) => c,
+        Some(_) => return Err(invalid("chapter must be an object { volume, chapter, title, translatedLanguage }")),
+        None => return Err(invalid("chapter is required: { volume, chapter, title, translatedLanguage }")),
+    };
+    const KEYS: [&str; 6] = ["volume", "chapter", "title", "translatedLanguage", "externalUrl", "publishAt"];
+    if let Some((k, _)) = c.entries().iter().find(|(k, _)| !KEYS.contains(&k.as_str())) {
+        return Err(invalid(format!("chapter.{k} is not a chapter field; expected {}", KEYS.join(", "))));
+    }
+    let mut d = Json::object();
+    d.set("volume", number_label("volume", c.get("volume"))?);
+    d.set("chapter", number_label("chapter", c.get("chapter"))?);
+    match c.get("title") {
+        None => return Err(invalid("chapter.title is required (a string or null)")),
+        Some(Json::Null) => d.set("title", Json::Null),
+        Some(Json::String(t)) if t.chars().count() <= 255 => d.set("title", Json::String(t.clone())),
+        Some(Json::String(_)) => return Err(invalid("chapter.title is longer than 255 characters")),
+        Some(_) => return Err(invalid("chapter.title must be a string or null")),
+    }
+    let lang = optional_string(c.get("translatedLanguage"), "chapter.translatedLanguage")?
+        .ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
+    if !valid_language(&lang) {
+        return Err(invalid(format!(
+            "chapter.translatedLanguage {} is not a language code like \"en\" or \"pt-br\"",
+            crate::core::quoted(&crate::core::truncate(&lang, 20))
+        )));
+    }
+    d.set("translatedLanguage", Json::String(lang));
+    if let Some(url) = optional_string(c.get("externalUrl"), "chapter.externalUrl")? {
+        let lower = url.to_ascii_lowercase();
+        if url.chars().count() > 512 || !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(invalid("chapter.externalUrl must be an http(s) URL of at most 512 characters"));
+        }
+        d.set("externalUrl", Json::String(url));
+    }
+    if let Some(at) = optional_string(c.get("publishAt"), "chapter.publishAt")? {
+        if !valid_publish_at(&at) {
+            return Err(invalid(format!(
+                "chapter.publishAt {} must look like 2025-07-01T18:00:00 (no time zone)",
+                crate::core::quoted(&crate::core::truncate(&at, 40))
+            )));
+        }
+        d.set("publishAt", Json::String(at));
+    }
+    Ok(d)
+}
+
+impl Params {
+    pub fn from_options(options: &Json) -> Result<Params, UploadError> {
+        let access_token = optional_string(options.get("accessToken"), "accessToken")?
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("accessToken is required"))?;
+        let edit = match options.get("chapterId") {
+            None | Some(Json::Null) => {
+                if options.get("version").is_some_and(|v| !v.is_null()) {
+                    return Err(invalid("version is only used with chapterId (to edit a chapter)"));
+                }
+                None
+            }
+            Some(Json::String(id)) if is_uuid(id) => {
+                let version = options
+                    .get("version")
+                    .and_then(Json::as_u64)
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| invalid("version (the chapter's current version, an integer ≥ 1) is required with chapterId"))?;
+                Some((id.to_ascii_lowercase(), version))
+            }
+            Some(_) => return Err(invalid("chapterId must be a chapter UUID")),
+        };
+        let manga = match options.get("manga") {
+            None | Some(Json::Null) if edit.is_some() => None,
+            None | Some(Json::Null) => return Err(invalid("manga (the manga's UUID) is required")),
+            Some(Json::String(m)) if is_uuid(m) => Some(m.to_ascii_lowercase()),
+            Some(_) => return Err(invalid("manga must be a manga UUID")),
+        };
+        let groups = match options.get("groups") {
+            None | Some(Json::Null) if edit.is_some() => Vec::new(),
+            None | Some(Json::Null) => {
+                return Err(invalid("groups is required: an array of scanlation group UUIDs ([] for no group)"))
+            }
+            Some(Json::Array(items)) => {
+                let mut out: Vec<String> = Vec::new();
+                for g in items {
+                    match g.as_str() {
+                        Some(s) if is_uuid(s) => {
+                            let s = s.to_ascii_lowercase();
+                            if out.contains(&s) {
+                                return Err(invalid(format!("groups lists {s} twice")));
+                            }
+                            out.push(s);
+                        }
+                        _ => return Err(invalid("groups must hold scanlation group UUIDs")),
+                    }
+                }
+                if out.len() > MAX_GROUPS {
+                    return Err(invalid(format!("at most {MAX_GROUPS} groups per chapter")));
+                }
+                out
+            }
+            Some(_) => return Err(invalid("groups must be an array of scanlation group UUIDs")),
+        };
+        let draft = chapter_draft(options.get("chapter"))?;
+        let terms_accepted = match options.get("termsAccepted") {
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(b)) => *b,
+            Some(_) => return Err(invalid("termsAccepted must be a boolean")),
+        };
+        let existing = match optional_string(options.get("existingSession"), "existingSession")?.as_deref() {
+            None | Some("resume") => ExistingSession::Resume,
+            Some("abandon") => ExistingSession::Abandon,
+            Some("fail") => ExistingSession::Fail,
+            Some(_) => return Err(invalid("existingSession must be 'resume', 'abandon' or 'fail'")),
+        };
+        let bounded = |key: &str, max: usize, default: usize| -> Result<usize, UploadError> {
+            match options.get(key) {
+                None | Some(Json::Null) => Ok(default),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| (1..=max as u64).contains(n))
+                    .map(|n| n as usize)
+                    .ok_or_else(|| invalid(format!("{key} must be an integer from 1 to {max}"))),
+            }
+        };
+        Ok(Params {
+            access_token,
+            manga,
+            groups,
+            draft,
+            edit,
+            terms_accepted,
+            existing,
+            batch_size: bounded("batchSize", MAX_FILES_PER_REQUEST, MAX_FILES_PER_REQUEST)?,
+            concurrency: bounded("concurrency", MAX_CONCURRENCY, DEFAULT_CONCURRENCY)?,
+        })
+    }
+}
+
+/// Builds the protocol from the caller's options (plain data; `endpoint` already absolute).
+/// Validates everything; sends nothing.
+pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: Option<u64>) -> Result<Box<dyn Protocol>, UploadError> {
+    if chunk.is_some() {
+        return Err(invalid("chunkSize does not apply to MangaDex: pages are sent whole, up to 10 per request (see batchSize)"));
+    }
+    let params = Params::from_options(options)?;
+    Ok(Box::new(MangaDex::new(endpoint, params, files)?))
+}

@@ -1,0 +1,219 @@
+//! Recovering from lost answers: the session's file list, read again, is taken as the truth
+//! (pages it holds are kept by name, size and `fileHash`; the rest are sent again); and after a
+//! lost commit answer, the chapter the commit created is looked up (`GET /chapter`).
+
+use super::options::safe_id;
+use super::wire::sha256_hex;
+use super::{parse_session, MangaDex, PageState, Phase, RemoteFile, PROVIDER, TAG_FIND};
+use crate::core::retry::RetryAfter;
+use crate::core::{ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
+use crate::protocols::{network_retry, Verdict};
+
+/// After a lost commit answer, the chapter list is read this many times at most: a committed
+/// chapter goes through a processing queue before it is listed (docs `04-chapter/upload`).
+pub const FIND_ATTEMPTS: u32 = 6;
+/// The waits between those reads, in ms (the last one repeats).
+pub const FIND_DELAYS_MS: [u64; 5] = [1_000, 2_000, 4_000, 8_000, 15_000];
+/// How far before the session's begin (on the client's clock) a chapter may have been created
+/// and still be this upload's, when the server did not say when the session was created.
+pub const CLOCK_SKEW_MS: f64 = 5.0 * 60_000.0;
+
+impl MangaDex {
+    /// Takes the server's file list as the truth: keeps what is stored under a page's name and
+    /// size once its `fileHash` (the SHA-256 of the stored bytes) matches the page's own SHA-256,
+    /// queues duplicates, stale copies (a page edited since: same name and size, other bytes)
+    /// and unknown files for deletion, and sends again what is missing. A page whose SHA-256 is
+    /// not known yet waits in `Checking` while the shell hashes it.
+    pub(super) fn reconcile(&mut self, files: &[RemoteFile]) {
+        let listed: Vec<&str> = files.iter().filter(|f| !f.remote).map(|f| f.id.as_str()).collect();
+        for p in &mut self.pages {
+            match &p.state {
+                PageState::Stored(id) | PageState::Checking { id, .. } if !listed.contains(&id.as_str()) => p.state = PageState::Pending,
+                PageState::Sending => p.state = PageState::Pending,
+                _ => {}
+            }
+        }
+        for f in files.iter().filter(|f| !f.remote) {
+            let (Some(name), Some(size)) = (&f.name, f.size) else { continue };
+            let Some(i) = self.pages.iter().position(|p| &p.name == name && p.size == size) else {
+                self.deletes.push(f.id.clone());
+                continue;
+            };
+            let p = &mut self.pages[i];
+            match &p.state {
+                PageState::Stored(id) | PageState::Checking { id, .. } if *id == f.id => {}
+                PageState::Stored(_) | PageState::Checking { .. } => self.deletes.push(f.id.clone()),
+                _ => match f.hash.as_deref().and_then(sha256_hex) {
+                    // No SHA-256 to compare with: name and size are all there is to go by.
+                    None => p.state = PageState::Stored(f.id.clone()),
+                    Some(hash) => match p.sha256 {
+                        Some(d) if crate::core::digest::hex(&d) == hash => p.state = PageState::Stored(f.id.clone()),
+                        Some(_) => self.deletes.push(f.id.clone()),
+                        None => {
+                            p.state = PageState::Checking { id: f.id.clone(), hash };
+                            if !self.wanted.contains(&i) {
+                                self.wanted.push(i);
+                            }
+                        }
+                    },
+                },
+            }
+        }
+        self.deletes.retain(|id| safe_id(id));
+        self.deletes.dedup();
+    }
+
+    pub(super) fn handle_resync(&mut self, resp: Response) -> Verdict {
+        if resp.status == 404 {
+            return self.fail(
+                UploadError::new(ErrorCode::SessionExpired, PROVIDER, "the upload session is gone (expired, or abandoned elsewhere)")
+                    .with_status(404),
+            );
+        }
+        if !resp.is_success() {
+            if let Some(v) = self.common("upload session lookup", &resp) {
+                return v;
+            }
+            let e = self.error("upload session lookup", &resp);
+            return self.fail(e);
+        }
+        match parse_session(&resp.body) {
+            Some(s) if Some(&s.id) == self.session_id.as_ref() && !s.closed => {
+                self.resync = false;
+                self.reconcile(&s.files);
+                Verdict::Continue
+            }
+            Some(_) => self.fail(UploadError::new(
+                ErrorCode::SessionExpired,
+                PROVIDER,
+                "the upload session was closed or replaced by another one while pages were uploading",
+            )),
+            None => self.fail(UploadError::protocol(PROVIDER, "the upload session lookup answered with something that is not a session").with_status(resp.status)),
+        }
+    }
+
+    /// `GET /chapter` for the chapter a lost commit created: this manga, language, chapter
+    /// number and groups, newest first (query parameters of the spec's `GetChapter`; every
+    /// content rating, as the default leaves out pornographic mangas).
+    pub(super) fn find_request(&self) -> Request {
+        use crate::core::url::encode_component as enc;
+        let mut q = vec![format!("manga={}", enc(self.params.manga.as_deref().unwrap_or("")))];
+        if let Some(lang) = self.params.draft.get("translatedLanguage").and_then(Json::as_str) {
+            q.push(format!("translatedLanguage[]={}", enc(lang)));
+        }
+        if let Some(c) = self.params.draft.get("chapter").and_then(Json::as_str) {
+            q.push(format!("chapter={}", enc(c)));
+        }
+        for g in &self.params.groups {
+            q.push(format!("groups[]={}", enc(g)));
+        }
+        if let Some(u) = &self.session_user {
+            q.push(format!("uploader={}", enc(u)));
+        }
+        if let Some(ms) = self.session_created_ms {
+            // `YYYY-MM-DDTHH:MM:SS` in UTC, no zone (the spec's pattern); a second early, as the
+            // chapter's own stamp may be rounded.
+            let t = crate::core::time::format_iso8601_ms(ms - 1000.0);
+            q.push(format!("createdAtSince={}", t.get(..19).unwrap_or("")));
+        }
+        for r in ["safe", "suggestive", "erotica", "pornographic"] {
+            q.push(format!("contentRating[]={r}"));
+        }
+        q.push("includeFuturePublishAt=1&includeEmptyPages=1&includeExternalUrl=1".into());
+        q.push("order[createdAt]=desc&limit=20&offset=0".into());
+        self.request(Method::Get, &format!("/chapter?{}", q.join("&")), TAG_FIND)
+    }
+
+    /// Is this chapter (an item of a `GET /chapter` answer) the one our commit created?
+    fn is_our_chapter(&self, c: &Json) -> bool {
+        if c.get("type").and_then(Json::as_str) != Some("chapter") || !c.get("id").and_then(Json::as_str).is_some_and(safe_id) {
+            return false;
+        }
+        let attr = |k: &str| c.get("attributes").and_then(|a| a.get(k));
+        let draft = |k: &str| self.params.draft.get(k).cloned().unwrap_or(Json::Null);
+        if attr("translatedLanguage").cloned().unwrap_or(Json::Null) != draft("translatedLanguage")
+            || attr("chapter").cloned().unwrap_or(Json::Null) != draft("chapter")
+        {
+            return false;
+        }
+        let mut manga = None;
+        let mut groups: Vec<String> = Vec::new();
+        let mut uploader = None;
+        for rel in c.get("relationships").and_then(Json::as_array).unwrap_or(&[]) {
+            let id = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
+            match (rel.get("type").and_then(Json::as_str), id) {
+                (Some("manga"), Some(id)) => manga = Some(id),
+                (Some("scanlation_group"), Some(id)) => groups.push(id),
+                (Some("user"), Some(id)) => uploader = Some(id),
+                _ => {}
+            }
+        }
+        let same_groups = groups.len() == self.params.groups.len() && self.params.groups.iter().all(|g| groups.contains(g));
+        if manga.is_none() || manga != self.params.manga || !same_groups {
+            return false;
+        }
+        if let (Some(u), Some(ours)) = (&uploader, &self.session_user) {
+            if u != ours {
+                return false;
+            }
+        }
+        // Created after the session began: on the server's clock when it said when that was,
+        // else on ours, allowing for the two clocks to differ.
+        let created = attr("createdAt").and_then(Json::as_str).and_then(crate::core::time::parse_iso8601_ms);
+        let since = match (self.session_created_ms, self.began_ms) {
+            (Some(ms), _) => ms - 1000.0,
+            (None, Some(ms)) => ms - CLOCK_SKEW_MS,
+            (None, None) => return false,
+        };
+        created.is_some_and(|t| t >= since)
+    }
+
+    pub(super) fn handle_find(&mut self, tried: u32, outcome: Outcome) -> Verdict {
+        let resp = match outcome {
+            Outcome::Network(detail) => return network_retry(PROVIDER, "looking up the committed chapter", &detail),
+            Outcome::Response(r) => r,
+        };
+        if resp.is_success() {
+            let found = Json::parse(resp.body.trim())
+                .ok()
+                .and_then(|j| j.get("data").and_then(Json::as_array).and_then(|d| d.iter().find(|c| self.is_our_chapter(c)).cloned()));
+            if let Some(chapter) = found {
+                // What a commit answers: the chapter entity.
+                let json = Json::object().with("result", "ok").with("response", "entity").with("data", chapter);
+                self.phase = Phase::Done(json);
+                return Verdict::Continue;
+            }
+            let tried = tried + 1;
+            if tried < FIND_ATTEMPTS {
+                // Not listed yet: chapters are processed before they appear. Wait and look again.
+                self.phase = Phase::FindChapter(tried);
+                let wait = FIND_DELAYS_MS.get(tried as usize - 1).or(FIND_DELAYS_MS.last()).copied().unwrap_or(1_000);
+                let e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, "the committed chapter is not listed yet");
+                return Verdict::Throttled { error: e, retry_after: Some(RetryAfter::Delay(wait)) };
+            }
+            return self.fail(
+                UploadError::new(
+                    ErrorCode::SessionExpired,
+                    PROVIDER,
+                    format!(
+                        "the commit's answer was lost and the upload session is gone, and no matching chapter was listed after {FIND_ATTEMPTS} lookups: \
+                         the chapter may still be in MangaDex's processing queue; check the manga's chapters before uploading it again"
+                    ),
+                )
+                .with_status(404),
+            );
+        }
+        if let Some(v) = self.common("looking up the committed chapter", &resp) {
+            return v;
+        }
+        let e = self.error("looking up the committed chapter", &resp);
+        self.fail(
+            UploadError::new(
+                ErrorCode::SessionExpired,
+                PROVIDER,
+                format!("the commit's answer was lost and the upload session is gone: the chapter was most likely created, but looking it up failed ({})", e.message),
+            )
+            .with_status(resp.status),
+        )
+    }
+}
