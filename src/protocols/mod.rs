@@ -1,6 +1,7 @@
 //! Provider protocols as sans-IO state machines. Each says what to send next and digests what
 //! came back; the engine (`crate::engine`) owns retries, backoff, progress, pause and abort.
-//! Adding a provider = one file here implementing [`Protocol`], plus its tests.
+//! Adding a provider = one file here implementing [`Protocol`] (or a folder, as `cloudreve/` and
+//! `mangadex/` are), plus its tests.
 
 use crate::core::retry::{parse_retry_after, RetryAfter};
 use crate::core::{Json, Outcome, Request, Response, UploadError};
