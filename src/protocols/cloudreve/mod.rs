@@ -62,15 +62,54 @@ pub const MAX_PARTS: usize = 100_000;
 /// The metadata key Cloudreve sets on a file while an upload session writes it.
 pub const UPLOAD_SESSION_METADATA: &str = "sys:upload_session_id";
 
-const TAG_KIND: u64 = 0xFF << 56;
-const TAG_CREATE: u64 = 1 << 56;
-const TAG_CHUNK: u64 = 2 << 56;
-const TAG_COMPLETE: u64 = 3 << 56;
-const TAG_CALLBACK: u64 = 4 << 56;
-const TAG_VERIFY: u64 = 5 << 56;
-const TAG_QUERY: u64 = 6 << 56;
-const TAG_PROBE: u64 = 7 << 56;
-const TAG_DISCARD: u64 = 8 << 56;
+/// What a request was: carried in the core's `Request::tag` (kind in the top byte, the chunk's
+/// number or first byte below it), converted only by [`Kind::tag`] and [`Kind::from_tag`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Create,
+    /// Local/relay: the chunk's index; S3-like: the part's index; OneDrive: the fragment's first byte.
+    Chunk(u64),
+    Complete,
+    Callback,
+    Verify,
+    /// OneDrive: the upload URL asked which bytes it holds.
+    Query,
+    Probe,
+    Discard,
+}
+
+impl Kind {
+    const SHIFT: u32 = 56;
+    const LOW: u64 = (1 << Self::SHIFT) - 1;
+
+    fn tag(self) -> u64 {
+        let (kind, low) = match self {
+            Kind::Create => (1, 0),
+            Kind::Chunk(n) => (2, n & Self::LOW),
+            Kind::Complete => (3, 0),
+            Kind::Callback => (4, 0),
+            Kind::Verify => (5, 0),
+            Kind::Query => (6, 0),
+            Kind::Probe => (7, 0),
+            Kind::Discard => (8, 0),
+        };
+        kind << Self::SHIFT | low
+    }
+
+    fn from_tag(tag: u64) -> Option<Kind> {
+        Some(match (tag >> Self::SHIFT, tag & Self::LOW) {
+            (1, 0) => Kind::Create,
+            (2, n) => Kind::Chunk(n),
+            (3, 0) => Kind::Complete,
+            (4, 0) => Kind::Callback,
+            (5, 0) => Kind::Verify,
+            (6, 0) => Kind::Query,
+            (7, 0) => Kind::Probe,
+            (8, 0) => Kind::Discard,
+            _ => return None,
+        })
+    }
+}
 
 /// New sessions one upload may create after its session expired or after a lost answer to its
 /// creation left a session holding the file's lock. Beyond this the upload fails (typed).
@@ -171,7 +210,7 @@ impl Protocol for Cloudreve {
                 if self.in_flight > 0 {
                     return Next::Wait;
                 }
-                self.api(Method::Put, "/api/v4/file/upload").tag(TAG_CREATE).body(Body::json(self.create_body.clone()))
+                self.api(Method::Put, "/api/v4/file/upload").tag(Kind::Create.tag()).body(Body::json(self.create_body.clone()))
             }
             Phase::Upload => {
                 let Some(s) = self.session.clone() else {
@@ -248,14 +287,14 @@ impl Protocol for Cloudreve {
                 if self.in_flight > 0 {
                     return Next::Wait;
                 }
-                self.verify_request().tag(TAG_PROBE)
+                self.verify_request().tag(Kind::Probe.tag())
             }
             Phase::Discard(sid) => {
                 if self.in_flight > 0 {
                     return Next::Wait;
                 }
                 let body = Json::object().with("id", sid.as_str()).with("uri", self.target());
-                self.api(Method::Delete, "/api/v4/file/upload").tag(TAG_DISCARD).body(Body::json(body.to_json_string()))
+                self.api(Method::Delete, "/api/v4/file/upload").tag(Kind::Discard.tag()).body(Body::json(body.to_json_string()))
             }
         };
         self.in_flight += 1;
@@ -267,23 +306,26 @@ impl Protocol for Cloudreve {
         if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
             return Verdict::Continue;
         }
-        let kind = self.session.as_ref().map(|s| s.kind);
-        match (req.tag & TAG_KIND, &self.phase) {
-            (TAG_CREATE, Phase::Create) => self.handle_create(outcome),
-            (TAG_CHUNK, Phase::Upload) => match kind {
-                Some(PolicyKind::S3(_)) => self.handle_part(req, outcome),
-                Some(PolicyKind::OneDrive) => self.handle_onedrive(req, outcome),
-                _ => self.handle_chunk(req, outcome),
+        let Some(kind) = Kind::from_tag(req.tag) else {
+            return Verdict::Continue; // not a request this upload sends
+        };
+        let policy = self.session.as_ref().map(|s| s.kind);
+        match (kind, &self.phase) {
+            (Kind::Create, Phase::Create) => self.handle_create(outcome),
+            (Kind::Chunk(n), Phase::Upload) => match policy {
+                Some(PolicyKind::S3(_)) => self.handle_part(n as usize, outcome),
+                Some(PolicyKind::OneDrive) => self.handle_onedrive(req, false, outcome),
+                _ => self.handle_chunk(n, outcome),
             },
-            (TAG_QUERY, Phase::Upload) => self.handle_onedrive(req, outcome),
-            (TAG_COMPLETE, Phase::Complete) => self.handle_complete(outcome),
-            (TAG_CALLBACK, Phase::Callback) => self.handle_callback(outcome),
-            (TAG_VERIFY, Phase::Verify) => self.handle_verify(outcome),
-            (TAG_PROBE, Phase::Probe(why)) => {
+            (Kind::Query, Phase::Upload) => self.handle_onedrive(req, true, outcome),
+            (Kind::Complete, Phase::Complete) => self.handle_complete(outcome),
+            (Kind::Callback, Phase::Callback) => self.handle_callback(outcome),
+            (Kind::Verify, Phase::Verify) => self.handle_verify(outcome),
+            (Kind::Probe, Phase::Probe(why)) => {
                 let why = *why;
                 self.handle_probe(why, outcome)
             }
-            (TAG_DISCARD, Phase::Discard(_)) => self.handle_discard(outcome),
+            (Kind::Discard, Phase::Discard(_)) => self.handle_discard(outcome),
             _ => Verdict::Continue, // an answer that no longer matters
         }
     }

@@ -2,7 +2,7 @@
 //! answer was lost or a fragment overlapped, then Cloudreve's callback.
 
 use super::wire::proto_err;
-use super::{Cloudreve, Phase, ProbeFor, SessionInfo, PROVIDER, TAG_CHUNK, TAG_KIND, TAG_QUERY};
+use super::{Cloudreve, Kind, Phase, ProbeFor, SessionInfo, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
@@ -11,12 +11,12 @@ impl Cloudreve {
     pub(super) fn onedrive_request(&self, s: &SessionInfo) -> Request {
         let url = s.upload_urls.first().cloned().unwrap_or_default();
         if self.od_query {
-            return Request::new(Method::Get, url).tag(TAG_QUERY);
+            return Request::new(Method::Get, url).tag(Kind::Query.tag());
         }
         let start = self.offset.min(self.total);
         let end = if s.chunk_size == 0 { self.total } else { start.saturating_add(s.chunk_size).min(self.total) };
         Request::new(Method::Put, url)
-            .tag(TAG_CHUNK | start)
+            .tag(Kind::Chunk(start).tag())
             .header("Content-Type", "application/octet-stream")
             .header("Content-Range", format!("bytes {}-{}/{}", start, end.saturating_sub(1), self.total))
             .body(Body::Slice(Slice { file: 0, start, end }))
@@ -58,8 +58,7 @@ impl Cloudreve {
         Verdict::Continue
     }
 
-    pub(super) fn handle_onedrive(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        let query = req.tag & TAG_KIND == TAG_QUERY;
+    pub(super) fn handle_onedrive(&mut self, req: &Request, query: bool, outcome: Outcome) -> Verdict {
         let what = if query { "OneDrive status query" } else { "OneDrive chunk" };
         let end = match &req.body {
             Body::Slice(s) => s.end,

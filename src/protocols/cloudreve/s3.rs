@@ -2,7 +2,7 @@
 //! the multipart upload completed with `completeURL`.
 
 use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
-use super::{Cloudreve, Part, Phase, PolicyKind, ProbeFor, S3Flavor, SessionInfo, PROVIDER, TAG_CHUNK, TAG_COMPLETE, TAG_KIND};
+use super::{Cloudreve, Kind, Part, Phase, PolicyKind, ProbeFor, S3Flavor, SessionInfo, PROVIDER};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -11,13 +11,12 @@ impl Cloudreve {
         let (start, end) = self.range(i as u64);
         let url = s.upload_urls.get(i).cloned().unwrap_or_default();
         Request::new(Method::Put, url)
-            .tag(TAG_CHUNK | i as u64)
+            .tag(Kind::Chunk(i as u64).tag())
             .header("Content-Type", "application/octet-stream")
             .body(Body::Slice(Slice { file: 0, start, end }))
     }
 
-    pub(super) fn handle_part(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        let i = (req.tag & !TAG_KIND) as usize;
+    pub(super) fn handle_part(&mut self, i: usize, outcome: Outcome) -> Verdict {
         let what = format!("part {}", i + 1);
         if !matches!(self.parts.get(i), Some(Part::InFlight)) {
             return Verdict::Continue; // stale
@@ -97,7 +96,7 @@ impl Cloudreve {
 
     pub(super) fn complete_request(&self, s: &SessionInfo, flavor: S3Flavor) -> Request {
         let url = s.complete_url.clone().unwrap_or_default();
-        let req = Request::new(Method::Post, url).tag(TAG_COMPLETE);
+        let req = Request::new(Method::Post, url).tag(Kind::Complete.tag());
         match flavor {
             S3Flavor::Oss => req
                 .header("Content-Type", "application/octet-stream")

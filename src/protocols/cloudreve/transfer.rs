@@ -4,7 +4,7 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{chunk_count, envelope_verdict, http_verdict, parse_envelope, parse_session, proto_err, valid_session_id, verdict_error, Route};
-use super::{Cloudreve, Part, Phase, PolicyKind, ProbeFor, SessionInfo, PROVIDER, TAG_CALLBACK, TAG_CHUNK, TAG_KIND, TAG_VERIFY, UPLOAD_SESSION_METADATA};
+use super::{Cloudreve, Kind, Part, Phase, PolicyKind, ProbeFor, SessionInfo, PROVIDER, UPLOAD_SESSION_METADATA};
 use crate::core::url::{encode_component, join};
 use crate::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
@@ -163,13 +163,12 @@ impl Cloudreve {
             }
             _ => self.api(Method::Post, &format!("/api/v4/file/upload/{}/{index}", s.session_id)),
         };
-        req.tag(TAG_CHUNK | index)
+        req.tag(Kind::Chunk(index).tag())
             .header("Content-Type", "application/octet-stream")
             .body(Body::Slice(Slice { file: 0, start, end }))
     }
 
-    pub(super) fn handle_chunk(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        let index = req.tag & !TAG_KIND;
+    pub(super) fn handle_chunk(&mut self, index: u64, outcome: Outcome) -> Verdict {
         if index != self.next_chunk {
             return Verdict::Continue; // stale
         }
@@ -244,7 +243,7 @@ impl Cloudreve {
             PolicyKind::S3(f) => self.api(Method::Get, &format!("/api/v4/callback/{}/{}/{secret}", f.name(), s.session_id)),
             _ => self.api(Method::Get, "/api/v4/callback/unknown"),
         }
-        .tag(TAG_CALLBACK)
+        .tag(Kind::Callback.tag())
     }
 
     pub(super) fn handle_callback(&mut self, outcome: Outcome) -> Verdict {
@@ -287,7 +286,7 @@ impl Cloudreve {
     }
 
     pub(super) fn verify_request(&self) -> Request {
-        self.api(Method::Get, &format!("/api/v4/file/info?uri={}", encode_component(self.target()))).tag(TAG_VERIFY)
+        self.api(Method::Get, &format!("/api/v4/file/info?uri={}", encode_component(self.target()))).tag(Kind::Verify.tag())
     }
 
     pub(super) fn handle_verify(&mut self, outcome: Outcome) -> Verdict {
