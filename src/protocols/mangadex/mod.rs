@@ -67,14 +67,54 @@ pub const MAX_PAGE_ATTEMPTS: u32 = 3;
 /// Head bytes read from each page: enough for the magic bytes and, nearly always, the dimensions.
 pub const HEAD_BYTES: usize = 65_536;
 
-const TAG_CHECK: u64 = 1;
-const TAG_ABANDON: u64 = 2;
-const TAG_BEGIN: u64 = 3;
-const TAG_BATCH: u64 = 4;
-const TAG_DELETE: u64 = 5;
-const TAG_COMMIT: u64 = 6;
-const TAG_RESYNC: u64 = 7;
-const TAG_FIND: u64 = 8;
+/// What a request was: carried in the core's `Request::tag`, converted only by [`Kind::tag`]
+/// and [`Kind::from_tag`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// `GET /upload`: is an upload session open?
+    Check,
+    /// `DELETE /upload/{id}`: an old session abandoned (or this one, on cancel).
+    Abandon,
+    Begin,
+    /// A batch of pages `POST`ed to the session.
+    Batch,
+    /// Pages deleted from the session.
+    Delete,
+    Commit,
+    /// `GET /upload` again, to learn what the session holds.
+    Resync,
+    /// `GET /chapter`: the chapter a lost commit answer may have created.
+    Find,
+}
+
+impl Kind {
+    fn tag(self) -> u64 {
+        match self {
+            Kind::Check => 1,
+            Kind::Abandon => 2,
+            Kind::Begin => 3,
+            Kind::Batch => 4,
+            Kind::Delete => 5,
+            Kind::Commit => 6,
+            Kind::Resync => 7,
+            Kind::Find => 8,
+        }
+    }
+
+    fn from_tag(tag: u64) -> Option<Kind> {
+        Some(match tag {
+            1 => Kind::Check,
+            2 => Kind::Abandon,
+            3 => Kind::Begin,
+            4 => Kind::Batch,
+            5 => Kind::Delete,
+            6 => Kind::Commit,
+            7 => Kind::Resync,
+            8 => Kind::Find,
+            _ => return None,
+        })
+    }
+}
 
 // ---- the state ------------------------------------------------------------------------------
 
@@ -205,8 +245,35 @@ impl MangaDex {
         join(&self.endpoint, path)
     }
 
-    fn request(&self, method: Method, path: &str, tag: u64) -> Request {
-        Request::new(method, self.url(path)).tag(tag).bearer(&self.params.access_token)
+    fn request(&self, method: Method, path: &str, kind: Kind) -> Request {
+        Request::new(method, self.url(path)).tag(kind.tag()).bearer(&self.params.access_token)
+    }
+
+    /// An answer about the session itself: the lookup, abandoning an old one, beginning one, the resync.
+    fn handle_session(&mut self, kind: Kind, outcome: Outcome) -> Verdict {
+        let resp = match outcome {
+            Outcome::Network(detail) => {
+                let what = match kind {
+                    Kind::Begin => {
+                        // The session may have been opened: look before beginning again.
+                        self.begin_lost = true;
+                        self.phase = Phase::Check;
+                        "beginning the upload session"
+                    }
+                    Kind::Abandon => "abandoning the open upload session",
+                    _ => "upload session lookup",
+                };
+                return network_retry(PROVIDER, what, &detail);
+            }
+            Outcome::Response(r) => r,
+        };
+        match kind {
+            Kind::Check => self.handle_check(resp),
+            Kind::Abandon => self.handle_abandon_old(resp),
+            Kind::Begin => self.handle_begin(resp),
+            Kind::Resync => self.handle_resync(resp),
+            _ => Verdict::Continue,
+        }
     }
 
     fn fail(&mut self, e: UploadError) -> Verdict {
@@ -272,16 +339,16 @@ impl Protocol for MangaDex {
             return Next::Wait;
         }
         let req = match self.phase.clone() {
-            Phase::Check => self.request(Method::Get, "/upload?includes[]=upload_session_file", TAG_CHECK),
-            Phase::AbandonOld(id) => self.request(Method::Delete, &format!("/upload/{id}"), TAG_ABANDON),
+            Phase::Check => self.request(Method::Get, "/upload?includes[]=upload_session_file", Kind::Check),
+            Phase::AbandonOld(id) => self.request(Method::Delete, &format!("/upload/{id}"), Kind::Abandon),
             Phase::Begin => match &self.params.edit {
                 Some((chapter, version)) => self
-                    .request(Method::Post, &format!("/upload/begin/{chapter}"), TAG_BEGIN)
+                    .request(Method::Post, &format!("/upload/begin/{chapter}"), Kind::Begin)
                     .body(Body::json(Json::object().with("version", *version).to_json_string())),
                 None => {
                     let groups = Json::Array(self.params.groups.iter().map(|g| Json::String(g.clone())).collect());
                     let body = Json::object().with("manga", self.params.manga.clone().unwrap_or_default()).with("groups", groups);
-                    self.request(Method::Post, "/upload/begin", TAG_BEGIN).body(Body::json(body.to_json_string()))
+                    self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(body.to_json_string()))
                 }
             },
             Phase::Commit => {
@@ -303,7 +370,10 @@ impl Protocol for MangaDex {
     }
 
     fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        if req.tag == TAG_BATCH {
+        let Some(kind) = Kind::from_tag(req.tag) else {
+            return Verdict::Continue; // not a request this upload sends
+        };
+        if kind == Kind::Batch {
             if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
                 self.batches_in_flight = self.batches_in_flight.saturating_sub(1);
                 return Verdict::Continue;
@@ -314,40 +384,15 @@ impl Protocol for MangaDex {
         if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
             return Verdict::Continue;
         }
-        if req.tag == TAG_DELETE {
-            return self.handle_delete(req, outcome);
-        }
-        if req.tag == TAG_COMMIT {
-            return self.handle_commit(outcome);
-        }
-        if req.tag == TAG_FIND {
-            return match self.phase {
+        match kind {
+            Kind::Delete => self.handle_delete(req, outcome),
+            Kind::Commit => self.handle_commit(outcome),
+            Kind::Find => match self.phase {
                 Phase::FindChapter(tried) => self.handle_find(tried, outcome),
                 _ => Verdict::Continue,
-            };
-        }
-        let resp = match outcome {
-            Outcome::Network(detail) => {
-                let what = match req.tag {
-                    TAG_BEGIN => {
-                        // The session may have been opened: look before beginning again.
-                        self.begin_lost = true;
-                        self.phase = Phase::Check;
-                        "beginning the upload session"
-                    }
-                    TAG_ABANDON => "abandoning the open upload session",
-                    _ => "upload session lookup",
-                };
-                return network_retry(PROVIDER, what, &detail);
-            }
-            Outcome::Response(r) => r,
-        };
-        match req.tag {
-            TAG_CHECK => self.handle_check(resp),
-            TAG_ABANDON => self.handle_abandon_old(resp),
-            TAG_BEGIN => self.handle_begin(resp),
-            TAG_RESYNC => self.handle_resync(resp),
-            _ => Verdict::Continue,
+            },
+            Kind::Check | Kind::Abandon | Kind::Begin | Kind::Resync => self.handle_session(kind, outcome),
+            Kind::Batch => Verdict::Continue, // answered above
         }
     }
 
@@ -364,7 +409,7 @@ impl Protocol for MangaDex {
     fn cancel(&mut self) -> Vec<Request> {
         match &self.session_id {
             Some(sid) if !matches!(self.phase, Phase::Done(_)) => {
-                vec![self.request(Method::Delete, &format!("/upload/{sid}"), TAG_ABANDON)]
+                vec![self.request(Method::Delete, &format!("/upload/{sid}"), Kind::Abandon)]
             }
             _ => Vec::new(),
         }

@@ -5,8 +5,7 @@
 
 use super::images::page_label;
 use super::options::safe_id;
-use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, MangaDex, PageState, Phase, MAX_PAGE_ATTEMPTS, PROVIDER};
-use super::{TAG_BATCH, TAG_COMMIT, TAG_DELETE, TAG_RESYNC};
+use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, MAX_PAGE_ATTEMPTS, PROVIDER};
 use crate::core::{server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 
@@ -230,16 +229,16 @@ impl MangaDex {
             self.pages[i].state = PageState::Sending;
         }
         self.batches_in_flight += 1;
-        Some(self.request(Method::Post, &format!("/upload/{sid}"), TAG_BATCH).body(Body::Multipart(parts)))
+        Some(self.request(Method::Post, &format!("/upload/{sid}"), Kind::Batch).body(Body::Multipart(parts)))
     }
 
     fn delete_request(&mut self, sid: &str) -> Request {
         let ids = std::mem::take(&mut self.deletes);
         if let [one] = ids.as_slice() {
-            return self.request(Method::Delete, &format!("/upload/{sid}/{one}"), TAG_DELETE);
+            return self.request(Method::Delete, &format!("/upload/{sid}/{one}"), Kind::Delete);
         }
         let body = Json::Array(ids.into_iter().map(Json::String).collect());
-        self.request(Method::Delete, &format!("/upload/{sid}/batch"), TAG_DELETE).body(Body::json(body.to_json_string()))
+        self.request(Method::Delete, &format!("/upload/{sid}/batch"), Kind::Delete).body(Body::json(body.to_json_string()))
     }
 
     pub(super) fn commit_request(&self, sid: &str) -> Request {
@@ -255,7 +254,7 @@ impl MangaDex {
         if self.params.terms_accepted {
             body.set("termsAccepted", Json::Bool(true));
         }
-        self.request(Method::Post, &format!("/upload/{sid}/commit"), TAG_COMMIT).body(Body::json(body.to_json_string()))
+        self.request(Method::Post, &format!("/upload/{sid}/commit"), Kind::Commit).body(Body::json(body.to_json_string()))
     }
 
     pub(super) fn next_upload(&mut self) -> Next {
@@ -275,7 +274,7 @@ impl MangaDex {
                 return Next::Wait;
             }
             self.control_in_flight = true;
-            return Next::Send(self.request(Method::Get, "/upload?includes[]=upload_session_file", TAG_RESYNC));
+            return Next::Send(self.request(Method::Get, "/upload?includes[]=upload_session_file", Kind::Resync));
         }
         if !self.deletes.is_empty() {
             self.control_in_flight = true;

@@ -4,7 +4,7 @@
 
 use super::options::safe_id;
 use super::wire::sha256_hex;
-use super::{parse_session, MangaDex, PageState, Phase, RemoteFile, PROVIDER, TAG_FIND};
+use super::{parse_session, Kind, MangaDex, PageState, Phase, RemoteFile, PROVIDER};
 use crate::core::retry::RetryAfter;
 use crate::core::{ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Verdict};
@@ -121,7 +121,7 @@ impl MangaDex {
         }
         q.push("includeFuturePublishAt=1&includeEmptyPages=1&includeExternalUrl=1".into());
         q.push("order[createdAt]=desc&limit=20&offset=0".into());
-        self.request(Method::Get, &format!("/chapter?{}", q.join("&")), TAG_FIND)
+        self.request(Method::Get, &format!("/chapter?{}", q.join("&")), Kind::Find)
     }
 
     /// Is this chapter (an item of a `GET /chapter` answer) the one our commit created?
