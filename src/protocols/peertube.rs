@@ -38,10 +38,39 @@ pub const MAX_CHECKSUM_RESENDS: u32 = 3;
 pub const MAX_REINITS_IN_A_ROW: u32 = 2;
 pub const MAX_REINITS: u32 = 5;
 
-const TAG_INIT: u64 = 1;
-const TAG_CHUNK: u64 = 2;
-const TAG_QUERY: u64 = 3;
-const TAG_FIND: u64 = 4;
+/// What a request was: carried in the core's `Request::tag`, converted only by [`Kind::tag`]
+/// and [`Kind::from_tag`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The `POST` that opens the resumable upload.
+    Init,
+    Chunk,
+    /// `PUT` with `Content-Range: bytes */total`: which bytes does the server hold?
+    Query,
+    /// The video list read to find the video a lost final answer created.
+    Find,
+}
+
+impl Kind {
+    fn tag(self) -> u64 {
+        match self {
+            Kind::Init => 1,
+            Kind::Chunk => 2,
+            Kind::Query => 3,
+            Kind::Find => 4,
+        }
+    }
+
+    fn from_tag(tag: u64) -> Option<Kind> {
+        Some(match tag {
+            1 => Kind::Init,
+            2 => Kind::Chunk,
+            3 => Kind::Query,
+            4 => Kind::Find,
+            _ => return None,
+        })
+    }
+}
 
 /// Videos asked for per page when looking for the one a lost final answer created, and pages
 /// read at most (newest first, stopping at the first video older than the upload).
@@ -355,7 +384,7 @@ impl PeerTube {
             f.channel,
             url::encode_component(&f.name)
         );
-        Some(Request::new(Method::Get, url).tag(TAG_FIND).bearer(&self.token))
+        Some(Request::new(Method::Get, url).tag(Kind::Find.tag()).bearer(&self.token))
     }
 
     fn not_found(&mut self, why: &str) -> Verdict {
@@ -498,12 +527,13 @@ impl PeerTube {
         }
     }
 
-    fn handle_data(&mut self, req: &Request, resp: Response) -> Verdict {
+    /// An answer to a chunk or to an offset query (`chunk` says which).
+    fn handle_data(&mut self, req: &Request, chunk: bool, resp: Response) -> Verdict {
         let chunk_from = match &req.body {
             Body::Slice(s) => Some(s.start),
             _ => None,
         };
-        let what = if req.tag == TAG_CHUNK { "chunk" } else { "offset query" };
+        let what = if chunk { "chunk" } else { "offset query" };
         match resp.status {
             308 => match resp.header("range").map(parse_range) {
                 Some(Some(stored)) => self.accept_offset(stored, chunk_from),
@@ -521,7 +551,7 @@ impl PeerTube {
                 // was asked: follow what the server says it holds.
                 let stored = resp.header("range").and_then(parse_range);
                 if is_last && stored.is_none_or(|n| n >= self.total) {
-                    if let Some(from) = self.rejected_from.filter(|_| req.tag != TAG_CHUNK) {
+                    if let Some(from) = self.rejected_from.filter(|_| !chunk) {
                         // Only the refused chunk's own bytes can have completed the file.
                         let e = UploadError::protocol(
                             self.provider,
@@ -543,7 +573,7 @@ impl PeerTube {
                 self.phase = Phase::Query;
                 Verdict::Reauth(self.error_for(what, &resp))
             }
-            413 if req.tag == TAG_CHUNK => {
+            413 if chunk => {
                 if self.plan.shrink() {
                     self.phase = Phase::Query;
                     Verdict::Continue
@@ -552,7 +582,7 @@ impl PeerTube {
                     self.fail(e)
                 }
             }
-            460 if req.tag == TAG_CHUNK => {
+            460 if chunk => {
                 // The server hashed what arrived and it does not match the `Digest` we sent
                 // (uploadx truncates the file back to the chunk's start): resend the chunk at
                 // once, from the offset the server confirms, a bounded number of times.
@@ -675,7 +705,7 @@ impl Protocol for PeerTube {
                 }
             },
             Phase::Init => Request::new(Method::Post, &self.init_url)
-                .tag(TAG_INIT)
+                .tag(Kind::Init.tag())
                 .bearer(&self.token)
                 .header("X-Upload-Content-Length", self.total.to_string())
                 .header("X-Upload-Content-Type", self.content_type.clone())
@@ -687,7 +717,7 @@ impl Protocol for PeerTube {
                 };
                 if self.phase == Phase::Query {
                     Request::new(Method::Put, upload_url)
-                        .tag(TAG_QUERY)
+                        .tag(Kind::Query.tag())
                         .bearer(&self.token)
                         .header("Content-Range", format!("bytes */{}", self.total))
                 } else {
@@ -697,7 +727,7 @@ impl Protocol for PeerTube {
                         return self.next();
                     }
                     Request::new(Method::Put, upload_url)
-                        .tag(TAG_CHUNK)
+                        .tag(Kind::Chunk.tag())
                         .checksum(Checksum::DigestSha256)
                         .bearer(&self.token)
                         .header("Content-Type", "application/octet-stream")
@@ -715,7 +745,10 @@ impl Protocol for PeerTube {
         if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
             return Verdict::Continue;
         }
-        if req.tag == TAG_FIND {
+        let Some(kind) = Kind::from_tag(req.tag) else {
+            return Verdict::Continue; // not a request this upload sends
+        };
+        if kind == Kind::Find {
             return match self.phase {
                 Phase::FindVideo(start) => self.handle_find(start, outcome),
                 _ => Verdict::Continue,
@@ -723,12 +756,12 @@ impl Protocol for PeerTube {
         }
         match outcome {
             Outcome::Network(detail) => {
-                let what = match req.tag {
-                    TAG_INIT => "init",
-                    TAG_CHUNK => "chunk",
+                let what = match kind {
+                    Kind::Init => "init",
+                    Kind::Chunk => "chunk",
                     _ => "offset query",
                 };
-                if req.tag != TAG_INIT {
+                if kind != Kind::Init {
                     self.phase = Phase::Query;
                 }
                 if matches!(&req.body, Body::Slice(s) if s.end == self.total) {
@@ -736,8 +769,8 @@ impl Protocol for PeerTube {
                 }
                 network_retry(self.provider, what, &detail)
             }
-            Outcome::Response(resp) => match req.tag {
-                TAG_INIT => self.handle_init(resp),
+            Outcome::Response(resp) => match kind {
+                Kind::Init => self.handle_init(resp),
                 _ => {
                     // A definite answer to a chunk that was not the last: the final chunk has
                     // not been sent yet, whatever an earlier lost answer suggested. An answer to
@@ -750,7 +783,7 @@ impl Protocol for PeerTube {
                             self.final_sent = true;
                         }
                     }
-                    self.handle_data(req, resp)
+                    self.handle_data(req, kind == Kind::Chunk, resp)
                 }
             },
         }
@@ -769,7 +802,7 @@ impl Protocol for PeerTube {
     }
 
     fn observe(&mut self, req: &Request, bytes: u64, elapsed_ms: f64) {
-        if req.tag == TAG_CHUNK {
+        if Kind::from_tag(req.tag) == Some(Kind::Chunk) {
             self.plan.adapt(bytes, elapsed_ms);
         }
     }
