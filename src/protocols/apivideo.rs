@@ -42,6 +42,27 @@ pub const MAX_PARALLEL: usize = 6;
 /// over a 40 ms / 200 Mbit/s link 2 at once is 7-9 % faster (BENCHMARKS.md).
 pub const FAST_LINK_BYTES_PER_MS: f64 = 150.0 * 1024.0 * 1024.0 / 1000.0;
 
+/// What a request was: carried in the core's `Request::tag`, converted only by [`Kind::tag`]
+/// and [`Kind::from_tag`]. Every request of an upload sends a part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The part at this index (the tag holds its part number, index + 1).
+    Part(usize),
+}
+
+impl Kind {
+    fn tag(self) -> u64 {
+        match self {
+            Kind::Part(idx) => idx as u64 + 1,
+        }
+    }
+
+    fn from_tag(tag: u64) -> Option<Kind> {
+        let idx = usize::try_from(tag.checked_sub(1)?).ok()?;
+        Some(Kind::Part(idx))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PartState {
     Pending,
@@ -293,7 +314,7 @@ impl Protocol for ApiVideo {
         }
         form.push(Part::File { name: "file".into(), filename: self.filename.clone(), content_type: self.mime.clone(), slice });
         let req = Request::new(Method::Post, self.url.clone())
-            .tag(k)
+            .tag(Kind::Part(idx).tag())
             .header("Content-Range", self.content_range(k, last))
             .body(Body::Multipart(form));
         self.parts[idx].state = PartState::InFlight;
@@ -316,8 +337,10 @@ impl Protocol for ApiVideo {
     }
 
     fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        // The part this answers (tag = part number); a stale answer changes nothing.
-        let idx = (req.tag as usize).wrapping_sub(1);
+        // The part this answers; a stale answer (or a tag that is no part) changes nothing.
+        let Some(Kind::Part(idx)) = Kind::from_tag(req.tag) else {
+            return Verdict::Continue;
+        };
         match self.parts.get_mut(idx) {
             Some(p) if p.state == PartState::InFlight => p.state = PartState::Pending,
             _ => return Verdict::Continue,
