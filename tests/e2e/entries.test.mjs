@@ -15,7 +15,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, write
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { forEachEngine } from './engines.mjs';
-import { ROOT, bytes, control, ensureFake, pageServer, sha256 } from './harness.mjs';
+import { ROOT, ensureFake, pageServer, sha256, uploadThroughConsumerPage } from './harness.mjs';
 
 const FAKE = process.env.CHUNKUP_PEERTUBE_URL || `http://127.0.0.1:${process.env.PEERTUBE_PORT || 18081}`;
 const PKG = join(ROOT, 'pkg');
@@ -161,27 +161,7 @@ forEachEngine(({ browser, name }) => {
       const out = distOf(page);
       assert.ok(existsSync(join(APP, out, page)), 'built (the vite build tests above ran first)');
       servers[out] ??= await pageServer({ root: join(APP, out) });
-      const s = await control(FAKE, 'POST', '/session', {});
-      const tab = await (await browser()).newPage();
-      const q = new URLSearchParams({ endpoint: `${FAKE}/s/${s.id}`, token: s.token, channelId: String(s.channelId), chunkSize: String(MB) });
-      await tab.goto(`${servers[out].origin}/${page}?${q}`);
-      await tab.waitForSelector('html[data-ready="1"]', { timeout: 20_000 });
-      const data = bytes(2 * MB + 777, entry.length);
-      await tab.setFiles('#file', { name: 'clip.mp4', type: 'video/mp4', buffer: data });
-      await tab.click('#start');
-      await tab.waitForSelector('html[data-state="done"], html[data-state="error"]', { timeout: 60_000 });
-      const result = JSON.parse(await tab.textContent('#out'));
-      assert.equal(result.error, undefined, JSON.stringify(result.error));
-      assert.equal(result.entry, entry);
-      assert.ok(result.result.video.uuid, 'PeerTube result');
-      assert.equal(result.monotonic, true, 'progress never goes back');
-      assert.equal(result.last.loaded, data.length);
-      const done = (await control(FAKE, 'GET', `/session/${s.id}/uploads`)).filter(u => u.state === 'complete');
-      assert.equal(done.length, 1);
-      assert.equal(done[0].received, data.length);
-      assert.equal(done[0].sha256, sha256(data));
-      assert.deepEqual(await tab.errors({ console: true }), []);
-      await tab.close();
+      await uploadThroughConsumerPage({ browser: await browser(), origin: servers[out].origin, page, entry, fake: FAKE, size: 2 * MB + 777, mb: MB });
     });
   }
 });

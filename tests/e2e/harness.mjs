@@ -3,6 +3,7 @@
 // server that can proxy an API prefix (the setup the README recommends for MangaDex/Cloudreve).
 // The browsers are in engines.mjs (Chromium, Firefox, WebKit); `launch()` here is Chromium alone,
 // for the fault soak.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
@@ -142,4 +143,35 @@ export async function control(base, method, path, body) {
   if (!r.ok) throw new Error(`control ${method} ${path} → ${r.status} ${await r.text()}`);
   const text = await r.text();
   return text ? JSON.parse(text) : null;
+}
+
+/**
+ * Uploads through a built consumer page (tests/consumer: `#file`, `#start`, `#out`) to the
+ * PeerTube fake at `fake`, then checks what the page reports and what the fake holds: `entry`
+ * named by the page, a video in the result, progress monotonic up to `size`, identical bytes on
+ * the fake, no page errors. `browser`: an engine from engines.mjs.
+ */
+export async function uploadThroughConsumerPage({ browser, origin, page, entry, fake, size, mb }) {
+  const s = await control(fake, 'POST', '/session', {});
+  const tab = await browser.newPage();
+  const q = new URLSearchParams({ endpoint: `${fake}/s/${s.id}`, token: s.token, channelId: String(s.channelId), chunkSize: String(mb) });
+  await tab.goto(`${origin}/${page}?${q}`);
+  await tab.waitForSelector('html[data-ready="1"]', { timeout: 20_000 });
+  const data = bytes(size, entry.length);
+  await tab.setFiles('#file', { name: 'clip.mp4', type: 'video/mp4', buffer: data });
+  await tab.click('#start');
+  await tab.waitForSelector('html[data-state="done"], html[data-state="error"]', { timeout: 60_000 });
+  const out = JSON.parse(await tab.textContent('#out'));
+  assert.equal(out.error, undefined, JSON.stringify(out.error));
+  assert.equal(out.entry, entry);
+  assert.ok(out.result.video.uuid, 'PeerTube result');
+  assert.equal(out.monotonic, true, 'progress never goes back');
+  assert.equal(out.last.loaded, data.length);
+  assert.equal(out.last.total, data.length);
+  const done = (await control(fake, 'GET', `/session/${s.id}/uploads`)).filter(u => u.state === 'complete');
+  assert.equal(done.length, 1);
+  assert.equal(done[0].received, data.length);
+  assert.equal(done[0].sha256, sha256(data));
+  assert.deepEqual(await tab.errors({ console: true }), []);
+  await tab.close();
 }

@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { forEachEngine } from './engines.mjs';
-import { ROOT, bytes, control, ensureFake, pageServer, sha256 } from './harness.mjs';
+import { ROOT, ensureFake, pageServer, uploadThroughConsumerPage } from './harness.mjs';
 
 const FAKE = process.env.CHUNKUP_PEERTUBE_URL || `http://127.0.0.1:${process.env.PEERTUBE_PORT || 18081}`;
 const PKG = join(ROOT, 'pkg');
@@ -90,28 +90,7 @@ forEachEngine(({ browser, name }) => {
     test(name(`the built app uploads through '${entry}'; the server holds identical bytes`), async () => {
       assert.ok(existsSync(join(APP, 'dist', page)), 'built (the npm package tests above ran first)');
       pages ??= await pageServer({ root: join(APP, 'dist') });
-      const s = await control(FAKE, 'POST', '/session', {});
-      const tab = await (await browser()).newPage();
-      const q = new URLSearchParams({ endpoint: `${FAKE}/s/${s.id}`, token: s.token, channelId: String(s.channelId), chunkSize: String(MB) });
-      await tab.goto(`${pages.origin}/${page}?${q}`);
-      await tab.waitForSelector('html[data-ready="1"]', { timeout: 20_000 });
-      const data = bytes(3 * MB + 4321, entry.length);
-      await tab.setFiles('#file', { name: 'clip.mp4', type: 'video/mp4', buffer: data });
-      await tab.click('#start');
-      await tab.waitForSelector('html[data-state="done"], html[data-state="error"]', { timeout: 60_000 });
-      const out = JSON.parse(await tab.textContent('#out'));
-      assert.equal(out.error, undefined, JSON.stringify(out.error));
-      assert.equal(out.entry, entry);
-      assert.ok(out.result.video.uuid, 'PeerTube result');
-      assert.equal(out.monotonic, true, 'progress never goes back');
-      assert.equal(out.last.loaded, data.length);
-      assert.equal(out.last.total, data.length);
-      const done = (await control(FAKE, 'GET', `/session/${s.id}/uploads`)).filter(u => u.state === 'complete');
-      assert.equal(done.length, 1);
-      assert.equal(done[0].received, data.length);
-      assert.equal(done[0].sha256, sha256(data));
-      assert.deepEqual(await tab.errors({ console: true }), []);
-      await tab.close();
+      await uploadThroughConsumerPage({ browser: await browser(), origin: pages.origin, page, entry, fake: FAKE, size: 3 * MB + 4321, mb: MB });
     });
   }
 });
