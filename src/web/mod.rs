@@ -33,16 +33,31 @@ pub fn json_to_js(j: &Json) -> JsValue {
 /// policy and the token source.
 pub type Prepared = (Box<dyn Protocol>, Vec<web_sys::Blob>, RetryPolicy, Option<js_sys::Function>);
 
-/// Validates synchronously (a rejected promise before any request), then runs the protocol.
-#[inline(always)]
-pub fn spawn_protocol<F>(build: F) -> js_sys::Promise
-where
-    F: FnOnce() -> Result<Prepared, UploadError>,
-{
-    spawn_prepared(build())
+/// What a one-request helper builds from its parsed options: the protocol and the files it sends.
+pub type Parts = (Box<dyn Protocol>, Vec<web_sys::Blob>);
+
+/// The body every one-request JS helper (token calls, listings, captions, images…) shares:
+/// parses `options` (errors name `provider`), lets `build` make the protocol from them, reads
+/// `retryDelays` and, when `refreshable`, `getAccessToken`, in that order; a validation error
+/// rejects the promise before any request. One copy in the binary: each JS-visible function is a
+/// thin wrapper that passes its own `build`.
+#[inline(never)]
+pub fn one_shot(
+    options: &JsValue,
+    provider: &'static str,
+    refreshable: bool,
+    build: &dyn Fn(&options::Options) -> Result<Parts, UploadError>,
+) -> js_sys::Promise {
+    spawn_prepared((|| {
+        let o = options::Options::parse(options, provider)?;
+        let (proto, files) = build(&o)?;
+        let retry = retry_policy(&o)?;
+        let token_source = if refreshable { o.function("getAccessToken")? } else { None };
+        Ok((proto, files, retry, token_source))
+    })())
 }
 
-/// The non-generic part of [`spawn_protocol`]: one copy in the binary, whatever the call site.
+/// Rejects with the validation error, or runs the prepared protocol: one copy in the binary.
 #[inline(never)]
 pub fn spawn_prepared(prepared: Result<Prepared, UploadError>) -> js_sys::Promise {
     match prepared {
