@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::protocols::apivideo::{self as av, ApiVideo, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).

@@ -9,7 +9,7 @@ use crate::core::{ErrorCode, Json, UploadError};
 use crate::protocols::cloudreve::{self as cr, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_CLOUDREVE: &'static str = r#"

@@ -24,6 +24,32 @@ use crate::core::retry::RetryPolicy;
 use crate::protocols::Protocol;
 use wasm_bindgen::JsValue;
 
+/// A future the browser layer hands to wasm-bindgen-futures, boxed.
+type LocalFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+
+/// `future_to_promise`, through one boxed instance: wasm-bindgen-futures' task and promise
+/// machinery is then in the binary once instead of once per future type.
+#[inline(always)]
+pub fn future_to_promise<F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static>(f: F) -> js_sys::Promise {
+    promise_boxed(Box::pin(f))
+}
+
+#[inline(never)]
+fn promise_boxed(f: LocalFuture<Result<JsValue, JsValue>>) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(f)
+}
+
+/// `spawn_local`, through one boxed instance (see [`future_to_promise`]).
+#[inline(always)]
+pub fn spawn_local<F: std::future::Future<Output = ()> + 'static>(f: F) {
+    spawn_boxed(Box::pin(f))
+}
+
+#[inline(never)]
+fn spawn_boxed(f: LocalFuture<()>) {
+    wasm_bindgen_futures::spawn_local(f)
+}
+
 /// Json → plain JS value (objects as objects, not Maps).
 pub fn json_to_js(j: &Json) -> JsValue {
     js_sys::JSON::parse(&j.to_json_string()).unwrap_or(JsValue::NULL)
@@ -62,7 +88,7 @@ pub fn one_shot(
 pub fn spawn_prepared(prepared: Result<Prepared, UploadError>) -> js_sys::Promise {
     match prepared {
         Err(e) => js_sys::Promise::reject(&error::to_js(e)),
-        Ok((proto, blobs, retry, token_source)) => wasm_bindgen_futures::future_to_promise(async move {
+        Ok((proto, blobs, retry, token_source)) => future_to_promise(async move {
             run_protocol(proto, blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(error::to_js)
         }),
     }

@@ -10,7 +10,7 @@ use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'peertube'` (a video) or `'peertube-import'` (a user

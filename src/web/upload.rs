@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 
 #[wasm_bindgen]
 pub struct Upload {
@@ -102,7 +102,7 @@ impl Upload {
             } else {
                 let sh = shared.clone();
                 let cb = Closure::<dyn FnMut()>::new(move || {
-                    wasm_bindgen_futures::spawn_local(runner::abort(sh.clone()));
+                    super::spawn_local(runner::abort(sh.clone()));
                 });
                 let _ = sig.add_event_listener_with_callback("abort", cb.as_ref().unchecked_ref());
                 listener = Some(cb);
