@@ -37,8 +37,11 @@ fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
     super::retry_policy(opts)
 }
 
+/// What a PeerTube one-request helper builds: its request and the files it sends.
+type Built = (OneShot, Vec<Blob>);
+
 /// A one-request helper of PeerTube (see [`super::one_shot`]).
-fn spawn(options: &JsValue, refreshable: bool, build: &dyn Fn(&Options) -> Result<(OneShot, Vec<Blob>), UploadError>) -> js_sys::Promise {
+fn spawn(options: &JsValue, refreshable: bool, build: &dyn Fn(&Options) -> Result<Built, UploadError>) -> js_sys::Promise {
     super::one_shot(options, PROVIDER, refreshable, &|o| build(o).map(|(p, b)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b)))
 }
 
