@@ -5,13 +5,12 @@
 use super::error::to_js;
 use super::options::Options;
 use super::runner::{self, Runner, Shared};
-use super::{json_to_js, one_shot, retry_policy};
+use super::{one_shot, retry_policy};
 use crate::core::UploadError;
 use crate::engine::Engine;
 use crate::protocols::apivideo::{self as av, ApiVideo, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
-use super::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).
@@ -75,8 +74,7 @@ impl ProgressiveUpload {
         let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
         let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
         shared.borrow_mut().started = true;
-        let sh = shared.clone();
-        let done = future_to_promise(async move { runner::drive(sh).await.map(|j| json_to_js(&j)).map_err(to_js) });
+        let done = super::drive_promise(shared.clone());
         Ok(ProgressiveUpload { shared, pending: Vec::new(), pending_size: 0.0, finished: false, done })
     }
 
@@ -136,11 +134,7 @@ impl ProgressiveUpload {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn abort(&mut self) -> js_sys::Promise {
         self.finished = true;
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            runner::abort(shared).await;
-            Ok(JsValue::UNDEFINED)
-        })
+        super::abort_promise(self.shared.clone())
     }
 
     /// The videoId, once the first part has been answered.

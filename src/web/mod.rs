@@ -88,10 +88,27 @@ pub fn one_shot(
 pub fn spawn_prepared(prepared: Result<Prepared, UploadError>) -> js_sys::Promise {
     match prepared {
         Err(e) => js_sys::Promise::reject(&error::to_js(e)),
-        Ok((proto, blobs, retry, token_source)) => future_to_promise(async move {
-            run_protocol(proto, blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(error::to_js)
-        }),
+        Ok((proto, blobs, retry, token_source)) => {
+            let engine = Engine::new(proto, retry, token_source.is_some());
+            drive_promise(runner::Runner::new(engine, blobs, None, token_source))
+        }
     }
+}
+
+/// Runs an upload or request to its end: resolves with its result as a JS value, rejects with
+/// `UploadError`. One copy for `start()`, `ProgressiveUpload` and the one-request helpers.
+#[inline(never)]
+pub fn drive_promise(shared: runner::Shared) -> js_sys::Promise {
+    future_to_promise(async move { runner::drive(shared).await.map(|j| json_to_js(&j)).map_err(error::to_js) })
+}
+
+/// Aborts an upload; resolves (with undefined) once its cleanup requests have been answered.
+#[inline(never)]
+pub fn abort_promise(shared: runner::Shared) -> js_sys::Promise {
+    future_to_promise(async move {
+        runner::abort(shared).await;
+        Ok(JsValue::UNDEFINED)
+    })
 }
 
 /// The retry policy from `retryDelays`, or the default.

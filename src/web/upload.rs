@@ -169,12 +169,7 @@ impl Upload {
             let e = UploadError::invalid(provider, "start() was already called on this upload");
             return js_sys::Promise::reject(&to_js(e));
         }
-        future_to_promise(async move {
-            match runner::drive(shared).await {
-                Ok(json) => Ok(super::json_to_js(&json)),
-                Err(e) => Err(to_js(e)),
-            }
-        })
+        super::drive_promise(shared)
     }
 
     /// Stops after in-flight requests settle; server state is kept.
@@ -201,11 +196,7 @@ impl Upload {
     /// rejects with code `aborted`. Resolves when the cleanup request has been answered.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn abort(&self) -> js_sys::Promise {
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            runner::abort(shared).await;
-            Ok(JsValue::UNDEFINED)
-        })
+        super::abort_promise(self.shared.clone())
     }
 
     /// Progress so far: `{ loaded, total, bytesPerSecond }`.
