@@ -46,7 +46,13 @@ pub struct UploadError {
 
 impl UploadError {
     pub fn new(code: ErrorCode, provider: &'static str, message: impl Into<String>) -> Self {
-        UploadError { code, status: None, retryable: false, provider, message: message.into() }
+        Self::build(code, provider, message.into())
+    }
+    /// The one out-of-line constructor: the error is built here, not at each of the many call
+    /// sites (a size saving in the wasm build).
+    #[inline(never)]
+    fn build(code: ErrorCode, provider: &'static str, message: String) -> Self {
+        UploadError { code, status: None, retryable: false, provider, message }
     }
     pub fn invalid(provider: &'static str, message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidInput, provider, message)

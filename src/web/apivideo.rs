@@ -5,13 +5,12 @@
 use super::error::to_js;
 use super::options::Options;
 use super::runner::{self, Runner, Shared};
-use super::{json_to_js, retry_policy, spawn_protocol};
+use super::{one_shot, retry_policy};
 use crate::core::UploadError;
 use crate::engine::Engine;
 use crate::protocols::apivideo::{self as av, ApiVideo, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).
@@ -75,8 +74,7 @@ impl ProgressiveUpload {
         let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
         let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
         shared.borrow_mut().started = true;
-        let sh = shared.clone();
-        let done = future_to_promise(async move { runner::drive(sh).await.map(|j| json_to_js(&j)).map_err(to_js) });
+        let done = super::drive_promise(shared.clone());
         Ok(ProgressiveUpload { shared, pending: Vec::new(), pending_size: 0.0, finished: false, done })
     }
 
@@ -136,11 +134,7 @@ impl ProgressiveUpload {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn abort(&mut self) -> js_sys::Promise {
         self.finished = true;
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            runner::abort(shared).await;
-            Ok(JsValue::UNDEFINED)
-        })
+        super::abort_promise(self.shared.clone())
     }
 
     /// The videoId, once the first part has been answered.
@@ -153,11 +147,8 @@ impl ProgressiveUpload {
 
 use wasm_bindgen::JsCast;
 
-fn authed(options: &JsValue) -> Result<(Options, String, String), UploadError> {
-    let o = Options::parse(options, PROVIDER)?;
-    let e = endpoint(&o)?;
-    let t = o.required_string("accessToken")?;
-    Ok((o, e, t))
+fn authed(o: &Options) -> Result<(String, String), UploadError> {
+    Ok((endpoint(o)?, o.required_string("accessToken")?))
 }
 
 fn boxed(p: crate::protocols::oneshot::OneShot) -> Box<dyn Protocol> {
@@ -168,36 +159,36 @@ fn boxed(p: crate::protocols::oneshot::OneShot) -> Box<dyn Protocol> {
 /// back-office pages only: the access token must not reach untrusted browsers.
 #[wasm_bindgen(js_name = apiVideoCreateUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
 pub fn create_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { ttl?: number }")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let (o, e, t) = authed(&options)?;
-        Ok((boxed(av::create_token(&e, &t, o.integer("ttl")?)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    one_shot(&options, PROVIDER, true, &|o| {
+        let (e, t) = authed(o)?;
+        Ok((boxed(av::create_token(&e, &t, o.integer("ttl")?)?), vec![]))
     })
 }
 
 /// Lists upload tokens (`sortBy`, `sortOrder`, `currentPage`, `pageSize`).
 #[wasm_bindgen(js_name = apiVideoListUploadTokens, unchecked_return_type = "Promise<{ data: ApiVideoUploadToken[]; pagination: ApiVideoPagination }>")]
 pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTokensOptions")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let (o, e, t) = authed(&options)?;
-        Ok((boxed(av::list_tokens(&e, &t, &o.data)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    one_shot(&options, PROVIDER, true, &|o| {
+        let (e, t) = authed(o)?;
+        Ok((boxed(av::list_tokens(&e, &t, &o.data)?), vec![]))
     })
 }
 
 /// Gets one upload token (`{ accessToken, token }`).
 #[wasm_bindgen(js_name = apiVideoGetUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
 pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let (o, e, t) = authed(&options)?;
-        Ok((boxed(av::get_token(&e, &t, &o.required_string("token")?)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    one_shot(&options, PROVIDER, true, &|o| {
+        let (e, t) = authed(o)?;
+        Ok((boxed(av::get_token(&e, &t, &o.required_string("token")?)?), vec![]))
     })
 }
 
 /// Deletes an upload token (`{ accessToken, token }`).
 #[wasm_bindgen(js_name = apiVideoDeleteUploadToken, unchecked_return_type = "Promise<void>")]
 pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let (o, e, t) = authed(&options)?;
-        Ok((boxed(av::delete_token(&e, &t, &o.required_string("token")?)?), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+    one_shot(&options, PROVIDER, true, &|o| {
+        let (e, t) = authed(o)?;
+        Ok((boxed(av::delete_token(&e, &t, &o.required_string("token")?)?), vec![]))
     })
 }
 
@@ -205,18 +196,12 @@ pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOp
 /// browser that the key's owner does not control.
 #[wasm_bindgen(js_name = apiVideoAuthenticate, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn authenticate(#[wasm_bindgen(unchecked_param_type = "{ apiKey: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = Options::parse(&options, PROVIDER)?;
-        Ok((boxed(av::auth_api_key(&endpoint(&o)?, &o.required_string("apiKey")?)?), vec![], retry_policy(&o)?, None))
-    })
+    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_api_key(&endpoint(o)?, &o.required_string("apiKey")?)?), vec![])))
 }
 
 /// Refreshes an access token (`POST /auth/refresh`).
 #[wasm_bindgen(js_name = apiVideoRefreshToken, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "{ refreshToken: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = Options::parse(&options, PROVIDER)?;
-        Ok((boxed(av::auth_refresh(&endpoint(&o)?, &o.required_string("refreshToken")?)?), vec![], retry_policy(&o)?, None))
-    })
+    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_refresh(&endpoint(o)?, &o.required_string("refreshToken")?)?), vec![])))
 }
 

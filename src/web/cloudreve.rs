@@ -4,12 +4,12 @@
 
 use super::error::to_js;
 use super::options::Options;
-use super::{json_to_js, retry_policy, run_protocol, spawn_protocol};
+use super::{json_to_js, one_shot, retry_policy, run_protocol};
 use crate::core::{ErrorCode, Json, UploadError};
 use crate::protocols::cloudreve::{self as cr, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_CLOUDREVE: &'static str = r#"
@@ -134,10 +134,9 @@ pub fn cloudreve_login(#[wasm_bindgen(unchecked_param_type = "CloudreveLoginOpti
 /// Exchanges a refresh token for a new token pair (`POST /api/v4/session/token/refresh`).
 #[wasm_bindgen(js_name = cloudreveRefreshToken, unchecked_return_type = "Promise<CloudreveToken>")]
 pub fn cloudreve_refresh_token(#[wasm_bindgen(unchecked_param_type = "CloudreveRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = opts(&options)?;
+    one_shot(&options, PROVIDER, false, &|o| {
         let p = cr::refresh_token(&o.endpoint()?, &o.required_string("refreshToken")?)?;
-        Ok((Box::new(p) as Box<dyn Protocol>, vec![], retry_policy(&o)?, None))
+        Ok((Box::new(p) as Box<dyn Protocol>, vec![]))
     })
 }
 
@@ -145,9 +144,8 @@ pub fn cloudreve_refresh_token(#[wasm_bindgen(unchecked_param_type = "CloudreveR
 /// left behind. `upload.abort()` already does this for its own session.
 #[wasm_bindgen(js_name = cloudreveDeleteUploadSession, unchecked_return_type = "Promise<void>")]
 pub fn cloudreve_delete_upload_session(#[wasm_bindgen(unchecked_param_type = "CloudreveDeleteSessionOptions")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = opts(&options)?;
+    one_shot(&options, PROVIDER, true, &|o| {
         let p = cr::delete_session(&o.endpoint()?, &o.required_string("accessToken")?, &o.required_string("sessionId")?, &o.required_string("uri")?)?;
-        Ok((Box::new(p) as Box<dyn Protocol>, vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+        Ok((Box::new(p) as Box<dyn Protocol>, vec![]))
     })
 }

@@ -161,7 +161,7 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
         old.out.borrow_mut().stop_at = Some(0);
     }
     let state = state.clone();
-    wasm_bindgen_futures::spawn_local(async move {
+    super::spawn_local(async move {
         let mut running = running;
         let mut chunk = Sha256Stream::new();
         let mut at = start;

@@ -3,7 +3,7 @@
 //! and `authEndpoint` point at a proxy (same-origin, or one that adds CORS headers).
 
 use super::options::{resolve_endpoint, Options};
-use super::{retry_policy, spawn_protocol};
+use super::one_shot;
 use crate::core::UploadError;
 use crate::protocols::mangadex::{self as md, ApprovalCheck, PROVIDER};
 use crate::protocols::Protocol;
@@ -139,10 +139,9 @@ fn auth_endpoint(o: &Options) -> Result<String, UploadError> {
 /// code `http`, status 404, when the manga does not exist.
 #[wasm_bindgen(js_name = mangadexCheckApprovalRequired, unchecked_return_type = "Promise<boolean>")]
 pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexApprovalOptions")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = Options::parse(&options, PROVIDER)?;
+    one_shot(&options, PROVIDER, true, &|o| {
         let p = ApprovalCheck::new(&o.endpoint()?, &o.required_string("accessToken")?, &o.required_string("manga")?, &o.required_string("locale")?)?;
-        Ok((boxed(p), vec![], retry_policy(&o)?, o.function("getAccessToken")?))
+        Ok((boxed(p), vec![]))
     })
 }
 
@@ -151,25 +150,23 @@ pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexAp
 /// The client secret must not reach browsers of people other than its owner.
 #[wasm_bindgen(js_name = mangadexLogin, unchecked_return_type = "Promise<MangaDexToken>")]
 pub fn login(#[wasm_bindgen(unchecked_param_type = "MangaDexLoginOptions")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = Options::parse(&options, PROVIDER)?;
+    one_shot(&options, PROVIDER, false, &|o| {
         let p = md::login(
-            &auth_endpoint(&o)?,
+            &auth_endpoint(o)?,
             &o.required_string("username")?,
             &o.required_string("password")?,
             &o.required_string("clientId")?,
             &o.required_string("clientSecret")?,
         )?;
-        Ok((boxed(p), vec![], retry_policy(&o)?, None))
+        Ok((boxed(p), vec![]))
     })
 }
 
 /// Refreshes an access token: `{ authEndpoint, refreshToken, clientId, clientSecret }`.
 #[wasm_bindgen(js_name = mangadexRefreshToken, unchecked_return_type = "Promise<MangaDexToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "MangaDexRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    spawn_protocol(|| {
-        let o = Options::parse(&options, PROVIDER)?;
-        let p = md::refresh(&auth_endpoint(&o)?, &o.required_string("refreshToken")?, &o.required_string("clientId")?, &o.required_string("clientSecret")?)?;
-        Ok((boxed(p), vec![], retry_policy(&o)?, None))
+    one_shot(&options, PROVIDER, false, &|o| {
+        let p = md::refresh(&auth_endpoint(o)?, &o.required_string("refreshToken")?, &o.required_string("clientId")?, &o.required_string("clientSecret")?)?;
+        Ok((boxed(p), vec![]))
     })
 }

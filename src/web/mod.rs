@@ -24,6 +24,32 @@ use crate::core::retry::RetryPolicy;
 use crate::protocols::Protocol;
 use wasm_bindgen::JsValue;
 
+/// A future the browser layer hands to wasm-bindgen-futures, boxed.
+type LocalFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+
+/// `future_to_promise`, through one boxed instance: wasm-bindgen-futures' task and promise
+/// machinery is then in the binary once instead of once per future type.
+#[inline(always)]
+pub fn future_to_promise<F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static>(f: F) -> js_sys::Promise {
+    promise_boxed(Box::pin(f))
+}
+
+#[inline(never)]
+fn promise_boxed(f: LocalFuture<Result<JsValue, JsValue>>) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(f)
+}
+
+/// `spawn_local`, through one boxed instance (see [`future_to_promise`]).
+#[inline(always)]
+pub fn spawn_local<F: std::future::Future<Output = ()> + 'static>(f: F) {
+    spawn_boxed(Box::pin(f))
+}
+
+#[inline(never)]
+fn spawn_boxed(f: LocalFuture<()>) {
+    wasm_bindgen_futures::spawn_local(f)
+}
+
 /// Json → plain JS value (objects as objects, not Maps).
 pub fn json_to_js(j: &Json) -> JsValue {
     js_sys::JSON::parse(&j.to_json_string()).unwrap_or(JsValue::NULL)
@@ -33,24 +59,56 @@ pub fn json_to_js(j: &Json) -> JsValue {
 /// policy and the token source.
 pub type Prepared = (Box<dyn Protocol>, Vec<web_sys::Blob>, RetryPolicy, Option<js_sys::Function>);
 
-/// Validates synchronously (a rejected promise before any request), then runs the protocol.
-#[inline(always)]
-pub fn spawn_protocol<F>(build: F) -> js_sys::Promise
-where
-    F: FnOnce() -> Result<Prepared, UploadError>,
-{
-    spawn_prepared(build())
+/// What a one-request helper builds from its parsed options: the protocol and the files it sends.
+pub type Parts = (Box<dyn Protocol>, Vec<web_sys::Blob>);
+
+/// The body every one-request JS helper (token calls, listings, captions, images…) shares:
+/// parses `options` (errors name `provider`), lets `build` make the protocol from them, reads
+/// `retryDelays` and, when `refreshable`, `getAccessToken`, in that order; a validation error
+/// rejects the promise before any request. One copy in the binary: each JS-visible function is a
+/// thin wrapper that passes its own `build`.
+#[inline(never)]
+pub fn one_shot(
+    options: &JsValue,
+    provider: &'static str,
+    refreshable: bool,
+    build: &dyn Fn(&options::Options) -> Result<Parts, UploadError>,
+) -> js_sys::Promise {
+    spawn_prepared((|| {
+        let o = options::Options::parse(options, provider)?;
+        let (proto, files) = build(&o)?;
+        let retry = retry_policy(&o)?;
+        let token_source = if refreshable { o.function("getAccessToken")? } else { None };
+        Ok((proto, files, retry, token_source))
+    })())
 }
 
-/// The non-generic part of [`spawn_protocol`]: one copy in the binary, whatever the call site.
+/// Rejects with the validation error, or runs the prepared protocol: one copy in the binary.
 #[inline(never)]
 pub fn spawn_prepared(prepared: Result<Prepared, UploadError>) -> js_sys::Promise {
     match prepared {
         Err(e) => js_sys::Promise::reject(&error::to_js(e)),
-        Ok((proto, blobs, retry, token_source)) => wasm_bindgen_futures::future_to_promise(async move {
-            run_protocol(proto, blobs, retry, token_source).await.map(|j| json_to_js(&j)).map_err(error::to_js)
-        }),
+        Ok((proto, blobs, retry, token_source)) => {
+            let engine = Engine::new(proto, retry, token_source.is_some());
+            drive_promise(runner::Runner::new(engine, blobs, None, token_source))
+        }
     }
+}
+
+/// Runs an upload or request to its end: resolves with its result as a JS value, rejects with
+/// `UploadError`. One copy for `start()`, `ProgressiveUpload` and the one-request helpers.
+#[inline(never)]
+pub fn drive_promise(shared: runner::Shared) -> js_sys::Promise {
+    future_to_promise(async move { runner::drive(shared).await.map(|j| json_to_js(&j)).map_err(error::to_js) })
+}
+
+/// Aborts an upload; resolves (with undefined) once its cleanup requests have been answered.
+#[inline(never)]
+pub fn abort_promise(shared: runner::Shared) -> js_sys::Promise {
+    future_to_promise(async move {
+        runner::abort(shared).await;
+        Ok(JsValue::UNDEFINED)
+    })
 }
 
 /// The retry policy from `retryDelays`, or the default.

@@ -10,7 +10,7 @@ use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'peertube'` (a video) or `'peertube-import'` (a user
@@ -37,11 +37,12 @@ fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
     super::retry_policy(opts)
 }
 
-fn spawn<F>(build: F) -> js_sys::Promise
-where
-    F: FnOnce() -> Result<(OneShot, Vec<Blob>, RetryPolicy, Option<js_sys::Function>), UploadError>,
-{
-    super::spawn_protocol(|| build().map(|(p, b, r, t)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b, r, t)))
+/// What a PeerTube one-request helper builds: its request and the files it sends.
+type Built = (OneShot, Vec<Blob>);
+
+/// A one-request helper of PeerTube (see [`super::one_shot`]).
+fn spawn(options: &JsValue, refreshable: bool, build: &dyn Fn(&Options) -> Result<Built, UploadError>) -> js_sys::Promise {
+    super::one_shot(options, PROVIDER, refreshable, &|o| build(o).map(|(p, b)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b)))
 }
 
 fn opts(raw: &JsValue) -> Result<Options, UploadError> {
@@ -57,11 +58,8 @@ fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadErro
     v.pop().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"))
 }
 
-fn authed(raw: &JsValue) -> Result<(Options, String, String), UploadError> {
-    let o = opts(raw)?;
-    let endpoint = o.endpoint()?;
-    let token = o.required_string("accessToken")?;
-    Ok((o, endpoint, token))
+fn authed(o: &Options) -> Result<(String, String), UploadError> {
+    Ok((o.endpoint()?, o.required_string("accessToken")?))
 }
 
 /// Logs in with the OAuth password grant: `{ endpoint, username, password, otp?, clientId?,
@@ -100,10 +98,9 @@ pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOption
 /// Refreshes a token: `{ endpoint, refreshToken, clientId, clientSecret }`.
 #[wasm_bindgen(js_name = peertubeRefreshToken, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    spawn(|| {
-        let o = opts(&options)?;
+    spawn(&options, false, &|o| {
         let p = api::token_refresh(&o.endpoint()?, &o.required_string("clientId")?, &o.required_string("clientSecret")?, &o.required_string("refreshToken")?)?;
-        Ok((p, vec![], policy(&o)?, None))
+        Ok((p, vec![]))
     })
 }
 
@@ -111,19 +108,19 @@ pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRef
 /// or `null` when there is none.
 #[wasm_bindgen(js_name = peertubeImportStatus, unchecked_return_type = "Promise<PeerTubeUserImport | null>")]
 pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { userId: number }")] options: JsValue) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
         let user = o.integer("userId")?.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
-        Ok((api::import_latest(&endpoint, &token, user)?, vec![], policy(&o)?, o.function("getAccessToken")?))
+        Ok((api::import_latest(&endpoint, &token, user)?, vec![]))
     })
 }
 
 /// Lists my video imports: `{ endpoint, accessToken, start?, count?, sort?, search?, targetUrl? }`.
 #[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: PeerTubeVideoImport[] }>")]
 pub fn peertube_list_imports(#[wasm_bindgen(unchecked_param_type = "PeerTubeListImportsOptions")] options: JsValue) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
-        Ok((api::list_imports(&endpoint, &token, &o.data)?, vec![], policy(&o)?, o.function("getAccessToken")?))
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
+        Ok((api::list_imports(&endpoint, &token, &o.data)?, vec![]))
     })
 }
 
@@ -133,10 +130,10 @@ pub fn peertube_legacy_upload(
     #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeLegacyUploadOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
         let (blob, info) = one_file(&file)?;
-        Ok((api::legacy_upload(&endpoint, &token, &info, &o.data)?, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+        Ok((api::legacy_upload(&endpoint, &token, &info, &o.data)?, vec![blob]))
     })
 }
 
@@ -146,15 +143,15 @@ pub fn peertube_upload_caption(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { videoId: string | number; language: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
-        let video = match get(&options, "videoId") {
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
+        let video = match get(&o.raw, "videoId") {
             Some(v) => v.as_string().or_else(|| v.as_f64().map(|n| (n as u64).to_string())).unwrap_or_default(),
             None => String::new(),
         };
         let (blob, info) = one_file(&file)?;
         let p = api::caption(&endpoint, &token, &video, &o.required_string("language")?, &info)?;
-        Ok((p, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+        Ok((p, vec![blob]))
     })
 }
 
@@ -164,11 +161,11 @@ pub fn peertube_update_avatar(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel?: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
         let (blob, info) = one_file(&file)?;
         let p = api::avatar(&endpoint, &token, o.string("channel")?.as_deref(), &info)?;
-        Ok((p, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+        Ok((p, vec![blob]))
     })
 }
 
@@ -178,11 +175,11 @@ pub fn peertube_update_banner(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
         let (blob, info) = one_file(&file)?;
         let p = api::banner(&endpoint, &token, &o.required_string("channel")?, &info)?;
-        Ok((p, vec![blob], policy(&o)?, o.function("getAccessToken")?))
+        Ok((p, vec![blob]))
     })
 }
 
@@ -192,8 +189,8 @@ pub fn peertube_import_video(
     #[wasm_bindgen(unchecked_param_type = "File | null")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeImportVideoOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(|| {
-        let (o, endpoint, token) = authed(&options)?;
+    spawn(&options, true, &|o| {
+        let (endpoint, token) = authed(o)?;
         let (blobs, info) = if file.is_null() || file.is_undefined() {
             (vec![], None)
         } else {
@@ -201,6 +198,6 @@ pub fn peertube_import_video(
             (vec![b], Some(i))
         };
         let p = api::import_video(&endpoint, &token, info.as_ref(), &o.data)?;
-        Ok((p, blobs, policy(&o)?, o.function("getAccessToken")?))
+        Ok((p, blobs))
     })
 }

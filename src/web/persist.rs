@@ -70,7 +70,7 @@ impl Store {
         if let Some(v) = self.call(name, args) {
             if v.is_instance_of::<Promise>() {
                 let p = Promise::from(v);
-                wasm_bindgen_futures::spawn_local(async move {
+                super::spawn_local(async move {
                     let _ = JsFuture::from(p).await;
                 });
             }

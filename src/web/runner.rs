@@ -18,7 +18,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use super::spawn_local;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Blob, EventTarget};
 
 /// XHR progress events closer together than this (ms) are not passed on (but the last one).

@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
+use super::future_to_promise;
 
 #[wasm_bindgen]
 pub struct Upload {
@@ -102,7 +102,7 @@ impl Upload {
             } else {
                 let sh = shared.clone();
                 let cb = Closure::<dyn FnMut()>::new(move || {
-                    wasm_bindgen_futures::spawn_local(runner::abort(sh.clone()));
+                    super::spawn_local(runner::abort(sh.clone()));
                 });
                 let _ = sig.add_event_listener_with_callback("abort", cb.as_ref().unchecked_ref());
                 listener = Some(cb);
@@ -169,12 +169,7 @@ impl Upload {
             let e = UploadError::invalid(provider, "start() was already called on this upload");
             return js_sys::Promise::reject(&to_js(e));
         }
-        future_to_promise(async move {
-            match runner::drive(shared).await {
-                Ok(json) => Ok(super::json_to_js(&json)),
-                Err(e) => Err(to_js(e)),
-            }
-        })
+        super::drive_promise(shared)
     }
 
     /// Stops after in-flight requests settle; server state is kept.
@@ -201,11 +196,7 @@ impl Upload {
     /// rejects with code `aborted`. Resolves when the cleanup request has been answered.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn abort(&self) -> js_sys::Promise {
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            runner::abort(shared).await;
-            Ok(JsValue::UNDEFINED)
-        })
+        super::abort_promise(self.shared.clone())
     }
 
     /// Progress so far: `{ loaded, total, bytesPerSecond }`.
