@@ -382,10 +382,13 @@ async fn apivideo_resumes_the_video_after_a_reload() {
     // after it wait for its answer, which names the video), and no later part is sent.
     let upload_slot: std::rc::Rc<std::cell::RefCell<Option<std::rc::Rc<Upload>>>> = Default::default();
     let slot = upload_slot.clone();
+    let paused = std::rc::Rc::new(std::cell::Cell::new(false));
+    let paused_flag = paused.clone();
     let on_progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
         if num_field(&p, "loaded") >= chunk as f64 {
             if let Some(up) = slot.borrow().as_ref() {
                 up.pause();
+                paused_flag.set(true);
             }
         }
     });
@@ -397,14 +400,19 @@ async fn apivideo_resumes_the_video_after_a_reload() {
     let first = std::rc::Rc::new(new_upload(&f, &o_first).unwrap());
     *upload_slot.borrow_mut() = Some(first.clone());
     let _running = first.start();
-    // Paused: wait until the fake has answered part 1 and holds no request of this session (the
-    // parts in flight at the pause settle).
+    // Paused (by the callback): wait until the fake holds no request of this session (the parts
+    // in flight at the pause settle) and the page has recorded every part the fake stored in a
+    // row. (Waiting for the fake alone raced: under load the parts sent just before the pause
+    // were answered after the record was read, and the second page sent them again.)
     for i in 0..1500 {
         let info = control(apivideo_url(), "GET", &format!("/__control/session/{id}"), None).await;
-        if !answered(&log(apivideo_url(), &id).await, "upload").is_empty() && num_field(&info, "inFlight") == 0.0 {
+        let parts: Vec<String> = answered(&log(apivideo_url(), &id).await, "upload").iter().map(|e| str_field(e, "contentRange")).collect();
+        let in_a_row = (1..=4).take_while(|k| parts.contains(&format!("part {k}/4"))).count();
+        let recorded = stored_records().iter().any(|(_, v)| v.contains("reload-av.mp4") && v.contains(&format!("\"partsDone\":{in_a_row}")));
+        if paused.get() && in_a_row >= 1 && num_field(&info, "inFlight") == 0.0 && recorded {
             break;
         }
-        assert!(i < 1499, "part 1 never answered");
+        assert!(i < 1499, "paused {}, parts answered {parts:?}, recorded {recorded}", paused.get());
         sleep_ms(10.0).await;
     }
     stop_like_a_reload(&first).await;
