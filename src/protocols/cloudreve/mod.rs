@@ -213,7 +213,7 @@ impl Protocol for Cloudreve {
                 self.api(Method::Put, "/api/v4/file/upload").tag(Kind::Create.tag()).body(Body::json(self.create_body.clone()))
             }
             Phase::Upload => {
-                let Some(s) = self.session.clone() else {
+                let Some(s) = self.session.as_ref() else {
                     self.phase = Phase::Failed(proto_err("no upload session"));
                     return self.next();
                 };
@@ -223,8 +223,10 @@ impl Protocol for Cloudreve {
                             if self.in_flight >= s.concurrency.max(1) {
                                 return Next::Wait;
                             }
-                            self.parts[i] = Part::InFlight;
-                            self.part_request(&s, i)
+                            if let Some(p) = self.parts.get_mut(i) {
+                                *p = Part::InFlight;
+                            }
+                            self.part_request(s, i)
                         }
                         None if self.parts.contains(&Part::InFlight) => return Next::Wait,
                         None => {
@@ -239,7 +241,7 @@ impl Protocol for Cloudreve {
                         if self.offset >= self.total && !self.od_query {
                             self.od_query = true;
                         }
-                        self.onedrive_request(&s)
+                        self.onedrive_request(s)
                     }
                     PolicyKind::Local | PolicyKind::Remote => {
                         if self.in_flight > 0 {
@@ -249,7 +251,7 @@ impl Protocol for Cloudreve {
                             let _ = self.done(&Json::Null);
                             return self.next();
                         }
-                        self.chunk_request(&s)
+                        self.chunk_request(s)
                     }
                 }
             }
@@ -257,8 +259,8 @@ impl Protocol for Cloudreve {
                 if self.in_flight > 0 {
                     return Next::Wait;
                 }
-                match self.session.as_ref().map(|s| (s.clone(), s.kind)) {
-                    Some((s, PolicyKind::S3(f))) => self.complete_request(&s, f),
+                match self.session.as_ref() {
+                    Some(s @ SessionInfo { kind: PolicyKind::S3(f), .. }) => self.complete_request(s, *f),
                     _ => {
                         self.phase = Phase::Failed(proto_err("completion without an S3-like session"));
                         return self.next();

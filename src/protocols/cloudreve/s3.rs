@@ -7,7 +7,7 @@ use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome
 use crate::protocols::{network_retry, Verdict};
 
 impl Cloudreve {
-    pub(super) fn part_request(&mut self, s: &SessionInfo, i: usize) -> Request {
+    pub(super) fn part_request(&self, s: &SessionInfo, i: usize) -> Request {
         let (start, end) = self.range(i as u64);
         let url = s.upload_urls.get(i).cloned().unwrap_or_default();
         Request::new(Method::Put, url)
