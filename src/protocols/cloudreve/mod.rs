@@ -117,7 +117,8 @@ pub const MAX_NEW_SESSIONS: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
-    Create,
+    /// `maybe_received`: a create call may have reached the server although its answer was lost.
+    Create { maybe_received: bool },
     Upload,
     Complete,
     Callback,
@@ -168,8 +169,6 @@ pub struct Cloudreve {
     od_query: bool,
     parts: Vec<Part>,
     confirmed: u64,
-    /// The create call may have reached the server although its answer was lost.
-    create_maybe_received: bool,
     /// The last step (last chunk, completion, callback) may have succeeded without us knowing.
     final_maybe_done: bool,
     cleaned: bool,
@@ -206,7 +205,7 @@ impl Protocol for Cloudreve {
         let req = match &self.phase {
             Phase::Done(j) => return Next::Done(j.clone()),
             Phase::Failed(e) => return Next::Fail(e.clone()),
-            Phase::Create => {
+            Phase::Create { .. } => {
                 if self.in_flight > 0 {
                     return Next::Wait;
                 }
@@ -313,7 +312,7 @@ impl Protocol for Cloudreve {
         };
         let policy = self.session.as_ref().map(|s| s.kind);
         match (kind, &self.phase) {
-            (Kind::Create, Phase::Create) => self.handle_create(outcome),
+            (Kind::Create, Phase::Create { .. }) => self.handle_create(outcome),
             (Kind::Chunk(n), Phase::Upload) => match policy {
                 Some(PolicyKind::S3(_)) => self.handle_part(n as usize, outcome),
                 Some(PolicyKind::OneDrive) => self.handle_onedrive(req, false, outcome),
@@ -448,7 +447,7 @@ impl Protocol for Cloudreve {
     /// same offset). A session that has expired meanwhile (40011) is replaced by a new one.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
-        if self.phase != Phase::Create || self.session.is_some() || self.in_flight > 0 {
+        if !matches!(self.phase, Phase::Create { .. }) || self.session.is_some() || self.in_flight > 0 {
             return Err(bad("the upload has already begun"));
         }
         let sid = state.get("sessionId").and_then(Json::as_str).filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;

@@ -163,11 +163,10 @@ impl Cloudreve {
         self.od_query = false;
         self.parts.clear();
         self.confirmed = 0;
-        self.create_maybe_received = false;
         self.final_maybe_done = false;
         self.cleaned = false;
         self.resumed = false;
-        self.phase = Phase::Create;
+        self.phase = Phase::Create { maybe_received: false };
         Verdict::Continue
     }
 

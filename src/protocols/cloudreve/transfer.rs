@@ -93,7 +93,7 @@ impl Cloudreve {
         let what = "upload session creation";
         let resp = match outcome {
             Outcome::Network(d) => {
-                self.create_maybe_received = true;
+                self.phase = Phase::Create { maybe_received: true };
                 return network_retry(PROVIDER, what, &d);
             }
             Outcome::Response(r) => r,
@@ -102,10 +102,10 @@ impl Cloudreve {
             Ok(d) => d,
             Err(v) => {
                 if resp.status >= 500 {
-                    self.create_maybe_received = true;
+                    self.phase = Phase::Create { maybe_received: true };
                 }
                 let code = parse_envelope(&resp.body).map(|x| x.code);
-                if self.create_maybe_received && matches!(code, Some(40004 | 40073)) {
+                if matches!(self.phase, Phase::Create { maybe_received: true }) && matches!(code, Some(40004 | 40073)) {
                     // An earlier attempt whose answer was lost may have created a session: its
                     // placeholder makes a plain create answer 40004 ("Object existed"), its lock
                     // makes a `version` create answer 40073. Find out whose it is.
