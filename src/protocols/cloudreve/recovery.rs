@@ -157,11 +157,6 @@ impl Cloudreve {
     /// A new session from the first byte (the old one's bytes cannot be reused).
     fn start_over(&mut self) -> Verdict {
         self.session = None;
-        self.next_chunk = 0;
-        self.count = 1;
-        self.offset = 0;
-        self.od_query = false;
-        self.parts.clear();
         self.confirmed = 0;
         self.final_maybe_done = false;
         self.cleaned = false;

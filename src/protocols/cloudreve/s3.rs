@@ -2,7 +2,7 @@
 //! the multipart upload completed with `completeURL`.
 
 use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
-use super::{Cloudreve, Kind, Part, Phase, PolicyKind, ProbeFor, S3Flavor, SessionInfo, PROVIDER};
+use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, S3Flavor, SessionInfo, Transfer, PROVIDER};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -18,12 +18,12 @@ impl Cloudreve {
 
     pub(super) fn handle_part(&mut self, i: usize, outcome: Outcome) -> Verdict {
         let what = format!("part {}", i + 1);
-        if !matches!(self.parts.get(i), Some(Part::InFlight)) {
+        if !matches!(&self.phase, Phase::Upload(Transfer::Parts(p)) if matches!(p.get(i), Some(Part::InFlight))) {
             return Verdict::Continue; // stale
         }
         let resp = match outcome {
             Outcome::Network(d) => {
-                self.parts[i] = Part::Pending;
+                self.set_part(i, Part::Pending);
                 return network_retry(PROVIDER, &what, &d);
             }
             Outcome::Response(r) => r,
@@ -43,10 +43,10 @@ impl Cloudreve {
             }
             let (start, end) = self.range(i as u64);
             self.confirmed += end - start;
-            self.parts[i] = Part::Done(etag.to_string());
+            self.set_part(i, Part::Done(etag.to_string()));
             return Verdict::Continue;
         }
-        self.parts[i] = Part::Pending;
+        self.set_part(i, Part::Pending);
         match resp.status {
             404 => {
                 let mut e = status_error(PROVIDER, &what, &resp);
@@ -72,7 +72,7 @@ impl Cloudreve {
                     // credential of the user's.
                     e.code = ErrorCode::SessionExpired;
                     self.gone_error = Some(e);
-                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    self.probe_chunk_gone();
                     return Verdict::Continue;
                 }
                 self.fail(e)
@@ -84,17 +84,15 @@ impl Cloudreve {
         }
     }
 
-    fn etags(&self) -> Option<Vec<String>> {
-        self.parts
-            .iter()
-            .map(|p| match p {
-                Part::Done(e) => Some(e.clone()),
-                _ => None,
-            })
-            .collect()
+    fn set_part(&mut self, i: usize, state: Part) {
+        if let Phase::Upload(Transfer::Parts(parts)) = &mut self.phase {
+            if let Some(p) = parts.get_mut(i) {
+                *p = state;
+            }
+        }
     }
 
-    pub(super) fn complete_request(&self, s: &SessionInfo, flavor: S3Flavor) -> Request {
+    pub(super) fn complete_request(&self, s: &SessionInfo, flavor: S3Flavor, etags: &[String]) -> Request {
         let url = s.complete_url.clone().unwrap_or_default();
         let req = Request::new(Method::Post, url).tag(Kind::Complete.tag());
         match flavor {
@@ -103,7 +101,7 @@ impl Cloudreve {
                 .header("x-oss-forbid-overwrite", "true")
                 .header("x-oss-complete-all", "yes"),
             _ => {
-                let xml = completion_xml(&self.etags().unwrap_or_default());
+                let xml = completion_xml(etags);
                 let req = req.body(Body::Text { content_type: "application/octet-stream".into(), text: xml });
                 let req = req.header("Content-Type", "application/octet-stream");
                 if flavor == S3Flavor::Cos {
@@ -195,7 +193,7 @@ impl Cloudreve {
                 }
                 e.message.push_str(" (the presigned completion URL expired with the upload session)");
                 self.gone_error = Some(e);
-                self.phase = Phase::Probe(ProbeFor::Finish);
+                self.phase = Phase::Probe(Probe::Finish);
                 Verdict::Continue
             }
             400 => {
