@@ -137,7 +137,9 @@ enum Phase {
 #[derive(Clone, Debug, PartialEq)]
 enum Transfer {
     /// Local, relay or remote node: chunks in order; `next` is the first chunk not confirmed.
-    Chunks { next: u64, count: u64 },
+    /// `resumed`: continuing a session from an earlier page, and no chunk has been accepted
+    /// yet: if the session turns out to be gone, a fresh one is created.
+    Chunks { next: u64, count: u64, resumed: bool },
     /// S3-like: presigned parts, in parallel.
     Parts(Vec<Part>),
     /// OneDrive: `offset` is the first byte the upload URL has not confirmed; `query`: ask it
@@ -198,9 +200,6 @@ pub struct Cloudreve {
     /// The last step (last chunk, completion, callback) may have succeeded without us knowing.
     final_maybe_done: bool,
     cleaned: bool,
-    /// Continuing a session from an earlier page, and no chunk has been accepted yet: if the
-    /// session turns out to be gone, a fresh one is created.
-    resumed: bool,
     /// New sessions created so far after an expired session or a lost creation answer.
     renewals: u32,
     /// What ended the session (40011 on a chunk, or the create call's refusal), for messages.
@@ -269,7 +268,7 @@ impl Protocol for Cloudreve {
                     Kind::Chunk(*offset)
                 }
             }
-            Phase::Upload(Transfer::Chunks { next, count }) => {
+            Phase::Upload(Transfer::Chunks { next, count, .. }) => {
                 if *next >= *count {
                     let _ = self.done(&Json::Null);
                     return self.next();
@@ -466,8 +465,7 @@ impl Protocol for Cloudreve {
             concurrency: 1,
         });
         self.confirmed = self.range(next).0;
-        self.phase = Phase::Upload(Transfer::Chunks { next, count });
-        self.resumed = true;
+        self.phase = Phase::Upload(Transfer::Chunks { next, count, resumed: true });
         Ok(())
     }
 }

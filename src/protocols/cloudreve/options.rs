@@ -147,7 +147,6 @@ impl Cloudreve {
             confirmed: 0,
             final_maybe_done: false,
             cleaned: false,
-            resumed: false,
             renewals: 0,
             gone_error: None,
         })

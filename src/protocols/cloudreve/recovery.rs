@@ -3,7 +3,7 @@
 //! this upload's own stale session and starting over, bounded by [`MAX_NEW_SESSIONS`].
 
 use super::wire::{parse_envelope, valid_session_id, verdict_error, Route};
-use super::{Cloudreve, Phase, ProbeFor, MAX_NEW_SESSIONS, PROVIDER, UPLOAD_SESSION_METADATA};
+use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER, UPLOAD_SESSION_METADATA};
 use crate::core::{ErrorCode, Json, Outcome, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -39,7 +39,7 @@ impl Cloudreve {
                             // this upload's own, so deleting it touches nothing else.
                             (Some(r), Some(o)) if r == o => self.renew(o, resp.status),
                             // An earlier page's session that is gone without a trace: start anew.
-                            (None, _) if self.resumed => self.start_over(),
+                            (None, _) if self.resumed() => self.start_over(),
                             // Cancelled (the placeholder went with it) or taken over by another
                             // upload of the same path: not this upload's to touch.
                             _ => {
@@ -85,7 +85,7 @@ impl Cloudreve {
             Err(Verdict::Fail(e)) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
                 // Not found (40016, 404) or similar: no file, so nothing holds the path.
                 match why {
-                    ProbeFor::ChunkGone if self.resumed => self.start_over(),
+                    ProbeFor::ChunkGone if self.resumed() => self.start_over(),
                     ProbeFor::ChunkGone | ProbeFor::Finish => {
                         self.final_maybe_done = false;
                         let mut ie = self.gone_for_good(resp.status);
@@ -98,6 +98,11 @@ impl Cloudreve {
             }
             Err(v) => self.apply(v),
         }
+    }
+
+    /// The chunks being checked continue an earlier page's session, none accepted yet.
+    fn resumed(&self) -> bool {
+        matches!(self.phase, Phase::Probe(Probe::ChunkGone(Transfer::Chunks { resumed: true, .. })))
     }
 
     /// The error when the session cannot be continued or replaced: a refused storage credential
@@ -160,7 +165,6 @@ impl Cloudreve {
         self.confirmed = 0;
         self.final_maybe_done = false;
         self.cleaned = false;
-        self.resumed = false;
         self.phase = Phase::Create { maybe_received: false };
         Verdict::Continue
     }

@@ -143,7 +143,7 @@ impl Cloudreve {
         let transfer = match info.kind {
             PolicyKind::S3(_) => Transfer::Parts(vec![Part::Pending; count as usize]),
             PolicyKind::OneDrive => Transfer::OneDrive { offset: 0, query: false },
-            PolicyKind::Local | PolicyKind::Remote => Transfer::Chunks { next: 0, count },
+            PolicyKind::Local | PolicyKind::Remote => Transfer::Chunks { next: 0, count, resumed: false },
         };
         self.session = Some(info);
         self.phase = Phase::Upload(transfer);
@@ -170,7 +170,7 @@ impl Cloudreve {
     }
 
     pub(super) fn handle_chunk(&mut self, index: u64, outcome: Outcome) -> Verdict {
-        let Phase::Upload(Transfer::Chunks { next, count }) = self.phase else {
+        let Phase::Upload(Transfer::Chunks { next, count, .. }) = self.phase else {
             return Verdict::Continue;
         };
         if index != next {
@@ -195,10 +195,10 @@ impl Cloudreve {
             Ok(data) => {
                 let (_, end) = self.range(index);
                 self.confirmed = end;
-                if let Phase::Upload(Transfer::Chunks { next, .. }) = &mut self.phase {
+                if let Phase::Upload(Transfer::Chunks { next, resumed, .. }) = &mut self.phase {
                     *next += 1;
+                    *resumed = false;
                 }
-                self.resumed = false;
                 if is_last {
                     return self.done(&data);
                 }
