@@ -126,7 +126,9 @@ enum Phase {
     Callback,
     Verify,
     /// `GET /api/v4/file/info`: whose session the file records, and whether the token still works.
-    Probe(Probe),
+    /// `gone`: what ended the session (40011 on a chunk, an expired storage credential, the
+    /// create call's refusal), for messages.
+    Probe { check: Probe, gone: Option<UploadError> },
     /// `DELETE /api/v4/file/upload` of this upload's own stale session, then a new session.
     Discard(String),
     Done(Json),
@@ -202,8 +204,6 @@ pub struct Cloudreve {
     cleaned: bool,
     /// New sessions created so far after an expired session or a lost creation answer.
     renewals: u32,
-    /// What ended the session (40011 on a chunk, or the create call's refusal), for messages.
-    gone_error: Option<UploadError>,
 }
 
 impl Protocol for Cloudreve {
@@ -278,7 +278,7 @@ impl Protocol for Cloudreve {
             Phase::Complete(_) => Kind::Complete,
             Phase::Callback => Kind::Callback,
             Phase::Verify => Kind::Verify,
-            Phase::Probe(_) => Kind::Probe,
+            Phase::Probe { .. } => Kind::Probe,
             Phase::Discard(_) => Kind::Discard,
         };
         match self.request(kind) {
@@ -310,8 +310,8 @@ impl Protocol for Cloudreve {
             (Kind::Complete, Phase::Complete(_)) => self.handle_complete(outcome),
             (Kind::Callback, Phase::Callback) => self.handle_callback(outcome),
             (Kind::Verify, Phase::Verify) => self.handle_verify(outcome),
-            (Kind::Probe, Phase::Probe(p)) => {
-                let why = p.why();
+            (Kind::Probe, Phase::Probe { check, .. }) => {
+                let why = check.why();
                 self.handle_probe(why, outcome)
             }
             (Kind::Discard, Phase::Discard(_)) => self.handle_discard(outcome),
@@ -321,7 +321,7 @@ impl Protocol for Cloudreve {
 
     fn set_token(&mut self, token: &str) {
         self.token = token.to_string();
-        if let Phase::Probe(Probe::ChunkGone(t)) = &mut self.phase {
+        if let Phase::Probe { check: Probe::ChunkGone(t), .. } = &mut self.phase {
             // The 40011 came from the expired token: send the chunk again with the fresh one
             // (OneDrive: ask its upload URL what it has first; S3-like: parts whose answers
             // came while the file was checked were not recorded, so they go again).
@@ -417,7 +417,7 @@ impl Protocol for Cloudreve {
         let s = self.session.as_ref()?;
         // While a chunk's 40011 is being checked the session may well be alive (an expired token).
         let next = match &self.phase {
-            Phase::Upload(Transfer::Chunks { next, .. }) | Phase::Probe(Probe::ChunkGone(Transfer::Chunks { next, .. })) => *next,
+            Phase::Upload(Transfer::Chunks { next, .. }) | Phase::Probe { check: Probe::ChunkGone(Transfer::Chunks { next, .. }), .. } => *next,
             _ => return None,
         };
         if s.kind != PolicyKind::Local || s.chunk_size == 0 || next == 0 {
@@ -496,10 +496,10 @@ impl Cloudreve {
 
     /// A chunk, part or fragment met a gone session (or an expired credential): the transfer
     /// waits in [`Probe::ChunkGone`] while the file is checked.
-    fn probe_chunk_gone(&mut self) {
+    fn probe_chunk_gone(&mut self, gone: Option<UploadError>) {
         let phase = std::mem::replace(&mut self.phase, Phase::Verify);
         self.phase = match phase {
-            Phase::Upload(t) => Phase::Probe(Probe::ChunkGone(t)),
+            Phase::Upload(t) => Phase::Probe { check: Probe::ChunkGone(t), gone },
             other => other,
         };
     }

@@ -115,8 +115,7 @@ impl Cloudreve {
                     e.message.push_str(&format!(" ({m})"));
                 }
                 // Gone with Cloudreve's session (expired or cancelled)? The file check tells.
-                self.gone_error = Some(e);
-                self.probe_chunk_gone();
+                self.probe_chunk_gone(Some(e));
                 Verdict::Continue
             }
             409 | 416 if !query => {

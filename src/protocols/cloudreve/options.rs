@@ -148,7 +148,6 @@ impl Cloudreve {
             final_maybe_done: false,
             cleaned: false,
             renewals: 0,
-            gone_error: None,
         })
     }
 

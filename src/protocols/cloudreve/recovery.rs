@@ -66,7 +66,11 @@ impl Cloudreve {
                         // conflict" for up to a day; at most MAX_NEW_SESSIONS times per upload.
                         Some(r) => self.renew(r, resp.status),
                         None => {
-                            let mut e = self.gone_error.take().unwrap_or_else(|| UploadError::new(ErrorCode::Http, PROVIDER, "upload session creation failed"));
+                            let gone = match &mut self.phase {
+                                Phase::Probe { gone, .. } => gone.take(),
+                                _ => None,
+                            };
+                            let mut e = gone.unwrap_or_else(|| UploadError::new(ErrorCode::Http, PROVIDER, "upload session creation failed"));
                             e.retryable = false;
                             e.message.push_str("; the file there is not an upload in progress, so it is left alone");
                             self.fail(e)
@@ -77,7 +81,7 @@ impl Cloudreve {
             Err(Verdict::Reauth(e)) => {
                 // The token was refused as well: the 40011 was (at least) an expired token.
                 let mut err = UploadError::new(ErrorCode::Auth, PROVIDER, e.message.clone()).with_status(resp.status);
-                if let (ProbeFor::ChunkGone | ProbeFor::Finish, Some(g)) = (why, &self.gone_error) {
+                if let (ProbeFor::ChunkGone | ProbeFor::Finish, Some(g)) = (why, self.gone_error()) {
                     err.message = format!("{}; the access token was refused as well ({}): it has most likely expired", g.message, e.message);
                 }
                 Verdict::Reauth(err)
@@ -102,13 +106,21 @@ impl Cloudreve {
 
     /// The chunks being checked continue an earlier page's session, none accepted yet.
     fn resumed(&self) -> bool {
-        matches!(self.phase, Phase::Probe(Probe::ChunkGone(Transfer::Chunks { resumed: true, .. })))
+        matches!(self.phase, Phase::Probe { check: Probe::ChunkGone(Transfer::Chunks { resumed: true, .. }), .. })
+    }
+
+    /// What ended the session being checked, if known.
+    fn gone_error(&self) -> Option<&UploadError> {
+        match &self.phase {
+            Phase::Probe { gone, .. } => gone.as_ref(),
+            _ => None,
+        }
     }
 
     /// The error when the session cannot be continued or replaced: a refused storage credential
     /// stays 'auth'; anything else is an ended session.
     fn gone_for_good(&self, status: u16) -> UploadError {
-        match &self.gone_error {
+        match self.gone_error() {
             Some(g) if g.code == ErrorCode::Auth => g.clone(),
             _ => self.ended_incomplete(status),
         }
@@ -121,7 +133,7 @@ impl Cloudreve {
             "the upload session ended before the file was complete (it expired or was cancelled)",
         )
         .with_status(status);
-        if let Some(g) = &self.gone_error {
+        if let Some(g) = self.gone_error() {
             e.message.push_str(&format!(": {}", g.message));
         }
         e
@@ -150,7 +162,7 @@ impl Cloudreve {
         if self.renewals < MAX_NEW_SESSIONS {
             return None;
         }
-        let mut e = match &self.gone_error {
+        let mut e = match self.gone_error() {
             Some(g) if g.code != ErrorCode::SessionExpired => g.clone(),
             _ => self.ended_incomplete(status),
         };

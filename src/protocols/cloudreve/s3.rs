@@ -71,8 +71,7 @@ impl Cloudreve {
                     // if not, the upload failed because its session expired, not for a refused
                     // credential of the user's.
                     e.code = ErrorCode::SessionExpired;
-                    self.gone_error = Some(e);
-                    self.probe_chunk_gone();
+                    self.probe_chunk_gone(Some(e));
                     return Verdict::Continue;
                 }
                 self.fail(e)
@@ -192,8 +191,7 @@ impl Cloudreve {
                     e.message.push_str(&format!(": {m}"));
                 }
                 e.message.push_str(" (the presigned completion URL expired with the upload session)");
-                self.gone_error = Some(e);
-                self.phase = Phase::Probe(Probe::Finish);
+                self.phase = Phase::Probe { check: Probe::Finish, gone: Some(e) };
                 Verdict::Continue
             }
             400 => {

@@ -109,8 +109,7 @@ impl Cloudreve {
                     // An earlier attempt whose answer was lost may have created a session: its
                     // placeholder makes a plain create answer 40004 ("Object existed"), its lock
                     // makes a `version` create answer 40073. Find out whose it is.
-                    self.gone_error = verdict_error(&v);
-                    self.phase = Phase::Probe(Probe::LostCreate);
+                    self.phase = Phase::Probe { check: Probe::LostCreate, gone: verdict_error(&v) };
                     return Verdict::Continue;
                 }
                 return self.apply(v);
@@ -212,8 +211,7 @@ impl Cloudreve {
                     // The node's credential expires with the session ("sign expired"): the
                     // session has most likely expired. The file check tells; if it does not
                     // record this session, the refusal stands ('auth').
-                    self.gone_error = verdict_error(&v);
-                    self.probe_chunk_gone();
+                    self.probe_chunk_gone(verdict_error(&v));
                     return Verdict::Continue;
                 }
                 if route == Route::Api && Self::is_session_gone(&v) {
@@ -222,8 +220,7 @@ impl Cloudreve {
                     // expired (a JWT that does not parse makes the request anonymous, and the
                     // anonymous user owns no session: Cloudreve never answers 401 here). The
                     // file check tells which.
-                    self.gone_error = verdict_error(&v);
-                    self.probe_chunk_gone();
+                    self.probe_chunk_gone(verdict_error(&v));
                     return Verdict::Continue;
                 }
                 if is_last && Self::is_session_gone(&v) {
@@ -269,8 +266,7 @@ impl Cloudreve {
                     // from the session, `middleware/auth.go` `uploadCallbackCheck`, so this is
                     // never the token): completed by an attempt whose answer was lost, or expired
                     // after the bytes were stored. The file check tells which.
-                    self.gone_error = verdict_error(&v);
-                    self.phase = Phase::Probe(Probe::Finish);
+                    self.phase = Phase::Probe { check: Probe::Finish, gone: verdict_error(&v) };
                     return Verdict::Continue;
                 }
                 if Self::is_session_gone(&v) {
