@@ -115,7 +115,7 @@ impl Kind {
 /// creation left a session holding the file's lock. Beyond this the upload fails (typed).
 pub const MAX_NEW_SESSIONS: u32 = 2;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 enum Phase {
     /// `maybe_received`: a create call may have reached the server although its answer was lost.
     Create { maybe_received: bool },
@@ -136,7 +136,7 @@ enum Phase {
 }
 
 /// How far the bytes went, per policy family.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 enum Transfer {
     /// Local, relay or remote node: chunks in order; `next` is the first chunk not confirmed.
     /// `resumed`: continuing a session from an earlier page, and no chunk has been accepted
@@ -150,7 +150,7 @@ enum Transfer {
 }
 
 /// Why the file is being looked up, with what the check may hand back.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 enum Probe {
     /// The transfer that met the 40011 (or expired credential), continued if the token was it.
     ChunkGone(Transfer),
