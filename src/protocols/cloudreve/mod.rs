@@ -122,7 +122,7 @@ enum Phase {
     /// Sending the bytes; what has been sent is the policy's own.
     Upload(Transfer),
     /// S3-like: completing the multipart upload with the parts' ETags, in order.
-    Complete(Vec<String>),
+    Complete { flavor: S3Flavor, etags: Vec<String> },
     Callback,
     Verify,
     /// `GET /api/v4/file/info`: whose session the file records, and whether the token still works.
@@ -143,7 +143,7 @@ enum Transfer {
     /// yet: if the session turns out to be gone, a fresh one is created.
     Chunks { next: u64, count: u64, resumed: bool },
     /// S3-like: presigned parts, in parallel.
-    Parts(Vec<Part>),
+    Parts { flavor: S3Flavor, parts: Vec<Part> },
     /// OneDrive: `offset` is the first byte the upload URL has not confirmed; `query`: ask it
     /// which bytes it holds before sending more.
     OneDrive { offset: u64, query: bool },
@@ -221,7 +221,7 @@ impl Protocol for Cloudreve {
     }
     fn max_parallel(&self) -> usize {
         match (&self.phase, &self.session) {
-            (Phase::Upload(Transfer::Parts(_)), Some(s)) => s.concurrency.clamp(1, MAX_CONCURRENCY),
+            (Phase::Upload(Transfer::Parts { .. }), Some(s)) => s.concurrency.clamp(1, MAX_CONCURRENCY),
             _ => 1,
         }
     }
@@ -230,7 +230,7 @@ impl Protocol for Cloudreve {
         let kind = match &mut self.phase {
             Phase::Done(j) => return Next::Done(j.clone()),
             Phase::Failed(e) => return Next::Fail(e.clone()),
-            Phase::Upload(Transfer::Parts(parts)) => {
+            Phase::Upload(Transfer::Parts { flavor, parts }) => {
                 let limit = self.session.as_ref().map_or(1, |s| s.concurrency.max(1));
                 match parts.iter().position(|p| *p == Part::Pending) {
                     Some(i) => {
@@ -251,7 +251,7 @@ impl Protocol for Cloudreve {
                                 _ => None,
                             })
                             .collect();
-                        self.phase = Phase::Complete(etags);
+                        self.phase = Phase::Complete { flavor: *flavor, etags };
                         return self.next();
                     }
                 }
@@ -275,7 +275,7 @@ impl Protocol for Cloudreve {
                 }
                 Kind::Chunk(*next)
             }
-            Phase::Complete(_) => Kind::Complete,
+            Phase::Complete { .. } => Kind::Complete,
             Phase::Callback => Kind::Callback,
             Phase::Verify => Kind::Verify,
             Phase::Probe { .. } => Kind::Probe,
@@ -303,11 +303,14 @@ impl Protocol for Cloudreve {
         };
         match (kind, &self.phase) {
             (Kind::Create, Phase::Create { .. }) => self.handle_create(outcome),
-            (Kind::Chunk(n), Phase::Upload(Transfer::Parts(_))) => self.handle_part(n as usize, outcome),
+            (Kind::Chunk(n), Phase::Upload(Transfer::Parts { .. })) => self.handle_part(n as usize, outcome),
             (Kind::Chunk(_), Phase::Upload(Transfer::OneDrive { .. })) => self.handle_onedrive(req, false, outcome),
             (Kind::Chunk(n), Phase::Upload(Transfer::Chunks { .. })) => self.handle_chunk(n, outcome),
             (Kind::Query, Phase::Upload(Transfer::OneDrive { .. })) => self.handle_onedrive(req, true, outcome),
-            (Kind::Complete, Phase::Complete(_)) => self.handle_complete(outcome),
+            (Kind::Complete, Phase::Complete { flavor, .. }) => {
+                let flavor = *flavor;
+                self.handle_complete(flavor, outcome)
+            }
             (Kind::Callback, Phase::Callback) => self.handle_callback(outcome),
             (Kind::Verify, Phase::Verify) => self.handle_verify(outcome),
             (Kind::Probe, Phase::Probe { check, .. }) => {
@@ -321,19 +324,24 @@ impl Protocol for Cloudreve {
 
     fn set_token(&mut self, token: &str) {
         self.token = token.to_string();
-        if let Phase::Probe { check: Probe::ChunkGone(t), .. } = &mut self.phase {
+        if matches!(self.phase, Phase::Probe { check: Probe::ChunkGone(_), .. }) {
             // The 40011 came from the expired token: send the chunk again with the fresh one
             // (OneDrive: ask its upload URL what it has first; S3-like: parts whose answers
             // came while the file was checked were not recorded, so they go again).
-            let mut t = std::mem::replace(t, Transfer::Parts(Vec::new()));
-            if let Transfer::Parts(parts) = &mut t {
-                for p in parts {
-                    if *p == Part::InFlight {
-                        *p = Part::Pending;
+            let phase = std::mem::replace(&mut self.phase, Phase::Verify);
+            self.phase = match phase {
+                Phase::Probe { check: Probe::ChunkGone(mut t), .. } => {
+                    if let Transfer::Parts { parts, .. } = &mut t {
+                        for p in parts {
+                            if *p == Part::InFlight {
+                                *p = Part::Pending;
+                            }
+                        }
                     }
+                    Phase::Upload(t)
                 }
-            }
-            self.phase = Phase::Upload(t);
+                other => other,
+            };
             self.resync();
         }
     }
@@ -476,13 +484,10 @@ impl Cloudreve {
         let session = self.session.as_ref().ok_or_else(|| proto_err("no upload session"));
         Ok(match (kind, &self.phase) {
             (Kind::Create, _) => self.api(Method::Put, "/api/v4/file/upload").tag(Kind::Create.tag()).body(Body::json(self.create_body.clone())),
-            (Kind::Chunk(i), Phase::Upload(Transfer::Parts(_))) => self.part_request(session?, i as usize),
+            (Kind::Chunk(i), Phase::Upload(Transfer::Parts { .. })) => self.part_request(session?, i as usize),
             (Kind::Chunk(_) | Kind::Query, Phase::Upload(Transfer::OneDrive { offset, query })) => self.onedrive_request(session?, *offset, *query),
             (Kind::Chunk(i), _) => self.chunk_request(session?, i),
-            (Kind::Complete, Phase::Complete(etags)) => match session {
-                Ok(s @ SessionInfo { kind: PolicyKind::S3(f), .. }) => self.complete_request(s, *f, etags),
-                _ => return Err(proto_err("completion without an S3-like session")),
-            },
+            (Kind::Complete, Phase::Complete { flavor, etags }) => self.complete_request(session?, *flavor, etags),
             (Kind::Callback, _) => self.callback_request(session.map_err(|_| proto_err("callback without a session"))?),
             (Kind::Verify, _) => self.verify_request(),
             (Kind::Probe, _) => self.verify_request().tag(Kind::Probe.tag()),

@@ -2,7 +2,7 @@
 //! the multipart upload completed with `completeURL`.
 
 use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
-use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, S3Flavor, SessionInfo, Transfer, PROVIDER};
+use super::{Cloudreve, Kind, Part, Phase, Probe, S3Flavor, SessionInfo, Transfer, PROVIDER};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -18,9 +18,10 @@ impl Cloudreve {
 
     pub(super) fn handle_part(&mut self, i: usize, outcome: Outcome) -> Verdict {
         let what = format!("part {}", i + 1);
-        if !matches!(&self.phase, Phase::Upload(Transfer::Parts(p)) if matches!(p.get(i), Some(Part::InFlight))) {
-            return Verdict::Continue; // stale
-        }
+        let flavor = match &self.phase {
+            Phase::Upload(Transfer::Parts { flavor, parts }) if matches!(parts.get(i), Some(Part::InFlight)) => *flavor,
+            _ => return Verdict::Continue, // stale
+        };
         let resp = match outcome {
             Outcome::Network(d) => {
                 self.set_part(i, Part::Pending);
@@ -32,7 +33,7 @@ impl Cloudreve {
             let etag = resp.header("etag").unwrap_or("");
             // OSS completes with `x-oss-complete-all` and needs no ETag (its CORS rule, as
             // Cloudreve sets it, exposes none).
-            let oss = matches!(self.session.as_ref().map(|s| s.kind), Some(PolicyKind::S3(S3Flavor::Oss)));
+            let oss = flavor == S3Flavor::Oss;
             if !(oss && etag.is_empty()) && (etag.is_empty() || etag.len() > 1024 || etag.chars().any(char::is_control)) {
                 return self.fail(
                     proto_err(format!(
@@ -84,7 +85,7 @@ impl Cloudreve {
     }
 
     fn set_part(&mut self, i: usize, state: Part) {
-        if let Phase::Upload(Transfer::Parts(parts)) = &mut self.phase {
+        if let Phase::Upload(Transfer::Parts { parts, .. }) = &mut self.phase {
             if let Some(p) = parts.get_mut(i) {
                 *p = state;
             }
@@ -112,11 +113,8 @@ impl Cloudreve {
         }
     }
 
-    pub(super) fn handle_complete(&mut self, outcome: Outcome) -> Verdict {
+    pub(super) fn handle_complete(&mut self, flavor: S3Flavor, outcome: Outcome) -> Verdict {
         let what = "multipart completion";
-        let Some(PolicyKind::S3(flavor)) = self.session.as_ref().map(|s| s.kind) else {
-            return self.fail(proto_err("completion without an S3-like session"));
-        };
         let resp = match outcome {
             Outcome::Network(d) => {
                 self.final_maybe_done = true;

@@ -140,7 +140,7 @@ impl Cloudreve {
         };
         let count = chunk_count(self.total, info.chunk_size);
         let transfer = match info.kind {
-            PolicyKind::S3(_) => Transfer::Parts(vec![Part::Pending; count as usize]),
+            PolicyKind::S3(flavor) => Transfer::Parts { flavor, parts: vec![Part::Pending; count as usize] },
             PolicyKind::OneDrive => Transfer::OneDrive { offset: 0, query: false },
             PolicyKind::Local | PolicyKind::Remote => Transfer::Chunks { next: 0, count, resumed: false },
         };
