@@ -29,6 +29,11 @@
 //! deleted with the user's token and a new session is created, at most [`MAX_NEW_SESSIONS`]
 //! times per upload; when that cannot be done, an expired session fails as `session-expired`.
 //!
+//! State: a [`Phase`] owns what only it needs (the transfer per policy family in `Upload`, the
+//! ETags in `Complete`, the paused transfer and the session's end in `Probe`) and hands it on
+//! with `std::mem::replace`; what lives across phases (the session, bytes confirmed, whether the
+//! last step may have succeeded, renewals) stays on [`Cloudreve`].
+//!
 //! Files: `wire.rs` (envelopes, error mapping, XML, session parsing), `options.rs` (the caller's
 //! options and the constructor), `transfer.rs` (shared steps, create, local/remote chunks,
 //! callback, final check), `onedrive.rs`, `s3.rs`, `recovery.rs`, `auth.rs` (login helpers);
