@@ -29,6 +29,11 @@
 //! deleted with the user's token and a new session is created, at most [`MAX_NEW_SESSIONS`]
 //! times per upload; when that cannot be done, an expired session fails as `session-expired`.
 //!
+//! State: a [`Phase`] owns what only it needs (the transfer per policy family in `Upload`, the
+//! ETags in `Complete`, the paused transfer and the session's end in `Probe`) and hands it on
+//! with `std::mem::replace`; what lives across phases (the session, bytes confirmed, whether the
+//! last step may have succeeded, renewals) stays on [`Cloudreve`].
+//!
 //! Files: `wire.rs` (envelopes, error mapping, XML, session parsing), `options.rs` (the caller's
 //! options and the constructor), `transfer.rs` (shared steps, create, local/remote chunks,
 //! callback, final check), `onedrive.rs`, `s3.rs`, `recovery.rs`, `auth.rs` (login helpers);
@@ -115,19 +120,57 @@ impl Kind {
 /// creation left a session holding the file's lock. Beyond this the upload fails (typed).
 pub const MAX_NEW_SESSIONS: u32 = 2;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 enum Phase {
-    Create,
-    Upload,
-    Complete,
+    /// `maybe_received`: a create call may have reached the server although its answer was lost.
+    Create { maybe_received: bool },
+    /// Sending the bytes; what has been sent is the policy's own.
+    Upload(Transfer),
+    /// S3-like: completing the multipart upload with the parts' ETags, in order.
+    Complete { flavor: S3Flavor, etags: Vec<String> },
     Callback,
     Verify,
     /// `GET /api/v4/file/info`: whose session the file records, and whether the token still works.
-    Probe(ProbeFor),
+    /// `gone`: what ended the session (40011 on a chunk, an expired storage credential, the
+    /// create call's refusal), for messages.
+    Probe { check: Probe, gone: Option<UploadError> },
     /// `DELETE /api/v4/file/upload` of this upload's own stale session, then a new session.
     Discard(String),
     Done(Json),
     Failed(UploadError),
+}
+
+/// How far the bytes went, per policy family.
+#[derive(Debug)]
+enum Transfer {
+    /// Local, relay or remote node: chunks in order; `next` is the first chunk not confirmed.
+    /// `resumed`: continuing a session from an earlier page, and no chunk has been accepted
+    /// yet: if the session turns out to be gone, a fresh one is created.
+    Chunks { next: u64, count: u64, resumed: bool },
+    /// S3-like: presigned parts, in parallel.
+    Parts { flavor: S3Flavor, parts: Vec<Part> },
+    /// OneDrive: `offset` is the first byte the upload URL has not confirmed; `query`: ask it
+    /// which bytes it holds before sending more.
+    OneDrive { offset: u64, query: bool },
+}
+
+/// Why the file is being looked up, with what the check may hand back.
+#[derive(Debug)]
+enum Probe {
+    /// The transfer that met the 40011 (or expired credential), continued if the token was it.
+    ChunkGone(Transfer),
+    LostCreate,
+    Finish,
+}
+
+impl Probe {
+    fn why(&self) -> ProbeFor {
+        match self {
+            Probe::ChunkGone(_) => ProbeFor::ChunkGone,
+            Probe::LostCreate => ProbeFor::LostCreate,
+            Probe::Finish => ProbeFor::Finish,
+        }
+    }
 }
 
 /// Why the file is being looked up.
@@ -160,26 +203,12 @@ pub struct Cloudreve {
     phase: Phase,
     in_flight: usize,
     session: Option<SessionInfo>,
-    /// local/remote: index of the first chunk not confirmed.
-    next_chunk: u64,
-    count: u64,
-    /// OneDrive: first byte the upload URL has not confirmed.
-    offset: u64,
-    od_query: bool,
-    parts: Vec<Part>,
     confirmed: u64,
-    /// The create call may have reached the server although its answer was lost.
-    create_maybe_received: bool,
     /// The last step (last chunk, completion, callback) may have succeeded without us knowing.
     final_maybe_done: bool,
     cleaned: bool,
-    /// Continuing a session from an earlier page, and no chunk has been accepted yet: if the
-    /// session turns out to be gone, a fresh one is created.
-    resumed: bool,
     /// New sessions created so far after an expired session or a lost creation answer.
     renewals: u32,
-    /// What ended the session (40011 on a chunk, or the create call's refusal), for messages.
-    gone_error: Option<UploadError>,
 }
 
 impl Protocol for Cloudreve {
@@ -197,108 +226,76 @@ impl Protocol for Cloudreve {
     }
     fn max_parallel(&self) -> usize {
         match (&self.phase, &self.session) {
-            (Phase::Upload, Some(s)) if matches!(s.kind, PolicyKind::S3(_)) => s.concurrency.clamp(1, MAX_CONCURRENCY),
+            (Phase::Upload(Transfer::Parts { .. }), Some(s)) => s.concurrency.clamp(1, MAX_CONCURRENCY),
             _ => 1,
         }
     }
 
     fn next(&mut self) -> Next {
-        let req = match &self.phase {
+        let kind = match &mut self.phase {
             Phase::Done(j) => return Next::Done(j.clone()),
             Phase::Failed(e) => return Next::Fail(e.clone()),
-            Phase::Create => {
-                if self.in_flight > 0 {
-                    return Next::Wait;
-                }
-                self.api(Method::Put, "/api/v4/file/upload").tag(Kind::Create.tag()).body(Body::json(self.create_body.clone()))
-            }
-            Phase::Upload => {
-                let Some(s) = self.session.clone() else {
-                    self.phase = Phase::Failed(proto_err("no upload session"));
-                    return self.next();
-                };
-                match s.kind {
-                    PolicyKind::S3(_) => match self.parts.iter().position(|p| *p == Part::Pending) {
-                        Some(i) => {
-                            if self.in_flight >= s.concurrency.max(1) {
-                                return Next::Wait;
-                            }
-                            self.parts[i] = Part::InFlight;
-                            self.part_request(&s, i)
-                        }
-                        None if self.parts.contains(&Part::InFlight) => return Next::Wait,
-                        None => {
-                            self.phase = Phase::Complete;
-                            return self.next();
-                        }
-                    },
-                    PolicyKind::OneDrive => {
-                        if self.in_flight > 0 {
+            Phase::Upload(Transfer::Parts { flavor, parts }) => {
+                let limit = self.session.as_ref().map_or(1, |s| s.concurrency.max(1));
+                match parts.iter().position(|p| *p == Part::Pending) {
+                    Some(i) => {
+                        if self.in_flight >= limit {
                             return Next::Wait;
                         }
-                        if self.offset >= self.total && !self.od_query {
-                            self.od_query = true;
+                        if let Some(p) = parts.get_mut(i) {
+                            *p = Part::InFlight;
                         }
-                        self.onedrive_request(&s)
+                        Kind::Chunk(i as u64)
                     }
-                    PolicyKind::Local | PolicyKind::Remote => {
-                        if self.in_flight > 0 {
-                            return Next::Wait;
-                        }
-                        if self.next_chunk >= self.count {
-                            let _ = self.done(&Json::Null);
-                            return self.next();
-                        }
-                        self.chunk_request(&s)
-                    }
-                }
-            }
-            Phase::Complete => {
-                if self.in_flight > 0 {
-                    return Next::Wait;
-                }
-                match self.session.as_ref().map(|s| (s.clone(), s.kind)) {
-                    Some((s, PolicyKind::S3(f))) => self.complete_request(&s, f),
-                    _ => {
-                        self.phase = Phase::Failed(proto_err("completion without an S3-like session"));
-                        return self.next();
-                    }
-                }
-            }
-            Phase::Callback => {
-                if self.in_flight > 0 {
-                    return Next::Wait;
-                }
-                match &self.session {
-                    Some(s) => self.callback_request(s),
+                    None if parts.contains(&Part::InFlight) => return Next::Wait,
                     None => {
-                        self.phase = Phase::Failed(proto_err("callback without a session"));
+                        let etags = std::mem::take(parts)
+                            .into_iter()
+                            .filter_map(|p| match p {
+                                Part::Done(e) => Some(e),
+                                _ => None,
+                            })
+                            .collect();
+                        self.phase = Phase::Complete { flavor: *flavor, etags };
                         return self.next();
                     }
                 }
             }
-            Phase::Verify => {
-                if self.in_flight > 0 {
-                    return Next::Wait;
+            _ if self.in_flight > 0 => return Next::Wait,
+            Phase::Create { .. } => Kind::Create,
+            Phase::Upload(Transfer::OneDrive { offset, query }) => {
+                if *offset >= self.total {
+                    *query = true;
                 }
-                self.verify_request()
-            }
-            Phase::Probe(_) => {
-                if self.in_flight > 0 {
-                    return Next::Wait;
+                if *query {
+                    Kind::Query
+                } else {
+                    Kind::Chunk(*offset)
                 }
-                self.verify_request().tag(Kind::Probe.tag())
             }
-            Phase::Discard(sid) => {
-                if self.in_flight > 0 {
-                    return Next::Wait;
+            Phase::Upload(Transfer::Chunks { next, count, .. }) => {
+                if *next >= *count {
+                    let _ = self.done(&Json::Null);
+                    return self.next();
                 }
-                let body = Json::object().with("id", sid.as_str()).with("uri", self.target());
-                self.api(Method::Delete, "/api/v4/file/upload").tag(Kind::Discard.tag()).body(Body::json(body.to_json_string()))
+                Kind::Chunk(*next)
             }
+            Phase::Complete { .. } => Kind::Complete,
+            Phase::Callback => Kind::Callback,
+            Phase::Verify => Kind::Verify,
+            Phase::Probe { .. } => Kind::Probe,
+            Phase::Discard(_) => Kind::Discard,
         };
-        self.in_flight += 1;
-        Next::Send(req)
+        match self.request(kind) {
+            Ok(req) => {
+                self.in_flight += 1;
+                Next::Send(req)
+            }
+            Err(e) => {
+                self.phase = Phase::Failed(e);
+                self.next()
+            }
+        }
     }
 
     fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
@@ -309,20 +306,20 @@ impl Protocol for Cloudreve {
         let Some(kind) = Kind::from_tag(req.tag) else {
             return Verdict::Continue; // not a request this upload sends
         };
-        let policy = self.session.as_ref().map(|s| s.kind);
         match (kind, &self.phase) {
-            (Kind::Create, Phase::Create) => self.handle_create(outcome),
-            (Kind::Chunk(n), Phase::Upload) => match policy {
-                Some(PolicyKind::S3(_)) => self.handle_part(n as usize, outcome),
-                Some(PolicyKind::OneDrive) => self.handle_onedrive(req, false, outcome),
-                _ => self.handle_chunk(n, outcome),
-            },
-            (Kind::Query, Phase::Upload) => self.handle_onedrive(req, true, outcome),
-            (Kind::Complete, Phase::Complete) => self.handle_complete(outcome),
+            (Kind::Create, Phase::Create { .. }) => self.handle_create(outcome),
+            (Kind::Chunk(n), Phase::Upload(Transfer::Parts { .. })) => self.handle_part(n as usize, outcome),
+            (Kind::Chunk(_), Phase::Upload(Transfer::OneDrive { .. })) => self.handle_onedrive(req, false, outcome),
+            (Kind::Chunk(n), Phase::Upload(Transfer::Chunks { .. })) => self.handle_chunk(n, outcome),
+            (Kind::Query, Phase::Upload(Transfer::OneDrive { .. })) => self.handle_onedrive(req, true, outcome),
+            (Kind::Complete, Phase::Complete { flavor, .. }) => {
+                let flavor = *flavor;
+                self.handle_complete(flavor, outcome)
+            }
             (Kind::Callback, Phase::Callback) => self.handle_callback(outcome),
             (Kind::Verify, Phase::Verify) => self.handle_verify(outcome),
-            (Kind::Probe, Phase::Probe(why)) => {
-                let why = *why;
+            (Kind::Probe, Phase::Probe { check, .. }) => {
+                let why = check.why();
                 self.handle_probe(why, outcome)
             }
             (Kind::Discard, Phase::Discard(_)) => self.handle_discard(outcome),
@@ -332,23 +329,33 @@ impl Protocol for Cloudreve {
 
     fn set_token(&mut self, token: &str) {
         self.token = token.to_string();
-        if self.phase == Phase::Probe(ProbeFor::ChunkGone) {
+        if matches!(self.phase, Phase::Probe { check: Probe::ChunkGone(_), .. }) {
             // The 40011 came from the expired token: send the chunk again with the fresh one
             // (OneDrive: ask its upload URL what it has first; S3-like: parts whose answers
             // came while the file was checked were not recorded, so they go again).
-            self.phase = Phase::Upload;
-            for p in &mut self.parts {
-                if *p == Part::InFlight {
-                    *p = Part::Pending;
+            let phase = std::mem::replace(&mut self.phase, Phase::Verify);
+            self.phase = match phase {
+                Phase::Probe { check: Probe::ChunkGone(mut t), .. } => {
+                    if let Transfer::Parts { parts, .. } = &mut t {
+                        for p in parts {
+                            if *p == Part::InFlight {
+                                *p = Part::Pending;
+                            }
+                        }
+                    }
+                    Phase::Upload(t)
                 }
-            }
+                other => other,
+            };
             self.resync();
         }
     }
 
     fn resync(&mut self) {
-        if self.phase == Phase::Upload && matches!(self.session.as_ref().map(|s| s.kind), Some(PolicyKind::OneDrive)) && self.offset > 0 {
-            self.od_query = true;
+        if let Phase::Upload(Transfer::OneDrive { offset, query }) = &mut self.phase {
+            if *offset > 0 {
+                *query = true;
+            }
         }
     }
 
@@ -422,8 +429,11 @@ impl Protocol for Cloudreve {
     fn resume_state(&self) -> Option<Json> {
         let s = self.session.as_ref()?;
         // While a chunk's 40011 is being checked the session may well be alive (an expired token).
-        let live = matches!(self.phase, Phase::Upload | Phase::Probe(ProbeFor::ChunkGone));
-        if !live || s.kind != PolicyKind::Local || s.chunk_size == 0 || self.next_chunk == 0 {
+        let next = match &self.phase {
+            Phase::Upload(Transfer::Chunks { next, .. }) | Phase::Probe { check: Probe::ChunkGone(Transfer::Chunks { next, .. }), .. } => *next,
+            _ => return None,
+        };
+        if s.kind != PolicyKind::Local || s.chunk_size == 0 || next == 0 {
             return None;
         }
         let mut j = Json::object()
@@ -431,7 +441,7 @@ impl Protocol for Cloudreve {
             .with("uri", s.uri.as_str())
             .with("policyType", s.policy_type.as_str())
             .with("chunkSize", s.chunk_size)
-            .with("nextChunk", self.next_chunk);
+            .with("nextChunk", next);
         if let Some(e) = s.expires {
             j.set("expires", Json::from(e));
         }
@@ -446,7 +456,7 @@ impl Protocol for Cloudreve {
     /// same offset). A session that has expired meanwhile (40011) is replaced by a new one.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
-        if self.phase != Phase::Create || self.session.is_some() || self.in_flight > 0 {
+        if !matches!(self.phase, Phase::Create { .. }) || self.session.is_some() || self.in_flight > 0 {
             return Err(bad("the upload has already begun"));
         }
         let sid = state.get("sessionId").and_then(Json::as_str).filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
@@ -467,16 +477,43 @@ impl Protocol for Cloudreve {
             uri: uri.to_string(),
             concurrency: 1,
         });
-        self.count = count;
-        self.next_chunk = next;
         self.confirmed = self.range(next).0;
-        self.phase = Phase::Upload;
-        self.resumed = true;
+        self.phase = Phase::Upload(Transfer::Chunks { next, count, resumed: true });
         Ok(())
     }
 }
 
 impl Cloudreve {
+    /// The request of `kind` that the current phase sends.
+    fn request(&self, kind: Kind) -> Result<Request, UploadError> {
+        let session = self.session.as_ref().ok_or_else(|| proto_err("no upload session"));
+        Ok(match (kind, &self.phase) {
+            (Kind::Create, _) => self.api(Method::Put, "/api/v4/file/upload").tag(Kind::Create.tag()).body(Body::json(self.create_body.clone())),
+            (Kind::Chunk(i), Phase::Upload(Transfer::Parts { .. })) => self.part_request(session?, i as usize),
+            (Kind::Chunk(_) | Kind::Query, Phase::Upload(Transfer::OneDrive { offset, query })) => self.onedrive_request(session?, *offset, *query),
+            (Kind::Chunk(i), _) => self.chunk_request(session?, i),
+            (Kind::Complete, Phase::Complete { flavor, etags }) => self.complete_request(session?, *flavor, etags),
+            (Kind::Callback, _) => self.callback_request(session.map_err(|_| proto_err("callback without a session"))?),
+            (Kind::Verify, _) => self.verify_request(),
+            (Kind::Probe, _) => self.verify_request().tag(Kind::Probe.tag()),
+            (Kind::Discard, Phase::Discard(sid)) => {
+                let body = Json::object().with("id", sid.as_str()).with("uri", self.target());
+                self.api(Method::Delete, "/api/v4/file/upload").tag(Kind::Discard.tag()).body(Body::json(body.to_json_string()))
+            }
+            _ => return Err(proto_err("no request for this upload state")),
+        })
+    }
+
+    /// A chunk, part or fragment met a gone session (or an expired credential): the transfer
+    /// waits in [`Probe::ChunkGone`] while the file is checked.
+    fn probe_chunk_gone(&mut self, gone: Option<UploadError>) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Verify);
+        self.phase = match phase {
+            Phase::Upload(t) => Phase::Probe { check: Probe::ChunkGone(t), gone },
+            other => other,
+        };
+    }
+
     /// `DELETE /api/v4/file/upload {id, uri}`, once, while the session may still exist.
     fn cleanup(&mut self) -> Vec<Request> {
         if self.cleaned || matches!(self.phase, Phase::Done(_)) {

@@ -2,18 +2,18 @@
 //! answer was lost or a fragment overlapped, then Cloudreve's callback.
 
 use super::wire::proto_err;
-use super::{Cloudreve, Kind, Phase, ProbeFor, SessionInfo, PROVIDER};
+use super::{Cloudreve, Kind, Phase, SessionInfo, Transfer, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
 impl Cloudreve {
-    pub(super) fn onedrive_request(&self, s: &SessionInfo) -> Request {
+    pub(super) fn onedrive_request(&self, s: &SessionInfo, offset: u64, query: bool) -> Request {
         let url = s.upload_urls.first().cloned().unwrap_or_default();
-        if self.od_query {
+        if query {
             return Request::new(Method::Get, url).tag(Kind::Query.tag());
         }
-        let start = self.offset.min(self.total);
+        let start = offset.min(self.total);
         let end = if s.chunk_size == 0 { self.total } else { start.saturating_add(s.chunk_size).min(self.total) };
         Request::new(Method::Put, url)
             .tag(Kind::Chunk(start).tag())
@@ -39,10 +39,15 @@ impl Cloudreve {
         }
     }
 
+    /// Ask the upload URL which bytes it holds before sending more.
+    fn onedrive_query(&mut self) {
+        if let Phase::Upload(Transfer::OneDrive { query, .. }) = &mut self.phase {
+            *query = true;
+        }
+    }
+
     fn onedrive_all_received(&mut self) -> Verdict {
-        self.offset = self.total;
         self.confirmed = self.total;
-        self.od_query = false;
         self.final_maybe_done = false;
         self.phase = Phase::Callback;
         Verdict::Continue
@@ -52,17 +57,22 @@ impl Cloudreve {
         if next > self.total {
             return self.fail(proto_err("OneDrive expects bytes beyond the end of the file"));
         }
-        self.offset = next;
+        if let Phase::Upload(Transfer::OneDrive { offset, query }) = &mut self.phase {
+            *offset = next;
+            *query = false;
+        }
         self.confirmed = next;
-        self.od_query = false;
         Verdict::Continue
     }
 
     pub(super) fn handle_onedrive(&mut self, req: &Request, query: bool, outcome: Outcome) -> Verdict {
         let what = if query { "OneDrive status query" } else { "OneDrive chunk" };
+        let Phase::Upload(Transfer::OneDrive { offset, .. }) = self.phase else {
+            return Verdict::Continue;
+        };
         let end = match &req.body {
             Body::Slice(s) => s.end,
-            _ => self.offset,
+            _ => offset,
         };
         let resp = match outcome {
             Outcome::Network(d) => {
@@ -70,7 +80,7 @@ impl Cloudreve {
                     if end == self.total {
                         self.final_maybe_done = true;
                     }
-                    self.od_query = true;
+                    self.onedrive_query();
                 }
                 return network_retry(PROVIDER, what, &d);
             }
@@ -84,7 +94,7 @@ impl Cloudreve {
             202 if !query => match Self::next_expected(&resp.body) {
                 Some(Some(next)) => self.onedrive_offset(next),
                 Some(None) => {
-                    self.od_query = true;
+                    self.onedrive_query();
                     Verdict::Continue
                 }
                 None => self.onedrive_offset(end),
@@ -105,13 +115,12 @@ impl Cloudreve {
                     e.message.push_str(&format!(" ({m})"));
                 }
                 // Gone with Cloudreve's session (expired or cancelled)? The file check tells.
-                self.gone_error = Some(e);
-                self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                self.probe_chunk_gone(Some(e));
                 Verdict::Continue
             }
             409 | 416 if !query => {
                 // Overlapping fragment: ask OneDrive what it still needs.
-                self.od_query = true;
+                self.onedrive_query();
                 Verdict::Continue
             }
             401 | 403 => {
@@ -126,7 +135,7 @@ impl Cloudreve {
                     if end == self.total && s >= 500 {
                         self.final_maybe_done = true;
                     }
-                    self.od_query = true;
+                    self.onedrive_query();
                 }
                 let mut e = status_error(PROVIDER, what, &resp);
                 if let Some(m) = graph_message() {

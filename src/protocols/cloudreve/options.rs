@@ -141,21 +141,13 @@ impl Cloudreve {
             uri,
             total: file.size,
             create_body: body.to_json_string(),
-            phase: Phase::Create,
+            phase: Phase::Create { maybe_received: false },
             in_flight: 0,
             session: None,
-            next_chunk: 0,
-            count: 1,
-            offset: 0,
-            od_query: false,
-            parts: Vec::new(),
             confirmed: 0,
-            create_maybe_received: false,
             final_maybe_done: false,
             cleaned: false,
-            resumed: false,
             renewals: 0,
-            gone_error: None,
         })
     }
 

@@ -3,7 +3,7 @@
 //! this upload's own stale session and starting over, bounded by [`MAX_NEW_SESSIONS`].
 
 use super::wire::{parse_envelope, valid_session_id, verdict_error, Route};
-use super::{Cloudreve, Phase, ProbeFor, MAX_NEW_SESSIONS, PROVIDER, UPLOAD_SESSION_METADATA};
+use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER, UPLOAD_SESSION_METADATA};
 use crate::core::{ErrorCode, Json, Outcome, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -39,7 +39,7 @@ impl Cloudreve {
                             // this upload's own, so deleting it touches nothing else.
                             (Some(r), Some(o)) if r == o => self.renew(o, resp.status),
                             // An earlier page's session that is gone without a trace: start anew.
-                            (None, _) if self.resumed => self.start_over(),
+                            (None, _) if self.resumed() => self.start_over(),
                             // Cancelled (the placeholder went with it) or taken over by another
                             // upload of the same path: not this upload's to touch.
                             _ => {
@@ -66,7 +66,11 @@ impl Cloudreve {
                         // conflict" for up to a day; at most MAX_NEW_SESSIONS times per upload.
                         Some(r) => self.renew(r, resp.status),
                         None => {
-                            let mut e = self.gone_error.take().unwrap_or_else(|| UploadError::new(ErrorCode::Http, PROVIDER, "upload session creation failed"));
+                            let gone = match &mut self.phase {
+                                Phase::Probe { gone, .. } => gone.take(),
+                                _ => None,
+                            };
+                            let mut e = gone.unwrap_or_else(|| UploadError::new(ErrorCode::Http, PROVIDER, "upload session creation failed"));
                             e.retryable = false;
                             e.message.push_str("; the file there is not an upload in progress, so it is left alone");
                             self.fail(e)
@@ -77,7 +81,7 @@ impl Cloudreve {
             Err(Verdict::Reauth(e)) => {
                 // The token was refused as well: the 40011 was (at least) an expired token.
                 let mut err = UploadError::new(ErrorCode::Auth, PROVIDER, e.message.clone()).with_status(resp.status);
-                if let (ProbeFor::ChunkGone | ProbeFor::Finish, Some(g)) = (why, &self.gone_error) {
+                if let (ProbeFor::ChunkGone | ProbeFor::Finish, Some(g)) = (why, self.gone_error()) {
                     err.message = format!("{}; the access token was refused as well ({}): it has most likely expired", g.message, e.message);
                 }
                 Verdict::Reauth(err)
@@ -85,7 +89,7 @@ impl Cloudreve {
             Err(Verdict::Fail(e)) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
                 // Not found (40016, 404) or similar: no file, so nothing holds the path.
                 match why {
-                    ProbeFor::ChunkGone if self.resumed => self.start_over(),
+                    ProbeFor::ChunkGone if self.resumed() => self.start_over(),
                     ProbeFor::ChunkGone | ProbeFor::Finish => {
                         self.final_maybe_done = false;
                         let mut ie = self.gone_for_good(resp.status);
@@ -100,10 +104,23 @@ impl Cloudreve {
         }
     }
 
+    /// The chunks being checked continue an earlier page's session, none accepted yet.
+    fn resumed(&self) -> bool {
+        matches!(self.phase, Phase::Probe { check: Probe::ChunkGone(Transfer::Chunks { resumed: true, .. }), .. })
+    }
+
+    /// What ended the session being checked, if known.
+    fn gone_error(&self) -> Option<&UploadError> {
+        match &self.phase {
+            Phase::Probe { gone, .. } => gone.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The error when the session cannot be continued or replaced: a refused storage credential
     /// stays 'auth'; anything else is an ended session.
     fn gone_for_good(&self, status: u16) -> UploadError {
-        match &self.gone_error {
+        match self.gone_error() {
             Some(g) if g.code == ErrorCode::Auth => g.clone(),
             _ => self.ended_incomplete(status),
         }
@@ -116,7 +133,7 @@ impl Cloudreve {
             "the upload session ended before the file was complete (it expired or was cancelled)",
         )
         .with_status(status);
-        if let Some(g) = &self.gone_error {
+        if let Some(g) = self.gone_error() {
             e.message.push_str(&format!(": {}", g.message));
         }
         e
@@ -145,7 +162,7 @@ impl Cloudreve {
         if self.renewals < MAX_NEW_SESSIONS {
             return None;
         }
-        let mut e = match &self.gone_error {
+        let mut e = match self.gone_error() {
             Some(g) if g.code != ErrorCode::SessionExpired => g.clone(),
             _ => self.ended_incomplete(status),
         };
@@ -157,17 +174,10 @@ impl Cloudreve {
     /// A new session from the first byte (the old one's bytes cannot be reused).
     fn start_over(&mut self) -> Verdict {
         self.session = None;
-        self.next_chunk = 0;
-        self.count = 1;
-        self.offset = 0;
-        self.od_query = false;
-        self.parts.clear();
         self.confirmed = 0;
-        self.create_maybe_received = false;
         self.final_maybe_done = false;
         self.cleaned = false;
-        self.resumed = false;
-        self.phase = Phase::Create;
+        self.phase = Phase::Create { maybe_received: false };
         Verdict::Continue
     }
 

@@ -2,12 +2,12 @@
 //! the multipart upload completed with `completeURL`.
 
 use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
-use super::{Cloudreve, Kind, Part, Phase, PolicyKind, ProbeFor, S3Flavor, SessionInfo, PROVIDER};
+use super::{Cloudreve, Kind, Part, Phase, Probe, S3Flavor, SessionInfo, Transfer, PROVIDER};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
 impl Cloudreve {
-    pub(super) fn part_request(&mut self, s: &SessionInfo, i: usize) -> Request {
+    pub(super) fn part_request(&self, s: &SessionInfo, i: usize) -> Request {
         let (start, end) = self.range(i as u64);
         let url = s.upload_urls.get(i).cloned().unwrap_or_default();
         Request::new(Method::Put, url)
@@ -18,12 +18,13 @@ impl Cloudreve {
 
     pub(super) fn handle_part(&mut self, i: usize, outcome: Outcome) -> Verdict {
         let what = format!("part {}", i + 1);
-        if !matches!(self.parts.get(i), Some(Part::InFlight)) {
-            return Verdict::Continue; // stale
-        }
+        let flavor = match &self.phase {
+            Phase::Upload(Transfer::Parts { flavor, parts }) if matches!(parts.get(i), Some(Part::InFlight)) => *flavor,
+            _ => return Verdict::Continue, // stale
+        };
         let resp = match outcome {
             Outcome::Network(d) => {
-                self.parts[i] = Part::Pending;
+                self.set_part(i, Part::Pending);
                 return network_retry(PROVIDER, &what, &d);
             }
             Outcome::Response(r) => r,
@@ -32,7 +33,7 @@ impl Cloudreve {
             let etag = resp.header("etag").unwrap_or("");
             // OSS completes with `x-oss-complete-all` and needs no ETag (its CORS rule, as
             // Cloudreve sets it, exposes none).
-            let oss = matches!(self.session.as_ref().map(|s| s.kind), Some(PolicyKind::S3(S3Flavor::Oss)));
+            let oss = flavor == S3Flavor::Oss;
             if !(oss && etag.is_empty()) && (etag.is_empty() || etag.len() > 1024 || etag.chars().any(char::is_control)) {
                 return self.fail(
                     proto_err(format!(
@@ -43,10 +44,10 @@ impl Cloudreve {
             }
             let (start, end) = self.range(i as u64);
             self.confirmed += end - start;
-            self.parts[i] = Part::Done(etag.to_string());
+            self.set_part(i, Part::Done(etag.to_string()));
             return Verdict::Continue;
         }
-        self.parts[i] = Part::Pending;
+        self.set_part(i, Part::Pending);
         match resp.status {
             404 => {
                 let mut e = status_error(PROVIDER, &what, &resp);
@@ -71,8 +72,7 @@ impl Cloudreve {
                     // if not, the upload failed because its session expired, not for a refused
                     // credential of the user's.
                     e.code = ErrorCode::SessionExpired;
-                    self.gone_error = Some(e);
-                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    self.probe_chunk_gone(Some(e));
                     return Verdict::Continue;
                 }
                 self.fail(e)
@@ -84,17 +84,15 @@ impl Cloudreve {
         }
     }
 
-    fn etags(&self) -> Option<Vec<String>> {
-        self.parts
-            .iter()
-            .map(|p| match p {
-                Part::Done(e) => Some(e.clone()),
-                _ => None,
-            })
-            .collect()
+    fn set_part(&mut self, i: usize, state: Part) {
+        if let Phase::Upload(Transfer::Parts { parts, .. }) = &mut self.phase {
+            if let Some(p) = parts.get_mut(i) {
+                *p = state;
+            }
+        }
     }
 
-    pub(super) fn complete_request(&self, s: &SessionInfo, flavor: S3Flavor) -> Request {
+    pub(super) fn complete_request(&self, s: &SessionInfo, flavor: S3Flavor, etags: &[String]) -> Request {
         let url = s.complete_url.clone().unwrap_or_default();
         let req = Request::new(Method::Post, url).tag(Kind::Complete.tag());
         match flavor {
@@ -103,7 +101,7 @@ impl Cloudreve {
                 .header("x-oss-forbid-overwrite", "true")
                 .header("x-oss-complete-all", "yes"),
             _ => {
-                let xml = completion_xml(&self.etags().unwrap_or_default());
+                let xml = completion_xml(etags);
                 let req = req.body(Body::Text { content_type: "application/octet-stream".into(), text: xml });
                 let req = req.header("Content-Type", "application/octet-stream");
                 if flavor == S3Flavor::Cos {
@@ -115,11 +113,8 @@ impl Cloudreve {
         }
     }
 
-    pub(super) fn handle_complete(&mut self, outcome: Outcome) -> Verdict {
+    pub(super) fn handle_complete(&mut self, flavor: S3Flavor, outcome: Outcome) -> Verdict {
         let what = "multipart completion";
-        let Some(PolicyKind::S3(flavor)) = self.session.as_ref().map(|s| s.kind) else {
-            return self.fail(proto_err("completion without an S3-like session"));
-        };
         let resp = match outcome {
             Outcome::Network(d) => {
                 self.final_maybe_done = true;
@@ -194,8 +189,7 @@ impl Cloudreve {
                     e.message.push_str(&format!(": {m}"));
                 }
                 e.message.push_str(" (the presigned completion URL expired with the upload session)");
-                self.gone_error = Some(e);
-                self.phase = Phase::Probe(ProbeFor::Finish);
+                self.phase = Phase::Probe { check: Probe::Finish, gone: Some(e) };
                 Verdict::Continue
             }
             400 => {

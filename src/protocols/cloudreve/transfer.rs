@@ -4,7 +4,7 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{chunk_count, envelope_verdict, http_verdict, parse_envelope, parse_session, proto_err, valid_session_id, verdict_error, Route};
-use super::{Cloudreve, Kind, Part, Phase, PolicyKind, ProbeFor, SessionInfo, PROVIDER, UPLOAD_SESSION_METADATA};
+use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER, UPLOAD_SESSION_METADATA};
 use crate::core::url::{encode_component, join};
 use crate::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
@@ -93,7 +93,7 @@ impl Cloudreve {
         let what = "upload session creation";
         let resp = match outcome {
             Outcome::Network(d) => {
-                self.create_maybe_received = true;
+                self.phase = Phase::Create { maybe_received: true };
                 return network_retry(PROVIDER, what, &d);
             }
             Outcome::Response(r) => r,
@@ -102,15 +102,14 @@ impl Cloudreve {
             Ok(d) => d,
             Err(v) => {
                 if resp.status >= 500 {
-                    self.create_maybe_received = true;
+                    self.phase = Phase::Create { maybe_received: true };
                 }
                 let code = parse_envelope(&resp.body).map(|x| x.code);
-                if self.create_maybe_received && matches!(code, Some(40004 | 40073)) {
+                if matches!(self.phase, Phase::Create { maybe_received: true }) && matches!(code, Some(40004 | 40073)) {
                     // An earlier attempt whose answer was lost may have created a session: its
                     // placeholder makes a plain create answer 40004 ("Object existed"), its lock
                     // makes a `version` create answer 40073. Find out whose it is.
-                    self.gone_error = verdict_error(&v);
-                    self.phase = Phase::Probe(ProbeFor::LostCreate);
+                    self.phase = Phase::Probe { check: Probe::LostCreate, gone: verdict_error(&v) };
                     return Verdict::Continue;
                 }
                 return self.apply(v);
@@ -139,19 +138,20 @@ impl Cloudreve {
             Ok(i) => i,
             Err(e) => return self.fail(e.with_status(resp.status)),
         };
-        self.count = chunk_count(self.total, info.chunk_size);
-        if let PolicyKind::S3(_) = info.kind {
-            self.parts = vec![Part::Pending; self.count as usize];
-        }
+        let count = chunk_count(self.total, info.chunk_size);
+        let transfer = match info.kind {
+            PolicyKind::S3(flavor) => Transfer::Parts { flavor, parts: vec![Part::Pending; count as usize] },
+            PolicyKind::OneDrive => Transfer::OneDrive { offset: 0, query: false },
+            PolicyKind::Local | PolicyKind::Remote => Transfer::Chunks { next: 0, count, resumed: false },
+        };
         self.session = Some(info);
-        self.phase = Phase::Upload;
+        self.phase = Phase::Upload(transfer);
         Verdict::Continue
     }
 
     // ---- local and remote chunks -------------------------------------------------------
 
-    pub(super) fn chunk_request(&self, s: &SessionInfo) -> Request {
-        let index = self.next_chunk;
+    pub(super) fn chunk_request(&self, s: &SessionInfo, index: u64) -> Request {
         let (start, end) = self.range(index);
         let req = match s.kind {
             PolicyKind::Remote => {
@@ -169,10 +169,13 @@ impl Cloudreve {
     }
 
     pub(super) fn handle_chunk(&mut self, index: u64, outcome: Outcome) -> Verdict {
-        if index != self.next_chunk {
+        let Phase::Upload(Transfer::Chunks { next, count, .. }) = self.phase else {
+            return Verdict::Continue;
+        };
+        if index != next {
             return Verdict::Continue; // stale
         }
-        let is_last = index + 1 >= self.count;
+        let is_last = index + 1 >= count;
         let route = match self.session.as_ref().map(|s| s.kind) {
             Some(PolicyKind::Remote) => Route::Node,
             _ => Route::Api,
@@ -191,8 +194,10 @@ impl Cloudreve {
             Ok(data) => {
                 let (_, end) = self.range(index);
                 self.confirmed = end;
-                self.next_chunk += 1;
-                self.resumed = false;
+                if let Phase::Upload(Transfer::Chunks { next, resumed, .. }) = &mut self.phase {
+                    *next += 1;
+                    *resumed = false;
+                }
                 if is_last {
                     return self.done(&data);
                 }
@@ -206,8 +211,7 @@ impl Cloudreve {
                     // The node's credential expires with the session ("sign expired"): the
                     // session has most likely expired. The file check tells; if it does not
                     // record this session, the refusal stands ('auth').
-                    self.gone_error = verdict_error(&v);
-                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    self.probe_chunk_gone(verdict_error(&v));
                     return Verdict::Continue;
                 }
                 if route == Route::Api && Self::is_session_gone(&v) {
@@ -216,8 +220,7 @@ impl Cloudreve {
                     // expired (a JWT that does not parse makes the request anonymous, and the
                     // anonymous user owns no session: Cloudreve never answers 401 here). The
                     // file check tells which.
-                    self.gone_error = verdict_error(&v);
-                    self.phase = Phase::Probe(ProbeFor::ChunkGone);
+                    self.probe_chunk_gone(verdict_error(&v));
                     return Verdict::Continue;
                 }
                 if is_last && Self::is_session_gone(&v) {
@@ -263,8 +266,7 @@ impl Cloudreve {
                     // from the session, `middleware/auth.go` `uploadCallbackCheck`, so this is
                     // never the token): completed by an attempt whose answer was lost, or expired
                     // after the bytes were stored. The file check tells which.
-                    self.gone_error = verdict_error(&v);
-                    self.phase = Phase::Probe(ProbeFor::Finish);
+                    self.phase = Phase::Probe { check: Probe::Finish, gone: verdict_error(&v) };
                     return Verdict::Continue;
                 }
                 if Self::is_session_gone(&v) {
