@@ -6,12 +6,16 @@
 
 use chunkup::core::retry::RetryPolicy;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
-use chunkup::engine::{Action, Engine};
+use chunkup::engine::Engine;
 use chunkup::protocols::cloudreve::{
     completion_xml, envelope_verdict, from_options, parse_envelope, target_uri, xml_field, Cloudreve, Envelope, Route, UploadParams,
 };
 use chunkup::protocols::{Next, Protocol, Verdict};
+use drive::{Drive, Order, Run};
 use std::collections::HashMap;
+
+#[path = "common/drive.rs"]
+mod drive;
 
 const EP: &str = "http://cr.test";
 const TOKEN: &str = "user-token-abc";
@@ -143,12 +147,6 @@ fn options_are_validated_before_any_request() {
 }
 
 // ---- a simulated Cloudreve -----------------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq)]
-enum Order {
-    Fifo,
-    Lifo,
-}
 
 /// A fault: (route, nth occurrence from 1, what happens).
 #[derive(Clone)]
@@ -518,54 +516,28 @@ impl Sim {
     }
 }
 
-struct Run {
-    result: Result<Json, UploadError>,
-    cleanup: Vec<Request>,
+impl drive::Server for Sim {
+    fn answer(&mut self, req: &Request) -> Outcome {
+        Sim::answer(self, req)
+    }
+    fn token(&mut self) -> Option<String> {
+        self.refreshes += 1;
+        let t = self.next_token.take();
+        if let Some(t) = &t {
+            self.token = t.clone();
+        }
+        t
+    }
+    fn sent(&mut self, req: &Request, in_flight: usize) {
+        self.log.push(req.clone());
+        self.max_in_flight = self.max_in_flight.max(in_flight);
+    }
 }
 
 fn drive_with(proto: Cloudreve, sim: &mut Sim, order: Order, refresh: bool, abort_after: Option<usize>) -> Run {
     let mut engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, RetryPolicy::new(vec![10, 10, 10, 10]), refresh);
-    let mut now = 0.0;
-    engine.start(now);
-    let mut pending: Vec<(u64, Request)> = Vec::new();
-    for _ in 0..10_000 {
-        if let Some(k) = abort_after {
-            if sim.log.len() >= k {
-                let cleanup = engine.abort();
-                return Run { result: Err(UploadError::aborted("cloudreve")), cleanup };
-            }
-        }
-        match engine.poll(now) {
-            Action::Send { id, request } => {
-                sim.log.push(request.clone());
-                pending.push((id, request));
-                sim.max_in_flight = sim.max_in_flight.max(pending.len());
-            }
-            Action::Wait { until_ms } => {
-                if pending.is_empty() {
-                    now = until_ms.expect("the engine waits for nothing");
-                    continue;
-                }
-                let (id, req) = if order == Order::Fifo { pending.remove(0) } else { pending.pop().unwrap() };
-                let out = sim.answer(&req);
-                now += 1.0;
-                engine.on_outcome(id, out, now);
-            }
-            Action::RefreshToken => {
-                sim.refreshes += 1;
-                let t = sim.next_token.take();
-                if let Some(t) = &t {
-                    sim.token = t.clone();
-                }
-                engine.on_token(t);
-            }
-            Action::Finished(result) => {
-                let cleanup = engine.cleanup_after_failure();
-                return Run { result, cleanup };
-            }
-        }
-    }
-    panic!("the upload did not finish");
+    engine.start(0.0);
+    drive::drive(&mut engine, sim, Drive { abort_after, ..Drive::new(order, 0.0, 1.0) })
 }
 
 fn drive(sim: &mut Sim, size: u64, order: Order) -> Run {
