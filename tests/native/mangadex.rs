@@ -13,7 +13,11 @@ use chunkup::protocols::mangadex::{
     valid_number_label, ApprovalCheck, ExistingSession, FileError, ImageKind, MangaDex, Params, FIND_ATTEMPTS, FIND_DELAYS_MS, MAX_FILES_PER_REQUEST,
 };
 use chunkup::protocols::{Next, Protocol, Verdict};
+use drive::{Drive, Order, Run};
 use std::collections::HashMap;
+
+#[path = "common/drive.rs"]
+mod drive;
 
 const EP: &str = "http://md.test";
 const TOKEN: &str = "md-access-token-123";
@@ -591,75 +595,39 @@ fn resp(status: u16, body: &str) -> Outcome {
     Outcome::Response(Response::new(status).with_body(body))
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Order {
-    Fifo,
-    Lifo,
-}
-
-struct Run {
-    result: Result<Json, UploadError>,
-    cancel: Vec<Request>,
-    /// (now, loaded, total) after each event.
-    progress: Vec<(f64, u64, u64)>,
-    now: f64,
-}
-
 fn heads(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| png(800 + i as u32, 1200)).collect()
 }
 
-fn drive_with(proto: MangaDex, n: usize, sim: &mut Sim, order: Order, abort_after: Option<usize>) -> Run {
-    let mut engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, RetryPolicy::new(vec![10, 10, 10, 10]), true);
-    let mut now = 1_700_000_000_000.0;
-    engine.set_heads(heads(n));
-    engine.start(now);
-    let mut pending: Vec<(u64, Request)> = Vec::new();
-    let mut progress = Vec::new();
-    for _ in 0..10_000 {
+impl drive::Server for Sim {
+    fn answer(&mut self, req: &Request) -> Outcome {
+        Sim::answer(self, req)
+    }
+    fn token(&mut self) -> Option<String> {
+        let t = self.next_token.take();
+        if let Some(t) = &t {
+            self.token = t.clone();
+        }
+        t
+    }
+    fn sent(&mut self, req: &Request, in_flight: usize) {
+        self.log.push(req.clone());
+        self.max_in_flight = self.max_in_flight.max(in_flight);
+    }
+    fn before_poll<P: Protocol>(&mut self, engine: &mut Engine<P>) {
         for i in engine.digests_wanted() {
-            sim.hashed.push(i);
+            self.hashed.push(i);
             engine.set_file_digest(i, chunkup::core::digest::sha256(&content(i, 100 + i as u64, false)));
         }
-        if let Some(k) = abort_after {
-            if sim.log.len() >= k {
-                let cancel = engine.abort();
-                return Run { result: Err(UploadError::aborted("mangadex")), cancel, progress, now };
-            }
-        }
-        match engine.poll(now) {
-            Action::Send { id, request } => {
-                sim.log.push(request.clone());
-                pending.push((id, request));
-                sim.max_in_flight = sim.max_in_flight.max(pending.len());
-            }
-            Action::Wait { until_ms } => {
-                if pending.is_empty() {
-                    now = until_ms.expect("the engine waits for nothing");
-                    continue;
-                }
-                let (id, req) = if order == Order::Fifo { pending.remove(0) } else { pending.pop().unwrap() };
-                let out = sim.answer(&req);
-                now += 1.0;
-                engine.on_outcome(id, out, now);
-                let s = engine.progress();
-                progress.push((now, s.loaded, s.total));
-            }
-            Action::RefreshToken => {
-                let t = sim.next_token.take();
-                if let Some(t) = &t {
-                    sim.token = t.clone();
-                }
-                engine.on_token(t);
-            }
-            Action::Finished(result) => {
-                let s = engine.progress();
-                progress.push((now, s.loaded, s.total));
-                return Run { result, cancel: engine.cleanup_after_failure(), progress, now };
-            }
-        }
     }
-    panic!("the upload did not finish");
+}
+
+fn drive_with(proto: MangaDex, n: usize, sim: &mut Sim, order: Order, abort_after: Option<usize>) -> Run {
+    let mut engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, RetryPolicy::new(vec![10, 10, 10, 10]), true);
+    let start = 1_700_000_000_000.0;
+    engine.set_heads(heads(n));
+    engine.start(start);
+    drive::drive(&mut engine, sim, Drive { abort_after, ..Drive::new(order, start, 1.0) })
 }
 
 fn proto(n: usize, extra: &str) -> MangaDex {
@@ -711,9 +679,9 @@ fn a_chapter_goes_up_in_batches_and_commits_in_input_order() {
         assert_eq!((name.as_str(), filename.as_str()), ("file3", "004_p03.png"));
         // Progress over the whole chapter: monotonic, ends at the total of every page.
         let total: u64 = (0..25).map(|i| 100 + i).sum();
-        assert!(run.progress.windows(2).all(|w| w[0].1 <= w[1].1));
-        assert_eq!(run.progress.last().map(|p| (p.1, p.2)), Some((total, total)));
-        assert!(run.cancel.is_empty());
+        assert!(run.progress.windows(2).all(|w| w[0].loaded <= w[1].loaded));
+        assert_eq!(run.progress.last().map(|p| (p.loaded, p.total)), Some((total, total)));
+        assert!(run.cleanup.is_empty());
     }
 }
 
@@ -789,7 +757,7 @@ fn a_file_refused_too_often_fails_the_upload_naming_it() {
     assert!(e.message.contains("Failed to store the file"), "the server's reason: {}", e.message);
     assert_eq!(sent_count(&sim, 2), 3);
     assert!(sim.committed.is_none());
-    assert!(run.cancel.is_empty(), "the session is kept so the pages can resume it");
+    assert!(run.cleanup.is_empty(), "the session is kept so the pages can resume it");
     assert!(sim.session.is_some());
 }
 
@@ -814,8 +782,8 @@ fn abort_abandons_the_session() {
     let mut sim = Sim::new();
     let run = drive_with(proto(30, ""), 30, &mut sim, Order::Fifo, Some(3));
     assert_eq!(run.result.unwrap_err().code, ErrorCode::Aborted);
-    assert_eq!(run.cancel.len(), 1);
-    let c = &run.cancel[0];
+    assert_eq!(run.cleanup.len(), 1);
+    let c = &run.cleanup[0];
     assert_eq!((c.method, c.url.as_str()), (Method::Delete, format!("{EP}/upload/{SID}").as_str()));
     assert_eq!(c.get_header("authorization"), Some(&*format!("Bearer {TOKEN}")));
     assert_eq!(sim.answer(c), resp(200, r#"{"result":"ok"}"#));
