@@ -1198,21 +1198,14 @@ fn run_check(outcomes: Vec<Outcome>) -> Result<Json, UploadError> {
     let mut engine = Engine::new(Box::new(c) as Box<dyn Protocol>, RetryPolicy::new(vec![5, 5]), false);
     engine.start(0.0);
     let mut outs = outcomes.into_iter();
-    let mut now = 0.0;
-    loop {
-        match engine.poll(now) {
-            Action::Send { id, request } => {
-                assert_eq!(request.url, format!("{EP}/upload/check-approval-required"));
-                assert_eq!(request.method, Method::Post);
-                let Body::Text { text, .. } = &request.body else { panic!() };
-                assert_eq!(text, &format!(r#"{{"manga":"{MANGA}","locale":"en"}}"#));
-                engine.on_outcome(id, outs.next().expect("another answer"), now);
-            }
-            Action::Wait { until_ms } => now = until_ms.expect("a timer"),
-            Action::Finished(r) => return r,
-            Action::RefreshToken => engine.on_token(None),
-        }
-    }
+    let mut server = |request: &Request| {
+        assert_eq!(request.url, format!("{EP}/upload/check-approval-required"));
+        assert_eq!(request.method, Method::Post);
+        let Body::Text { text, .. } = &request.body else { panic!() };
+        assert_eq!(text, &format!(r#"{{"manga":"{MANGA}","locale":"en"}}"#));
+        outs.next().expect("another answer")
+    };
+    drive::drive(&mut engine, &mut server, Drive::new(Order::Now, 0.0, 0.0)).result
 }
 
 #[test]
