@@ -15,7 +15,11 @@ use chunkup::protocols::peertube::{parse_range, PeerTube, IMPORT_PROVIDER, MAX_C
 use chunkup::protocols::peertube_api as api;
 use chunkup::protocols::{Next, Protocol, Verdict};
 use proptest::prelude::*;
+use drive::{Drive, Order, Run};
 use std::collections::HashMap;
+
+#[path = "common/drive.rs"]
+mod drive;
 
 const EP: &str = "http://tube.test:9000";
 const INIT: &str = "http://tube.test:9000/api/v1/videos/upload-resumable";
@@ -1462,49 +1466,21 @@ impl Sim {
     }
 }
 
-struct Run {
-    result: Result<Json, UploadError>,
-    snapshots: Vec<Snapshot>,
-    cancel: Vec<Request>,
+impl drive::Server for Sim {
+    fn answer(&mut self, req: &Request) -> Outcome {
+        Sim::answer(self, req)
+    }
+    fn token(&mut self) -> Option<String> {
+        self.next_token.take()
+    }
 }
 
+/// Answers each request with a chunk's half reported as sent first, 7 ms per answer.
 fn drive(p: PeerTube, sim: &mut Sim, abort_at: Option<usize>) -> Run {
     let mut e = Engine::new(p, RetryPolicy::new(vec![1; 12]), true);
-    let mut now = 1000.0;
-    e.start(now);
-    let mut snapshots = vec![e.progress()];
-    for _ in 0..200_000 {
-        if abort_at.is_some_and(|k| sim.log.len() >= k) {
-            let cancel = e.abort();
-            return Run { result: Err(UploadError::aborted(PROVIDER)), snapshots, cancel };
-        }
-        match e.poll(now) {
-            Action::Send { id, request } => {
-                // Report half of a chunk's body as sent before the answer comes.
-                let half = request.body.file_bytes() / 2;
-                if half > 0 {
-                    now += 1.0;
-                    e.on_upload_progress(id, half, now);
-                    snapshots.push(e.progress());
-                }
-                let o = sim.answer(&request);
-                now += 7.0;
-                e.on_outcome(id, o, now);
-                snapshots.push(e.progress());
-            }
-            Action::Wait { until_ms: Some(t) } => {
-                assert!(t >= now, "waits into the past");
-                now = t;
-            }
-            Action::Wait { until_ms: None } => panic!("the engine waits for nothing"),
-            Action::RefreshToken => e.on_token(sim.next_token.take()),
-            Action::Finished(result) => {
-                snapshots.push(e.progress());
-                return Run { result, snapshots, cancel: Vec::new() };
-            }
-        }
-    }
-    panic!("the upload did not finish");
+    e.start(1000.0);
+    let how = Drive { abort_after: abort_at, half_progress: true, max_polls: 200_000, ..Drive::new(Order::Now, 1000.0, 7.0) };
+    drive::drive(&mut e, sim, how)
 }
 
 fn monotonic(s: &[Snapshot]) -> bool {
@@ -1536,8 +1512,8 @@ fn simulated_upload_with_every_fault_kind() {
         assert!(run.result.is_ok(), "{loc:?}: {:?}", run.result);
         assert!(sim.violations.is_empty(), "{loc:?}: {:?}", sim.violations);
         assert!(sim.holds_the_file());
-        assert!(monotonic(&run.snapshots));
-        assert_eq!(run.snapshots.last().map(|s| (s.loaded, s.total)), Some((size, size)));
+        assert!(monotonic(&run.progress));
+        assert_eq!(run.progress.last().map(|s| (s.loaded, s.total)), Some((size, size)));
         assert!(sim.generation >= 2, "the session was re-created after expiry");
     }
 }
@@ -1546,9 +1522,9 @@ fn simulated_upload_with_every_fault_kind() {
 fn simulated_abort_deletes_the_upload() {
     let mut sim = Sim::new(5 * MIN_CHUNK, MIN_CHUNK);
     let run = drive(video(5 * MIN_CHUNK, MIN_CHUNK), &mut sim, Some(3));
-    assert_eq!(run.cancel.len(), 1);
-    assert_eq!(Some(run.cancel[0].url.clone()), sim.upload_url());
-    assert_eq!(run.cancel[0].method, Method::Delete);
+    assert_eq!(run.cleanup.len(), 1);
+    assert_eq!(Some(run.cleanup[0].url.clone()), sim.upload_url());
+    assert_eq!(run.cleanup[0].method, Method::Delete);
     assert!(run.result.is_err());
 }
 
@@ -1564,7 +1540,7 @@ fn simulated_upload_past_4_gib() {
     assert_eq!(sim.stored, size);
     let last = &sim.log[sim.log.len() - 1];
     assert!(last.get_header("Content-Range").unwrap().ends_with(&format!("/{size}")));
-    assert!(monotonic(&run.snapshots));
+    assert!(monotonic(&run.progress));
 }
 
 fn fault_strategy() -> impl Strategy<Value = Fault> {
@@ -1611,12 +1587,12 @@ proptest! {
         }
         let run = drive(video(size, chunk), &mut sim, None);
         prop_assert!(sim.violations.is_empty(), "{:?}", sim.violations);
-        prop_assert!(monotonic(&run.snapshots));
+        prop_assert!(monotonic(&run.progress));
         match &run.result {
             Ok(j) => {
                 prop_assert_eq!(j.path("video.id").and_then(Json::as_u64), Some(42));
                 prop_assert!(sim.completed && sim.holds_the_file());
-                prop_assert_eq!(run.snapshots.last().map(|s| (s.loaded, s.total)), Some((size, size)));
+                prop_assert_eq!(run.progress.last().map(|s| (s.loaded, s.total)), Some((size, size)));
             }
             Err(e) if e.code == ErrorCode::SessionExpired => {
                 // Only when the last chunk's answer was lost after the server completed it.
@@ -1716,21 +1692,26 @@ fn run_oneshot(p: OneShot, answers: Vec<Outcome>) -> (Result<Json, UploadError>,
 
 /// `refresh`: whether the page can hand over a fresh token (the shell gives logins none).
 fn run_oneshot_with(p: OneShot, answers: Vec<Outcome>, refresh: bool) -> (Result<Json, UploadError>, Vec<Request>) {
-    let mut s = Step::new(p, refresh);
-    let mut sent = Vec::new();
-    let mut answers = answers.into_iter();
-    loop {
-        match s.e.poll(s.now) {
-            Action::Send { id, request } => {
-                sent.push(request);
-                let o = answers.next().expect("more requests than answers");
-                s.answer(id, o);
-            }
-            Action::Wait { until_ms: Some(t) } => s.now = t,
-            Action::RefreshToken => s.e.on_token(Some("new-token".into())),
-            Action::Finished(r) => return (r, sent),
-            a => panic!("{a:?}"),
-        }
+    let mut e = Engine::new(p, policy(), refresh);
+    e.start(0.0);
+    let mut server = Answers { answers: answers.into_iter(), sent: Vec::new() };
+    let run = drive::drive(&mut e, &mut server, Drive::new(Order::Now, 0.0, 1.0));
+    (run.result, server.sent)
+}
+
+/// Answers the requests in turn; the page hands over "new-token".
+struct Answers {
+    answers: std::vec::IntoIter<Outcome>,
+    sent: Vec<Request>,
+}
+
+impl drive::Server for Answers {
+    fn answer(&mut self, req: &Request) -> Outcome {
+        self.sent.push(req.clone());
+        self.answers.next().expect("more requests than answers")
+    }
+    fn token(&mut self) -> Option<String> {
+        Some("new-token".into())
     }
 }
 
