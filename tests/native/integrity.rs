@@ -12,7 +12,11 @@ use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, R
 use chunkup::engine::{Action, Engine};
 use chunkup::protocols::peertube::{PeerTube, MAX_CHECKSUM_RESENDS, MIN_CHUNK};
 use proptest::prelude::*;
+use drive::{Drive, Order};
 use std::collections::HashSet;
+
+#[path = "common/drive.rs"]
+mod drive;
 
 const EP: &str = "http://tube.test:9000";
 const UPLOAD_URL: &str = "http://tube.test:9000/api/v1/videos/upload-resumable?upload_id=u1";
@@ -104,28 +108,19 @@ impl Server {
 fn run(size: usize, chunk: u64, server: &mut Server, integrity: bool) -> Result<Json, UploadError> {
     let file = data(size);
     let mut e = Engine::new(video(size as u64, chunk), RetryPolicy::new(vec![1; 8]), false);
-    let mut now = 0.0;
-    e.start(now);
-    for _ in 0..10_000 {
-        match e.poll(now) {
-            Action::Send { id, mut request } => {
-                if integrity {
-                    if let Body::Slice(s) = request.body {
-                        let h = sha256(&file[s.start as usize..s.end as usize]);
-                        request.add_checksum(&h);
-                    }
-                }
-                let o = server.answer(&request, &file);
-                now += 1.0;
-                e.on_outcome(id, o, now);
+    e.start(0.0);
+    let mut shell = |req: &Request| {
+        let mut request = req.clone();
+        if integrity {
+            if let Body::Slice(s) = request.body {
+                let h = sha256(&file[s.start as usize..s.end as usize]);
+                request.add_checksum(&h);
             }
-            Action::Wait { until_ms: Some(t) } => now = t,
-            Action::Wait { until_ms: None } => panic!("waits for nothing"),
-            Action::RefreshToken => e.on_token(None),
-            Action::Finished(r) => return r.map(|j| with_sha256(j, &[sha256(&file)])),
         }
-    }
-    panic!("did not finish")
+        server.answer(&request, &file)
+    };
+    let run = drive::drive(&mut e, &mut shell, Drive::new(Order::Now, 0.0, 1.0));
+    run.result.map(|j| with_sha256(j, &[sha256(&file)]))
 }
 
 #[test]
