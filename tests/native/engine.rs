@@ -9,7 +9,11 @@ use chunkup::core::retry::{status_is_retryable, RetryPolicy};
 use chunkup::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use chunkup::engine::{Action, Engine, State};
 use chunkup::protocols::{default_verdict, network_retry, Next, Protocol, Verdict};
+use drive::{Drive, Order};
 use proptest::prelude::*;
+
+#[path = "common/drive.rs"]
+mod drive;
 
 const P: &str = "test";
 
@@ -167,26 +171,23 @@ fn finished(e: &mut Engine<Counter>, now: f64) -> Result<Json, UploadError> {
 /// Answers each request with the next outcome, sleeping through every wait; returns the
 /// result, the waits (ms) and how many requests went out.
 fn run(e: &mut Engine<Counter>, outcomes: &[Outcome], start: f64) -> (Result<Json, UploadError>, Vec<f64>, usize) {
-    let mut now = start;
-    let mut waits = Vec::new();
-    let mut n = 0;
-    let mut it = outcomes.iter().cloned();
-    for _ in 0..10_000 {
-        match e.poll(now) {
-            Action::Send { id, .. } => {
-                n += 1;
-                e.on_outcome(id, it.next().unwrap_or_else(ok), now);
-            }
-            Action::Wait { until_ms: Some(t) } => {
-                waits.push(t - now);
-                now = t;
-            }
-            Action::Wait { until_ms: None } => panic!("stuck"),
-            Action::RefreshToken => e.on_token(Some("secret-token-2".into())),
-            Action::Finished(r) => return (r, waits, n),
-        }
+    let mut server = Answers { outcomes: outcomes.iter().cloned() };
+    let r = drive::drive(e, &mut server, Drive::new(Order::Now, start, 0.0));
+    (r.result, r.waits, r.sent)
+}
+
+/// Answers with the outcomes in turn, then `ok()`; the page hands over "secret-token-2".
+struct Answers<I: Iterator<Item = Outcome>> {
+    outcomes: I,
+}
+
+impl<I: Iterator<Item = Outcome>> drive::Server for Answers<I> {
+    fn answer(&mut self, _: &Request) -> Outcome {
+        self.outcomes.next().unwrap_or_else(ok)
     }
-    panic!("did not finish");
+    fn token(&mut self) -> Option<String> {
+        Some("secret-token-2".into())
+    }
 }
 
 // ---- retry delays ----------------------------------------------------------------------------
