@@ -410,7 +410,14 @@ async fn apivideo_resumes_the_video_after_a_reload() {
         let in_a_row = (1..=4).take_while(|k| parts.contains(&format!("part {k}/4"))).count();
         let recorded = stored_records().iter().any(|(_, v)| v.contains("reload-av.mp4") && v.contains(&format!("\"partsDone\":{in_a_row}")));
         if paused.get() && in_a_row >= 1 && num_field(&info, "inFlight") == 0.0 && recorded {
-            break;
+            // Once more after the fake's 300 ms hold: a request the page issued just before the
+            // pause may reach the fake late.
+            sleep_ms(400.0).await;
+            let again = answered(&log(apivideo_url(), &id).await, "upload").len();
+            let info = control(apivideo_url(), "GET", &format!("/__control/session/{id}"), None).await;
+            if again == parts.len() && num_field(&info, "inFlight") == 0.0 {
+                break;
+            }
         }
         assert!(i < 1499, "paused {}, parts answered {parts:?}, recorded {recorded}", paused.get());
         sleep_ms(10.0).await;
@@ -439,8 +446,16 @@ async fn apivideo_resumes_the_video_after_a_reload() {
     let all = log(apivideo_url(), &id).await;
     let ranges: Vec<String> = answered(&all, "upload").iter().map(|e| str_field(e, "contentRange")).collect();
     let expected: Vec<String> = (1..=4).map(|k| format!("part {k}/4")).collect();
-    assert!(ranges.len() >= 4 && ranges.len() <= 5, "{ranges:?}");
+    // Part 1 (it names the video) once; a later part at most twice: once from each page, when the
+    // first page had it on the wire at the pause but it reached the fake only after the record was
+    // read (Firefox under load sends a request issued just before the pause well after it). A
+    // real reload cancels those; here the paused first page lives on. Every part is there.
     assert_eq!(ranges.iter().filter(|r| **r == expected[0]).count(), 1, "part 1 once: {ranges:?}");
+    for k in &expected[1..] {
+        let n = ranges.iter().filter(|r| *r == k).count();
+        assert!((1..=2).contains(&n), "{k} sent {n} times: {ranges:?}");
+    }
+    assert!(ranges.len() <= 4 + 2, "at most the two parts on the wire at the pause again: {ranges:?}");
     assert!(done_parts >= 1);
     let videos: Array = control(apivideo_url(), "GET", &format!("/__control/session/{id}/videos"), None).await.unchecked_into();
     assert_eq!(videos.length(), 1, "one video, no second container");
