@@ -253,11 +253,19 @@ async fn s3_parts_in_parallel_with_etags_and_callback() {
     let numbers: Vec<f64> = completed.iter().map(|p| num_field(&p, "n")).collect();
     assert_eq!(numbers, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
     assert_eq!(str_field(&field(up, "completeHeaders"), "contentType"), "application/octet-stream");
-    // Part 1 was slow: later parts finished first (parallel parts, out-of-order completion).
+    // The first part request to arrive was held 700 ms: a later part finished first (parallel parts,
+    // out-of-order completion). Which part that was is read from the log: engines may put parts sent
+    // together on the wire in any order (Firefox does).
+    let log = s.log().await;
+    let slow_path = str_field(log.iter().find(|e| str_field(e, "fault") == "delay:700").expect("the delay fired"), "path");
+    let slow: f64 = slow_path.rsplit('/').next().and_then(|n| n.parse().ok()).expect("part number in the path");
     let chunks = Array::from(&field(up, "chunks"));
     let stored = |n: f64| chunks.iter().find(|c| num_field(c, "index") == n).map(|c| num_field(&c, "storedAt")).unwrap();
-    assert!(stored(1.0) > stored(4.0), "part 4 was stored before the slow part 1");
-    let log = s.log().await;
+    assert!((1.0..=3.0).contains(&slow), "one of the first three parts was held: {slow_path}");
+    assert!(
+        (4..=7).any(|n| stored(n as f64) < stored(slow)),
+        "a part after the first three was stored before the slow part {slow}"
+    );
     for e in log.iter().filter(|e| str_field(e, "server") == "bucket") {
         assert_eq!(str_field(e, "auth"), "none", "nothing but the presigned URL goes to the bucket");
         assert_eq!(Array::from(&field(e, "xCr")).length(), 0);
