@@ -7,6 +7,7 @@
 //! [`Checksum::header`] before sending.
 
 use sha2::{Digest, Sha256};
+use crate::core::JsonExt as _;
 
 /// A digest a server verifies over a request's body bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

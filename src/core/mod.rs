@@ -1,5 +1,6 @@
 //! The sans-IO core: plain data and pure logic, no browser types. Tested natively.
 
+pub mod codec;
 pub mod digest;
 pub mod error;
 pub mod guard;
@@ -15,7 +16,7 @@ pub mod url;
 
 pub use error::{ErrorCode, UploadError};
 pub use http::{Body, FileInfo, Method, Outcome, Part, Request, Response, Slice};
-pub use json::Json;
+pub use json::{Json, JsonExt};
 
 /// The provider's own error text from a response body, if it gave one: problem+json
 /// (`detail`, `title`), uploadx (`error.message`), api.video (`title`), MangaDex

@@ -10,6 +10,7 @@
 //! manga, …) and the caller's `user` string; the `user` string itself is never stored.
 
 use super::json::Json;
+use crate::core::JsonExt as _;
 use super::FileInfo;
 use sha2::{Digest, Sha256};
 
@@ -64,7 +65,7 @@ pub fn fingerprint(provider: &str, endpoint: &str, target: &str, user: &str, fil
         field(&f.name);
         field(&f.size.to_string());
         // Integral milliseconds in every browser: the same text as `{}` without float formatting.
-        field(&Json::Number(f.last_modified).to_json_string());
+        field(&super::json::number(f.last_modified).to_json_string());
         field(&f.mime);
     }
     let digest = h.finalize();

@@ -14,6 +14,7 @@
 //! `start()` resolves with `{ videoId }` only.
 
 use super::oneshot::{accept_json, OneShot};
+use crate::core::JsonExt as _;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{encode_component, join};
 use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Slice, UploadError};

@@ -2,6 +2,7 @@
 //! small multipart uploads. The response body (JSON, or `{}` when empty) is the result.
 
 use crate::core::{Json, Outcome, Request, UploadError};
+use crate::core::JsonExt as _;
 use crate::protocols::{default_verdict, network_retry, Next, Protocol, Verdict};
 
 /// Turns a success response into the result, or refuses it.

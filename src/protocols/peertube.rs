@@ -6,6 +6,7 @@
 //! from what the server says. `abort()` sends `DELETE`.
 
 use crate::core::digest::Checksum;
+use crate::core::JsonExt as _;
 use crate::core::plan::ChunkPlan;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{server_code, status_error, url, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, Slice, UploadError};
@@ -172,7 +173,7 @@ impl PeerTube {
             return Err(UploadError::invalid(p, "channelId must be a positive integer"));
         }
         let mut body = Json::object();
-        for (k, v) in options.entries() {
+        for (k, v) in options.as_object().into_iter().flatten() {
             if VIDEO_FIELDS.contains(&k.as_str()) && !v.is_null() {
                 body.set(k, v.clone());
             }
@@ -187,7 +188,7 @@ impl PeerTube {
         if !(3..=120).contains(&name_len) {
             return Err(UploadError::invalid(p, format!("name must be 3 to 120 characters (got {name_len})")));
         }
-        body.set("lastModified", Json::Number(file.last_modified));
+        body.set("lastModified", crate::core::json::number(file.last_modified));
         let init_url = url::join(endpoint, "/api/v1/videos/upload-resumable");
         let find = FindVideo {
             list_url: url::join(endpoint, "/api/v1/users/me/videos"),
@@ -211,7 +212,7 @@ impl PeerTube {
         if !file.name.to_ascii_lowercase().ends_with(".zip") {
             return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {})", crate::core::quoted(&file.name))));
         }
-        let body = Json::object().with("filename", file.name.as_str()).with("lastModified", Json::Number(file.last_modified));
+        let body = Json::object().with("filename", file.name.as_str()).with("lastModified", crate::core::json::number(file.last_modified));
         let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));
         Self::build(p, init_url, token, file, body, chunk)
     }
@@ -424,7 +425,7 @@ impl PeerTube {
         let Some(f) = self.find.as_ref() else { return self.not_found("no video can be looked for") };
         let since = self.began_ms.unwrap_or(self.now_ms) - CLOCK_SKEW_MS;
         let list = Json::parse(resp.body.trim()).ok();
-        let data = list.as_ref().and_then(|j| j.get("data")).and_then(Json::as_array).unwrap_or(&[]);
+        let data = list.as_ref().and_then(|j| j.get("data")).and_then(Json::as_array).map_or(&[][..], Vec::as_slice);
         let created = |v: &Json| v.get("createdAt").and_then(Json::as_str).and_then(crate::core::time::parse_iso8601_ms);
         let found = data.iter().find(|v| {
             v.get("name").and_then(Json::as_str).map(str::trim) == Some(f.name.as_str())

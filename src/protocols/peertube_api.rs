@@ -7,6 +7,7 @@ use super::oneshot::{accept_json, OneShot};
 use super::peertube::{PROVIDER, VIDEO_FIELDS};
 use crate::core::url::{encode_component, form_urlencoded, join};
 use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Slice, UploadError};
+use crate::core::JsonExt as _;
 
 fn api(endpoint: &str, path: &str) -> String {
     join(endpoint, path)
@@ -161,7 +162,7 @@ fn multipart(method: Method, url: String, token: &str, parts: Vec<Part>, what: &
 }
 
 fn video_fields(options: &Json, parts: &mut Vec<Part>) {
-    for (k, v) in options.entries() {
+    for (k, v) in options.as_object().into_iter().flatten() {
         if VIDEO_FIELDS.contains(&k.as_str()) {
             form_fields(k, v, parts);
         }

@@ -19,6 +19,7 @@ mod types;
 pub mod upload;
 
 use crate::core::{Json, UploadError};
+use crate::core::JsonExt as _;
 use crate::engine::Engine;
 use crate::core::retry::RetryPolicy;
 use crate::protocols::Protocol;

@@ -1,6 +1,7 @@
 //! Reading the JS options object and input, with clear `invalid-input` errors.
 
 use crate::core::{url, FileInfo, Json, UploadError};
+use crate::core::JsonExt as _;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File, FileList};
@@ -56,7 +57,7 @@ impl Options {
             // JSON.stringify turns NaN and ±Infinity into null: keep them as numbers so that
             // range checks refuse them instead of reading the option as absent.
             if let Some(n) = v.as_f64() {
-                data.set(&k, Json::Number(n));
+                data.set(&k, crate::core::json::number(n));
                 continue;
             }
             let j = js_sys::JSON::stringify(&v)

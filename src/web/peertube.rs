@@ -2,6 +2,7 @@
 //! `UploadError`; all run through the shared engine (retries, typed errors, token refresh).
 
 use super::error::to_js;
+use crate::core::JsonExt as _;
 use super::options::{files, get, Options};
 use super::{json_to_js, run_protocol};
 use crate::core::retry::RetryPolicy;

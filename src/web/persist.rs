@@ -8,6 +8,7 @@
 //! succeeds, is aborted or fails for good.
 
 use super::options::{get, Options};
+use crate::core::JsonExt as _;
 use crate::core::resume::{self, ResumeRecord, KEY_PREFIX};
 use crate::core::{ErrorCode, FileInfo, Json, UploadError};
 use crate::engine::Engine;

@@ -5,6 +5,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::retry::RetryPolicy;
+use chunkup::core::JsonExt as _;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
 use chunkup::engine::Engine;
 use chunkup::protocols::cloudreve::{

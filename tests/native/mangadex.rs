@@ -6,6 +6,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::retry::{RetryAfter, RetryPolicy};
+use chunkup::core::JsonExt as _;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, UploadError};
 use chunkup::engine::{Action, Engine};
 use chunkup::protocols::mangadex::{
@@ -423,7 +424,7 @@ impl Sim {
                 self.sessions_begun += 1;
                 let id = if self.sessions_begun == 1 { SID.to_string() } else { format!("5e55a000-0000-4000-8000-{:012}", self.sessions_begun) };
                 let s = if route == "begin" {
-                    assert_eq!(b.entries().len(), 2, "begin takes manga and groups only");
+                    assert_eq!(b.as_object().map_or(0, |m| m.len()), 2, "begin takes manga and groups only");
                     let groups = b.get("groups").and_then(Json::as_array).unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect();
                     SimSession { id, manga: b.get("manga").and_then(Json::as_str).unwrap().into(), groups, chapter: None, files: vec![] }
                 } else {

@@ -7,6 +7,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::progress::Snapshot;
+use chunkup::core::JsonExt as _;
 use chunkup::core::retry::{status_is_retryable, RetryPolicy};
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, UploadError};
 use chunkup::engine::{Action, Engine, State};

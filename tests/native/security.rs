@@ -11,6 +11,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::guard::{carries_credential, check};
+use chunkup::core::JsonExt as _;
 use chunkup::core::redact::redact;
 use chunkup::core::retry::RetryPolicy;
 use chunkup::core::url::origin;

@@ -2,6 +2,7 @@
 //! refresh, and deleting a session left by an earlier page.
 
 use super::wire::{envelope_message, parse_envelope, valid_session_id, Envelope};
+use crate::core::JsonExt as _;
 use super::PROVIDER;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};

@@ -54,6 +54,7 @@ pub use wire::{
 };
 
 use crate::core::{Body, Json, Method, Outcome, Request, UploadError};
+use crate::core::JsonExt as _;
 use crate::protocols::{Next, Protocol, Verdict};
 use wire::{proto_err, valid_session_id};
 

@@ -2,6 +2,7 @@
 //! answer was lost or a fragment overlapped, then Cloudreve's callback.
 
 use super::wire::proto_err;
+use crate::core::JsonExt as _;
 use super::{Cloudreve, Kind, Phase, SessionInfo, Transfer, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};

@@ -3,6 +3,7 @@
 //! call's body.
 
 use super::{Cloudreve, Phase, SessionInfo, PROVIDER};
+use crate::core::JsonExt as _;
 use crate::core::url::{encode_component, is_absolute_http, join};
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
@@ -122,7 +123,7 @@ impl Cloudreve {
             body.set("policy_id", Json::String(id.clone()));
         }
         if file.last_modified.is_finite() && file.last_modified > 0.0 {
-            body.set("last_modified", Json::Number(file.last_modified.floor()));
+            body.set("last_modified", crate::core::json::number(file.last_modified.floor()));
         }
         let mime = p.mime_type.clone().unwrap_or_else(|| file.mime.trim().to_string());
         if !mime.is_empty() {

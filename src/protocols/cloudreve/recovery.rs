@@ -3,6 +3,7 @@
 //! this upload's own stale session and starting over, bounded by [`MAX_NEW_SESSIONS`].
 
 use super::wire::{parse_envelope, valid_session_id, verdict_error, Route};
+use crate::core::JsonExt as _;
 use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER, UPLOAD_SESSION_METADATA};
 use crate::core::{ErrorCode, Json, Outcome, UploadError};
 use crate::protocols::{network_retry, Verdict};

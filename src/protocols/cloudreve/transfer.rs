@@ -4,6 +4,7 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{chunk_count, envelope_verdict, http_verdict, parse_envelope, parse_session, proto_err, valid_session_id, verdict_error, Route};
+use crate::core::JsonExt as _;
 use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER, UPLOAD_SESSION_METADATA};
 use crate::core::url::{encode_component, join};
 use crate::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};

@@ -4,6 +4,7 @@
 //! call returns (storage policy, chunk size, URLs, credentials).
 
 use super::{DEFAULT_S3_CONCURRENCY, MAX_CONCURRENCY, MAX_PARTS, PROVIDER};
+use crate::core::JsonExt as _;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, resolve};
 use crate::core::{status_error, truncate, ErrorCode, Json, Response, UploadError};

@@ -2,6 +2,7 @@
 //! this manga in this language wait for a moderator? A protocol of its own, one request.
 
 use super::options::{invalid, is_uuid, valid_language};
+use crate::core::JsonExt as _;
 use super::{rate_limit_wait, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, join};

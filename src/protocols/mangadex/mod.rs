@@ -41,6 +41,7 @@ pub use recovery::{CLOCK_SKEW_MS, FIND_ATTEMPTS, FIND_DELAYS_MS};
 pub use wire::{hash_contradicts, parse_batch, parse_session, rate_limit_wait, FileError, RemoteFile, SessionInfo};
 
 use crate::core::retry::{parse_retry_after, status_is_retryable};
+use crate::core::JsonExt as _;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};

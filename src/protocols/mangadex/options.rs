@@ -3,6 +3,7 @@
 //! builds the protocol from them.
 
 use super::{MangaDex, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_FILES_PER_REQUEST, MAX_GROUPS, PROVIDER};
+use crate::core::JsonExt as _;
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
 
@@ -119,9 +120,9 @@ fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
         None => return Err(invalid(format!("chapter.{key} is required (a string such as \"12\" or \"12.5\", or null)"))),
         Some(Json::Null) => return Ok(Json::Null),
         Some(Json::String(s)) => s.clone(),
-        Some(Json::Number(n)) if n.is_finite() && *n >= 0.0 => {
-            // "12", "12.5": the JSON writer's shortest form (no float formatting in the binary).
-            Json::Number(*n).to_json_string()
+        Some(n @ Json::Number(_)) if n.as_f64().is_some_and(|f| f >= 0.0) => {
+            // "12", "12.5": the JSON encoder's shortest form (no float formatting of ours).
+            n.to_json_string()
         }
         Some(_) => return Err(invalid(format!("chapter.{key} must be a string or null"))),
     };
@@ -150,7 +151,7 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
         None => return Err(invalid("chapter is required: { volume, chapter, title, translatedLanguage }")),
     };
     const KEYS: [&str; 6] = ["volume", "chapter", "title", "translatedLanguage", "externalUrl", "publishAt"];
-    if let Some((k, _)) = c.entries().iter().find(|(k, _)| !KEYS.contains(&k.as_str())) {
+    if let Some((k, _)) = c.as_object().and_then(|m| m.iter().find(|(k, _)| !KEYS.contains(&k.as_str()))) {
         return Err(invalid(format!("chapter.{k} is not a chapter field; expected {}", KEYS.join(", "))));
     }
     let mut d = Json::object();

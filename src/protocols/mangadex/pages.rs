@@ -4,6 +4,7 @@
 //! order.
 
 use super::images::page_label;
+use crate::core::JsonExt as _;
 use super::options::safe_id;
 use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, MAX_PAGE_ATTEMPTS, PROVIDER};
 use crate::core::{server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};

@@ -3,6 +3,7 @@
 //! lost commit answer, the chapter the commit created is looked up (`GET /chapter`).
 
 use super::options::safe_id;
+use crate::core::JsonExt as _;
 use super::wire::sha256_hex;
 use super::{parse_session, Kind, MangaDex, PageState, Phase, RemoteFile, PROVIDER};
 use crate::core::retry::RetryAfter;
@@ -139,7 +140,7 @@ impl MangaDex {
         let mut manga = None;
         let mut groups: Vec<String> = Vec::new();
         let mut uploader = None;
-        for rel in c.get("relationships").and_then(Json::as_array).unwrap_or(&[]) {
+        for rel in c.get("relationships").and_then(Json::as_array).map_or(&[][..], Vec::as_slice) {
             let id = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
             match (rel.get("type").and_then(Json::as_str), id) {
                 (Some("manga"), Some(id)) => manga = Some(id),

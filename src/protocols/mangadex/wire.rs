@@ -3,6 +3,7 @@
 //! after a 429 ([`rate_limit_wait`]).
 
 use crate::core::retry::{parse_retry_after, status_is_retryable, RetryAfter};
+use crate::core::JsonExt as _;
 use crate::core::{Json, Response};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub fn parse_session(body: &str) -> Option<SessionInfo> {
         created_at: d.path("attributes.createdAt").and_then(Json::as_str).map(str::to_string),
         user: None,
     };
-    for rel in d.get("relationships").and_then(Json::as_array).unwrap_or(&[]) {
+    for rel in d.get("relationships").and_then(Json::as_array).map_or(&[][..], Vec::as_slice) {
         let rid = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
         match (rel.get("type").and_then(Json::as_str), rid) {
             (Some("manga"), Some(id)) => info.manga = Some(id),
@@ -125,7 +126,7 @@ pub fn parse_batch(body: &str) -> Option<(Vec<RemoteFile>, Vec<FileError>)> {
     let errors = j
         .get("errors")
         .and_then(Json::as_array)
-        .unwrap_or(&[])
+        .map_or(&[][..], Vec::as_slice)
         .iter()
         .map(|e| FileError {
             status: e.get("status").and_then(Json::as_u64).filter(|s| (100..600).contains(s)).map(|s| s as u16),

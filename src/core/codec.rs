@@ -1,0 +1,63 @@
+//! JSON text in and out of typed values — the one place where text becomes data.
+//!
+//! The sans-IO core keeps taking response bodies as text; [`decode`] turns a body into any
+//! `T: Deserialize` and [`encode`] turns a `Serialize` value into text (request bodies, resume
+//! records). In the wasm build both go through the browser's own `JSON.parse` / `JSON.stringify`
+//! and `serde_wasm_bindgen` (one deserializer in the module, no JSON parser or writer of ours or
+//! serde_json's); natively (tests, property tests) through `serde_json`. Same inputs, same values.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Why a body could not be decoded: not JSON at all, or JSON of another shape. Deliberately
+/// without serde's own message, which would pull float formatting into the module; callers say
+/// what they expected in their own words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The text is not JSON.
+    Syntax,
+    /// JSON, but not of the expected shape (a missing field, a string where a number belongs…).
+    Shape,
+}
+
+/// Decodes `text` (JSON) into `T`.
+pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    imp::decode(text)
+}
+
+/// Encodes `value` as JSON text. Never fails for the crate's own types (string keys, finite
+/// numbers); an unencodable value gives `null`.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> String {
+    imp::encode(value)
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::*;
+    use serde_wasm_bindgen::Serializer;
+    use wasm_bindgen::JsValue;
+
+    pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+        let value = js_sys::JSON::parse(text).map_err(|_| DecodeError::Syntax)?;
+        serde_wasm_bindgen::from_value(value).map_err(|_| DecodeError::Shape)
+    }
+
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> String {
+        // Plain objects for maps, numbers (not BigInt) for 64-bit integers: what JSON holds.
+        let js = value.serialize(&Serializer::json_compatible()).unwrap_or(JsValue::NULL);
+        js_sys::JSON::stringify(&js).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "null".into())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use super::*;
+
+    pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+        serde_json::from_str(text).map_err(|e| if e.is_syntax() || e.is_eof() { DecodeError::Syntax } else { DecodeError::Shape })
+    }
+
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> String {
+        serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+    }
+}
