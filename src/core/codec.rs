@@ -31,6 +31,17 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> String {
     imp::encode(value)
 }
 
+/// A typed value from an open-ended one (a resume record read back, an option object): through
+/// text, so the module keeps one deserializer (the JS one in wasm).
+pub fn from_json<T: DeserializeOwned>(value: &crate::core::Json) -> Result<T, DecodeError> {
+    decode(&encode(value))
+}
+
+/// An open-ended value from a typed one (a result handed to the page, a resume record).
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> crate::core::Json {
+    decode(&encode(value)).unwrap_or(crate::core::Json::Null)
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
