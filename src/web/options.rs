@@ -54,10 +54,16 @@ impl Options {
             if v.is_function() || v.is_instance_of::<AbortSignal>() {
                 continue;
             }
-            // JSON.stringify turns NaN and ±Infinity into null: keep them as numbers so that
-            // range checks refuse them instead of reading the option as absent.
+            // JSON has no NaN or ±Infinity (JSON.stringify writes null): keep them as their names
+            // so that the option's check refuses them instead of reading the option as absent.
             if let Some(n) = v.as_f64() {
-                data.set(&k, crate::core::json::number(n));
+                let value = match n {
+                    _ if n.is_finite() => crate::core::json::number(n),
+                    _ if n.is_nan() => Json::from("NaN"),
+                    _ if n > 0.0 => Json::from("Infinity"),
+                    _ => Json::from("-Infinity"),
+                };
+                data.set(&k, value);
                 continue;
             }
             let j = js_sys::JSON::stringify(&v)
