@@ -20,9 +20,38 @@ pub enum DecodeError {
     Shape,
 }
 
-/// Decodes `text` (JSON) into `T`.
+/// Decodes `text` (JSON) into `T`. Nesting deeper than [`MAX_DEPTH`] is refused as `Syntax`
+/// before decoding: `JSON.parse` takes any depth, and decoding it recursively could exhaust the
+/// wasm stack (a trap that kills the module for the whole page).
 pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    if too_deep(text) {
+        return Err(DecodeError::Syntax);
+    }
     imp::decode(text)
+}
+
+/// serde_json's own recursion limit.
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether brackets outside strings nest deeper than [`MAX_DEPTH`] (a scan, not a parse).
+fn too_deep(text: &str) -> bool {
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        match (in_str, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') | (false, b'"') => in_str = !in_str,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Encodes `value` as JSON text. Never fails for the crate's own types (string keys, finite

@@ -1,0 +1,54 @@
+//! `core::codec` in the browser: the wasm build decodes with the engine's own `JSON.parse` and
+//! serde-wasm-bindgen and encodes with `JSON.stringify`; the native tests (tests/native/core.rs)
+//! cover serde_json's side. Same texts, same values, in every engine.
+#![cfg(target_arch = "wasm32")]
+
+use chunkup::core::codec::{decode, encode, from_json, to_json, DecodeError};
+use chunkup::core::json::number;
+use chunkup::core::{Json, JsonExt as _};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Part {
+    part_number: u64,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    sizes: Vec<u32>,
+}
+
+#[wasm_bindgen_test]
+fn typed_answers_decode_through_json_parse() {
+    let p: Part = decode(r#"{"partNumber":3,"etag":"\"e3\"","extra":{"x":[1,2]}}"#).unwrap();
+    assert_eq!(p, Part { part_number: 3, etag: Some("\"e3\"".into()), sizes: vec![] }, "unknown fields ignored");
+    assert_eq!(decode::<Part>(r#"{"partNumber":9007199254740991}"#).unwrap().part_number, 9_007_199_254_740_991);
+    assert_eq!(decode::<Part>(r#"{"partNumber":"3"}"#), Err(DecodeError::Shape), "a string where a number belongs");
+    assert_eq!(decode::<Part>(r#"{"partNumber":1.5}"#), Err(DecodeError::Shape), "a fraction where an integer belongs");
+    assert_eq!(decode::<Part>(r#"{"partNumber":-1}"#), Err(DecodeError::Shape));
+    assert_eq!(decode::<Part>(r#"{"etag":"x"}"#), Err(DecodeError::Shape), "a required field missing");
+    assert_eq!(decode::<Part>(r#"{"partNumber":1,"sizes":[1,null]}"#), Err(DecodeError::Shape));
+    for bad in ["", "{", "[1,]", "{a:1}", "'a'", "NaN", "<Error/>", "\u{feff}{}x"] {
+        assert_eq!(decode::<Json>(bad), Err(DecodeError::Syntax), "{bad:?}");
+    }
+    // JSON.parse takes any depth; decoding it recursively could exhaust the wasm stack (a trap
+    // that kills the module): refused past 128 levels, as serde_json does natively.
+    let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(decode::<Json>(&deep), Err(DecodeError::Syntax));
+    let ok = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    assert!(decode::<Json>(&ok).is_ok());
+    assert!(decode::<Json>(r#"{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}"#).is_ok(), "brackets inside strings do not count");
+}
+
+#[wasm_bindgen_test]
+fn values_encode_as_json_stringify_writes_them() {
+    let v = Json::object().with("s", "a\"b\n\u{1}é").with("n", number(1_700_000_000_123.0)).with("f", 0.5).with("nan", number(f64::NAN)).with("u", 12u64);
+    assert_eq!(encode(&v), r#"{"s":"a\"b\n\u0001é","n":1700000000123,"f":0.5,"nan":null,"u":12}"#);
+    let p = Part { part_number: 2, etag: None, sizes: vec![1, 2] };
+    assert_eq!(encode(&p), r#"{"partNumber":2,"etag":null,"sizes":[1,2]}"#);
+    assert_eq!(from_json::<Part>(&to_json(&p)), Ok(p), "typed -> open-ended -> typed");
+    assert_eq!(decode::<Json>(&encode(&v)).unwrap(), v, "round trip");
+}
