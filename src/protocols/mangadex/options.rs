@@ -3,9 +3,9 @@
 //! builds the protocol from them.
 
 use super::{MangaDex, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_FILES_PER_REQUEST, MAX_GROUPS, PROVIDER};
-use crate::core::JsonExt as _;
-use crate::core::{FileInfo, Json, UploadError};
+use crate::core::{codec, FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
+use serde::Serialize;
 
 /// What to do about an upload session that is already open for the account (MangaDex allows one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,13 +26,27 @@ pub struct Params {
     pub manga: Option<String>,
     pub groups: Vec<String>,
     /// The validated `chapterDraft` object.
-    pub draft: Json,
+    pub draft: ChapterDraft,
     /// `(chapterId, version)` to edit an existing chapter.
     pub edit: Option<(String, u64)>,
     pub terms_accepted: bool,
     pub existing: ExistingSession,
     pub batch_size: usize,
     pub concurrency: usize,
+}
+
+/// MangaDex's `chapterDraft`, validated; written in this order (the commit body's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChapterDraft {
+    pub volume: Option<String>,
+    pub chapter: Option<String>,
+    pub title: Option<String>,
+    pub translated_language: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_at: Option<String>,
 }
 
 pub fn is_uuid(s: &str) -> bool {
@@ -115,14 +129,14 @@ pub(super) fn invalid(msg: impl Into<String>) -> UploadError {
 }
 
 /// A volume/chapter label: a string, a number (written as text), or null.
-fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
+fn number_label(key: &str, v: Option<&Json>) -> Result<Option<String>, UploadError> {
     let text = match v {
         None => return Err(invalid(format!("chapter.{key} is required (a string such as \"12\" or \"12.5\", or null)"))),
-        Some(Json::Null) => return Ok(Json::Null),
+        Some(Json::Null) => return Ok(None),
         Some(Json::String(s)) => s.clone(),
         Some(n @ Json::Number(_)) if n.as_f64().is_some_and(|f| f >= 0.0) => {
             // "12", "12.5": the JSON encoder's shortest form (no float formatting of ours).
-            n.to_json_string()
+            codec::encode(n)
         }
         Some(_) => return Err(invalid(format!("chapter.{key} must be a string or null"))),
     };
@@ -132,7 +146,7 @@ fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
             crate::core::quoted(&crate::core::truncate(&text, 20))
         )));
     }
-    Ok(Json::String(text))
+    Ok(Some(text))
 }
 
 fn optional_string(v: Option<&Json>, key: &str) -> Result<Option<String>, UploadError> {
@@ -144,7 +158,7 @@ fn optional_string(v: Option<&Json>, key: &str) -> Result<Option<String>, Upload
 }
 
 /// Validates `chapter` into MangaDex's `chapterDraft`.
-pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
+pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError> {
     let c = match chapter {
         Some(c @ Json::Object(_)) => c,
         Some(_) => return Err(invalid("chapter must be an object { volume, chapter, title, translatedLanguage }")),
@@ -154,16 +168,15 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
     if let Some((k, _)) = c.as_object().and_then(|m| m.iter().find(|(k, _)| !KEYS.contains(&k.as_str()))) {
         return Err(invalid(format!("chapter.{k} is not a chapter field; expected {}", KEYS.join(", "))));
     }
-    let mut d = Json::object();
-    d.set("volume", number_label("volume", c.get("volume"))?);
-    d.set("chapter", number_label("chapter", c.get("chapter"))?);
-    match c.get("title") {
+    let volume = number_label("volume", c.get("volume"))?;
+    let chapter = number_label("chapter", c.get("chapter"))?;
+    let title = match c.get("title") {
         None => return Err(invalid("chapter.title is required (a string or null)")),
-        Some(Json::Null) => d.set("title", Json::Null),
-        Some(Json::String(t)) if t.chars().count() <= 255 => d.set("title", Json::String(t.clone())),
+        Some(Json::Null) => None,
+        Some(Json::String(t)) if t.chars().count() <= 255 => Some(t.clone()),
         Some(Json::String(_)) => return Err(invalid("chapter.title is longer than 255 characters")),
         Some(_) => return Err(invalid("chapter.title must be a string or null")),
-    }
+    };
     let lang = optional_string(c.get("translatedLanguage"), "chapter.translatedLanguage")?
         .ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
     if !valid_language(&lang) {
@@ -172,24 +185,23 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
             crate::core::quoted(&crate::core::truncate(&lang, 20))
         )));
     }
-    d.set("translatedLanguage", Json::String(lang));
-    if let Some(url) = optional_string(c.get("externalUrl"), "chapter.externalUrl")? {
+    let external_url = optional_string(c.get("externalUrl"), "chapter.externalUrl")?;
+    if let Some(url) = &external_url {
         let lower = url.to_ascii_lowercase();
         if url.chars().count() > 512 || !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(invalid("chapter.externalUrl must be an http(s) URL of at most 512 characters"));
         }
-        d.set("externalUrl", Json::String(url));
     }
-    if let Some(at) = optional_string(c.get("publishAt"), "chapter.publishAt")? {
-        if !valid_publish_at(&at) {
+    let publish_at = optional_string(c.get("publishAt"), "chapter.publishAt")?;
+    if let Some(at) = &publish_at {
+        if !valid_publish_at(at) {
             return Err(invalid(format!(
                 "chapter.publishAt {} must look like 2025-07-01T18:00:00 (no time zone)",
-                crate::core::quoted(&crate::core::truncate(&at, 40))
+                crate::core::quoted(&crate::core::truncate(at, 40))
             )));
         }
-        d.set("publishAt", Json::String(at));
     }
-    Ok(d)
+    Ok(ChapterDraft { volume, chapter, title, translated_language: lang, external_url, publish_at })
 }
 
 impl Params {
