@@ -1196,6 +1196,31 @@ fn parsers_accept_both_envelopes() {
     assert_eq!(parse_batch(r#"{"result":"ok"}"#).unwrap(), (vec![], vec![]));
 }
 
+/// Typed answers: a value of the wrong type no longer reads as missing. Before, a string
+/// `isCommitted` read as an open session (resumed), and a string `fileSize` as "size not given",
+/// so the batch answer marked the page stored whatever its size.
+#[test]
+fn wrong_types_in_answers_are_not_read_as_absent() {
+    let closed = format!(r#"{{"result":"ok","data":{{"id":"{SID}","type":"upload_session","attributes":{{"isCommitted":"true"}}}}}}"#);
+    assert!(parse_session(&closed).is_none());
+    let file = |attrs: &str| format!(r#"{{"result":"ok","errors":[],"data":[{{"id":"f1","type":"upload_session_file","attributes":{{"originalFileName":"001_p00.png",{attrs}}}}}]}}"#);
+    assert_eq!(parse_batch(&file(r#""fileSize":100"#)).unwrap().0[0].size, Some(100));
+    for bad in [r#""fileSize":"100""#, r#""fileSize":-1"#, r#""fileSize":100,"fileHash":7"#, r#""fileSize":100,"source":false"#] {
+        assert!(parse_batch(&file(bad)).is_none(), "{bad}");
+    }
+    // In the flow: that session is not one to resume but a protocol error …
+    let mut sim = Sim::new().open(SimSession { id: SID.into(), manga: MANGA.into(), groups: vec![], chapter: None, files: vec![] });
+    sim.faults.push(("session", 1, Fault::Answer(resp(200, &closed))));
+    let e = drive(&mut sim, 1, r#""groups":[]"#, Order::Fifo).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Protocol, "{}", e.message);
+    // … and that batch answer is checked against the session (which holds nothing) before the page
+    // is sent again: the commit names only files the session holds.
+    let mut sim = Sim::new().fault("upload", 1, Fault::Answer(resp(200, &file(r#""fileSize":"100""#))));
+    drive(&mut sim, 1, "", Order::Fifo).result.unwrap();
+    assert_eq!(sim.routes(), ["session", "begin", "upload", "session", "upload", "commit"]);
+    assert_eq!(committed_pages(&sim), [0]);
+}
+
 // ---- the approval check -----------------------------------------------------------------------
 
 fn run_check(outcomes: Vec<Outcome>) -> Result<Json, UploadError> {
