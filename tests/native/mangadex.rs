@@ -1221,6 +1221,21 @@ fn wrong_types_in_answers_are_not_read_as_absent() {
     assert_eq!(committed_pages(&sim), [0]);
 }
 
+/// Login and refresh answers are handed over as Keycloak wrote them, once they hold an
+/// `access_token`: a 200 without one (or with a non-string one) is a protocol error, not a
+/// "token" to upload with.
+#[test]
+fn token_answers_must_hold_an_access_token() {
+    use chunkup::protocols::mangadex::accept_token;
+    let ok = r#"{"access_token":"a1","expires_in":900,"refresh_expires_in":2592000,"refresh_token":"r1","token_type":"Bearer","scope":"email profile"}"#;
+    let j = accept_token("mangadex", &Response::new(200).with_body(ok)).unwrap();
+    assert_eq!(encode(&j), ok, "every field, in the server's order");
+    for bad in ["", "{}", r#"{"access_token":""}"#, r#"{"access_token":7}"#, r#"{"error":"invalid_grant"}"#, "not json"] {
+        let e = accept_token("mangadex", &Response::new(200).with_body(bad)).unwrap_err();
+        assert_eq!((e.code, e.status), (ErrorCode::Protocol, Some(200)), "{bad:?}");
+    }
+}
+
 // ---- the approval check -----------------------------------------------------------------------
 
 fn run_check(outcomes: Vec<Outcome>) -> Result<Json, UploadError> {
