@@ -195,6 +195,42 @@ fn options_are_validated_before_any_request() {
     assert_eq!((p.batch_size, p.concurrency), (MAX_FILES_PER_REQUEST, 2));
 }
 
+/// Options are decoded into a typed struct; an option of the wrong type is still named with the
+/// message it has always had (serde's own messages do not name it).
+#[test]
+fn wrong_option_types_name_the_option() {
+    let message = |o: Json| from_options(EP, &o, &pages(1), None).err().map(|e| (e.code, e.message));
+    let edit = format!(r#""chapterId":"{CHAPTER}""#);
+    let cases = [
+        (opts(r#""accessToken":5"#), "accessToken must be a string"),
+        (opts(r#""chapterId":5"#), "chapterId must be a chapter UUID"),
+        (opts(r#""version":"3""#), "version is only used with chapterId (to edit a chapter)"),
+        (opts(&format!(r#"{edit},"version":"3""#)), "version (the chapter's current version, an integer ≥ 1) is required with chapterId"),
+        (opts(&format!(r#"{edit},"version":2.5"#)), "version (the chapter's current version, an integer ≥ 1) is required with chapterId"),
+        (opts(&format!(r#"{edit},"version":0"#)), "version (the chapter's current version, an integer ≥ 1) is required with chapterId"),
+        (opts(r#""manga":5"#), "manga must be a manga UUID"),
+        (opts(r#""groups":[5]"#), "groups must hold scanlation group UUIDs"),
+        (opts(r#""groups":{}"#), "groups must be an array of scanlation group UUIDs"),
+        (opts(r#""termsAccepted":1"#), "termsAccepted must be a boolean"),
+        (opts(r#""existingSession":true"#), "existingSession must be a string"),
+        (opts(r#""batchSize":"NaN""#), "batchSize must be an integer from 1 to 10"),
+        (opts(r#""batchSize":-1"#), "batchSize must be an integer from 1 to 10"),
+        (opts(r#""batchSize":2.5"#), "batchSize must be an integer from 1 to 10"),
+        (opts(r#""concurrency":"Infinity""#), "concurrency must be an integer from 1 to 3"),
+        (opts(r#""chapter":null"#), "chapter must be an object { volume, chapter, title, translatedLanguage }"),
+        (opts(r#""chapter":{"volume":[],"chapter":"1","title":null,"translatedLanguage":"en"}"#), "chapter.volume must be a string or null"),
+    ];
+    for (o, want) in cases {
+        let s = encode(&o);
+        assert_eq!(message(o), Some((ErrorCode::InvalidInput, want.to_string())), "{s}");
+    }
+    let mut no_chapter = opts("");
+    no_chapter.as_object_mut().unwrap().remove("chapter");
+    assert!(message(no_chapter).unwrap().1.starts_with("chapter is required"));
+    // null reads as not given.
+    assert!(from_options(EP, &opts(r#""termsAccepted":null,"existingSession":null,"batchSize":null,"version":null,"chapterId":null"#), &pages(1), None).is_ok());
+}
+
 #[test]
 fn sizes_and_counts_are_checked_with_every_bad_page_named() {
     assert_eq!(check_sizes(&[]).unwrap_err().code, ErrorCode::InvalidInput);

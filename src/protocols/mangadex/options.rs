@@ -3,9 +3,69 @@
 //! builds the protocol from them.
 
 use super::{MangaDex, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_FILES_PER_REQUEST, MAX_GROUPS, PROVIDER};
-use crate::core::{codec, FileInfo, Json, UploadError};
+use crate::core::codec::{self, DecodeError};
+use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The caller's MangaDex options, as given (the common ones are read elsewhere and ignored
+/// here). Checked into [`Params`] by [`Params::from_options`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Given {
+    access_token: Option<String>,
+    chapter_id: Option<String>,
+    version: Option<u64>,
+    manga: Option<String>,
+    groups: Option<Vec<String>>,
+    /// Checked field by field by [`chapter_draft`] (labels may be strings or numbers); `null`
+    /// is kept, to be told apart from a missing `chapter`.
+    #[serde(default, deserialize_with = "present")]
+    chapter: Option<Json>,
+    terms_accepted: Option<bool>,
+    existing_session: Option<String>,
+    batch_size: Option<u64>,
+    concurrency: Option<u64>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
+}
+
+/// The options whose type [`Given`] fixes, in the order they are checked.
+const TYPED: [&str; 9] = ["accessToken", "chapterId", "version", "manga", "groups", "termsAccepted", "existingSession", "batchSize", "concurrency"];
+
+/// Why `options` did not decode: the first option (in [`TYPED`] order) that does not decode on
+/// its own, with the message that option has always had.
+fn wrong_type(options: &Json) -> UploadError {
+    let given = |k: &str| options.get(k).filter(|v| !v.is_null());
+    let culprit = TYPED.iter().copied().find(|k| {
+        let one: serde_json::Map<String, Json> = given(k).map(|v| (k.to_string(), v.clone())).into_iter().collect();
+        codec::from_json::<Given>(&Json::Object(one)).is_err()
+    });
+    invalid(match culprit {
+        Some("accessToken") => "accessToken must be a string".to_string(),
+        Some("chapterId") => "chapterId must be a chapter UUID".into(),
+        Some("version") if given("chapterId").is_none() => VERSION_ALONE.into(),
+        Some("version") => VERSION_REQUIRED.into(),
+        Some("manga") => "manga must be a manga UUID".into(),
+        Some("groups") if given("groups").is_some_and(Json::is_array) => GROUP_IDS.into(),
+        Some("groups") => "groups must be an array of scanlation group UUIDs".into(),
+        Some("termsAccepted") => "termsAccepted must be a boolean".into(),
+        Some("existingSession") => "existingSession must be a string".into(),
+        Some("batchSize") => bounded_message("batchSize", MAX_FILES_PER_REQUEST),
+        Some("concurrency") => bounded_message("concurrency", MAX_CONCURRENCY),
+        _ => "the options must be an object".into(),
+    })
+}
+
+const VERSION_REQUIRED: &str = "version (the chapter's current version, an integer ≥ 1) is required with chapterId";
+const VERSION_ALONE: &str = "version is only used with chapterId (to edit a chapter)";
+const GROUP_IDS: &str = "groups must hold scanlation group UUIDs";
+
+fn bounded_message(key: &str, max: usize) -> String {
+    format!("{key} must be an integer from 1 to {max}")
+}
 
 /// What to do about an upload session that is already open for the account (MangaDex allows one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,78 +266,63 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError
 
 impl Params {
     pub fn from_options(options: &Json) -> Result<Params, UploadError> {
-        let access_token = optional_string(options.get("accessToken"), "accessToken")?
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("accessToken is required"))?;
-        let edit = match options.get("chapterId") {
-            None | Some(Json::Null) => {
-                if options.get("version").is_some_and(|v| !v.is_null()) {
-                    return Err(invalid("version is only used with chapterId (to edit a chapter)"));
+        let o: Given = match codec::from_json(options) {
+            Ok(o) => o,
+            Err(DecodeError::Shape | DecodeError::Syntax) => return Err(wrong_type(options)),
+        };
+        let access_token = o.access_token.filter(|t| !t.is_empty()).ok_or_else(|| invalid("accessToken is required"))?;
+        let edit = match o.chapter_id {
+            None => {
+                if o.version.is_some() {
+                    return Err(invalid(VERSION_ALONE));
                 }
                 None
             }
-            Some(Json::String(id)) if is_uuid(id) => {
-                let version = options
-                    .get("version")
-                    .and_then(Json::as_u64)
-                    .filter(|v| *v >= 1)
-                    .ok_or_else(|| invalid("version (the chapter's current version, an integer ≥ 1) is required with chapterId"))?;
+            Some(id) if is_uuid(&id) => {
+                let version = o.version.filter(|v| *v >= 1).ok_or_else(|| invalid(VERSION_REQUIRED))?;
                 Some((id.to_ascii_lowercase(), version))
             }
             Some(_) => return Err(invalid("chapterId must be a chapter UUID")),
         };
-        let manga = match options.get("manga") {
-            None | Some(Json::Null) if edit.is_some() => None,
-            None | Some(Json::Null) => return Err(invalid("manga (the manga's UUID) is required")),
-            Some(Json::String(m)) if is_uuid(m) => Some(m.to_ascii_lowercase()),
+        let manga = match o.manga {
+            None if edit.is_some() => None,
+            None => return Err(invalid("manga (the manga's UUID) is required")),
+            Some(m) if is_uuid(&m) => Some(m.to_ascii_lowercase()),
             Some(_) => return Err(invalid("manga must be a manga UUID")),
         };
-        let groups = match options.get("groups") {
-            None | Some(Json::Null) if edit.is_some() => Vec::new(),
-            None | Some(Json::Null) => {
-                return Err(invalid("groups is required: an array of scanlation group UUIDs ([] for no group)"))
-            }
-            Some(Json::Array(items)) => {
+        let groups = match o.groups {
+            None if edit.is_some() => Vec::new(),
+            None => return Err(invalid("groups is required: an array of scanlation group UUIDs ([] for no group)")),
+            Some(items) => {
                 let mut out: Vec<String> = Vec::new();
-                for g in items {
-                    match g.as_str() {
-                        Some(s) if is_uuid(s) => {
-                            let s = s.to_ascii_lowercase();
-                            if out.contains(&s) {
-                                return Err(invalid(format!("groups lists {s} twice")));
-                            }
-                            out.push(s);
-                        }
-                        _ => return Err(invalid("groups must hold scanlation group UUIDs")),
+                for s in items {
+                    if !is_uuid(&s) {
+                        return Err(invalid(GROUP_IDS));
                     }
+                    let s = s.to_ascii_lowercase();
+                    if out.contains(&s) {
+                        return Err(invalid(format!("groups lists {s} twice")));
+                    }
+                    out.push(s);
                 }
                 if out.len() > MAX_GROUPS {
                     return Err(invalid(format!("at most {MAX_GROUPS} groups per chapter")));
                 }
                 out
             }
-            Some(_) => return Err(invalid("groups must be an array of scanlation group UUIDs")),
         };
-        let draft = chapter_draft(options.get("chapter"))?;
-        let terms_accepted = match options.get("termsAccepted") {
-            None | Some(Json::Null) => false,
-            Some(Json::Bool(b)) => *b,
-            Some(_) => return Err(invalid("termsAccepted must be a boolean")),
-        };
-        let existing = match optional_string(options.get("existingSession"), "existingSession")?.as_deref() {
+        let draft = chapter_draft(o.chapter.as_ref())?;
+        let existing = match o.existing_session.as_deref() {
             None | Some("resume") => ExistingSession::Resume,
             Some("abandon") => ExistingSession::Abandon,
             Some("fail") => ExistingSession::Fail,
             Some(_) => return Err(invalid("existingSession must be 'resume', 'abandon' or 'fail'")),
         };
-        let bounded = |key: &str, max: usize, default: usize| -> Result<usize, UploadError> {
-            match options.get(key) {
-                None | Some(Json::Null) => Ok(default),
-                Some(v) => v
-                    .as_u64()
-                    .filter(|n| (1..=max as u64).contains(n))
-                    .map(|n| n as usize)
-                    .ok_or_else(|| invalid(format!("{key} must be an integer from 1 to {max}"))),
+        let bounded = |key: &str, v: Option<u64>, max: usize, default: usize| -> Result<usize, UploadError> {
+            match v {
+                None => Ok(default),
+                Some(n) if (1..=max as u64).contains(&n) => Ok(n as usize),
+                Some(_) => Err(invalid(bounded_message(key, max))),
             }
         };
         Ok(Params {
@@ -286,10 +331,10 @@ impl Params {
             groups,
             draft,
             edit,
-            terms_accepted,
+            terms_accepted: o.terms_accepted.unwrap_or(false),
             existing,
-            batch_size: bounded("batchSize", MAX_FILES_PER_REQUEST, MAX_FILES_PER_REQUEST)?,
-            concurrency: bounded("concurrency", MAX_CONCURRENCY, DEFAULT_CONCURRENCY)?,
+            batch_size: bounded("batchSize", o.batch_size, MAX_FILES_PER_REQUEST, MAX_FILES_PER_REQUEST)?,
+            concurrency: bounded("concurrency", o.concurrency, MAX_CONCURRENCY, DEFAULT_CONCURRENCY)?,
         })
     }
 }
