@@ -219,6 +219,11 @@ fn wrong_option_types_name_the_option() {
         (opts(r#""concurrency":"Infinity""#), "concurrency must be an integer from 1 to 3"),
         (opts(r#""chapter":null"#), "chapter must be an object { volume, chapter, title, translatedLanguage }"),
         (opts(r#""chapter":{"volume":[],"chapter":"1","title":null,"translatedLanguage":"en"}"#), "chapter.volume must be a string or null"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":5,"translatedLanguage":"en"}"#), "chapter.title must be a string or null"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":5}"#), "chapter.translatedLanguage must be a string"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":"en","externalUrl":{}}"#), "chapter.externalUrl must be a string"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":"en","publishAt":false}"#), "chapter.publishAt must be a string"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":null}"#), "chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"),
     ];
     for (o, want) in cases {
         let s = encode(&o);
@@ -228,6 +233,8 @@ fn wrong_option_types_name_the_option() {
     no_chapter.as_object_mut().unwrap().remove("chapter");
     assert!(message(no_chapter).unwrap().1.starts_with("chapter is required"));
     // null reads as not given.
+    let nulls = r#""chapter":{"volume":null,"chapter":null,"title":null,"translatedLanguage":"en","externalUrl":null,"publishAt":null}"#;
+    assert_eq!(encode(&Params::from_options(&opts(nulls)).unwrap().draft), r#"{"volume":null,"chapter":null,"title":null,"translatedLanguage":"en"}"#);
     assert!(from_options(EP, &opts(r#""termsAccepted":null,"existingSession":null,"batchSize":null,"version":null,"chapterId":null"#), &pages(1), None).is_ok());
 }
 

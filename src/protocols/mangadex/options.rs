@@ -28,8 +28,25 @@ struct Given {
     concurrency: Option<u64>,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
-    Json::deserialize(d).map(Some)
+/// A field given as `null` is `Some(null)`, not `None` (missing).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The caller's `chapter`, as given: `volume` and `chapter` may be strings or numbers (written
+/// as text), so they stay open-ended; a `null` is told apart from a missing field.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GivenChapter {
+    #[serde(default, deserialize_with = "present")]
+    volume: Option<Json>,
+    #[serde(default, deserialize_with = "present")]
+    chapter: Option<Json>,
+    #[serde(default, deserialize_with = "present")]
+    title: Option<Option<String>>,
+    translated_language: Option<String>,
+    external_url: Option<String>,
+    publish_at: Option<String>,
 }
 
 /// The options whose type [`Given`] fixes, in the order they are checked.
@@ -189,14 +206,14 @@ pub(super) fn invalid(msg: impl Into<String>) -> UploadError {
 }
 
 /// A volume/chapter label: a string, a number (written as text), or null.
-fn number_label(key: &str, v: Option<&Json>) -> Result<Option<String>, UploadError> {
+fn number_label(key: &str, v: Option<Json>) -> Result<Option<String>, UploadError> {
     let text = match v {
         None => return Err(invalid(format!("chapter.{key} is required (a string such as \"12\" or \"12.5\", or null)"))),
         Some(Json::Null) => return Ok(None),
-        Some(Json::String(s)) => s.clone(),
+        Some(Json::String(s)) => s,
         Some(n @ Json::Number(_)) if n.as_f64().is_some_and(|f| f >= 0.0) => {
             // "12", "12.5": the JSON encoder's shortest form (no float formatting of ours).
-            codec::encode(n)
+            codec::encode(&n)
         }
         Some(_) => return Err(invalid(format!("chapter.{key} must be a string or null"))),
     };
@@ -209,51 +226,50 @@ fn number_label(key: &str, v: Option<&Json>) -> Result<Option<String>, UploadErr
     Ok(Some(text))
 }
 
-fn optional_string(v: Option<&Json>, key: &str) -> Result<Option<String>, UploadError> {
-    match v {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!("{key} must be a string"))),
-    }
-}
-
 /// Validates `chapter` into MangaDex's `chapterDraft`.
 pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError> {
     let c = match chapter {
-        Some(c @ Json::Object(_)) => c,
+        Some(Json::Object(c)) => c,
         Some(_) => return Err(invalid("chapter must be an object { volume, chapter, title, translatedLanguage }")),
         None => return Err(invalid("chapter is required: { volume, chapter, title, translatedLanguage }")),
     };
     const KEYS: [&str; 6] = ["volume", "chapter", "title", "translatedLanguage", "externalUrl", "publishAt"];
-    if let Some((k, _)) = c.as_object().and_then(|m| m.iter().find(|(k, _)| !KEYS.contains(&k.as_str()))) {
+    if let Some(k) = c.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(invalid(format!("chapter.{k} is not a chapter field; expected {}", KEYS.join(", "))));
     }
-    let volume = number_label("volume", c.get("volume"))?;
-    let chapter = number_label("chapter", c.get("chapter"))?;
-    let title = match c.get("title") {
+    let given: GivenChapter = codec::from_json(chapter.unwrap_or(&Json::Null)).map_err(|_| {
+        // The first field of another type, on its own (every field is optional).
+        let culprit = c.iter().find(|(k, v)| {
+            let one: serde_json::Map<String, Json> = [(k.to_string(), (*v).clone())].into_iter().collect();
+            codec::from_json::<GivenChapter>(&Json::Object(one)).is_err()
+        });
+        match culprit.map(|(k, _)| k.as_str()) {
+            Some("title") => invalid("chapter.title must be a string or null"),
+            Some(k) => invalid(format!("chapter.{k} must be a string")),
+            None => invalid("chapter must be an object { volume, chapter, title, translatedLanguage }"),
+        }
+    })?;
+    let volume = number_label("volume", given.volume)?;
+    let chapter = number_label("chapter", given.chapter)?;
+    let title = match given.title {
         None => return Err(invalid("chapter.title is required (a string or null)")),
-        Some(Json::Null) => None,
-        Some(Json::String(t)) if t.chars().count() <= 255 => Some(t.clone()),
-        Some(Json::String(_)) => return Err(invalid("chapter.title is longer than 255 characters")),
-        Some(_) => return Err(invalid("chapter.title must be a string or null")),
+        Some(Some(t)) if t.chars().count() > 255 => return Err(invalid("chapter.title is longer than 255 characters")),
+        Some(t) => t,
     };
-    let lang = optional_string(c.get("translatedLanguage"), "chapter.translatedLanguage")?
-        .ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
+    let lang = given.translated_language.ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
     if !valid_language(&lang) {
         return Err(invalid(format!(
             "chapter.translatedLanguage {} is not a language code like \"en\" or \"pt-br\"",
             crate::core::quoted(&crate::core::truncate(&lang, 20))
         )));
     }
-    let external_url = optional_string(c.get("externalUrl"), "chapter.externalUrl")?;
-    if let Some(url) = &external_url {
+    if let Some(url) = &given.external_url {
         let lower = url.to_ascii_lowercase();
         if url.chars().count() > 512 || !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(invalid("chapter.externalUrl must be an http(s) URL of at most 512 characters"));
         }
     }
-    let publish_at = optional_string(c.get("publishAt"), "chapter.publishAt")?;
-    if let Some(at) = &publish_at {
+    if let Some(at) = &given.publish_at {
         if !valid_publish_at(at) {
             return Err(invalid(format!(
                 "chapter.publishAt {} must look like 2025-07-01T18:00:00 (no time zone)",
@@ -261,7 +277,7 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError
             )));
         }
     }
-    Ok(ChapterDraft { volume, chapter, title, translated_language: lang, external_url, publish_at })
+    Ok(ChapterDraft { volume, chapter, title, translated_language: lang, external_url: given.external_url, publish_at: given.publish_at })
 }
 
 impl Params {
