@@ -1,6 +1,7 @@
-//! MangaDex's answers, read defensively: the upload session entity ([`parse_session`]), a batch
-//! answer's stored files and per-file errors ([`parse_batch`]), `fileHash` checks, and the wait
-//! after a 429 ([`rate_limit_wait`]).
+//! MangaDex's answers, decoded once into typed values ([`Entity`], [`Attrs`]: a value of the
+//! wrong type makes the answer unreadable rather than silently absent): the upload session
+//! entity ([`parse_session`]), a batch answer's stored files and per-file errors
+//! ([`parse_batch`]), `fileHash` checks, and the wait after a 429 ([`rate_limit_wait`]).
 
 use crate::core::codec;
 use crate::core::retry::{parse_retry_after, status_is_retryable, RetryAfter};
