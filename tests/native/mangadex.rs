@@ -6,7 +6,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::retry::{RetryAfter, RetryPolicy};
-use chunkup::core::JsonExt as _;
+use chunkup::core::codec::encode;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, UploadError};
 use chunkup::engine::{Action, Engine};
 use chunkup::protocols::mangadex::{
@@ -19,6 +19,10 @@ use std::collections::HashMap;
 
 #[path = "common/drive.rs"]
 mod drive;
+
+fn parse(text: &str) -> serde_json::Result<Json> {
+    serde_json::from_str(text)
+}
 
 const EP: &str = "http://md.test";
 const TOKEN: &str = "md-access-token-123";
@@ -111,10 +115,10 @@ fn labels_and_drafts_follow_the_schema() {
     for bad in ["01", "1.", ".5", "1a2", "A", "123456789", "-1", "1.5.2", "1ab"] {
         assert!(!valid_number_label(bad), "{bad}");
     }
-    let d = |s: &str| chapter_draft(Some(&Json::parse(s).unwrap()));
+    let d = |s: &str| chapter_draft(Some(&parse(s).unwrap()));
     let draft = d(r#"{"volume":2,"chapter":"12.5","title":null,"translatedLanguage":"pt-br","publishAt":"2025-07-01T18:00:00"}"#).unwrap();
     assert_eq!(
-        draft.to_json_string(),
+        encode(&draft),
         r#"{"volume":"2","chapter":"12.5","title":null,"translatedLanguage":"pt-br","publishAt":"2025-07-01T18:00:00"}"#
     );
     for bad in [
@@ -136,7 +140,7 @@ fn labels_and_drafts_follow_the_schema() {
 
 fn opts(extra: &str) -> Json {
     let extra = if extra.is_empty() { String::new() } else { format!(",{extra}") };
-    Json::parse(&format!(
+    parse(&format!(
         r#"{{"accessToken":"{TOKEN}","manga":"{MANGA}","groups":["{GROUP}"],"chapter":{{"volume":"1","chapter":"7","title":"T","translatedLanguage":"en"}}{extra}}}"#
     ))
     .unwrap()
@@ -173,7 +177,7 @@ fn options_are_validated_before_any_request() {
         opts(r#""chapterId":"x","version":2"#),
     ];
     for o in bad {
-        let s = o.to_json_string();
+        let s = encode(&o);
         assert_eq!(code(o, &pages(2), None).map(|c| c.0), Some(ErrorCode::InvalidInput), "{s}");
     }
     let groups11: Vec<String> = (0..11).map(|i| format!("\"aaaaaaaa-bbbb-4ccc-8ddd-{i:012}\"")).collect();
@@ -181,7 +185,7 @@ fn options_are_validated_before_any_request() {
     assert!(code(opts(""), &pages(2), Some(1 << 20)).unwrap().1.contains("chunkSize"));
     assert!(from_options("relative/path", &opts(""), &pages(1), None).is_err());
     // An edit needs neither manga nor groups.
-    let edit = Json::parse(&format!(
+    let edit = parse(&format!(
         r#"{{"accessToken":"t","chapterId":"{CHAPTER}","version":3,"chapter":{{"volume":null,"chapter":"1","title":null,"translatedLanguage":"en"}}}}"#
     ))
     .unwrap();
@@ -189,6 +193,49 @@ fn options_are_validated_before_any_request() {
     assert_eq!(p.edit, Some((CHAPTER.to_string(), 3)));
     assert_eq!(p.existing, ExistingSession::Resume);
     assert_eq!((p.batch_size, p.concurrency), (MAX_FILES_PER_REQUEST, 2));
+}
+
+/// Options are decoded into a typed struct; an option of the wrong type is still named with the
+/// message it has always had (serde's own messages do not name it).
+#[test]
+fn wrong_option_types_name_the_option() {
+    let message = |o: Json| from_options(EP, &o, &pages(1), None).err().map(|e| (e.code, e.message));
+    let edit = format!(r#""chapterId":"{CHAPTER}""#);
+    let cases = [
+        (opts(r#""accessToken":5"#), "accessToken must be a string"),
+        (opts(r#""chapterId":5"#), "chapterId must be a chapter UUID"),
+        (opts(r#""version":"3""#), "version is only used with chapterId (to edit a chapter)"),
+        (opts(&format!(r#"{edit},"version":"3""#)), "version (the chapter's current version, an integer ≥ 1) is required with chapterId"),
+        (opts(&format!(r#"{edit},"version":2.5"#)), "version (the chapter's current version, an integer ≥ 1) is required with chapterId"),
+        (opts(&format!(r#"{edit},"version":0"#)), "version (the chapter's current version, an integer ≥ 1) is required with chapterId"),
+        (opts(r#""manga":5"#), "manga must be a manga UUID"),
+        (opts(r#""groups":[5]"#), "groups must hold scanlation group UUIDs"),
+        (opts(r#""groups":{}"#), "groups must be an array of scanlation group UUIDs"),
+        (opts(r#""termsAccepted":1"#), "termsAccepted must be a boolean"),
+        (opts(r#""existingSession":true"#), "existingSession must be a string"),
+        (opts(r#""batchSize":"NaN""#), "batchSize must be an integer from 1 to 10"),
+        (opts(r#""batchSize":-1"#), "batchSize must be an integer from 1 to 10"),
+        (opts(r#""batchSize":2.5"#), "batchSize must be an integer from 1 to 10"),
+        (opts(r#""concurrency":"Infinity""#), "concurrency must be an integer from 1 to 3"),
+        (opts(r#""chapter":null"#), "chapter must be an object { volume, chapter, title, translatedLanguage }"),
+        (opts(r#""chapter":{"volume":[],"chapter":"1","title":null,"translatedLanguage":"en"}"#), "chapter.volume must be a string or null"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":5,"translatedLanguage":"en"}"#), "chapter.title must be a string or null"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":5}"#), "chapter.translatedLanguage must be a string"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":"en","externalUrl":{}}"#), "chapter.externalUrl must be a string"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":"en","publishAt":false}"#), "chapter.publishAt must be a string"),
+        (opts(r#""chapter":{"volume":null,"chapter":"1","title":null,"translatedLanguage":null}"#), "chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"),
+    ];
+    for (o, want) in cases {
+        let s = encode(&o);
+        assert_eq!(message(o), Some((ErrorCode::InvalidInput, want.to_string())), "{s}");
+    }
+    let mut no_chapter = opts("");
+    no_chapter.as_object_mut().unwrap().remove("chapter");
+    assert!(message(no_chapter).unwrap().1.starts_with("chapter is required"));
+    // null reads as not given.
+    let nulls = r#""chapter":{"volume":null,"chapter":null,"title":null,"translatedLanguage":"en","externalUrl":null,"publishAt":null}"#;
+    assert_eq!(encode(&Params::from_options(&opts(nulls)).unwrap().draft), r#"{"volume":null,"chapter":null,"title":null,"translatedLanguage":"en"}"#);
+    assert!(from_options(EP, &opts(r#""termsAccepted":null,"existingSession":null,"batchSize":null,"version":null,"chapterId":null"#), &pages(1), None).is_ok());
 }
 
 #[test]
@@ -407,7 +454,7 @@ impl Sim {
         let json_body = || match &req.body {
             Body::Text { text, content_type } => {
                 assert_eq!(content_type, "application/json");
-                Json::parse(text).unwrap()
+                parse(text).unwrap()
             }
             other => panic!("{route} needs a JSON body, got {other:?}"),
         };
@@ -428,7 +475,7 @@ impl Sim {
                     let groups = b.get("groups").and_then(Json::as_array).unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect();
                     SimSession { id, manga: b.get("manga").and_then(Json::as_str).unwrap().into(), groups, chapter: None, files: vec![] }
                 } else {
-                    assert_eq!(b.to_json_string(), r#"{"version":3}"#);
+                    assert_eq!(encode(&b), r#"{"version":3}"#);
                     let chapter = req.url.rsplit('/').next().unwrap().to_string();
                     let old = (0..2)
                         .map(|i| SimFile { id: format!("0ld00000-0000-4000-8000-{i:012}"), name: format!("old{i}.png"), size: 9, remote: true, hash: "h".into() })
@@ -657,8 +704,8 @@ fn a_chapter_goes_up_in_batches_and_commits_in_input_order() {
         let mut sim = Sim::new();
         let run = drive(&mut sim, 25, r#""termsAccepted":true"#, order);
         let json = run.result.unwrap();
-        assert_eq!(json.path("data.type").and_then(Json::as_str), Some("chapter"));
-        assert_eq!(json.path("data.id").and_then(Json::as_str), Some("c0000000-0000-4000-8000-000000000009"));
+        assert_eq!(json.pointer("/data/type").and_then(Json::as_str), Some("chapter"));
+        assert_eq!(json.pointer("/data/id").and_then(Json::as_str), Some("c0000000-0000-4000-8000-000000000009"));
         let routes = sim.routes();
         assert_eq!(&routes[..2], ["session", "begin"]);
         assert_eq!(routes[2..5], ["upload", "upload", "upload"]);
@@ -668,7 +715,7 @@ fn a_chapter_goes_up_in_batches_and_commits_in_input_order() {
         assert!(sim.max_in_flight <= 2, "two batches in flight by default, got {}", sim.max_in_flight);
         assert_eq!(committed_pages(&sim), (0..25).collect::<Vec<_>>(), "input order whatever order batches finished in");
         let body = sim.commit_body.as_ref().unwrap();
-        assert_eq!(body.get("chapterDraft").unwrap().to_json_string(), r#"{"volume":"1","chapter":"7","title":"T","translatedLanguage":"en"}"#);
+        assert_eq!(encode(body.get("chapterDraft").unwrap()), r#"{"volume":"1","chapter":"7","title":"T","translatedLanguage":"en"}"#);
         assert_eq!(body.get("termsAccepted"), Some(&Json::Bool(true)), "top level");
         let begin = &sim.log[1];
         let Body::Text { text, .. } = &begin.body else { panic!() };
@@ -713,7 +760,7 @@ fn the_session_is_described_without_secrets() {
     let mut sim = Sim::new();
     let o = sim.answer(&begin);
     assert_eq!(p.handle(&begin, o), Verdict::Continue);
-    assert_eq!(p.session().to_json_string(), format!(r#"{{"sessionId":"{SID}","pagesStored":0}}"#));
+    assert_eq!(encode(&p.session()), format!(r#"{{"sessionId":"{SID}","pagesStored":0}}"#));
     assert_eq!(p.secrets(), [TOKEN]);
     assert_eq!(p.max_parallel(), 3, "two batches and a delete");
     assert_eq!(p.page_names(), ["001_p00.png", "002_p01.png"]);
@@ -936,7 +983,7 @@ fn a_begin_conflict_looks_again_once() {
 
 #[test]
 fn editing_a_chapter_begins_with_its_version_and_replaces_its_pages() {
-    let o = Json::parse(&format!(
+    let o = parse(&format!(
         r#"{{"accessToken":"{TOKEN}","chapterId":"{CHAPTER}","version":3,"chapter":{{"volume":null,"chapter":"7","title":null,"translatedLanguage":"en"}}}}"#
     ))
     .unwrap();
@@ -1020,9 +1067,9 @@ fn a_lost_commit_answer_is_resolved_with_the_chapter_it_created() {
     let run = drive(&mut sim, 2, "", Order::Fifo);
     let json = run.result.unwrap();
     let (chapter, _, _) = sim.committed.clone().unwrap();
-    assert_eq!(json.path("data.id").and_then(Json::as_str), Some(chapter.as_str()));
+    assert_eq!(json.pointer("/data/id").and_then(Json::as_str), Some(chapter.as_str()));
     assert_eq!(json.get("response").and_then(Json::as_str), Some("entity"), "the shape of the commit's own answer");
-    assert_eq!(json.path("data.type").and_then(Json::as_str), Some("chapter"));
+    assert_eq!(json.pointer("/data/type").and_then(Json::as_str), Some("chapter"));
     assert_eq!((sim.counts["commit"], sim.counts["chapters"]), (2, 1), "committed again (404: gone), then looked up once");
     let lookup = sim.log.iter().find(|r| Sim::route(r) == "chapters").unwrap();
     assert_eq!(lookup.get_header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
@@ -1190,6 +1237,46 @@ fn parsers_accept_both_envelopes() {
     assert!(parse_batch("[]").is_none());
     assert!(parse_batch(r#"{"data":{}}"#).is_none());
     assert_eq!(parse_batch(r#"{"result":"ok"}"#).unwrap(), (vec![], vec![]));
+}
+
+/// Typed answers: a value of the wrong type no longer reads as missing. Before, a string
+/// `isCommitted` read as an open session (resumed), and a string `fileSize` as "size not given",
+/// so the batch answer marked the page stored whatever its size.
+#[test]
+fn wrong_types_in_answers_are_not_read_as_absent() {
+    let closed = format!(r#"{{"result":"ok","data":{{"id":"{SID}","type":"upload_session","attributes":{{"isCommitted":"true"}}}}}}"#);
+    assert!(parse_session(&closed).is_none());
+    let file = |attrs: &str| format!(r#"{{"result":"ok","errors":[],"data":[{{"id":"f1","type":"upload_session_file","attributes":{{"originalFileName":"001_p00.png",{attrs}}}}}]}}"#);
+    assert_eq!(parse_batch(&file(r#""fileSize":100"#)).unwrap().0[0].size, Some(100));
+    for bad in [r#""fileSize":"100""#, r#""fileSize":-1"#, r#""fileSize":100,"fileHash":7"#, r#""fileSize":100,"source":false"#] {
+        assert!(parse_batch(&file(bad)).is_none(), "{bad}");
+    }
+    // In the flow: that session is not one to resume but a protocol error …
+    let mut sim = Sim::new().open(SimSession { id: SID.into(), manga: MANGA.into(), groups: vec![], chapter: None, files: vec![] });
+    sim.faults.push(("session", 1, Fault::Answer(resp(200, &closed))));
+    let e = drive(&mut sim, 1, r#""groups":[]"#, Order::Fifo).result.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Protocol, "{}", e.message);
+    // … and that batch answer is checked against the session (which holds nothing) before the page
+    // is sent again: the commit names only files the session holds.
+    let mut sim = Sim::new().fault("upload", 1, Fault::Answer(resp(200, &file(r#""fileSize":"100""#))));
+    drive(&mut sim, 1, "", Order::Fifo).result.unwrap();
+    assert_eq!(sim.routes(), ["session", "begin", "upload", "session", "upload", "commit"]);
+    assert_eq!(committed_pages(&sim), [0]);
+}
+
+/// Login and refresh answers are handed over as Keycloak wrote them, once they hold an
+/// `access_token`: a 200 without one (or with a non-string one) is a protocol error, not a
+/// "token" to upload with.
+#[test]
+fn token_answers_must_hold_an_access_token() {
+    use chunkup::protocols::mangadex::accept_token;
+    let ok = r#"{"access_token":"a1","expires_in":900,"refresh_expires_in":2592000,"refresh_token":"r1","token_type":"Bearer","scope":"email profile"}"#;
+    let j = accept_token("mangadex", &Response::new(200).with_body(ok)).unwrap();
+    assert_eq!(encode(&j), ok, "every field, in the server's order");
+    for bad in ["", "{}", r#"{"access_token":""}"#, r#"{"access_token":7}"#, r#"{"error":"invalid_grant"}"#, "not json"] {
+        let e = accept_token("mangadex", &Response::new(200).with_body(bad)).unwrap_err();
+        assert_eq!((e.code, e.status), (ErrorCode::Protocol, Some(200)), "{bad:?}");
+    }
 }
 
 // ---- the approval check -----------------------------------------------------------------------

@@ -2,12 +2,25 @@
 //! this manga in this language wait for a moderator? A protocol of its own, one request.
 
 use super::options::{invalid, is_uuid, valid_language};
-use crate::core::JsonExt as _;
+use super::wire::object;
 use super::{rate_limit_wait, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, join};
-use crate::core::{status_error, Body, ErrorCode, Json, Method, Outcome, Request, UploadError};
+use crate::core::{codec, status_error, Body, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct Ask<'a> {
+    manga: &'a str,
+    locale: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    requires_approval: Option<bool>,
+}
 
 /// `POST /upload/check-approval-required {manga, locale}` → `requiresApproval` (a boolean).
 /// Read-only, so it is resent after a network error.
@@ -34,11 +47,11 @@ impl ApprovalCheck {
         if !valid_language(locale) {
             return Err(invalid(format!("locale {} is not a language code like \"en\" or \"pt-br\"", crate::core::quoted(&crate::core::truncate(locale, 20)))));
         }
-        let body = Json::object().with("manga", manga.to_ascii_lowercase()).with("locale", locale);
+        let manga = manga.to_ascii_lowercase();
         let request = Request::new(Method::Post, join(endpoint, "/upload/check-approval-required"))
             .bearer(access_token)
-            .body(Body::json(body.to_json_string()));
-        Ok(ApprovalCheck { request, token: access_token.into(), manga: manga.to_ascii_lowercase(), state: None, in_flight: false })
+            .body(Body::json(codec::encode(&Ask { manga: &manga, locale })));
+        Ok(ApprovalCheck { request, token: access_token.into(), manga, state: None, in_flight: false })
     }
 
     fn settle(&mut self, r: Result<Json, UploadError>) -> Verdict {
@@ -78,7 +91,7 @@ impl Protocol for ApprovalCheck {
             Outcome::Response(r) => r,
         };
         if resp.is_success() {
-            let flag = Json::parse(resp.body.trim()).ok().and_then(|j| j.get("requiresApproval").and_then(Json::as_bool));
+            let flag = object::<Answer>(&resp.body).and_then(|a| a.requires_approval);
             return match flag {
                 Some(b) => self.settle(Ok(Json::Bool(b))),
                 None => self.settle(Err(UploadError::protocol(PROVIDER, "the approval check's answer has no requiresApproval").with_status(resp.status))),

@@ -4,8 +4,26 @@
 use super::options::invalid;
 use super::PROVIDER;
 use crate::core::url::{is_absolute_http, join};
-use crate::core::{Body, Method, Request, UploadError};
+use crate::core::{codec, Body, Json, Method, Request, Response, UploadError};
 use crate::protocols::oneshot::{self, OneShot};
+use serde::Deserialize;
+
+/// The part of a token answer (`{access_token, refresh_token, expires_in, token_type, …}`)
+/// checked here; the answer itself is handed to the caller as Keycloak wrote it.
+#[derive(Deserialize)]
+struct Token {
+    access_token: String,
+}
+
+/// A 2xx token answer: the caller's result, once it holds an `access_token` (a string). A body
+/// without one would resolve with nothing to upload with.
+pub fn accept_token(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
+    let json = oneshot::accept_json(provider, resp)?;
+    match codec::from_json::<Token>(&json) {
+        Ok(t) if !t.access_token.is_empty() => Ok(json),
+        _ => Err(UploadError::protocol(provider, "the token answer has no access_token").with_status(resp.status)),
+    }
+}
 
 /// The token endpoint under an auth root such as `https://auth.mangadex.org` (or a proxy path).
 pub fn token_url(auth_endpoint: &str) -> String {
@@ -48,7 +66,7 @@ pub fn login(auth_endpoint: &str, username: &str, password: &str, client_id: &st
             ("client_secret", required(client_secret, "clientSecret")?),
         ],
     )?;
-    Ok(OneShot::new(PROVIDER, "login", req, oneshot::accept_json).with_secret(password).with_secret(client_secret))
+    Ok(OneShot::new(PROVIDER, "login", req, accept_token).with_secret(password).with_secret(client_secret))
 }
 
 /// `grant_type=refresh_token` on the same endpoint.
@@ -62,7 +80,7 @@ pub fn refresh(auth_endpoint: &str, refresh_token: &str, client_id: &str, client
             ("client_secret", required(client_secret, "clientSecret")?),
         ],
     )?;
-    Ok(OneShot::new(PROVIDER, "token refresh", req, oneshot::accept_json)
+    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_token)
         .with_secret(refresh_token)
         .with_secret(client_secret))
 }

@@ -35,18 +35,19 @@ mod wire;
 
 pub use approval::ApprovalCheck;
 pub use images::{check_head, check_sizes, dimensions, part_filename, sniff, ImageKind};
-pub use login::{login, refresh, token_url};
-pub use options::{chapter_draft, from_options, is_uuid, valid_language, valid_number_label, valid_publish_at, ExistingSession, Params};
+pub use login::{accept_token, login, refresh, token_url};
+pub use options::{chapter_draft, from_options, ChapterDraft, is_uuid, valid_language, valid_number_label, valid_publish_at, ExistingSession, Params};
 pub use recovery::{CLOCK_SKEW_MS, FIND_ATTEMPTS, FIND_DELAYS_MS};
 pub use wire::{hash_contradicts, parse_batch, parse_session, rate_limit_wait, FileError, RemoteFile, SessionInfo};
 
 use crate::core::retry::{parse_retry_after, status_is_retryable};
-use crate::core::JsonExt as _;
+use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 use images::{invalid_pages, page_label};
 use options::{invalid, safe_id};
+use serde::{Deserialize, Serialize};
 
 pub const PROVIDER: &str = "mangadex";
 /// Files per `POST /upload/{id}` request.
@@ -115,6 +116,36 @@ impl Kind {
             _ => return None,
         })
     }
+}
+
+// ---- request bodies and the resume record ----------------------------------------------------
+
+/// `POST /upload/begin`.
+#[derive(Serialize)]
+struct Begin<'a> {
+    manga: &'a str,
+    groups: &'a [String],
+}
+
+/// `POST /upload/begin/{chapterId}`.
+#[derive(Serialize)]
+struct BeginEdit {
+    version: u64,
+}
+
+/// What `session()` and `resume_state()` give: the open session and how many pages it holds.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionState<'a> {
+    session_id: &'a str,
+    pages_stored: usize,
+}
+
+/// The part of a resume record `restore` reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Restored {
+    session_id: String,
 }
 
 // ---- the state ------------------------------------------------------------------------------
@@ -345,11 +376,10 @@ impl Protocol for MangaDex {
             Phase::Begin => match &self.params.edit {
                 Some((chapter, version)) => self
                     .request(Method::Post, &format!("/upload/begin/{chapter}"), Kind::Begin)
-                    .body(Body::json(Json::object().with("version", *version).to_json_string())),
+                    .body(Body::json(codec::encode(&BeginEdit { version: *version }))),
                 None => {
-                    let groups = Json::Array(self.params.groups.iter().map(|g| Json::String(g.clone())).collect());
-                    let body = Json::object().with("manga", self.params.manga.clone().unwrap_or_default()).with("groups", groups);
-                    self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(body.to_json_string()))
+                    let body = Begin { manga: self.params.manga.as_deref().unwrap_or_default(), groups: &self.params.groups };
+                    self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(codec::encode(&body)))
                 }
             },
             Phase::Commit => {
@@ -488,7 +518,7 @@ impl Protocol for MangaDex {
 
     fn session(&self) -> Json {
         match &self.session_id {
-            Some(id) => Json::object().with("sessionId", id.as_str()).with("pagesStored", self.stored() as u64),
+            Some(id) => codec::to_json(&SessionState { session_id: id, pages_stored: self.stored() }),
             None => Json::Null,
         }
     }
@@ -497,7 +527,7 @@ impl Protocol for MangaDex {
     /// resumed upload reads them again and sends only the pages missing.)
     fn resume_state(&self) -> Option<Json> {
         match (&self.session_id, &self.phase) {
-            (Some(id), Phase::Upload) => Some(Json::object().with("sessionId", id.as_str()).with("pagesStored", self.stored() as u64)),
+            (Some(id), Phase::Upload) => Some(codec::to_json(&SessionState { session_id: id, pages_stored: self.stored() })),
             _ => None,
         }
     }
@@ -513,7 +543,7 @@ impl Protocol for MangaDex {
         if self.session_id.is_some() || self.control_in_flight || !matches!(self.phase, Phase::NeedHeads | Phase::Check) {
             return Err(invalid("cannot resume: the upload has already begun"));
         }
-        if !state.get("sessionId").and_then(Json::as_str).is_some_and(safe_id) {
+        if !codec::from_json::<Restored>(state).is_ok_and(|r| safe_id(&r.session_id)) {
             return Err(invalid("cannot resume: no usable sessionId"));
         }
         self.params.existing = ExistingSession::Resume;

@@ -3,9 +3,86 @@
 //! builds the protocol from them.
 
 use super::{MangaDex, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_FILES_PER_REQUEST, MAX_GROUPS, PROVIDER};
-use crate::core::JsonExt as _;
+use crate::core::codec::{self, DecodeError};
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The caller's MangaDex options, as given (the common ones are read elsewhere and ignored
+/// here). Checked into [`Params`] by [`Params::from_options`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Given {
+    access_token: Option<String>,
+    chapter_id: Option<String>,
+    version: Option<u64>,
+    manga: Option<String>,
+    groups: Option<Vec<String>>,
+    /// Checked field by field by [`chapter_draft`] (labels may be strings or numbers); `null`
+    /// is kept, to be told apart from a missing `chapter`.
+    #[serde(default, deserialize_with = "present")]
+    chapter: Option<Json>,
+    terms_accepted: Option<bool>,
+    existing_session: Option<String>,
+    batch_size: Option<u64>,
+    concurrency: Option<u64>,
+}
+
+/// A field given as `null` is `Some(null)`, not `None` (missing).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The caller's `chapter`, as given: `volume` and `chapter` may be strings or numbers (written
+/// as text), so they stay open-ended; a `null` is told apart from a missing field.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GivenChapter {
+    #[serde(default, deserialize_with = "present")]
+    volume: Option<Json>,
+    #[serde(default, deserialize_with = "present")]
+    chapter: Option<Json>,
+    #[serde(default, deserialize_with = "present")]
+    title: Option<Option<String>>,
+    translated_language: Option<String>,
+    external_url: Option<String>,
+    publish_at: Option<String>,
+}
+
+/// The options whose type [`Given`] fixes, in the order they are checked.
+const TYPED: [&str; 9] = ["accessToken", "chapterId", "version", "manga", "groups", "termsAccepted", "existingSession", "batchSize", "concurrency"];
+
+/// Why `options` did not decode: the first option (in [`TYPED`] order) that does not decode on
+/// its own, with the message that option has always had.
+fn wrong_type(options: &Json) -> UploadError {
+    let given = |k: &str| options.get(k).filter(|v| !v.is_null());
+    let culprit = TYPED.iter().copied().find(|k| {
+        let one: serde_json::Map<String, Json> = given(k).map(|v| (k.to_string(), v.clone())).into_iter().collect();
+        codec::from_json::<Given>(&Json::Object(one)).is_err()
+    });
+    invalid(match culprit {
+        Some("accessToken") => "accessToken must be a string".to_string(),
+        Some("chapterId") => "chapterId must be a chapter UUID".into(),
+        Some("version") if given("chapterId").is_none() => VERSION_ALONE.into(),
+        Some("version") => VERSION_REQUIRED.into(),
+        Some("manga") => "manga must be a manga UUID".into(),
+        Some("groups") if given("groups").is_some_and(Json::is_array) => GROUP_IDS.into(),
+        Some("groups") => "groups must be an array of scanlation group UUIDs".into(),
+        Some("termsAccepted") => "termsAccepted must be a boolean".into(),
+        Some("existingSession") => "existingSession must be a string".into(),
+        Some("batchSize") => bounded_message("batchSize", MAX_FILES_PER_REQUEST),
+        Some("concurrency") => bounded_message("concurrency", MAX_CONCURRENCY),
+        _ => "the options must be an object".into(),
+    })
+}
+
+const VERSION_REQUIRED: &str = "version (the chapter's current version, an integer ≥ 1) is required with chapterId";
+const VERSION_ALONE: &str = "version is only used with chapterId (to edit a chapter)";
+const GROUP_IDS: &str = "groups must hold scanlation group UUIDs";
+
+fn bounded_message(key: &str, max: usize) -> String {
+    format!("{key} must be an integer from 1 to {max}")
+}
 
 /// What to do about an upload session that is already open for the account (MangaDex allows one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,13 +103,27 @@ pub struct Params {
     pub manga: Option<String>,
     pub groups: Vec<String>,
     /// The validated `chapterDraft` object.
-    pub draft: Json,
+    pub draft: ChapterDraft,
     /// `(chapterId, version)` to edit an existing chapter.
     pub edit: Option<(String, u64)>,
     pub terms_accepted: bool,
     pub existing: ExistingSession,
     pub batch_size: usize,
     pub concurrency: usize,
+}
+
+/// MangaDex's `chapterDraft`, validated; written in this order (the commit body's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChapterDraft {
+    pub volume: Option<String>,
+    pub chapter: Option<String>,
+    pub title: Option<String>,
+    pub translated_language: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_at: Option<String>,
 }
 
 pub fn is_uuid(s: &str) -> bool {
@@ -115,14 +206,14 @@ pub(super) fn invalid(msg: impl Into<String>) -> UploadError {
 }
 
 /// A volume/chapter label: a string, a number (written as text), or null.
-fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
+fn number_label(key: &str, v: Option<Json>) -> Result<Option<String>, UploadError> {
     let text = match v {
         None => return Err(invalid(format!("chapter.{key} is required (a string such as \"12\" or \"12.5\", or null)"))),
-        Some(Json::Null) => return Ok(Json::Null),
-        Some(Json::String(s)) => s.clone(),
+        Some(Json::Null) => return Ok(None),
+        Some(Json::String(s)) => s,
         Some(n @ Json::Number(_)) if n.as_f64().is_some_and(|f| f >= 0.0) => {
             // "12", "12.5": the JSON encoder's shortest form (no float formatting of ours).
-            n.to_json_string()
+            codec::encode(&n)
         }
         Some(_) => return Err(invalid(format!("chapter.{key} must be a string or null"))),
     };
@@ -132,140 +223,122 @@ fn number_label(key: &str, v: Option<&Json>) -> Result<Json, UploadError> {
             crate::core::quoted(&crate::core::truncate(&text, 20))
         )));
     }
-    Ok(Json::String(text))
-}
-
-fn optional_string(v: Option<&Json>, key: &str) -> Result<Option<String>, UploadError> {
-    match v {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!("{key} must be a string"))),
-    }
+    Ok(Some(text))
 }
 
 /// Validates `chapter` into MangaDex's `chapterDraft`.
-pub fn chapter_draft(chapter: Option<&Json>) -> Result<Json, UploadError> {
+pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError> {
     let c = match chapter {
-        Some(c @ Json::Object(_)) => c,
+        Some(Json::Object(c)) => c,
         Some(_) => return Err(invalid("chapter must be an object { volume, chapter, title, translatedLanguage }")),
         None => return Err(invalid("chapter is required: { volume, chapter, title, translatedLanguage }")),
     };
     const KEYS: [&str; 6] = ["volume", "chapter", "title", "translatedLanguage", "externalUrl", "publishAt"];
-    if let Some((k, _)) = c.as_object().and_then(|m| m.iter().find(|(k, _)| !KEYS.contains(&k.as_str()))) {
+    if let Some(k) = c.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(invalid(format!("chapter.{k} is not a chapter field; expected {}", KEYS.join(", "))));
     }
-    let mut d = Json::object();
-    d.set("volume", number_label("volume", c.get("volume"))?);
-    d.set("chapter", number_label("chapter", c.get("chapter"))?);
-    match c.get("title") {
+    let given: GivenChapter = codec::from_json(chapter.unwrap_or(&Json::Null)).map_err(|_| {
+        // The first field of another type, on its own (every field is optional).
+        let culprit = c.iter().find(|(k, v)| {
+            let one: serde_json::Map<String, Json> = [(k.to_string(), (*v).clone())].into_iter().collect();
+            codec::from_json::<GivenChapter>(&Json::Object(one)).is_err()
+        });
+        match culprit.map(|(k, _)| k.as_str()) {
+            Some("title") => invalid("chapter.title must be a string or null"),
+            Some(k) => invalid(format!("chapter.{k} must be a string")),
+            None => invalid("chapter must be an object { volume, chapter, title, translatedLanguage }"),
+        }
+    })?;
+    let volume = number_label("volume", given.volume)?;
+    let chapter = number_label("chapter", given.chapter)?;
+    let title = match given.title {
         None => return Err(invalid("chapter.title is required (a string or null)")),
-        Some(Json::Null) => d.set("title", Json::Null),
-        Some(Json::String(t)) if t.chars().count() <= 255 => d.set("title", Json::String(t.clone())),
-        Some(Json::String(_)) => return Err(invalid("chapter.title is longer than 255 characters")),
-        Some(_) => return Err(invalid("chapter.title must be a string or null")),
-    }
-    let lang = optional_string(c.get("translatedLanguage"), "chapter.translatedLanguage")?
-        .ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
+        Some(Some(t)) if t.chars().count() > 255 => return Err(invalid("chapter.title is longer than 255 characters")),
+        Some(t) => t,
+    };
+    let lang = given.translated_language.ok_or_else(|| invalid("chapter.translatedLanguage is required (e.g. \"en\", \"pt-br\")"))?;
     if !valid_language(&lang) {
         return Err(invalid(format!(
             "chapter.translatedLanguage {} is not a language code like \"en\" or \"pt-br\"",
             crate::core::quoted(&crate::core::truncate(&lang, 20))
         )));
     }
-    d.set("translatedLanguage", Json::String(lang));
-    if let Some(url) = optional_string(c.get("externalUrl"), "chapter.externalUrl")? {
+    if let Some(url) = &given.external_url {
         let lower = url.to_ascii_lowercase();
         if url.chars().count() > 512 || !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(invalid("chapter.externalUrl must be an http(s) URL of at most 512 characters"));
         }
-        d.set("externalUrl", Json::String(url));
     }
-    if let Some(at) = optional_string(c.get("publishAt"), "chapter.publishAt")? {
-        if !valid_publish_at(&at) {
+    if let Some(at) = &given.publish_at {
+        if !valid_publish_at(at) {
             return Err(invalid(format!(
                 "chapter.publishAt {} must look like 2025-07-01T18:00:00 (no time zone)",
-                crate::core::quoted(&crate::core::truncate(&at, 40))
+                crate::core::quoted(&crate::core::truncate(at, 40))
             )));
         }
-        d.set("publishAt", Json::String(at));
     }
-    Ok(d)
+    Ok(ChapterDraft { volume, chapter, title, translated_language: lang, external_url: given.external_url, publish_at: given.publish_at })
 }
 
 impl Params {
     pub fn from_options(options: &Json) -> Result<Params, UploadError> {
-        let access_token = optional_string(options.get("accessToken"), "accessToken")?
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("accessToken is required"))?;
-        let edit = match options.get("chapterId") {
-            None | Some(Json::Null) => {
-                if options.get("version").is_some_and(|v| !v.is_null()) {
-                    return Err(invalid("version is only used with chapterId (to edit a chapter)"));
+        let o: Given = match codec::from_json(options) {
+            Ok(o) => o,
+            Err(DecodeError::Shape | DecodeError::Syntax) => return Err(wrong_type(options)),
+        };
+        let access_token = o.access_token.filter(|t| !t.is_empty()).ok_or_else(|| invalid("accessToken is required"))?;
+        let edit = match o.chapter_id {
+            None => {
+                if o.version.is_some() {
+                    return Err(invalid(VERSION_ALONE));
                 }
                 None
             }
-            Some(Json::String(id)) if is_uuid(id) => {
-                let version = options
-                    .get("version")
-                    .and_then(Json::as_u64)
-                    .filter(|v| *v >= 1)
-                    .ok_or_else(|| invalid("version (the chapter's current version, an integer ≥ 1) is required with chapterId"))?;
+            Some(id) if is_uuid(&id) => {
+                let version = o.version.filter(|v| *v >= 1).ok_or_else(|| invalid(VERSION_REQUIRED))?;
                 Some((id.to_ascii_lowercase(), version))
             }
             Some(_) => return Err(invalid("chapterId must be a chapter UUID")),
         };
-        let manga = match options.get("manga") {
-            None | Some(Json::Null) if edit.is_some() => None,
-            None | Some(Json::Null) => return Err(invalid("manga (the manga's UUID) is required")),
-            Some(Json::String(m)) if is_uuid(m) => Some(m.to_ascii_lowercase()),
+        let manga = match o.manga {
+            None if edit.is_some() => None,
+            None => return Err(invalid("manga (the manga's UUID) is required")),
+            Some(m) if is_uuid(&m) => Some(m.to_ascii_lowercase()),
             Some(_) => return Err(invalid("manga must be a manga UUID")),
         };
-        let groups = match options.get("groups") {
-            None | Some(Json::Null) if edit.is_some() => Vec::new(),
-            None | Some(Json::Null) => {
-                return Err(invalid("groups is required: an array of scanlation group UUIDs ([] for no group)"))
-            }
-            Some(Json::Array(items)) => {
+        let groups = match o.groups {
+            None if edit.is_some() => Vec::new(),
+            None => return Err(invalid("groups is required: an array of scanlation group UUIDs ([] for no group)")),
+            Some(items) => {
                 let mut out: Vec<String> = Vec::new();
-                for g in items {
-                    match g.as_str() {
-                        Some(s) if is_uuid(s) => {
-                            let s = s.to_ascii_lowercase();
-                            if out.contains(&s) {
-                                return Err(invalid(format!("groups lists {s} twice")));
-                            }
-                            out.push(s);
-                        }
-                        _ => return Err(invalid("groups must hold scanlation group UUIDs")),
+                for s in items {
+                    if !is_uuid(&s) {
+                        return Err(invalid(GROUP_IDS));
                     }
+                    let s = s.to_ascii_lowercase();
+                    if out.contains(&s) {
+                        return Err(invalid(format!("groups lists {s} twice")));
+                    }
+                    out.push(s);
                 }
                 if out.len() > MAX_GROUPS {
                     return Err(invalid(format!("at most {MAX_GROUPS} groups per chapter")));
                 }
                 out
             }
-            Some(_) => return Err(invalid("groups must be an array of scanlation group UUIDs")),
         };
-        let draft = chapter_draft(options.get("chapter"))?;
-        let terms_accepted = match options.get("termsAccepted") {
-            None | Some(Json::Null) => false,
-            Some(Json::Bool(b)) => *b,
-            Some(_) => return Err(invalid("termsAccepted must be a boolean")),
-        };
-        let existing = match optional_string(options.get("existingSession"), "existingSession")?.as_deref() {
+        let draft = chapter_draft(o.chapter.as_ref())?;
+        let existing = match o.existing_session.as_deref() {
             None | Some("resume") => ExistingSession::Resume,
             Some("abandon") => ExistingSession::Abandon,
             Some("fail") => ExistingSession::Fail,
             Some(_) => return Err(invalid("existingSession must be 'resume', 'abandon' or 'fail'")),
         };
-        let bounded = |key: &str, max: usize, default: usize| -> Result<usize, UploadError> {
-            match options.get(key) {
-                None | Some(Json::Null) => Ok(default),
-                Some(v) => v
-                    .as_u64()
-                    .filter(|n| (1..=max as u64).contains(n))
-                    .map(|n| n as usize)
-                    .ok_or_else(|| invalid(format!("{key} must be an integer from 1 to {max}"))),
+        let bounded = |key: &str, v: Option<u64>, max: usize, default: usize| -> Result<usize, UploadError> {
+            match v {
+                None => Ok(default),
+                Some(n) if (1..=max as u64).contains(&n) => Ok(n as usize),
+                Some(_) => Err(invalid(bounded_message(key, max))),
             }
         };
         Ok(Params {
@@ -274,10 +347,10 @@ impl Params {
             groups,
             draft,
             edit,
-            terms_accepted,
+            terms_accepted: o.terms_accepted.unwrap_or(false),
             existing,
-            batch_size: bounded("batchSize", MAX_FILES_PER_REQUEST, MAX_FILES_PER_REQUEST)?,
-            concurrency: bounded("concurrency", MAX_CONCURRENCY, DEFAULT_CONCURRENCY)?,
+            batch_size: bounded("batchSize", o.batch_size, MAX_FILES_PER_REQUEST, MAX_FILES_PER_REQUEST)?,
+            concurrency: bounded("concurrency", o.concurrency, MAX_CONCURRENCY, DEFAULT_CONCURRENCY)?,
         })
     }
 }

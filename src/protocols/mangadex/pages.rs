@@ -4,11 +4,32 @@
 //! order.
 
 use super::images::page_label;
-use crate::core::JsonExt as _;
-use super::options::safe_id;
+use super::options::{safe_id, ChapterDraft};
+use super::wire::object;
 use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, MAX_PAGE_ATTEMPTS, PROVIDER};
-use crate::core::{server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};
+use crate::core::{codec, server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
+use serde::Serialize;
+
+/// `POST /upload/{id}/commit`: `termsAccepted` only when the caller set it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Commit<'a> {
+    chapter_draft: &'a ChapterDraft,
+    /// The stored files' ids in reading order.
+    page_order: Vec<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terms_accepted: Option<bool>,
+}
+
+/// What `start()` resolves with when the commit's answer is not a JSON object (the chapter
+/// exists all the same).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitFallback<'a> {
+    result: &'a str,
+    session_id: &'a str,
+}
 
 impl MangaDex {
     pub(super) fn handle_batch(&mut self, req: &Request, outcome: Outcome) -> Verdict {
@@ -139,10 +160,7 @@ impl MangaDex {
     pub(super) fn handle_delete(&mut self, req: &Request, outcome: Outcome) -> Verdict {
         let requeue = |me: &mut Self| {
             let ids: Vec<String> = match &req.body {
-                Body::Text { text, .. } => Json::parse(text)
-                    .ok()
-                    .and_then(|j| j.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()))
-                    .unwrap_or_default(),
+                Body::Text { text, .. } => codec::decode::<Vec<String>>(text).unwrap_or_default(),
                 _ => req.url.rsplit('/').next().map(|s| vec![s.to_string()]).unwrap_or_default(),
             };
             me.deletes.extend(ids);
@@ -171,10 +189,11 @@ impl MangaDex {
             Outcome::Response(r) => r,
         };
         if resp.is_success() {
-            let json = match Json::parse(resp.body.trim()) {
-                Ok(j @ Json::Object(_)) => j,
+            // The provider's own answer, passed through as it is.
+            let json = match object::<Json>(&resp.body) {
+                Some(j) => j,
                 // The chapter exists: failing now would only make the caller upload it twice.
-                _ => Json::object().with("result", "ok").with("sessionId", self.session_id.clone().unwrap_or_default()),
+                _ => codec::to_json(&CommitFallback { result: "ok", session_id: self.session_id.as_deref().unwrap_or_default() }),
             };
             self.phase = Phase::Done(json);
             return Verdict::Continue;
@@ -238,24 +257,23 @@ impl MangaDex {
         if let [one] = ids.as_slice() {
             return self.request(Method::Delete, &format!("/upload/{sid}/{one}"), Kind::Delete);
         }
-        let body = Json::Array(ids.into_iter().map(Json::String).collect());
-        self.request(Method::Delete, &format!("/upload/{sid}/batch"), Kind::Delete).body(Body::json(body.to_json_string()))
+        self.request(Method::Delete, &format!("/upload/{sid}/batch"), Kind::Delete).body(Body::json(codec::encode(&ids)))
     }
 
     pub(super) fn commit_request(&self, sid: &str) -> Request {
-        let order: Vec<Json> = self
-            .pages
-            .iter()
-            .map(|p| match &p.state {
-                PageState::Stored(id) => Json::String(id.clone()),
-                _ => Json::Null,
-            })
-            .collect();
-        let mut body = Json::object().with("chapterDraft", self.params.draft.clone()).with("pageOrder", Json::Array(order));
-        if self.params.terms_accepted {
-            body.set("termsAccepted", Json::Bool(true));
-        }
-        self.request(Method::Post, &format!("/upload/{sid}/commit"), Kind::Commit).body(Body::json(body.to_json_string()))
+        let body = Commit {
+            chapter_draft: &self.params.draft,
+            page_order: self
+                .pages
+                .iter()
+                .map(|p| match &p.state {
+                    PageState::Stored(id) => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            terms_accepted: self.params.terms_accepted.then_some(true),
+        };
+        self.request(Method::Post, &format!("/upload/{sid}/commit"), Kind::Commit).body(Body::json(codec::encode(&body)))
     }
 
     pub(super) fn next_upload(&mut self) -> Next {

@@ -3,12 +3,27 @@
 //! lost commit answer, the chapter the commit created is looked up (`GET /chapter`).
 
 use super::options::safe_id;
-use crate::core::JsonExt as _;
-use super::wire::sha256_hex;
+use super::wire::{object, sha256_hex, Entity};
 use super::{parse_session, Kind, MangaDex, PageState, Phase, RemoteFile, PROVIDER};
 use crate::core::retry::RetryAfter;
-use crate::core::{ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
+use crate::core::{codec, ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// A `GET /chapter` answer. The chapters stay as MangaDex wrote them (the one found is handed
+/// to the caller); each is read as an [`Entity`] to tell whether it is ours.
+#[derive(Deserialize)]
+struct ChapterList {
+    data: Vec<Json>,
+}
+
+/// What a commit answers, rebuilt around the chapter found.
+#[derive(Serialize)]
+struct Found<'a> {
+    result: &'a str,
+    response: &'a str,
+    data: &'a Json,
+}
 
 /// After a lost commit answer, the chapter list is read this many times at most: a committed
 /// chapter goes through a processing queue before it is listed (docs `04-chapter/upload`).
@@ -99,10 +114,8 @@ impl MangaDex {
     pub(super) fn find_request(&self) -> Request {
         use crate::core::url::encode_component as enc;
         let mut q = vec![format!("manga={}", enc(self.params.manga.as_deref().unwrap_or("")))];
-        if let Some(lang) = self.params.draft.get("translatedLanguage").and_then(Json::as_str) {
-            q.push(format!("translatedLanguage[]={}", enc(lang)));
-        }
-        if let Some(c) = self.params.draft.get("chapter").and_then(Json::as_str) {
+        q.push(format!("translatedLanguage[]={}", enc(&self.params.draft.translated_language)));
+        if let Some(c) = &self.params.draft.chapter {
             q.push(format!("chapter={}", enc(c)));
         }
         for g in &self.params.groups {
@@ -126,26 +139,23 @@ impl MangaDex {
     }
 
     /// Is this chapter (an item of a `GET /chapter` answer) the one our commit created?
-    fn is_our_chapter(&self, c: &Json) -> bool {
-        if c.get("type").and_then(Json::as_str) != Some("chapter") || !c.get("id").and_then(Json::as_str).is_some_and(safe_id) {
+    fn is_our_chapter(&self, c: &Entity) -> bool {
+        if c.kind.as_deref() != Some("chapter") || !c.id.as_deref().is_some_and(safe_id) {
             return false;
         }
-        let attr = |k: &str| c.get("attributes").and_then(|a| a.get(k));
-        let draft = |k: &str| self.params.draft.get(k).cloned().unwrap_or(Json::Null);
-        if attr("translatedLanguage").cloned().unwrap_or(Json::Null) != draft("translatedLanguage")
-            || attr("chapter").cloned().unwrap_or(Json::Null) != draft("chapter")
-        {
+        let a = c.attrs();
+        let draft = &self.params.draft;
+        if a.translated_language.as_ref() != Some(&draft.translated_language) || a.chapter != draft.chapter {
             return false;
         }
         let mut manga = None;
         let mut groups: Vec<String> = Vec::new();
         let mut uploader = None;
-        for rel in c.get("relationships").and_then(Json::as_array).map_or(&[][..], Vec::as_slice) {
-            let id = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
-            match (rel.get("type").and_then(Json::as_str), id) {
-                (Some("manga"), Some(id)) => manga = Some(id),
-                (Some("scanlation_group"), Some(id)) => groups.push(id),
-                (Some("user"), Some(id)) => uploader = Some(id),
+        for rel in c.relationships() {
+            match rel.link() {
+                Some(("manga", id)) => manga = Some(id),
+                Some(("scanlation_group", id)) => groups.push(id),
+                Some(("user", id)) => uploader = Some(id),
                 _ => {}
             }
         }
@@ -160,7 +170,7 @@ impl MangaDex {
         }
         // Created after the session began: on the server's clock when it said when that was,
         // else on ours, allowing for the two clocks to differ.
-        let created = attr("createdAt").and_then(Json::as_str).and_then(crate::core::time::parse_iso8601_ms);
+        let created = a.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms);
         let since = match (self.session_created_ms, self.began_ms) {
             (Some(ms), _) => ms - 1000.0,
             (None, Some(ms)) => ms - CLOCK_SKEW_MS,
@@ -175,12 +185,11 @@ impl MangaDex {
             Outcome::Response(r) => r,
         };
         if resp.is_success() {
-            let found = Json::parse(resp.body.trim())
-                .ok()
-                .and_then(|j| j.get("data").and_then(Json::as_array).and_then(|d| d.iter().find(|c| self.is_our_chapter(c)).cloned()));
+            let list = object::<ChapterList>(&resp.body).map(|l| l.data).unwrap_or_default();
+            let found = list.iter().find(|c| codec::from_json::<Entity>(c).is_ok_and(|c| self.is_our_chapter(&c)));
             if let Some(chapter) = found {
                 // What a commit answers: the chapter entity.
-                let json = Json::object().with("result", "ok").with("response", "entity").with("data", chapter);
+                let json = codec::to_json(&Found { result: "ok", response: "entity", data: chapter });
                 self.phase = Phase::Done(json);
                 return Verdict::Continue;
             }

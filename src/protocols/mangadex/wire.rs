@@ -1,10 +1,13 @@
-//! MangaDex's answers, read defensively: the upload session entity ([`parse_session`]), a batch
-//! answer's stored files and per-file errors ([`parse_batch`]), `fileHash` checks, and the wait
-//! after a 429 ([`rate_limit_wait`]).
+//! MangaDex's answers, decoded once into typed values ([`Entity`], [`Attrs`]: a value of the
+//! wrong type makes the answer unreadable rather than silently absent): the upload session
+//! entity ([`parse_session`]), a batch answer's stored files and per-file errors
+//! ([`parse_batch`]), `fileHash` checks, and the wait after a 429 ([`rate_limit_wait`]).
 
+use crate::core::codec;
 use crate::core::retry::{parse_retry_after, status_is_retryable, RetryAfter};
-use crate::core::JsonExt as _;
 use crate::core::{Json, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteFile {
@@ -31,25 +34,100 @@ pub struct SessionInfo {
     pub user: Option<String>,
 }
 
-fn entity(body: &Json) -> Option<&Json> {
-    match body.get("data") {
-        Some(d @ Json::Object(_)) => Some(d),
-        // The spec shows the bare entity; real answers wrap it.
-        _ if body.get("id").is_some() => Some(body),
-        _ => None,
+// ---- the answers as MangaDex writes them ------------------------------------------------------
+
+/// The attributes MangaDex code reads, of every entity it meets (upload session, uploaded file,
+/// chapter): one type, as no two of them use a name for different things.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Attrs {
+    // upload_session
+    pub is_committed: Option<bool>,
+    pub is_deleted: Option<bool>,
+    // upload_session, chapter
+    pub created_at: Option<String>,
+    // upload_session_file
+    pub original_file_name: Option<String>,
+    pub file_size: Option<u64>,
+    pub source: Option<String>,
+    pub file_hash: Option<String>,
+    // chapter
+    pub translated_language: Option<String>,
+    pub chapter: Option<String>,
+}
+
+/// An entity (`{id, type, attributes, relationships}`), or an envelope holding one in `data`
+/// (the spec shows the bare entity for `/upload`; real answers wrap it).
+#[derive(Deserialize, Default)]
+pub(super) struct Entity {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub attributes: Option<Attrs>,
+    pub relationships: Option<Vec<Entity>>,
+    pub data: Option<Box<Entity>>,
+}
+
+impl Entity {
+    pub fn attrs(&self) -> &Attrs {
+        const NONE: &Attrs = &Attrs {
+            is_committed: None,
+            is_deleted: None,
+            created_at: None,
+            original_file_name: None,
+            file_size: None,
+            source: None,
+            file_hash: None,
+            translated_language: None,
+            chapter: None,
+        };
+        self.attributes.as_ref().unwrap_or(NONE)
+    }
+
+    pub fn relationships(&self) -> &[Entity] {
+        self.relationships.as_deref().unwrap_or_default()
+    }
+
+    /// A relationship's `(type, lower-cased id)`, when both are given.
+    pub fn link(&self) -> Option<(&str, String)> {
+        Some((self.kind.as_deref()?, self.id.as_deref()?.to_ascii_lowercase()))
     }
 }
 
-fn uploaded_file(item: &Json) -> Option<RemoteFile> {
-    let id = item.get("id")?.as_str()?.to_string();
-    let attrs = item.get("attributes");
-    let attr = |k: &str| attrs.and_then(|a| a.get(k));
+/// A batch answer: `{result, errors: [...], data: [uploaded files]}`.
+#[derive(Deserialize)]
+struct BatchAnswer {
+    data: Option<Vec<Entity>>,
+    errors: Option<Vec<ErrorItem>>,
+}
+
+/// An item of `errors` (`{id, status, title, detail, context}`). `status` stays open-ended: a
+/// non-number (seen as a string in the wild) is ignored rather than spoiling the whole answer.
+#[derive(Deserialize)]
+struct ErrorItem {
+    status: Option<Json>,
+    detail: Option<String>,
+    title: Option<String>,
+}
+
+/// `body` decoded as `T` when it is a JSON object (serde would also fill a struct from an array).
+pub(super) fn object<T: DeserializeOwned>(body: &str) -> Option<T> {
+    let body = body.trim();
+    if body.starts_with('{') {
+        codec::decode(body).ok()
+    } else {
+        None
+    }
+}
+
+fn uploaded_file(item: Entity) -> Option<RemoteFile> {
+    let a = item.attributes.unwrap_or_default();
     Some(RemoteFile {
-        id,
-        name: attr("originalFileName").and_then(Json::as_str).map(str::to_string),
-        size: attr("fileSize").and_then(Json::as_u64),
-        remote: attr("source").and_then(Json::as_str) == Some("remote"),
-        hash: attr("fileHash").and_then(Json::as_str).map(str::to_string),
+        id: item.id?,
+        name: a.original_file_name,
+        size: a.file_size,
+        remote: a.source.as_deref() == Some("remote"),
+        hash: a.file_hash,
     })
 }
 
@@ -70,28 +148,29 @@ pub(super) fn sha256_hex(reported: &str) -> Option<String> {
 
 /// The upload session entity (`GET /upload`, `POST /upload/begin`), enveloped or bare.
 pub fn parse_session(body: &str) -> Option<SessionInfo> {
-    let j = Json::parse(body.trim()).ok()?;
-    let d = entity(&j)?;
-    let id = d.get("id")?.as_str()?.to_string();
-    let attr = |k: &str| d.path(&format!("attributes.{k}")).and_then(Json::as_bool).unwrap_or(false);
+    let mut answer: Entity = object(body)?;
+    let d = match answer.data.take() {
+        Some(d) => *d,
+        None => answer,
+    };
+    let a = d.attrs();
     let mut info = SessionInfo {
-        id,
-        closed: attr("isCommitted") || attr("isDeleted"),
+        id: d.id.clone()?,
+        closed: a.is_committed == Some(true) || a.is_deleted == Some(true),
         manga: None,
         groups: Vec::new(),
         chapter: None,
         files: Vec::new(),
-        created_at: d.path("attributes.createdAt").and_then(Json::as_str).map(str::to_string),
+        created_at: a.created_at.clone(),
         user: None,
     };
-    for rel in d.get("relationships").and_then(Json::as_array).map_or(&[][..], Vec::as_slice) {
-        let rid = rel.get("id").and_then(Json::as_str).map(str::to_ascii_lowercase);
-        match (rel.get("type").and_then(Json::as_str), rid) {
-            (Some("manga"), Some(id)) => info.manga = Some(id),
-            (Some("scanlation_group"), Some(id)) => info.groups.push(id),
-            (Some("chapter"), Some(id)) => info.chapter = Some(id),
-            (Some("user"), Some(id)) => info.user = Some(id),
-            (Some("upload_session_file"), Some(_)) => info.files.extend(uploaded_file(rel)),
+    for rel in d.relationships.unwrap_or_default() {
+        match rel.link() {
+            Some(("manga", id)) => info.manga = Some(id),
+            Some(("scanlation_group", id)) => info.groups.push(id),
+            Some(("chapter", id)) => info.chapter = Some(id),
+            Some(("user", id)) => info.user = Some(id),
+            Some(("upload_session_file", _)) => info.files.extend(uploaded_file(rel)),
             _ => {}
         }
     }
@@ -114,28 +193,19 @@ impl FileError {
 
 /// `{id, attributes: {originalFileName, fileSize}}` items of a batch answer, and its errors.
 pub fn parse_batch(body: &str) -> Option<(Vec<RemoteFile>, Vec<FileError>)> {
-    let j = Json::parse(body.trim()).ok()?;
-    if !matches!(j, Json::Object(_)) {
-        return None;
-    }
-    let files = match j.get("data") {
-        None | Some(Json::Null) => Vec::new(),
-        Some(Json::Array(items)) => items.iter().filter_map(uploaded_file).collect(),
-        Some(_) => return None,
-    };
-    let errors = j
-        .get("errors")
-        .and_then(Json::as_array)
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
+    let answer: BatchAnswer = object(body)?;
+    let files = answer.data.unwrap_or_default().into_iter().filter_map(uploaded_file).collect();
+    let errors = answer
+        .errors
+        .unwrap_or_default()
+        .into_iter()
         .map(|e| FileError {
-            status: e.get("status").and_then(Json::as_u64).filter(|s| (100..600).contains(s)).map(|s| s as u16),
+            status: e.status.as_ref().and_then(Json::as_u64).filter(|s| (100..600).contains(s)).map(|s| s as u16),
             detail: e
-                .get("detail")
-                .and_then(Json::as_str)
+                .detail
                 .filter(|s| !s.is_empty())
-                .or_else(|| e.get("title").and_then(Json::as_str))
-                .map(|s| crate::core::truncate(s, 200))
+                .or(e.title)
+                .map(|s| crate::core::truncate(&s, 200))
                 .unwrap_or_else(|| "unspecified error".into()),
         })
         .collect();
