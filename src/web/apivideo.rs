@@ -141,7 +141,7 @@ impl ProgressiveUpload {
     #[wasm_bindgen(getter, js_name = videoId)]
     pub fn video_id(&self) -> Option<String> {
         let r = self.shared.borrow();
-        r.engine.protocol().session().get("videoId").and_then(crate::core::Json::as_str).map(str::to_string)
+        av::session_video_id(&r.engine.protocol().session())
     }
 }
 
