@@ -13,7 +13,7 @@
 //! instead of failing. If it was the last part, the Video object is lost with the answer and
 //! `start()` resolves with `{ videoId }` only.
 
-use super::oneshot::{accept_typed, OneShot};
+use super::oneshot::OneShot;
 use crate::core::codec::{self, DecodeError};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{encode_component, join};
@@ -46,19 +46,22 @@ pub const FAST_LINK_BYTES_PER_MS: f64 = 150.0 * 1024.0 * 1024.0 / 1000.0;
 
 // ---- What api.video answers and what this module writes (decoded / encoded by core::codec) ----
 
-/// A part's answer, the Video object: only `videoId` is read here. The answer that completes
-/// the video is handed to the page as it is (decoded a second time, as an open-ended value).
+/// Every answer api.video code reads, as one type (one decoder in the module): a part's answer
+/// (the Video object: `videoId`), an error body (`{type, title, name, status, detail?}`: its
+/// `title` says whether a resent part collides), an upload token (`token`), a token listing
+/// (`data`: tokens) and an access token (`access_token`). Every field is optional, so a field of
+/// the wrong type (a number for `videoId`…) fails the decoding instead of reading as absent; each
+/// reader then checks the fields it needs. Results handed to the page (the last part's Video, the
+/// token API's answers) stay the provider's own JSON.
 #[derive(Default, Deserialize)]
-struct PartAnswer {
-    #[serde(rename = "videoId")]
+#[serde(rename_all = "camelCase")]
+struct Answer {
     video_id: Option<String>,
-}
-
-/// api.video's error body (`{type, title, name, status, detail?}`, its error reference): only
-/// the title says whether a resent part collides.
-#[derive(Deserialize)]
-struct Problem {
     title: Option<String>,
+    token: Option<String>,
+    data: Option<Vec<Answer>>,
+    #[serde(rename = "access_token")]
+    access_token: Option<String>,
 }
 
 /// The upload's session (`{videoId, partsDone}`) and resume record (plus `chunkSize`).
@@ -74,62 +77,6 @@ struct Record {
 /// The `videoId` of an upload's session value (see [`Protocol::session`]), once known.
 pub fn session_video_id(session: &Json) -> Option<String> {
     codec::from_json::<Record>(session).ok()?.video_id
-}
-
-/// An upload token (`POST /upload-tokens`, `GET /upload-tokens/{token}`, list items).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UploadToken {
-    token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created_at: Option<String>,
-    /// Absent (or null) for a token that never expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<String>,
-}
-
-/// `GET /upload-tokens`.
-#[derive(Serialize, Deserialize)]
-struct TokenList {
-    data: Vec<UploadToken>,
-    pagination: Pagination,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Pagination {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_page: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    page_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pages_total: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    items_total: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_page_items: Option<u64>,
-    #[serde(default)]
-    links: Vec<Link>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Link {
-    rel: String,
-    uri: String,
-}
-
-/// `POST /auth/api-key` and `POST /auth/refresh` (OAuth-style snake_case names).
-#[derive(Serialize, Deserialize)]
-struct AccessToken {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_type: Option<String>,
-    access_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_in: Option<u64>,
 }
 
 /// JSON request bodies of the token API and auth: one field each.
@@ -353,7 +300,7 @@ impl ApiVideo {
 
     /// Part `idx` is stored: move on. The answer that completes the set carries the Video:
     /// `body` is its text (empty when there is none, e.g. after a "collides" answer).
-    fn part_done(&mut self, idx: usize, answer: PartAnswer, body: &str) -> Verdict {
+    fn part_done(&mut self, idx: usize, answer: Answer, body: &str) -> Verdict {
         let Some(part) = self.parts.get_mut(idx) else {
             return self.fail(UploadError::protocol(PROVIDER, "an answer for a part that was never sent"));
         };
@@ -387,7 +334,7 @@ impl ApiVideo {
 
 /// A 400 whose title says the part is stored already.
 fn collides(body: &str) -> bool {
-    let Ok(Problem { title: Some(title) }) = codec::decode::<Problem>(body) else {
+    let Ok(Answer { title: Some(title), .. }) = codec::decode::<Answer>(body) else {
         return false;
     };
     let m = title.to_ascii_lowercase();
@@ -475,8 +422,8 @@ impl Protocol for ApiVideo {
         if resp.is_success() {
             let body = resp.body.trim();
             let answer = match body {
-                "" => Ok(PartAnswer::default()),
-                b => codec::decode::<PartAnswer>(b),
+                "" => Ok(Answer::default()),
+                b => codec::decode::<Answer>(b),
             };
             return match answer {
                 Ok(a) => self.part_done(idx, a, body),
@@ -489,7 +436,7 @@ impl Protocol for ApiVideo {
         }
         let err = status_error(PROVIDER, "part upload", &resp);
         match resp.status {
-            400 if self.parts[idx].maybe_stored && collides(&resp.body) => self.part_done(idx, PartAnswer::default(), ""),
+            400 if self.parts[idx].maybe_stored && collides(&resp.body) => self.part_done(idx, Answer::default(), ""),
             401 | 403 => {
                 let mut e = err;
                 e.code = ErrorCode::Auth;
@@ -619,6 +566,32 @@ fn bearer_json(
     Ok(OneShot::new(PROVIDER, what, req, accept).with_token(access_token))
 }
 
+/// A token API answer: decoded as [`Answer`] and refused unless `complete` says it has what it
+/// must; the result is the answer as api.video sent it.
+fn accept_answer(resp: &crate::core::Response, complete: fn(&Answer) -> bool) -> Result<Json, UploadError> {
+    let refuse = |why: &str| UploadError::protocol(PROVIDER, format!("the response {why}")).with_status(resp.status);
+    match codec::decode::<Answer>(&resp.body) {
+        Ok(a) if complete(&a) => codec::decode::<Json>(&resp.body).map_err(|_| refuse("is not JSON")),
+        Err(DecodeError::Syntax) => Err(refuse("is not JSON")),
+        _ => Err(refuse("does not have the expected fields")),
+    }
+}
+
+/// `{token, ttl, createdAt, expiresAt?}`.
+fn accept_token(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.token.is_some())
+}
+
+/// `{data: [token…], pagination}`.
+fn accept_token_list(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.data.as_ref().is_some_and(|d| d.iter().all(|t| t.token.is_some())))
+}
+
+/// `{token_type, access_token, refresh_token, expires_in}`.
+fn accept_access_token(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.access_token.is_some())
+}
+
 /// `DELETE` answers 204 without a body: the result is `{}`, whatever came with it.
 fn accept_empty(_: &'static str, _: &crate::core::Response) -> Result<Json, UploadError> {
     Ok(Json::Object(Default::default()))
@@ -630,7 +603,7 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
         return Err(UploadError::invalid(PROVIDER, "ttl must be 0 to 2147483647 seconds"));
     }
     let body = RequestBody { ttl: Some(ttl.unwrap_or(0)), ..Default::default() };
-    bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation", accept_typed::<UploadToken>)
+    bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation", accept_token)
 }
 
 /// `GET /upload-tokens?sortBy&sortOrder&currentPage&pageSize`.
@@ -676,13 +649,13 @@ pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<O
     if !qs.is_empty() {
         url = format!("{url}?{}", qs.join("&"));
     }
-    bearer_json(Method::Get, url, access_token, None, "upload token listing", accept_typed::<TokenList>)
+    bearer_json(Method::Get, url, access_token, None, "upload token listing", accept_token_list)
 }
 
 /// `GET /upload-tokens/{token}`.
 pub fn get_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
     check_token(token)?;
-    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup", accept_typed::<UploadToken>)
+    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup", accept_token)
 }
 
 /// `DELETE /upload-tokens/{token}` (204).
@@ -698,7 +671,7 @@ pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadErro
     }
     let body = RequestBody { api_key: Some(api_key), ..Default::default() };
     let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "authentication", req, accept_typed::<AccessToken>).with_secret(api_key))
+    Ok(OneShot::new(PROVIDER, "authentication", req, accept_access_token).with_secret(api_key))
 }
 
 /// `POST /auth/refresh {refreshToken}`.
@@ -708,7 +681,7 @@ pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, Uplo
     }
     let body = RequestBody { refresh_token: Some(refresh_token), ..Default::default() };
     let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_typed::<AccessToken>).with_secret(refresh_token))
+    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_access_token).with_secret(refresh_token))
 }
 
 #[cfg(test)]

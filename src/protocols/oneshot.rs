@@ -1,10 +1,8 @@
 //! A single request through the engine (retries, abort, token refresh): logins, listings and the
 //! small multipart uploads. The response body (JSON, or `{}` when empty) is the result.
 
-use crate::core::codec::{self, DecodeError};
+use crate::core::codec;
 use crate::core::{Json, Outcome, Request, UploadError};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use crate::protocols::{default_verdict, network_retry, Next, Protocol, Verdict};
 
 /// Turns a success response into the result, or refuses it.
@@ -40,19 +38,6 @@ pub fn accept_json(provider: &'static str, resp: &crate::core::Response) -> Resu
         return Ok(Json::Object(Default::default()));
     }
     codec::decode(body).map_err(|_| UploadError::protocol(provider, "the response is not JSON").with_status(resp.status))
-}
-
-/// Decodes a 2xx body as `T` (the provider's answer type) and hands it on as the result: a
-/// body that is not JSON, or JSON without `T`'s fields, is a `protocol` error.
-pub fn accept_typed<T: DeserializeOwned + Serialize>(provider: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
-    let answer = codec::decode::<T>(&resp.body).map_err(|e| {
-        let why = match e {
-            DecodeError::Syntax => "the response is not JSON",
-            DecodeError::Shape => "the response does not have the expected fields",
-        };
-        UploadError::protocol(provider, why).with_status(resp.status)
-    })?;
-    Ok(codec::to_json(&answer))
 }
 
 impl OneShot {
