@@ -74,6 +74,16 @@ struct Record {
     chunk_size: Option<u64>,
 }
 
+/// The first key of `data` that `T` (all fields optional) refuses on its own, with what it must
+/// be (`expected`: key → message): decoding an options object names no field, so a failed one is
+/// asked again one key at a time.
+pub fn culprit<T: serde::de::DeserializeOwned>(data: &Json, expected: &[(&str, &'static str)]) -> &'static str {
+    expected
+        .iter()
+        .find(|(key, _)| data.get(*key).is_some_and(|v| codec::from_json::<T>(&Json::Object([(key.to_string(), v.clone())].into_iter().collect())).is_err()))
+        .map_or("the options are not plain data", |(_, why)| why)
+}
+
 /// The `videoId` of an upload's session value (see [`Protocol::session`]), once known.
 pub fn session_video_id(session: &Json) -> Option<String> {
     codec::from_json::<Record>(session).ok()?.video_id
@@ -614,11 +624,8 @@ pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<O
     const CURRENT_PAGE: &str = "currentPage must be an integer ≥ 1";
     const PAGE_SIZE: &str = "pageSize must be 1 to 100";
     let q = codec::from_json::<TokenQuery>(query).map_err(|_| {
-        // Every field is optional: the first key that fails alone is the culprit.
-        let culprit = [("sortBy", SORT_BY), ("sortOrder", SORT_ORDER), ("currentPage", CURRENT_PAGE), ("pageSize", PAGE_SIZE)]
-            .into_iter()
-            .find(|(key, _)| query.get(*key).is_some_and(|v| codec::from_json::<TokenQuery>(&Json::Object([(key.to_string(), v.clone())].into_iter().collect())).is_err()));
-        UploadError::invalid(PROVIDER, culprit.map_or("the listing options are not plain data", |(_, m)| m))
+        let expected = [("sortBy", SORT_BY), ("sortOrder", SORT_ORDER), ("currentPage", CURRENT_PAGE), ("pageSize", PAGE_SIZE)];
+        UploadError::invalid(PROVIDER, culprit::<TokenQuery>(query, &expected))
     })?;
     let mut qs = Vec::new();
     if let Some(s) = q.sort_by {
