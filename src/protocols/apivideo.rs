@@ -74,16 +74,6 @@ struct Record {
     chunk_size: Option<u64>,
 }
 
-/// The first key of `data` that `T` (all fields optional) refuses on its own, with what it must
-/// be (`expected`: key → message): decoding an options object names no field, so a failed one is
-/// asked again one key at a time.
-pub fn culprit<T: serde::de::DeserializeOwned>(data: &Json, expected: &[(&str, &'static str)]) -> &'static str {
-    expected
-        .iter()
-        .find(|(key, _)| data.get(*key).is_some_and(|v| codec::from_json::<T>(&Json::Object([(key.to_string(), v.clone())].into_iter().collect())).is_err()))
-        .map_or("the options are not plain data", |(_, why)| why)
-}
-
 /// The `videoId` of an upload's session value (see [`Protocol::session`]), once known.
 pub fn session_video_id(session: &Json) -> Option<String> {
     codec::from_json::<Record>(session).ok()?.video_id
@@ -101,14 +91,63 @@ struct RequestBody<'a> {
     refresh_token: Option<&'a str>,
 }
 
-/// Which upload tokens `GET /upload-tokens` lists, and in which order.
+/// api.video's own options, of every call (the upload, the progressive upload, the token API
+/// and auth), decoded once from the page's plain-data options; other keys (`endpoint`,
+/// `retryDelays`, callbacks…) are read elsewhere.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TokenQuery {
-    sort_by: Option<String>,
-    sort_order: Option<String>,
-    current_page: Option<u64>,
-    page_size: Option<u64>,
+pub struct Options {
+    pub upload_token: Option<String>,
+    pub video_name: Option<String>,
+    pub video_id: Option<String>,
+    pub concurrency: Option<u64>,
+    pub access_token: Option<String>,
+    pub ttl: Option<u64>,
+    pub token: Option<String>,
+    pub api_key: Option<String>,
+    pub refresh_token: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub current_page: Option<u64>,
+    pub page_size: Option<u64>,
+}
+
+pub const CONCURRENCY: &str = "concurrency must be an integer from 1 to 6";
+const SORT_BY: &str = "sortBy must be 'createdAt' or 'ttl'";
+const SORT_ORDER: &str = "sortOrder must be 'asc' or 'desc'";
+const CURRENT_PAGE: &str = "currentPage must be an integer ≥ 1";
+const PAGE_SIZE: &str = "pageSize must be 1 to 100";
+
+/// What each option must be, as the message that names it says.
+const EXPECTED: &[(&str, &str)] = &[
+    ("uploadToken", "uploadToken must be a string"),
+    ("videoName", "videoName must be a string"),
+    ("videoId", "videoId must be a string"),
+    ("concurrency", CONCURRENCY),
+    ("accessToken", "accessToken must be a string"),
+    ("ttl", "ttl must be a non-negative integer"),
+    ("token", "token must be a string"),
+    ("apiKey", "apiKey must be a string"),
+    ("refreshToken", "refreshToken must be a string"),
+    ("sortBy", SORT_BY),
+    ("sortOrder", SORT_ORDER),
+    ("currentPage", CURRENT_PAGE),
+    ("pageSize", PAGE_SIZE),
+];
+
+/// Decodes `data` (the page's options) into [`Options`]. A value of the wrong type is refused
+/// with its option's message: serde's error names no field, so each key is tried again alone
+/// (every field is optional: only the culprit fails).
+pub fn options(data: &Json, provider: &'static str) -> Result<Options, UploadError> {
+    codec::from_json::<Options>(data).map_err(|_| {
+        let alone = |key: &str, value: &Json| {
+            let mut one = serde_json::Map::new();
+            one.insert(key.to_string(), value.clone());
+            codec::from_json::<Options>(&Json::Object(one)).is_err()
+        };
+        let why = EXPECTED.iter().find(|(key, _)| data.get(*key).is_some_and(|v| alone(key, v))).map_or("options must be plain data", |(_, why)| *why);
+        UploadError::invalid(provider, why)
+    })
 }
 
 /// What a request was: carried in the core's `Request::tag`, converted only by [`Kind::tag`]
@@ -333,8 +372,8 @@ impl ApiVideo {
                 Ok(Json::Object(map)) => map,
                 _ => Default::default(),
             };
-            if let Some(id) = &self.video_id {
-                result.entry("videoId").or_insert_with(|| Json::String(id.clone()));
+            if let Some(id) = self.video_id.as_ref().filter(|_| !result.contains_key("videoId")) {
+                result.insert("videoId".into(), Json::String(id.clone()));
             }
             self.phase = Phase::Done(Json::Object(result));
         }
@@ -617,16 +656,10 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
 }
 
 /// `GET /upload-tokens?sortBy&sortOrder&currentPage&pageSize`.
-/// `query` holds the page's options (other keys are ignored).
+/// `query` holds the page's options (`sortBy`, `sortOrder`, `currentPage`, `pageSize`; the
+/// others are not looked at here).
 pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<OneShot, UploadError> {
-    const SORT_BY: &str = "sortBy must be 'createdAt' or 'ttl'";
-    const SORT_ORDER: &str = "sortOrder must be 'asc' or 'desc'";
-    const CURRENT_PAGE: &str = "currentPage must be an integer ≥ 1";
-    const PAGE_SIZE: &str = "pageSize must be 1 to 100";
-    let q = codec::from_json::<TokenQuery>(query).map_err(|_| {
-        let expected = [("sortBy", SORT_BY), ("sortOrder", SORT_ORDER), ("currentPage", CURRENT_PAGE), ("pageSize", PAGE_SIZE)];
-        UploadError::invalid(PROVIDER, culprit::<TokenQuery>(query, &expected))
-    })?;
+    let q = options(query, PROVIDER)?;
     let mut qs = Vec::new();
     if let Some(s) = q.sort_by {
         if !matches!(s.as_str(), "createdAt" | "ttl") {

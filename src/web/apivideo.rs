@@ -6,47 +6,15 @@ use super::error::to_js;
 use super::options::Options;
 use super::runner::{self, Runner, Shared};
 use super::{one_shot, retry_policy};
-use crate::core::{codec, UploadError};
+use crate::core::UploadError;
 use crate::engine::Engine;
-use crate::protocols::apivideo::{self as av, ApiVideo, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
+use crate::protocols::apivideo::{self as av, ApiVideo, CONCURRENCY, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
 use crate::protocols::Protocol;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
-/// api.video's own options, of every call of this module (the upload, the progressive upload,
-/// the token API and auth), decoded once from the page's plain-data options. The shared ones
-/// (`endpoint`, `retryDelays`, `chunkSize`, callbacks) are read by `Options`.
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AvOptions {
-    upload_token: Option<String>,
-    video_name: Option<String>,
-    video_id: Option<String>,
-    concurrency: Option<u64>,
-    access_token: Option<String>,
-    ttl: Option<u64>,
-    token: Option<String>,
-    api_key: Option<String>,
-    refresh_token: Option<String>,
-}
-
-/// What each option must be, as the message that names it says.
-const EXPECTED: &[(&str, &str)] = &[
-    ("uploadToken", "uploadToken must be a string"),
-    ("videoName", "videoName must be a string"),
-    ("videoId", "videoId must be a string"),
-    ("concurrency", CONCURRENCY),
-    ("accessToken", "accessToken must be a string"),
-    ("ttl", "ttl must be a non-negative integer"),
-    ("token", "token must be a string"),
-    ("apiKey", "apiKey must be a string"),
-    ("refreshToken", "refreshToken must be a string"),
-];
-const CONCURRENCY: &str = "concurrency must be an integer from 1 to 6";
-
-fn av_options(opts: &Options) -> Result<AvOptions, UploadError> {
-    codec::from_json::<AvOptions>(&opts.data).map_err(|_| UploadError::invalid(opts.provider, av::culprit::<AvOptions>(&opts.data, EXPECTED)))
+fn av_options(opts: &Options) -> Result<av::Options, UploadError> {
+    av::options(&opts.data, opts.provider)
 }
 
 /// A string option that must be there and not be empty.
@@ -185,7 +153,7 @@ impl ProgressiveUpload {
 use wasm_bindgen::JsCast;
 
 /// The endpoint, the access token and the other api.video options of a token API call.
-fn authed(o: &Options) -> Result<(String, String, AvOptions), UploadError> {
+fn authed(o: &Options) -> Result<(String, String, av::Options), UploadError> {
     let endpoint = endpoint(o)?;
     let mut a = av_options(o)?;
     let access = required(o, a.access_token.take(), "accessToken")?;
