@@ -13,12 +13,13 @@
 //! instead of failing. If it was the last part, the Video object is lost with the answer and
 //! `start()` resolves with `{ videoId }` only.
 
-use super::oneshot::{accept_json, OneShot};
-use crate::core::JsonExt as _;
+use super::oneshot::OneShot;
+use crate::core::codec::{self, DecodeError};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{encode_component, join};
 use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
+use serde::{Deserialize, Serialize};
 
 pub const PROVIDER: &str = "apivideo";
 pub const DEFAULT_ENDPOINT: &str = "https://ws.api.video";
@@ -42,6 +43,112 @@ pub const MAX_PARALLEL: usize = 6;
 /// a time. Measured on loopback over TLS, 256 MiB: 2 at once 6-18 % slower than 1 at a time;
 /// over a 40 ms / 200 Mbit/s link 2 at once is 7-9 % faster (BENCHMARKS.md).
 pub const FAST_LINK_BYTES_PER_MS: f64 = 150.0 * 1024.0 * 1024.0 / 1000.0;
+
+// ---- What api.video answers and what this module writes (decoded / encoded by core::codec) ----
+
+/// Every answer api.video code reads, as one type (one decoder in the module): a part's answer
+/// (the Video object: `videoId`), an error body (`{type, title, name, status, detail?}`: its
+/// `title` says whether a resent part collides), an upload token (`token`), a token listing
+/// (`data`: tokens) and an access token (`access_token`). Every field is optional, so a field of
+/// the wrong type (a number for `videoId`…) fails the decoding instead of reading as absent; each
+/// reader then checks the fields it needs. Results handed to the page (the last part's Video, the
+/// token API's answers) stay the provider's own JSON.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    video_id: Option<String>,
+    title: Option<String>,
+    token: Option<String>,
+    data: Option<Vec<Answer>>,
+    #[serde(rename = "access_token")]
+    access_token: Option<String>,
+}
+
+/// The upload's session (`{videoId, partsDone}`) and resume record (plus `chunkSize`).
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    video_id: Option<String>,
+    parts_done: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunk_size: Option<u64>,
+}
+
+/// The `videoId` of an upload's session value (see [`Protocol::session`]), once known.
+pub fn session_video_id(session: &Json) -> Option<String> {
+    codec::from_json::<Record>(session).ok()?.video_id
+}
+
+/// JSON request bodies of the token API and auth: one field each.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+/// api.video's own options, of every call (the upload, the progressive upload, the token API
+/// and auth), decoded once from the page's plain-data options; other keys (`endpoint`,
+/// `retryDelays`, callbacks…) are read elsewhere.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Options {
+    pub upload_token: Option<String>,
+    pub video_name: Option<String>,
+    pub video_id: Option<String>,
+    pub concurrency: Option<u64>,
+    pub access_token: Option<String>,
+    pub ttl: Option<u64>,
+    pub token: Option<String>,
+    pub api_key: Option<String>,
+    pub refresh_token: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub current_page: Option<u64>,
+    pub page_size: Option<u64>,
+}
+
+pub const CONCURRENCY: &str = "concurrency must be an integer from 1 to 6";
+const SORT_BY: &str = "sortBy must be 'createdAt' or 'ttl'";
+const SORT_ORDER: &str = "sortOrder must be 'asc' or 'desc'";
+const CURRENT_PAGE: &str = "currentPage must be an integer ≥ 1";
+const PAGE_SIZE: &str = "pageSize must be 1 to 100";
+
+/// What each option must be, as the message that names it says.
+const EXPECTED: &[(&str, &str)] = &[
+    ("uploadToken", "uploadToken must be a string"),
+    ("videoName", "videoName must be a string"),
+    ("videoId", "videoId must be a string"),
+    ("concurrency", CONCURRENCY),
+    ("accessToken", "accessToken must be a string"),
+    ("ttl", "ttl must be a non-negative integer"),
+    ("token", "token must be a string"),
+    ("apiKey", "apiKey must be a string"),
+    ("refreshToken", "refreshToken must be a string"),
+    ("sortBy", SORT_BY),
+    ("sortOrder", SORT_ORDER),
+    ("currentPage", CURRENT_PAGE),
+    ("pageSize", PAGE_SIZE),
+];
+
+/// Decodes `data` (the page's options) into [`Options`]. A value of the wrong type is refused
+/// with its option's message: serde's error names no field, so each key is tried again alone
+/// (every field is optional: only the culprit fails).
+pub fn options(data: &Json, provider: &'static str) -> Result<Options, UploadError> {
+    codec::from_json::<Options>(data).map_err(|_| {
+        let alone = |key: &str, value: &Json| {
+            let mut one = serde_json::Map::new();
+            one.insert(key.to_string(), value.clone());
+            codec::from_json::<Options>(&Json::Object(one)).is_err()
+        };
+        let why = EXPECTED.iter().find(|(key, _)| data.get(*key).is_some_and(|v| alone(key, v))).map_or("options must be plain data", |(_, why)| *why);
+        UploadError::invalid(provider, why)
+    })
+}
 
 /// What a request was: carried in the core's `Request::tag`, converted only by [`Kind::tag`]
 /// and [`Kind::from_tag`]. Every request of an upload sends a part.
@@ -240,8 +347,9 @@ impl ApiVideo {
         }
     }
 
-    /// Part `idx` is stored: move on. The answer that completes the set carries the Video.
-    fn part_done(&mut self, idx: usize, body: Json) -> Verdict {
+    /// Part `idx` is stored: move on. The answer that completes the set carries the Video:
+    /// `body` is its text (empty when there is none, e.g. after a "collides" answer).
+    fn part_done(&mut self, idx: usize, answer: Answer, body: &str) -> Verdict {
         let Some(part) = self.parts.get_mut(idx) else {
             return self.fail(UploadError::protocol(PROVIDER, "an answer for a part that was never sent"));
         };
@@ -250,31 +358,35 @@ impl ApiVideo {
             part.maybe_stored = false;
             self.confirmed += part.slice.len();
         }
-        if let Some(id) = body.get("videoId").and_then(Json::as_str).filter(|s| !s.is_empty()) {
-            self.video_id = Some(id.to_string());
+        if let Some(id) = answer.video_id.filter(|s| !s.is_empty()) {
+            self.video_id = Some(id);
         }
         if self.video_id.is_none() {
             return self.fail(UploadError::protocol(PROVIDER, "the first part's answer carries no videoId"));
         }
         let complete = self.parts.last().is_some_and(|p| p.last) && self.parts.iter().all(|p| p.state == PartState::Stored);
         if complete {
-            let mut result = body;
-            if !matches!(result, Json::Object(_)) {
-                result = Json::object();
+            // The Video object as api.video sent it (a pass-through value for the page), with
+            // `videoId` added when the answer was lost or carried none.
+            let mut result = match codec::decode::<Json>(body) {
+                Ok(Json::Object(map)) => map,
+                _ => Default::default(),
+            };
+            if let Some(id) = self.video_id.as_ref().filter(|_| !result.contains_key("videoId")) {
+                result.insert("videoId".into(), Json::String(id.clone()));
             }
-            if result.get("videoId").is_none() {
-                if let Some(id) = &self.video_id {
-                    result.set("videoId", Json::String(id.clone()));
-                }
-            }
-            self.phase = Phase::Done(result);
+            self.phase = Phase::Done(Json::Object(result));
         }
         Verdict::Continue
     }
 }
 
-fn collides(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
+/// A 400 whose title says the part is stored already.
+fn collides(body: &str) -> bool {
+    let Ok(Answer { title: Some(title), .. }) = codec::decode::<Answer>(body) else {
+        return false;
+    };
+    let m = title.to_ascii_lowercase();
     // "…collides with a previous one…", "…overlaps with a previous one…", and for a resent last
     // part: "This video source has already been uploaded." (api.video's error reference).
     m.contains("collide") || m.contains("overlap") || m.contains("already uploaded") || m.contains("already been uploaded")
@@ -357,18 +469,23 @@ impl Protocol for ApiVideo {
             Outcome::Response(r) => r,
         };
         if resp.is_success() {
-            let body = match resp.body.trim() {
-                "" => Json::object(),
-                b => match Json::parse(b) {
-                    Ok(j) => j,
-                    Err(_) => return self.fail(UploadError::protocol(PROVIDER, "a part's answer is not JSON").with_status(resp.status)),
-                },
+            let body = resp.body.trim();
+            let answer = match body {
+                "" => Ok(Answer::default()),
+                b => codec::decode::<Answer>(b),
             };
-            return self.part_done(idx, body);
+            return match answer {
+                Ok(a) => self.part_done(idx, a, body),
+                Err(DecodeError::Syntax) => self.fail(UploadError::protocol(PROVIDER, "a part's answer is not JSON").with_status(resp.status)),
+                // JSON, but not a Video object: an array, a number, a videoId that is no string.
+                Err(DecodeError::Shape) => {
+                    self.fail(UploadError::protocol(PROVIDER, "a part's answer is not a Video object (videoId must be a string)").with_status(resp.status))
+                }
+            };
         }
         let err = status_error(PROVIDER, "part upload", &resp);
         match resp.status {
-            400 if self.parts[idx].maybe_stored && collides(&resp.body) => self.part_done(idx, Json::object()),
+            400 if self.parts[idx].maybe_stored && collides(&resp.body) => self.part_done(idx, Answer::default(), ""),
             401 | 403 => {
                 let mut e = err;
                 e.code = ErrorCode::Auth;
@@ -418,7 +535,7 @@ impl Protocol for ApiVideo {
     }
     fn session(&self) -> Json {
         match &self.video_id {
-            Some(id) => Json::object().with("videoId", id.as_str()).with("partsDone", self.parts_done()),
+            Some(id) => codec::to_json(&Record { video_id: Some(id.clone()), parts_done: Some(self.parts_done()), chunk_size: None }),
             None => Json::Null,
         }
     }
@@ -427,9 +544,9 @@ impl Protocol for ApiVideo {
     /// (parts are numbered `k/N` by it, so a resumed upload keeps it).
     fn resume_state(&self) -> Option<Json> {
         match (&self.video_id, self.total, &self.phase) {
-            (Some(id), Some(_), Phase::Running) if self.chunk > 0 && self.parts_done() > 0 => Some(
-                Json::object().with("videoId", id.as_str()).with("partsDone", self.parts_done()).with("chunkSize", self.chunk),
-            ),
+            (Some(id), Some(_), Phase::Running) if self.chunk > 0 && self.parts_done() > 0 => {
+                Some(codec::to_json(&Record { video_id: Some(id.clone()), parts_done: Some(self.parts_done()), chunk_size: Some(self.chunk) }))
+            }
             _ => None,
         }
     }
@@ -447,14 +564,16 @@ impl Protocol for ApiVideo {
         if self.total.is_none() || self.parts.iter().any(|p| p.state != PartState::Pending) {
             return Err(bad("only a file upload that has not begun can be resumed"));
         }
-        let id = state.get("videoId").and_then(Json::as_str).map(str::to_string);
+        // A field of the wrong type (a record from elsewhere) is no usable record.
+        let record = codec::from_json::<Record>(state).map_err(|_| bad("the record is not an api.video record"))?;
+        let id = record.video_id;
         check_video_id(&id)?;
         let id = id.ok_or_else(|| bad("no videoId"))?;
         if self.video_id.as_ref().is_some_and(|v| *v != id) {
             return Err(bad("the videoId option names another video"));
         }
-        let chunk = state.get("chunkSize").and_then(Json::as_u64).filter(|c| (MIN_CHUNK..=MAX_CHUNK).contains(c)).ok_or_else(|| bad("no usable chunkSize"))?;
-        let done = state.get("partsDone").and_then(Json::as_u64).filter(|d| *d >= 1).ok_or_else(|| bad("no usable partsDone"))?;
+        let chunk = record.chunk_size.filter(|c| (MIN_CHUNK..=MAX_CHUNK).contains(c)).ok_or_else(|| bad("no usable chunkSize"))?;
+        let done = record.parts_done.filter(|d| *d >= 1).ok_or_else(|| bad("no usable partsDone"))?;
         let old_chunk = self.chunk;
         self.plan_parts(chunk);
         if done >= self.parts.len() as u64 || self.parts.len() as u64 > MAX_PARTS {
@@ -478,15 +597,53 @@ impl Protocol for ApiVideo {
 
 // ---- Upload-token API and auth (for trusted back-office pages: never ship an API key) ----
 
-fn bearer_json(method: Method, url: String, access_token: &str, body: Option<Json>, what: &'static str) -> Result<OneShot, UploadError> {
+fn bearer_json(
+    method: Method,
+    url: String,
+    access_token: &str,
+    body: Option<RequestBody>,
+    what: &'static str,
+    accept: crate::protocols::oneshot::Accept,
+) -> Result<OneShot, UploadError> {
     if access_token.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "accessToken is required"));
     }
     let mut req = Request::new(method, url).bearer(access_token);
     if let Some(b) = body {
-        req = req.body(Body::json(b.to_json_string()));
+        req = req.body(Body::json(codec::encode(&b)));
     }
-    Ok(OneShot::new(PROVIDER, what, req, accept_json).with_token(access_token))
+    Ok(OneShot::new(PROVIDER, what, req, accept).with_token(access_token))
+}
+
+/// A token API answer: decoded as [`Answer`] and refused unless `complete` says it has what it
+/// must; the result is the answer as api.video sent it.
+fn accept_answer(resp: &crate::core::Response, complete: fn(&Answer) -> bool) -> Result<Json, UploadError> {
+    let refuse = |why: &str| UploadError::protocol(PROVIDER, format!("the response {why}")).with_status(resp.status);
+    match codec::decode::<Answer>(&resp.body) {
+        Ok(a) if complete(&a) => codec::decode::<Json>(&resp.body).map_err(|_| refuse("is not JSON")),
+        Err(DecodeError::Syntax) => Err(refuse("is not JSON")),
+        _ => Err(refuse("does not have the expected fields")),
+    }
+}
+
+/// `{token, ttl, createdAt, expiresAt?}`.
+fn accept_token(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.token.is_some())
+}
+
+/// `{data: [token…], pagination}`.
+fn accept_token_list(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.data.as_ref().is_some_and(|d| d.iter().all(|t| t.token.is_some())))
+}
+
+/// `{token_type, access_token, refresh_token, expires_in}`.
+fn accept_access_token(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.access_token.is_some())
+}
+
+/// `DELETE` answers 204 without a body: the result is `{}`, whatever came with it.
+fn accept_empty(_: &'static str, _: &crate::core::Response) -> Result<Json, UploadError> {
+    Ok(Json::Object(Default::default()))
 }
 
 /// `POST /upload-tokens {ttl}` (seconds; 0 = never expires).
@@ -494,50 +651,57 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
     if ttl.is_some_and(|t| t > 2_147_483_647) {
         return Err(UploadError::invalid(PROVIDER, "ttl must be 0 to 2147483647 seconds"));
     }
-    let body = Json::object().with("ttl", ttl.unwrap_or(0));
-    bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation")
+    let body = RequestBody { ttl: Some(ttl.unwrap_or(0)), ..Default::default() };
+    bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation", accept_token)
 }
 
 /// `GET /upload-tokens?sortBy&sortOrder&currentPage&pageSize`.
+/// `query` holds the page's options (`sortBy`, `sortOrder`, `currentPage`, `pageSize`; the
+/// others are not looked at here).
 pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<OneShot, UploadError> {
+    let q = options(query, PROVIDER)?;
     let mut qs = Vec::new();
-    if let Some(s) = query.get("sortBy").and_then(Json::as_str) {
-        if !matches!(s, "createdAt" | "ttl") {
-            return Err(UploadError::invalid(PROVIDER, "sortBy must be 'createdAt' or 'ttl'"));
+    if let Some(s) = q.sort_by {
+        if !matches!(s.as_str(), "createdAt" | "ttl") {
+            return Err(UploadError::invalid(PROVIDER, SORT_BY));
         }
         qs.push(format!("sortBy={s}"));
     }
-    if let Some(s) = query.get("sortOrder").and_then(Json::as_str) {
-        if !matches!(s, "asc" | "desc") {
-            return Err(UploadError::invalid(PROVIDER, "sortOrder must be 'asc' or 'desc'"));
+    if let Some(s) = q.sort_order {
+        if !matches!(s.as_str(), "asc" | "desc") {
+            return Err(UploadError::invalid(PROVIDER, SORT_ORDER));
         }
         qs.push(format!("sortOrder={s}"));
     }
-    if let Some(v) = query.get("currentPage") {
-        let n = v.as_u64().filter(|n| *n >= 1).ok_or_else(|| UploadError::invalid(PROVIDER, "currentPage must be an integer ≥ 1"))?;
+    if let Some(n) = q.current_page {
+        if n < 1 {
+            return Err(UploadError::invalid(PROVIDER, CURRENT_PAGE));
+        }
         qs.push(format!("currentPage={n}"));
     }
-    if let Some(v) = query.get("pageSize") {
-        let n = v.as_u64().filter(|n| (1..=100).contains(n)).ok_or_else(|| UploadError::invalid(PROVIDER, "pageSize must be 1 to 100"))?;
+    if let Some(n) = q.page_size {
+        if !(1..=100).contains(&n) {
+            return Err(UploadError::invalid(PROVIDER, PAGE_SIZE));
+        }
         qs.push(format!("pageSize={n}"));
     }
     let mut url = join(endpoint, "/upload-tokens");
     if !qs.is_empty() {
         url = format!("{url}?{}", qs.join("&"));
     }
-    bearer_json(Method::Get, url, access_token, None, "upload token listing")
+    bearer_json(Method::Get, url, access_token, None, "upload token listing", accept_token_list)
 }
 
 /// `GET /upload-tokens/{token}`.
 pub fn get_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
     check_token(token)?;
-    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup")
+    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup", accept_token)
 }
 
 /// `DELETE /upload-tokens/{token}` (204).
 pub fn delete_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
     check_token(token)?;
-    bearer_json(Method::Delete, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token deletion")
+    bearer_json(Method::Delete, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token deletion", accept_empty)
 }
 
 /// `POST /auth/api-key {apiKey}` → `{access_token, refresh_token, expires_in}`.
@@ -545,8 +709,9 @@ pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadErro
     if api_key.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "apiKey is required"));
     }
-    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(Json::object().with("apiKey", api_key).to_json_string()));
-    Ok(OneShot::new(PROVIDER, "authentication", req, accept_json).with_secret(api_key))
+    let body = RequestBody { api_key: Some(api_key), ..Default::default() };
+    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(codec::encode(&body)));
+    Ok(OneShot::new(PROVIDER, "authentication", req, accept_access_token).with_secret(api_key))
 }
 
 /// `POST /auth/refresh {refreshToken}`.
@@ -554,8 +719,9 @@ pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, Uplo
     if refresh_token.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
-    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(Json::object().with("refreshToken", refresh_token).to_json_string()));
-    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_json).with_secret(refresh_token))
+    let body = RequestBody { refresh_token: Some(refresh_token), ..Default::default() };
+    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(codec::encode(&body)));
+    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_access_token).with_secret(refresh_token))
 }
 
 #[cfg(test)]
@@ -615,7 +781,7 @@ mod tests {
         p.handle(&r3, ok(r#"{"videoId":"vi123","title":"My clip","assets":{"hls":"x"}}"#));
         assert_eq!(p.confirmed(), 12 * MIB + 3);
         match p.next() {
-            Next::Done(j) => assert_eq!(j.get("title").and_then(Json::as_str), Some("My clip")),
+            Next::Done(j) => assert_eq!(j["title"].as_str(), Some("My clip")),
             other => panic!("{other:?}"),
         }
     }
@@ -642,7 +808,7 @@ mod tests {
         let mut p = ApiVideo::file("http://x", "tok1", &info(3 * MIB), None, None, None).unwrap();
         let r = send(&mut p);
         p.handle(&r, Outcome::Response(Response::new(201).with_body(r#"{"videoId":"viA"}"#)));
-        assert!(matches!(p.next(), Next::Done(j) if j.get("videoId").and_then(Json::as_str) == Some("viA")));
+        assert!(matches!(p.next(), Next::Done(j) if j["videoId"] == "viA"));
 
         let mut p = ApiVideo::file("http://x", "tok1", &info(6 * MIB), None, None, Some(5 * MIB)).unwrap();
         let r = send(&mut p);
@@ -652,7 +818,7 @@ mod tests {
         let again = send(&mut p);
         let v = p.handle(&again, Outcome::Response(Response::new(400).with_body(r#"{"title":"video source already uploaded"}"#)));
         assert_eq!(v, Verdict::Continue);
-        assert_eq!(p.next(), Next::Done(Json::object().with("videoId", "viB")));
+        assert_eq!(p.next(), Next::Done(serde_json::json!({"videoId": "viB"})));
 
         // The wording api.video really uses for a resent last part.
         let mut p = ApiVideo::file("http://x", "tok1", &info(6 * MIB), None, Some("viC".into()), Some(5 * MIB)).unwrap();
@@ -663,7 +829,7 @@ mod tests {
         let again = send(&mut p);
         let body = r#"{"type":"https://docs.api.video/reference/video-source-already-uploaded","title":"This video source has already been uploaded.","name":"","status":400}"#;
         assert_eq!(p.handle(&again, Outcome::Response(Response::new(400).with_body(body))), Verdict::Continue);
-        assert_eq!(p.next(), Next::Done(Json::object().with("videoId", "viC")));
+        assert_eq!(p.next(), Next::Done(serde_json::json!({"videoId": "viC"})));
     }
 
     #[test]
@@ -736,22 +902,98 @@ mod tests {
         let Next::Send(r) = c.next() else { panic!() };
         assert_eq!((r.method, r.url.as_str(), r.get_header("authorization")), (Method::Post, "https://ws.api.video/upload-tokens", Some("Bearer acc")));
         assert_eq!(r.body, Body::json(r#"{"ttl":3600}"#.into()));
-        let q = Json::parse(r#"{"sortBy":"ttl","sortOrder":"desc","currentPage":2,"pageSize":10}"#).unwrap();
+        let q = serde_json::json!({"sortBy": "ttl", "sortOrder": "desc", "currentPage": 2, "pageSize": 10});
         let mut l = list_tokens("https://ws.api.video", "acc", &q).unwrap();
         let Next::Send(r) = l.next() else { panic!() };
         assert_eq!(r.url, "https://ws.api.video/upload-tokens?sortBy=ttl&sortOrder=desc&currentPage=2&pageSize=10");
-        assert!(list_tokens("h://x", "acc", &Json::parse(r#"{"pageSize":101}"#).unwrap()).is_err());
-        assert!(list_tokens("h://x", "acc", &Json::parse(r#"{"sortBy":"name"}"#).unwrap()).is_err());
+        assert!(list_tokens("h://x", "acc", &serde_json::json!({"pageSize": 101})).is_err());
+        assert!(list_tokens("h://x", "acc", &serde_json::json!({"sortBy": "name"})).is_err());
         let mut d = delete_token("https://ws.api.video", "acc", "to1").unwrap();
         let Next::Send(r) = d.next() else { panic!() };
         assert_eq!((r.method, r.url.as_str()), (Method::Delete, "https://ws.api.video/upload-tokens/to1"));
         d.handle(&r, Outcome::Response(Response::new(204)));
-        assert_eq!(d.next(), Next::Done(Json::object()));
+        assert_eq!(d.next(), Next::Done(serde_json::json!({})));
         assert!(get_token("x", "acc", "../admin").is_err());
         let mut a = auth_api_key("https://ws.api.video", "secretkey").unwrap();
         let Next::Send(r) = a.next() else { panic!() };
         let v = a.handle(&r, Outcome::Response(Response::new(400).with_body("bad key secretkey")));
         let Verdict::Fail(_) = v else { panic!("{v:?}") };
         assert!(a.secrets().contains(&"secretkey".to_string()));
+    }
+
+    /// What the typed answers refuse that the key lookups let through (a wrong type was read as
+    /// "absent", a word anywhere in an error body counted).
+    #[test]
+    fn typed_answers_refuse_wrong_shapes() {
+        // A later part's answer whose videoId is not a string: the server speaks something else.
+        let mut p = ApiVideo::file("http://x", "tok1", &info(11 * MIB), None, None, Some(5 * MIB)).unwrap();
+        let r1 = send(&mut p);
+        p.handle(&r1, ok(r#"{"videoId":"vi1"}"#));
+        let r2 = send(&mut p);
+        let v = p.handle(&r2, ok(r#"{"videoId":42}"#));
+        assert!(matches!(v, Verdict::Fail(ref e) if e.code == ErrorCode::Protocol && e.message.contains("not a Video object")), "{v:?}");
+        // A 2xx answer that is JSON but no object.
+        for body in ["[]", "\"stored\"", "null"] {
+            let mut p = ApiVideo::file("http://x", "tok1", &info(MIB), None, Some("vi1".into()), None).unwrap();
+            let r = send(&mut p);
+            assert!(matches!(p.handle(&r, ok(body)), Verdict::Fail(e) if e.code == ErrorCode::Protocol), "{body}");
+        }
+        // After a lost answer, only api.video's title says "collides": the word elsewhere in
+        // another error (its detail, its field name) is that error.
+        let mut p = ApiVideo::file("http://x", "tok1", &info(11 * MIB), None, Some("vi9".into()), Some(5 * MIB)).unwrap();
+        let r1 = send(&mut p);
+        p.handle(&r1, Outcome::Network("reset".into()));
+        let again = send(&mut p);
+        let other = r#"{"type":"https://docs.api.video/reference/invalid-attribute","title":"This attribute is invalid.","name":"collides","detail":"The part overlaps the end of the file.","status":400}"#;
+        let v = p.handle(&again, Outcome::Response(Response::new(400).with_body(other)));
+        assert!(matches!(v, Verdict::Fail(ref e) if e.status == Some(400) && e.code == ErrorCode::Http), "{v:?}");
+
+        // Token API answers without their fields are protocol errors, not results.
+        let token_answer = |shot: Result<OneShot, UploadError>, body: &str| {
+            let mut c = shot.unwrap();
+            let Next::Send(r) = c.next() else { panic!() };
+            c.handle(&r, Outcome::Response(Response::new(200).with_body(body)))
+        };
+        let bad = |v: Verdict| matches!(v, Verdict::Fail(e) if e.code == ErrorCode::Protocol && e.message.contains("expected fields"));
+        assert!(bad(token_answer(create_token("http://x", "acc", None), r#"{"ttl":0}"#)));
+        assert!(bad(token_answer(get_token("http://x", "acc", "to1"), r#"{"token":7}"#)));
+        assert!(bad(token_answer(list_tokens("http://x", "acc", &serde_json::json!({})), r#"{"data":{},"pagination":{}}"#)));
+        assert!(bad(token_answer(auth_api_key("http://x", "key"), r#"{"token_type":"Bearer"}"#)));
+        // …and a complete one is the result, with the fields the page reads.
+        let mut c = create_token("http://x", "acc", Some(60)).unwrap();
+        let Next::Send(r) = c.next() else { panic!() };
+        let body = r#"{"token":"to1","ttl":60,"createdAt":"2026-01-01T00:00:00+00:00","expiresAt":"2026-01-01T00:01:00+00:00"}"#;
+        assert_eq!(c.handle(&r, Outcome::Response(Response::new(200).with_body(body))), Verdict::Continue);
+        assert_eq!(c.next(), Next::Done(codec::decode::<Json>(body).unwrap()));
+        let mut l = list_tokens("http://x", "acc", &serde_json::json!({})).unwrap();
+        let Next::Send(r) = l.next() else { panic!() };
+        let body = r#"{"data":[{"token":"to1","ttl":0,"createdAt":"2026-01-01T00:00:00+00:00"}],"pagination":{"currentPage":1,"pageSize":25,"pagesTotal":1,"itemsTotal":1,"currentPageItems":1,"links":[{"rel":"self","uri":"/upload-tokens?currentPage=1"}]}}"#;
+        l.handle(&r, Outcome::Response(Response::new(200).with_body(body)));
+        assert_eq!(l.next(), Next::Done(codec::decode::<Json>(body).unwrap()), "no expiresAt for a token that never expires");
+
+        // A listing option of the wrong type is refused by name (it used to be dropped).
+        let e = list_tokens("http://x", "acc", &serde_json::json!({"sortBy": 5, "pageSize": 10})).err().unwrap();
+        assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidInput, "sortBy must be 'createdAt' or 'ttl'"));
+        let e = list_tokens("http://x", "acc", &serde_json::json!({"currentPage": 1.5})).err().unwrap();
+        assert_eq!(e.message, "currentPage must be an integer ≥ 1");
+        let e = list_tokens("http://x", "acc", &serde_json::json!({"currentPage": 0})).err().unwrap();
+        assert_eq!(e.message, "currentPage must be an integer ≥ 1");
+    }
+
+    #[test]
+    fn session_and_record_are_typed() {
+        let mut p = ApiVideo::file("http://x", "tok1", &info(11 * MIB), None, None, Some(5 * MIB)).unwrap();
+        assert_eq!(p.session(), Json::Null);
+        assert_eq!(session_video_id(&p.session()), None);
+        let r1 = send(&mut p);
+        p.handle(&r1, ok(r#"{"videoId":"viS"}"#));
+        assert_eq!(codec::encode(&p.session()), r#"{"videoId":"viS","partsDone":1}"#);
+        assert_eq!(session_video_id(&p.session()).as_deref(), Some("viS"));
+        // A record field of another type is no record (it used to read as "absent").
+        let mut q = ApiVideo::file("http://x", "tok1", &info(11 * MIB), None, None, Some(5 * MIB)).unwrap();
+        let e = q.restore(&serde_json::json!({"videoId": "viS", "partsDone": "1", "chunkSize": 5 * MIB})).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        q.restore(&p.resume_state().unwrap()).unwrap();
+        assert_eq!(q.confirmed(), 5 * MIB);
     }
 }

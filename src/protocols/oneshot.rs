@@ -1,8 +1,8 @@
 //! A single request through the engine (retries, abort, token refresh): logins, listings and the
 //! small multipart uploads. The response body (JSON, or `{}` when empty) is the result.
 
+use crate::core::codec;
 use crate::core::{Json, Outcome, Request, UploadError};
-use crate::core::JsonExt as _;
 use crate::protocols::{default_verdict, network_retry, Next, Protocol, Verdict};
 
 /// Turns a success response into the result, or refuses it.
@@ -35,9 +35,9 @@ enum State {
 pub fn accept_json(provider: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
     let body = resp.body.trim();
     if body.is_empty() {
-        return Ok(Json::object());
+        return Ok(Json::Object(Default::default()));
     }
-    Json::parse(body).map_err(|e| UploadError::protocol(provider, format!("the response is not JSON ({e})")).with_status(resp.status))
+    codec::decode(body).map_err(|_| UploadError::protocol(provider, "the response is not JSON").with_status(resp.status))
 }
 
 impl OneShot {

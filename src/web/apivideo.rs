@@ -8,21 +8,30 @@ use super::runner::{self, Runner, Shared};
 use super::{one_shot, retry_policy};
 use crate::core::UploadError;
 use crate::engine::Engine;
-use crate::protocols::apivideo::{self as av, ApiVideo, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
+use crate::protocols::apivideo::{self as av, ApiVideo, CONCURRENCY, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
+
+fn av_options(opts: &Options) -> Result<av::Options, UploadError> {
+    av::options(&opts.data, opts.provider)
+}
+
+/// A string option that must be there and not be empty.
+fn required(opts: &Options, value: Option<String>, key: &str) -> Result<String, UploadError> {
+    value.filter(|s| !s.is_empty()).ok_or_else(|| UploadError::invalid(opts.provider, format!("{key} is required")))
+}
 
 /// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).
 pub(super) fn upload_protocol(opts: &Options, infos: &[crate::core::FileInfo], chunk: Option<u64>) -> Result<Box<dyn Protocol>, UploadError> {
     let file = super::options::single(PROVIDER, infos)?;
     let endpoint = endpoint(opts)?;
-    let token = opts.required_string("uploadToken")?;
-    let name = opts.string("videoName")?;
-    let mut up = ApiVideo::file(&endpoint, &token, &file, name.as_deref(), opts.string("videoId")?, chunk)?;
-    if let Some(n) = opts.data.get("concurrency").filter(|v| !v.is_null()) {
-        let n = n.as_u64().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(PROVIDER, "concurrency must be an integer from 1 to 6"))?;
-        up = up.with_parallel(n as usize)?;
+    let o = av_options(opts)?;
+    let token = required(opts, o.upload_token, "uploadToken")?;
+    let mut up = ApiVideo::file(&endpoint, &token, &file, o.video_name.as_deref(), o.video_id, chunk)?;
+    if let Some(n) = o.concurrency {
+        let n = usize::try_from(n).ok().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(PROVIDER, CONCURRENCY))?;
+        up = up.with_parallel(n)?;
     }
     Ok(Box::new(up))
 }
@@ -65,12 +74,8 @@ impl ProgressiveUpload {
         if opts.provider != PROVIDER {
             return Err(UploadError::invalid(opts.provider, "progressive upload is available for provider 'apivideo'"));
         }
-        let proto = ApiVideo::progressive(
-            &endpoint(&opts)?,
-            &opts.required_string("uploadToken")?,
-            opts.string("videoName")?.as_deref(),
-            opts.string("videoId")?,
-        )?;
+        let o = av_options(&opts)?;
+        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(&opts, o.upload_token, "uploadToken")?, o.video_name.as_deref(), o.video_id)?;
         let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
         let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
         shared.borrow_mut().started = true;
@@ -141,14 +146,18 @@ impl ProgressiveUpload {
     #[wasm_bindgen(getter, js_name = videoId)]
     pub fn video_id(&self) -> Option<String> {
         let r = self.shared.borrow();
-        r.engine.protocol().session().get("videoId").and_then(crate::core::Json::as_str).map(str::to_string)
+        av::session_video_id(&r.engine.protocol().session())
     }
 }
 
 use wasm_bindgen::JsCast;
 
-fn authed(o: &Options) -> Result<(String, String), UploadError> {
-    Ok((endpoint(o)?, o.required_string("accessToken")?))
+/// The endpoint, the access token and the other api.video options of a token API call.
+fn authed(o: &Options) -> Result<(String, String, av::Options), UploadError> {
+    let endpoint = endpoint(o)?;
+    let mut a = av_options(o)?;
+    let access = required(o, a.access_token.take(), "accessToken")?;
+    Ok((endpoint, access, a))
 }
 
 fn boxed(p: crate::protocols::oneshot::OneShot) -> Box<dyn Protocol> {
@@ -160,8 +169,8 @@ fn boxed(p: crate::protocols::oneshot::OneShot) -> Box<dyn Protocol> {
 #[wasm_bindgen(js_name = apiVideoCreateUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
 pub fn create_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { ttl?: number }")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t) = authed(o)?;
-        Ok((boxed(av::create_token(&e, &t, o.integer("ttl")?)?), vec![]))
+        let (e, t, a) = authed(o)?;
+        Ok((boxed(av::create_token(&e, &t, a.ttl)?), vec![]))
     })
 }
 
@@ -169,7 +178,7 @@ pub fn create_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOp
 #[wasm_bindgen(js_name = apiVideoListUploadTokens, unchecked_return_type = "Promise<{ data: ApiVideoUploadToken[]; pagination: ApiVideoPagination }>")]
 pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTokensOptions")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t) = authed(o)?;
+        let (e, t, _) = authed(o)?;
         Ok((boxed(av::list_tokens(&e, &t, &o.data)?), vec![]))
     })
 }
@@ -178,8 +187,8 @@ pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTok
 #[wasm_bindgen(js_name = apiVideoGetUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
 pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t) = authed(o)?;
-        Ok((boxed(av::get_token(&e, &t, &o.required_string("token")?)?), vec![]))
+        let (e, t, a) = authed(o)?;
+        Ok((boxed(av::get_token(&e, &t, &required(o, a.token, "token")?)?), vec![]))
     })
 }
 
@@ -187,8 +196,8 @@ pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptio
 #[wasm_bindgen(js_name = apiVideoDeleteUploadToken, unchecked_return_type = "Promise<void>")]
 pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t) = authed(o)?;
-        Ok((boxed(av::delete_token(&e, &t, &o.required_string("token")?)?), vec![]))
+        let (e, t, a) = authed(o)?;
+        Ok((boxed(av::delete_token(&e, &t, &required(o, a.token, "token")?)?), vec![]))
     })
 }
 
@@ -196,12 +205,12 @@ pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOp
 /// browser that the key's owner does not control.
 #[wasm_bindgen(js_name = apiVideoAuthenticate, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn authenticate(#[wasm_bindgen(unchecked_param_type = "{ apiKey: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_api_key(&endpoint(o)?, &o.required_string("apiKey")?)?), vec![])))
+    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_api_key(&endpoint(o)?, &required(o, av_options(o)?.api_key, "apiKey")?)?), vec![])))
 }
 
 /// Refreshes an access token (`POST /auth/refresh`).
 #[wasm_bindgen(js_name = apiVideoRefreshToken, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "{ refreshToken: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_refresh(&endpoint(o)?, &o.required_string("refreshToken")?)?), vec![])))
+    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_refresh(&endpoint(o)?, &required(o, av_options(o)?.refresh_token, "refreshToken")?)?), vec![])))
 }
 

@@ -368,6 +368,49 @@ async fn constructor_validates() {
     assert!(s.uploads().await.is_empty(), "nothing sent");
 }
 
+/// api.video's options are decoded into one typed struct; a value of the wrong type is refused
+/// with the option's own message (found by asking again one key at a time), before any request.
+#[wasm_bindgen_test]
+async fn option_errors_name_the_option() {
+    let s = Av::new("{}").await;
+    let f: JsValue = file(&bytes(100, 14), "o.mp4", "video/mp4").into();
+    let message = |e: &JsValue| (code(e), str_field(e, "message"));
+    let cases = [
+        (r#""concurrency":"2""#, "concurrency must be an integer from 1 to 6"),
+        (r#""concurrency":2.5"#, "concurrency must be an integer from 1 to 6"),
+        (r#""concurrency":65"#, "concurrency must be an integer from 1 to 6"),
+        (r#""concurrency":7"#, "concurrency must be 1 to 6 (parts of a file in flight at once)"),
+        (r#""videoName":5"#, "videoName must be a string"),
+        (r#""videoId":["vi1"]"#, "videoId must be a string"),
+    ];
+    for (extra, want) in cases {
+        let e = new_upload(&f, &s.options(extra)).err().unwrap_or_else(|| panic!("{extra} accepted"));
+        assert_eq!(message(&e), ("invalid-input".to_string(), want.to_string()), "{extra}");
+    }
+    let o = s.options("");
+    set(&o, "concurrency", &JsValue::from_f64(f64::NAN));
+    assert_eq!(str_field(&new_upload(&f, &o).err().expect("NaN"), "message"), "concurrency must be an integer from 1 to 6");
+    let e = new_upload(&f, &options(&format!(r#"{{"provider":"apivideo","endpoint":"{}","uploadToken":7}}"#, base()))).err().expect("number token");
+    assert_eq!(str_field(&e, "message"), "uploadToken must be a string");
+    let e = av::ProgressiveUpload::new(options(&format!(r#"{{"provider":"apivideo","endpoint":"{}","uploadToken":"{}","videoName":{{}}}}"#, base(), s.token)).into())
+        .err()
+        .expect("object videoName");
+    assert_eq!(str_field(&e, "message"), "videoName must be a string");
+
+    let ep = base();
+    let helper = |extra: &str| -> JsValue { options(&format!(r#"{{"accessToken":"acc","endpoint":"{ep}"{extra}}}"#)).into() };
+    let e = await_promise(av::create_upload_token(helper(r#","ttl":-1"#))).await.expect_err("ttl -1");
+    assert_eq!(message(&e), ("invalid-input".to_string(), "ttl must be a non-negative integer".to_string()));
+    let e = await_promise(av::get_upload_token(helper(r#","token":12"#))).await.expect_err("number token");
+    assert_eq!(str_field(&e, "message"), "token must be a string");
+    // Used to be dropped (the listing went out unsorted); now refused by name.
+    let e = await_promise(av::list_upload_tokens(helper(r#","sortBy":5"#))).await.expect_err("number sortBy");
+    assert_eq!(message(&e), ("invalid-input".to_string(), "sortBy must be 'createdAt' or 'ttl'".to_string()));
+    let e = await_promise(av::authenticate(options(&format!(r#"{{"apiKey":true,"endpoint":"{ep}"}}"#)).into())).await.expect_err("bool key");
+    assert_eq!(str_field(&e, "message"), "apiKey must be a string");
+    assert!(s.uploads().await.is_empty(), "nothing sent");
+}
+
 #[wasm_bindgen_test]
 async fn server_side_minimum_is_a_400_not_retried() {
     // A server whose minimum is larger than ours (6 MiB): part 1 of 5 MiB is refused as too small.
