@@ -114,7 +114,7 @@ pub struct Identity {
 impl Identity {
     /// From the options (plain data) and the input files. `endpoint` is the resolved one.
     pub fn new(opts: &Options, endpoint: String, files: Vec<FileInfo>) -> Result<Identity, UploadError> {
-        let user = opts.string("user")?.unwrap_or_default();
+        let user = opts.user()?;
         let target = resume::target(opts.provider, &opts.data);
         let fingerprint = resume::fingerprint(opts.provider, &endpoint, &target, &user, &files);
         Ok(Identity { fingerprint, provider: opts.provider, endpoint, files })
