@@ -7,7 +7,6 @@
 //! [`Checksum::header`] before sending.
 
 use sha2::{Digest, Sha256};
-use crate::core::JsonExt as _;
 
 /// A digest a server verifies over a request's body bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,14 +91,13 @@ pub fn hex(bytes: &[u8]) -> String {
 /// upload's result object. A result that is not an object is left as it is.
 pub fn with_sha256(mut result: crate::core::Json, hashes: &[[u8; 32]]) -> crate::core::Json {
     use crate::core::Json;
-    if !matches!(result, Json::Object(_)) || hashes.is_empty() {
-        return result;
+    if let (Json::Object(map), false) = (&mut result, hashes.is_empty()) {
+        let value = match hashes {
+            [one] => Json::String(hex(one)),
+            many => Json::Array(many.iter().map(|h| Json::String(hex(h))).collect()),
+        };
+        map.insert("sha256".into(), value);
     }
-    let value = match hashes {
-        [one] => Json::String(hex(one)),
-        many => Json::Array(many.iter().map(|h| Json::String(hex(h))).collect()),
-    };
-    result.set("sha256", value);
     result
 }
 

@@ -18,6 +18,159 @@ pub use error::{ErrorCode, UploadError};
 pub use http::{Body, FileInfo, Method, Outcome, Part, Request, Response, Slice};
 pub use json::{Json, JsonExt};
 
+
+/// A string field of an error body; any other value (a number, an object, null) reads as
+/// absent, so that one field of an unexpected type does not hide the others (Cloudreve's `code`
+/// is a number, PeerTube's a string).
+#[derive(Default)]
+struct Text(Option<String>);
+
+/// `error` (a string, or an object with `message` / `code`) and `errors` (MangaDex: an array whose
+/// first entry has `detail` / `title`): the strings found in it; other shapes read as empty.
+#[derive(Default)]
+struct Entry {
+    text: Option<String>,
+    detail: Option<String>,
+    title: Option<String>,
+    message: Option<String>,
+    code: Option<String>,
+}
+
+/// A provider's error body: problem+json (`detail`, `title`, `code`), uploadx (`error.message`,
+/// `error.code`), api.video (`title`), MangaDex (`errors[0].detail`), Cloudreve (`msg`).
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct ErrorBody {
+    detail: Text,
+    title: Text,
+    msg: Text,
+    message: Text,
+    code: Text,
+    error: Entry,
+    errors: Entry,
+}
+
+mod lenient {
+    //! The visitors of [`super::Text`] and [`super::Entry`]: strings are kept, everything else
+    //! is read and dropped.
+    use super::{Entry, Text};
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct TextVisitor;
+
+    impl<'de> Visitor<'de> for TextVisitor {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(TextVisitor).map(Text)
+        }
+    }
+
+    struct EntryVisitor;
+
+    impl<'de> Visitor<'de> for EntryVisitor {
+        type Value = Entry;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Entry, E> {
+            Ok(Entry { text: Some(v.to_string()), ..Entry::default() })
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Entry, E> {
+            Ok(Entry::default())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Entry, E> {
+            Ok(Entry::default())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Entry, E> {
+            Ok(Entry::default())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Entry, E> {
+            Ok(Entry::default())
+        }
+        fn visit_unit<E>(self) -> Result<Entry, E> {
+            Ok(Entry::default())
+        }
+        fn visit_none<E>(self) -> Result<Entry, E> {
+            Ok(Entry::default())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Entry, D::Error> {
+            d.deserialize_any(self)
+        }
+        /// An array: its first entry's fields (`errors: [{detail, title}, …]`), not a string.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
+            let mut first = seq.next_element::<Entry>()?.unwrap_or_default();
+            first.text = None;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+            let mut e = Entry::default();
+            while let Some(key) = map.next_key::<Text>()? {
+                let slot = match key.0.as_deref() {
+                    Some("detail") => &mut e.detail,
+                    Some("title") => &mut e.title,
+                    Some("message") => &mut e.message,
+                    Some("code") => &mut e.code,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                };
+                *slot = map.next_value::<Text>()?.0;
+            }
+            Ok(e)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Entry {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(EntryVisitor)
+        }
+    }
+}
+
 /// The provider's own error text from a response body, if it gave one: problem+json
 /// (`detail`, `title`), uploadx (`error.message`), api.video (`title`), MangaDex
 /// (`errors[0].detail`), Cloudreve (`msg`), or a short plain-text body.
@@ -26,20 +179,22 @@ pub fn server_message(body: &str) -> Option<String> {
     if trimmed.is_empty() {
         return None;
     }
-    let text = match Json::parse(trimmed) {
-        Ok(j) => {
-            let pick = |path: &str| j.path(path).and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-            let first_err = j.get("errors").and_then(Json::as_array).and_then(|a| a.first()).and_then(|e| {
-                e.get("detail").or_else(|| e.get("title")).and_then(Json::as_str).map(str::to_string)
-            });
-            pick("detail")
-                .or_else(|| pick("error.message"))
-                .or_else(|| pick("error"))
+    let text = match codec::decode::<ErrorBody>(trimmed) {
+        // (serde reads a struct from an array too, by position: an array is no error body.)
+        Ok(_) if trimmed.starts_with('[') => return None,
+        Ok(b) => {
+            let full = |s: Option<String>| s.filter(|s| !s.is_empty());
+            let first_err = b.errors.detail.or(b.errors.title);
+            full(b.detail.0)
+                .or_else(|| full(b.error.message))
+                .or_else(|| full(b.error.text))
                 .or(first_err)
-                .or_else(|| pick("msg"))
-                .or_else(|| pick("message"))
-                .or_else(|| pick("title"))?
+                .or_else(|| full(b.msg.0))
+                .or_else(|| full(b.message.0))
+                .or_else(|| full(b.title.0))?
         }
+        // JSON of another shape (an array, a string): nothing to show.
+        Err(codec::DecodeError::Shape) => return None,
         Err(_) if trimmed.starts_with('<') => return None,
         Err(_) => trimmed.to_string(),
     };
@@ -48,17 +203,15 @@ pub fn server_message(body: &str) -> Option<String> {
 
 /// The provider's machine-readable error code (`code` in problem+json or `error.code`).
 pub fn server_code(body: &str) -> Option<String> {
-    let j = Json::parse(body.trim()).ok()?;
-    j.get("code")
-        .and_then(Json::as_str)
-        .or_else(|| j.path("error.code").and_then(Json::as_str))
-        .map(str::to_string)
+    let body = body.trim();
+    let b = codec::decode::<ErrorBody>(body).ok().filter(|_| !body.starts_with('['))?;
+    b.code.0.or(b.error.code)
 }
 
 /// `s` in double quotes, escaped like a JSON string: what `{:?}` shows for ordinary text, without
 /// pulling core's `Debug` for `str` and its Unicode tables into the binary.
 pub fn quoted(s: &str) -> String {
-    Json::String(s.to_string()).to_json_string()
+    codec::encode(s)
 }
 
 pub fn truncate(s: &str, max_chars: usize) -> String {
@@ -102,5 +255,16 @@ mod tests {
         assert_eq!(server_message("Too many requests"), Some("Too many requests".into()));
         assert_eq!(server_code(r#"{"error":{"code":"FileNotFound"}}"#).as_deref(), Some("FileNotFound"));
         assert_eq!(server_message(&"x".repeat(1000)).map(|s| s.chars().count()), Some(301));
+        // A field of another type does not hide the others; Cloudreve's numeric code is no code.
+        assert_eq!(server_message(r#"{"code":40001,"msg":"Path not exist","data":null}"#).as_deref(), Some("Path not exist"));
+        assert_eq!(server_code(r#"{"code":40001,"msg":"x"}"#), None);
+        assert_eq!(server_message(r#"{"detail":5,"error":["a"],"message":"m"}"#).as_deref(), Some("m"));
+        assert_eq!(server_message(r#"{"error":"bad token","code":"invalid_token"}"#).as_deref(), Some("bad token"));
+        assert_eq!(server_code(r#"{"error":"bad token","code":"invalid_token"}"#).as_deref(), Some("invalid_token"));
+        assert_eq!(server_message(r#"{"errors":[{"detail":null,"title":"Forbidden"},{"detail":"later"}]}"#).as_deref(), Some("Forbidden"));
+        assert_eq!(server_message(r#"{"errors":{"detail":"x"},"title":"T"}"#).as_deref(), Some("x"));
+        assert_eq!(server_message(r#"["a"]"#), None);
+        assert_eq!(server_message(r#""just a string""#), None);
+        assert_eq!(server_message("{} trailing"), Some("{} trailing".into()));
     }
 }

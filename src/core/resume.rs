@@ -9,9 +9,10 @@
 //! size, lastModified, type), the provider, the endpoint, the upload's target (channel, uri,
 //! manga, …) and the caller's `user` string; the `user` string itself is never stored.
 
+use super::codec;
 use super::json::Json;
-use crate::core::JsonExt as _;
 use super::FileInfo;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Storage keys of resume records start with this.
@@ -38,13 +39,22 @@ pub fn target_keys(provider: &str) -> &'static [&'static str] {
 
 /// The target part of the fingerprint from the caller's options (plain data).
 pub fn target(provider: &str, options: &Json) -> String {
-    let mut t = Json::object();
+    let mut t = serde_json::Map::new();
     for k in target_keys(provider) {
         if let Some(v) = options.get(k).filter(|v| !v.is_null()) {
-            t.set(k, v.clone());
+            t.insert(k.to_string(), v.clone());
         }
     }
-    t.to_json_string()
+    codec::encode(&t)
+}
+
+/// `ms` as `JSON.stringify` writes it: an integral number of ms without a fraction.
+fn ms_text(ms: f64) -> String {
+    if ms.is_finite() && ms.fract() == 0.0 && ms.abs() <= 9_007_199_254_740_992.0 {
+        (ms as i64).to_string()
+    } else {
+        codec::encode(&ms)
+    }
 }
 
 /// The fingerprint (32 lower-case hex digits) of an upload of `files` to `provider` at
@@ -65,7 +75,7 @@ pub fn fingerprint(provider: &str, endpoint: &str, target: &str, user: &str, fil
         field(&f.name);
         field(&f.size.to_string());
         // Integral milliseconds in every browser: the same text as `{}` without float formatting.
-        field(&super::json::number(f.last_modified).to_json_string());
+        field(&ms_text(f.last_modified));
         field(&f.mime);
     }
     let digest = h.finalize();
@@ -106,6 +116,35 @@ pub struct ResumeRecord {
     pub session: Json,
 }
 
+/// A record as stored and as the page sees it (field order = the stored text's).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    version: u64,
+    fingerprint: String,
+    provider: String,
+    endpoint: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    files: Option<u64>,
+    total: u64,
+    offset: u64,
+    created_at: f64,
+    updated_at: f64,
+    expires_at: f64,
+    /// An object (the protocol's state), never another value.
+    session: serde_json::Map<String, Json>,
+}
+
+/// The part of a protocol's resume state the record reads: a session's own expiry.
+#[derive(Deserialize)]
+struct SessionExpiry {
+    /// Unix seconds (Cloudreve).
+    #[serde(default)]
+    expires: Option<f64>,
+}
+
 fn is_hex_fingerprint(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
@@ -117,7 +156,8 @@ impl ResumeRecord {
     #[allow(clippy::too_many_arguments)]
     pub fn new(fingerprint: &str, provider: &str, endpoint: &str, files: &[FileInfo], offset: u64, session: Json, created_at: Option<f64>, now_ms: f64) -> Self {
         let mut expires_at = now_ms + ttl_ms(provider);
-        if let Some(server) = session.get("expires").and_then(Json::as_f64).filter(|e| e.is_finite() && *e > 0.0) {
+        let server = codec::from_json::<SessionExpiry>(&session).ok().and_then(|s| s.expires);
+        if let Some(server) = server.filter(|e| e.is_finite() && *e > 0.0) {
             expires_at = expires_at.min(server * 1000.0);
         }
         ResumeRecord {
@@ -139,58 +179,65 @@ impl ResumeRecord {
         self.expires_at.is_nan() || now_ms >= self.expires_at
     }
 
+    fn stored(&self) -> Stored {
+        Stored {
+            version: VERSION,
+            fingerprint: self.fingerprint.clone(),
+            provider: self.provider.clone(),
+            endpoint: self.endpoint.clone(),
+            name: Some(self.name.clone()),
+            files: Some(self.files),
+            total: self.total,
+            offset: self.offset,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            session: match &self.session {
+                Json::Object(m) => m.clone(),
+                _ => serde_json::Map::new(),
+            },
+        }
+    }
+
     /// What the page sees (and what storage holds).
     pub fn to_json(&self) -> Json {
-        Json::object()
-            .with("version", VERSION)
-            .with("fingerprint", self.fingerprint.as_str())
-            .with("provider", self.provider.as_str())
-            .with("endpoint", self.endpoint.as_str())
-            .with("name", self.name.as_str())
-            .with("files", self.files)
-            .with("total", self.total)
-            .with("offset", self.offset)
-            .with("createdAt", self.created_at)
-            .with("updatedAt", self.updated_at)
-            .with("expiresAt", self.expires_at)
-            .with("session", self.session.clone())
+        codec::to_json(&self.stored())
     }
 
     /// The stored text, or None when any of `secrets` (tokens) would end up in it.
     pub fn to_storage(&self, secrets: &[String]) -> Option<String> {
-        let text = self.to_json().to_json_string();
+        let text = codec::encode(&self.stored());
         let leaks = secrets.iter().filter(|s| s.len() >= 4).any(|s| text.contains(s.as_str()) || text.contains(&crate::core::url::encode_component(s)));
         (!leaks).then_some(text)
     }
 
     /// A record read back from storage or handed in by the page; None when it is not one.
     pub fn from_json(j: &Json) -> Option<ResumeRecord> {
-        if j.get("version").and_then(Json::as_u64) != Some(VERSION) {
-            return None;
-        }
-        let s = |k: &str| j.get(k).and_then(Json::as_str).map(str::to_string);
-        let n = |k: &str| j.get(k).and_then(Json::as_f64).filter(|v| v.is_finite());
-        let fingerprint = s("fingerprint").filter(|f| is_hex_fingerprint(f))?;
-        let total = j.get("total").and_then(Json::as_u64)?;
-        let offset = j.get("offset").and_then(Json::as_u64).filter(|o| *o <= total)?;
-        let session = j.get("session").filter(|s| matches!(s, Json::Object(_)))?.clone();
-        Some(ResumeRecord {
-            fingerprint,
-            provider: s("provider")?,
-            endpoint: s("endpoint")?,
-            name: s("name").unwrap_or_default(),
-            files: j.get("files").and_then(Json::as_u64).unwrap_or(1),
-            total,
-            offset,
-            created_at: n("createdAt")?,
-            updated_at: n("updatedAt")?,
-            expires_at: n("expiresAt")?,
-            session,
-        })
+        Self::checked(codec::from_json(j).ok()?)
     }
 
     pub fn parse(text: &str) -> Option<ResumeRecord> {
-        Self::from_json(&Json::parse(text).ok()?)
+        Self::checked(codec::decode(text).ok()?)
+    }
+
+    fn checked(s: Stored) -> Option<ResumeRecord> {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        if s.version != VERSION || !is_hex_fingerprint(&s.fingerprint) || s.offset > s.total {
+            return None;
+        }
+        Some(ResumeRecord {
+            fingerprint: s.fingerprint,
+            provider: s.provider,
+            endpoint: s.endpoint,
+            name: s.name.unwrap_or_default(),
+            files: s.files.unwrap_or(1),
+            total: s.total,
+            offset: s.offset,
+            created_at: finite(s.created_at)?,
+            updated_at: finite(s.updated_at)?,
+            expires_at: finite(s.expires_at)?,
+            session: Json::Object(s.session),
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::env::{monotonic as now, read, yield_now};
 use crate::core::digest::{with_sha256, Sha256Stream};
-use crate::core::{Json, Slice, UploadError};
+use crate::core::{Json, Slice};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -19,15 +19,6 @@ const PIECE: usize = 256 << 10;
 /// Bytes read from a Blob at once: a 64 MiB chunk is read and hashed in 8 windows, so no more
 /// than this is held in memory per hashing (less garbage, shorter copies on the main thread).
 const WINDOW: u64 = 8 << 20;
-
-/// `integrity`: false (default) or true.
-pub fn option(data: &Json, provider: &'static str) -> Result<bool, UploadError> {
-    match data.get("integrity") {
-        None | Some(Json::Null) => Ok(false),
-        Some(Json::Bool(b)) => Ok(*b),
-        Some(_) => Err(UploadError::invalid(provider, "integrity must be true or false")),
-    }
-}
 
 /// Per upload: a running SHA-256 of each input file, fed while chunks are hashed in order.
 #[derive(Debug, Default)]

@@ -19,7 +19,6 @@ mod types;
 pub mod upload;
 
 use crate::core::{Json, UploadError};
-use crate::core::JsonExt as _;
 use crate::engine::Engine;
 use crate::core::retry::RetryPolicy;
 use crate::protocols::Protocol;
@@ -51,9 +50,11 @@ fn spawn_boxed(f: LocalFuture<()>) {
     wasm_bindgen_futures::spawn_local(f)
 }
 
-/// Json → plain JS value (objects as objects, not Maps).
+/// Json → plain JS value (objects as objects, not Maps; null, not undefined), directly with
+/// serde-wasm-bindgen (no JSON text in between).
 pub fn json_to_js(j: &Json) -> JsValue {
-    js_sys::JSON::parse(&j.to_json_string()).unwrap_or(JsValue::NULL)
+    use serde::Serialize as _;
+    j.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
 }
 
 /// What a JS-facing function prepares before any request: the protocol, its files, the retry

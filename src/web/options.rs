@@ -1,8 +1,8 @@
 //! Reading the JS options object and input, with clear `invalid-input` errors.
 
 use crate::core::{url, FileInfo, Json, UploadError};
-use crate::core::JsonExt as _;
 use js_sys::{Array, Function, Object, Reflect};
+use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File, FileList};
 
@@ -20,9 +20,95 @@ pub fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, Up
 
 pub struct Options {
     pub raw: JsValue,
-    /// Every plain-data option (functions and the AbortSignal left out), as JSON.
+    /// Every plain-data option (functions and the AbortSignal left out), as JSON: the protocols
+    /// read their own options from it.
     pub data: Json,
     pub provider: &'static str,
+    /// The options every provider shares, typed.
+    common: Common,
+    /// Shared options whose value is of the wrong type (read as absent in `common`): each
+    /// accessor reports its own, so errors come in the order the options are checked.
+    bad: Vec<&'static str>,
+}
+
+/// The plain-data options every provider shares (see `CommonUploadOptions` in the TypeScript
+/// types), read from the JS object with serde-wasm-bindgen. Numbers stay `f64` here (a JS
+/// number, NaN and ±Infinity included): the range checks below refuse what is not usable.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Common {
+    endpoint: Option<String>,
+    chunk_size: Option<f64>,
+    retry_delays: Option<Vec<f64>>,
+    stall_timeout: Option<f64>,
+    integrity: Option<bool>,
+    user: Option<String>,
+}
+
+/// The keys of [`Common`], as the page spells them.
+const COMMON_KEYS: [&str; 6] = ["endpoint", "chunkSize", "retryDelays", "stallTimeout", "integrity", "user"];
+
+/// `raw`'s shared options. serde's errors do not name the field: when the whole object does not
+/// decode, each key is tried alone (every field is optional, so only a culprit fails), and the
+/// culprits are left out.
+fn common(raw: &JsValue) -> (Common, Vec<&'static str>) {
+    if let Ok(c) = serde_wasm_bindgen::from_value::<Common>(raw.clone()) {
+        return (c, Vec::new());
+    }
+    let good = Object::new();
+    let mut bad = Vec::new();
+    for key in COMMON_KEYS {
+        let Some(v) = get(raw, key) else { continue };
+        let one = Object::new();
+        let _ = Reflect::set(&one, &key.into(), &v);
+        if serde_wasm_bindgen::from_value::<Common>(one.into()).is_ok() {
+            let _ = Reflect::set(&good, &key.into(), &v);
+        } else {
+            bad.push(key);
+        }
+    }
+    (serde_wasm_bindgen::from_value(good.into()).unwrap_or_default(), bad)
+}
+
+/// One option's value as JSON (serde-wasm-bindgen, no JSON text in between). JSON has no NaN or
+/// ±Infinity: such numbers are kept as their names, so that the option's check refuses them
+/// instead of reading the option as absent. A value serde-wasm-bindgen cannot read as data (an
+/// object with methods, such as a `storage` object) is taken as `JSON.stringify` writes it.
+fn option_value(v: &JsValue) -> Option<Json> {
+    if too_deep(v, 0) {
+        return None;
+    }
+    if let Some(n) = v.as_f64() {
+        return Some(match n {
+            _ if n.is_finite() => return serde_wasm_bindgen::from_value(v.clone()).ok(),
+            _ if n.is_nan() => Json::from("NaN"),
+            _ if n > 0.0 => Json::from("Infinity"),
+            _ => Json::from("-Infinity"),
+        });
+    }
+    serde_wasm_bindgen::from_value(v.clone()).ok().or_else(|| {
+        let text = js_sys::JSON::stringify(v).ok()?.as_string()?;
+        crate::core::codec::decode(&text).ok()
+    })
+}
+
+/// Nesting past this many objects and arrays (a cycle, say) is not plain data: decoding it
+/// recursively could exhaust the wasm stack (`JSON.stringify` threw on a cycle).
+const MAX_DEPTH: usize = 128;
+
+/// Whether `v` nests objects, arrays or Maps deeper than [`MAX_DEPTH`] (a cycle does).
+fn too_deep(v: &JsValue, depth: usize) -> bool {
+    if !v.is_object() {
+        return false;
+    }
+    if depth >= MAX_DEPTH {
+        return true;
+    }
+    let values = match v.dyn_ref::<js_sys::Map>() {
+        Some(m) => Array::from(&m.values()),
+        None => Object::values(v.unchecked_ref()),
+    };
+    values.iter().any(|x| too_deep(&x, depth + 1))
 }
 
 pub fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
@@ -47,33 +133,27 @@ impl Options {
                 })?
             }
         };
-        let mut data = Json::object();
+        let mut data = serde_json::Map::new();
         for key in Object::keys(&Object::from(raw.clone())).iter() {
             let Some(k) = key.as_string() else { continue };
             let Some(v) = get(raw, &k) else { continue };
             if v.is_function() || v.is_instance_of::<AbortSignal>() {
                 continue;
             }
-            // JSON has no NaN or ±Infinity (JSON.stringify writes null): keep them as their names
-            // so that the option's check refuses them instead of reading the option as absent.
-            if let Some(n) = v.as_f64() {
-                let value = match n {
-                    _ if n.is_finite() => crate::core::json::number(n),
-                    _ if n.is_nan() => Json::from("NaN"),
-                    _ if n > 0.0 => Json::from("Infinity"),
-                    _ => Json::from("-Infinity"),
-                };
-                data.set(&k, value);
-                continue;
-            }
-            let j = js_sys::JSON::stringify(&v)
-                .ok()
-                .and_then(|s| s.as_string())
-                .and_then(|s| Json::parse(&s).ok())
-                .ok_or_else(|| UploadError::invalid(provider, format!("option {} is not plain data", crate::core::quoted(&k))))?;
-            data.set(&k, j);
+            let j = option_value(&v).ok_or_else(|| UploadError::invalid(provider, format!("option {} is not plain data", crate::core::quoted(&k))))?;
+            data.insert(k, j);
         }
-        Ok(Options { raw: raw.clone(), data, provider })
+        let (common, bad) = common(raw);
+        Ok(Options { raw: raw.clone(), data: Json::Object(data), provider, common, bad })
+    }
+
+    /// The shared option `key` had a value of the wrong type: `expected` says what it takes.
+    fn check(&self, key: &str, expected: impl FnOnce() -> String) -> Result<(), UploadError> {
+        if self.bad.contains(&key) {
+            Err(self.err(expected()))
+        } else {
+            Ok(())
+        }
     }
 
     fn err(&self, msg: impl Into<String>) -> UploadError {
@@ -115,45 +195,60 @@ impl Options {
     }
 
     pub fn retry_delays(&self) -> Result<Option<Vec<u64>>, UploadError> {
-        match self.data.get("retryDelays") {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Array(items)) => items
-                .iter()
-                .map(|v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.0 && *n <= 3_600_000.0).map(|n| n as u64))
-                .collect::<Option<Vec<u64>>>()
-                .map(Some)
-                .ok_or_else(|| self.err("retryDelays must be an array of delays in ms (0 to 3600000)")),
-            Some(_) => Err(self.err("retryDelays must be an array")),
+        const RANGE: &str = "retryDelays must be an array of delays in ms (0 to 3600000)";
+        // An array, not any iterable (serde-wasm-bindgen reads a string or a Set as a sequence).
+        if get(&self.raw, "retryDelays").is_some_and(|v| !Array::is_array(&v)) {
+            return Err(self.err("retryDelays must be an array"));
         }
+        self.check("retryDelays", || RANGE.into())?;
+        let Some(items) = &self.common.retry_delays else { return Ok(None) };
+        items
+            .iter()
+            .map(|n| (n.is_finite() && *n >= 0.0 && *n <= 3_600_000.0).then_some(*n as u64))
+            .collect::<Option<Vec<u64>>>()
+            .map(Some)
+            .ok_or_else(|| self.err(RANGE))
     }
 
     /// `stallTimeout` in ms: None when absent; 0 disables the stall watchdog.
     pub fn stall_timeout(&self) -> Result<Option<f64>, UploadError> {
-        match self.data.get("stallTimeout") {
-            None | Some(Json::Null) => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .filter(|n| n.is_finite() && *n >= 0.0 && *n <= 86_400_000.0)
-                .map(Some)
-                .ok_or_else(|| self.err("stallTimeout must be a number of ms between 0 (off) and 86400000")),
+        const EXPECTED: &str = "stallTimeout must be a number of ms between 0 (off) and 86400000";
+        self.check("stallTimeout", || EXPECTED.into())?;
+        match self.common.stall_timeout {
+            None => Ok(None),
+            Some(n) if n.is_finite() && (0.0..=86_400_000.0).contains(&n) => Ok(Some(n)),
+            Some(_) => Err(self.err(EXPECTED)),
         }
     }
 
     pub fn chunk_size(&self) -> Result<Option<u64>, UploadError> {
-        match self.data.get("chunkSize") {
-            None | Some(Json::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n > 0)
-                .map(Some)
-                .ok_or_else(|| self.err("chunkSize must be a positive integer number of bytes")),
+        const EXPECTED: &str = "chunkSize must be a positive integer number of bytes";
+        self.check("chunkSize", || EXPECTED.into())?;
+        match self.common.chunk_size {
+            None => Ok(None),
+            // Integers up to 2^53 (beyond, a JS number is no exact byte count).
+            Some(n) if n.fract() == 0.0 && n > 0.0 && n <= 9_007_199_254_740_992.0 => Ok(Some(n as u64)),
+            Some(_) => Err(self.err(EXPECTED)),
         }
+    }
+
+    /// `integrity`: false (default) or true.
+    pub fn integrity(&self) -> Result<bool, UploadError> {
+        self.check("integrity", || "integrity must be true or false".into())?;
+        Ok(self.common.integrity.unwrap_or(false))
+    }
+
+    /// `user` (part of the resume fingerprint), "" when absent.
+    pub fn user(&self) -> Result<String, UploadError> {
+        self.check("user", || "user must be a string".into())?;
+        Ok(self.common.user.clone().unwrap_or_default())
     }
 
     /// `endpoint` as an absolute URL; a relative one (e.g. `/mangadex-api`) is resolved
     /// against the page (or worker) location.
     pub fn endpoint(&self) -> Result<String, UploadError> {
-        let e = self.required_string("endpoint")?;
+        self.check("endpoint", || "endpoint must be a string".into())?;
+        let e = self.common.endpoint.clone().filter(|s| !s.is_empty()).ok_or_else(|| self.err("endpoint is required"))?;
         let resolved =
             resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
         check_endpoint(&resolved).map_err(|why| self.err(format!("endpoint {} {why}", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;

@@ -8,7 +8,6 @@
 //! succeeds, is aborted or fails for good.
 
 use super::options::{get, Options};
-use crate::core::JsonExt as _;
 use crate::core::resume::{self, ResumeRecord, KEY_PREFIX};
 use crate::core::{ErrorCode, FileInfo, Json, UploadError};
 use crate::engine::Engine;
@@ -115,7 +114,7 @@ pub struct Identity {
 impl Identity {
     /// From the options (plain data) and the input files. `endpoint` is the resolved one.
     pub fn new(opts: &Options, endpoint: String, files: Vec<FileInfo>) -> Result<Identity, UploadError> {
-        let user = opts.string("user")?.unwrap_or_default();
+        let user = opts.user()?;
         let target = resume::target(opts.provider, &opts.data);
         let fingerprint = resume::fingerprint(opts.provider, &endpoint, &target, &user, &files);
         Ok(Identity { fingerprint, provider: opts.provider, endpoint, files })
@@ -153,7 +152,7 @@ impl Persist {
         let state = p.resume_state();
         // The session's name, not the whole state: the state carries progress too (an offset, the
         // parts or pages stored), which must not count as a new session on every chunk.
-        let key = state.as_ref().map(|s| p.resume_key().map_or_else(|| s.to_json_string(), str::to_string));
+        let key = state.as_ref().map(|s| p.resume_key().map_or_else(|| crate::core::codec::encode(s), str::to_string));
         let offset = p.confirmed();
         match self.policy.check(now_ms, key.as_deref(), offset, force) {
             resume::Write::Now => {}
@@ -217,10 +216,11 @@ pub async fn find(store: &Store, id: &Identity, now_ms: f64) -> Option<ResumeRec
 /// A record the page hands back (an entry of `Upload.findPrevious`), checked against `id`.
 pub fn accept(previous: &JsValue, id: &Identity, now_ms: f64) -> Result<ResumeRecord, UploadError> {
     let p = id.provider;
-    let json = js_sys::JSON::stringify(previous).ok().and_then(|s| s.as_string()).and_then(|s| Json::parse(&s).ok());
-    let rec = json
-        .as_ref()
-        .and_then(ResumeRecord::from_json)
+    // Through JSON.stringify, as it was stored: a copy the page made or changed reads the same.
+    let text = js_sys::JSON::stringify(previous).ok().and_then(|s| s.as_string());
+    let rec = text
+        .as_deref()
+        .and_then(ResumeRecord::parse)
         .ok_or_else(|| UploadError::invalid(p, "resumeFrom takes an entry of Upload.findPrevious(…)"))?;
     if rec.fingerprint != id.fingerprint || rec.provider != p {
         return Err(UploadError::invalid(p, "this previous upload is for another file, provider, endpoint, target or user"));

@@ -1,4 +1,4 @@
-//! Runs the sans-IO engine in the browser: sends what it asks over `fetch`, sleeps with
+//! Runs the sans-IO engine in the browser: sends what it asks (see `transport`), sleeps with
 //! `setTimeout`, feeds responses back, reports progress, and cleans up on abort. Works the same
 //! in a window and in a dedicated worker (only global `fetch`/`setTimeout`/events are used).
 //!
@@ -427,7 +427,8 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                     }
                     let outcome = match signal {
                         _ if hash_error.is_some() => hash_error.take().unwrap_or_else(|| Outcome::Network(String::new())),
-                        // File data goes with XHR for byte-level progress; the rest with fetch.
+                        // A body with file data goes with XHR: its upload progress events feed the
+                        // progress bar and the stall watchdog. Everything else with gloo-net.
                         Some(s) if request.body.file_bytes() > 0 => {
                             let sh2 = sh.clone();
                             // WebKit fires an upload progress event every 8 KiB on loopback: pass

@@ -1,18 +1,12 @@
-//! The only place that turns `core::Request` into a browser `fetch`. Bodies that carry file data
-//! are `Blob.slice(...)` views: the bytes never enter wasm memory.
+//! The only place that turns a `core::Request` into a browser request: [`send`] with gloo-net
+//! (`fetch`) for every request that needs no upload progress, [`send_with_progress`] with
+//! `XMLHttpRequest` for the bodies that carry file data. Bodies that carry file data are
+//! `Blob.slice(...)` views: the bytes never enter wasm memory.
 
-use crate::core::{Body, Outcome, Part, Request, Response, Slice};
-use wasm_bindgen::prelude::wasm_bindgen;
+use crate::core::{Body, Method, Outcome, Part, Request, Response, Slice};
+use gloo_net::http::{Headers as GlooHeaders, Method as GlooMethod, RequestBuilder};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit};
-
-#[wasm_bindgen]
-extern "C" {
-    /// The global `fetch` (a window's or a worker's alike).
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
-}
+use web_sys::{AbortSignal, Blob, FormData, Headers};
 
 fn slice(files: &[Blob], s: &Slice, content_type: Option<&str>) -> Result<Blob, String> {
     let blob = files.get(s.file).ok_or_else(|| format!("no input file #{}", s.file))?;
@@ -52,7 +46,11 @@ pub fn js_message(v: &JsValue) -> String {
     v.as_string().unwrap_or_else(|| "unknown error".into())
 }
 
-/// Sends one request. Never panics; every failure is an `Outcome::Network`.
+/// Sends one request with gloo-net (`fetch`): session creation, offset queries, commits,
+/// callbacks, deletes, the one-request helpers. Never panics; every failure (CORS, connection,
+/// abort through `signal`) is an `Outcome::Network` with the error's `String(error)`
+/// ("TypeError: Failed to fetch"). The default credentials mode (same-origin) and redirect mode
+/// (a 308 without Location comes back as is; 'manual' would make it an opaque status-0 response).
 pub async fn send(req: &Request, files: &[Blob], signal: &AbortSignal) -> Outcome {
     match send_inner(req, files, signal).await {
         Ok(r) => Outcome::Response(r),
@@ -60,7 +58,7 @@ pub async fn send(req: &Request, files: &[Blob], signal: &AbortSignal) -> Outcom
     }
 }
 
-/// What `fetch` failed with, as `String(error)` ("TypeError: Failed to fetch").
+/// What a JS call failed with, as `String(error)` ("TypeError: Failed to fetch").
 fn js_text(v: JsValue) -> String {
     match v.dyn_ref::<js_sys::Error>() {
         Some(e) => String::from(e.to_string()),
@@ -68,7 +66,20 @@ fn js_text(v: JsValue) -> String {
     }
 }
 
-async fn send_inner(req: &Request, files: &[Blob], signal: &AbortSignal) -> Result<Response, String> {
+fn gloo_method(m: Method) -> GlooMethod {
+    match m {
+        Method::Get => GlooMethod::GET,
+        Method::Post => GlooMethod::POST,
+        Method::Put => GlooMethod::PUT,
+        Method::Patch => GlooMethod::PATCH,
+        Method::Delete => GlooMethod::DELETE,
+    }
+}
+
+/// The request's headers, plus `Content-Type` for a text body that does not set one. Built on
+/// `web_sys::Headers` (whose errors are values) rather than gloo's `Headers::append`, which
+/// throws on a header value the browser refuses.
+fn request_headers(req: &Request) -> Result<Headers, String> {
     let headers = Headers::new().map_err(js_text)?;
     for (k, v) in &req.headers {
         headers.append(k, v).map_err(js_text)?;
@@ -78,33 +89,33 @@ async fn send_inner(req: &Request, files: &[Blob], signal: &AbortSignal) -> Resu
             headers.append("Content-Type", content_type).map_err(js_text)?;
         }
     }
-    let init = RequestInit::new();
-    init.set_method(req.method.as_str());
-    init.set_headers(&headers);
-    init.set_signal(Some(signal));
-    if let Some(v) = body_value(files, &req.body)? {
-        init.set_body(&v);
+    Ok(headers)
+}
+
+async fn send_inner(req: &Request, files: &[Blob], signal: &AbortSignal) -> Result<Response, String> {
+    let builder = RequestBuilder::new(&req.url)
+        .method(gloo_method(req.method))
+        .headers(GlooHeaders::from_raw(request_headers(req)?))
+        .abort_signal(Some(signal));
+    let request = match body_value(files, &req.body)? {
+        Some(body) => builder.body(body),
+        None => builder.build(),
     }
-    // The default redirect mode: a 308 without Location comes back as is ('manual' would make
-    // it an opaque status-0 response).
-    let request = web_sys::Request::new_with_str_and_init(&req.url, &init).map_err(js_text)?;
-    let resp: web_sys::Response = JsFuture::from(global_fetch(&request)).await.map_err(js_text)?.unchecked_into();
-    // `Headers` is iterable: Array.from gives [[name, value], …] (names lower-cased).
-    let headers = js_sys::Array::from(&resp.headers())
-        .iter()
-        .filter_map(|pair| {
-            let pair: js_sys::Array = pair.unchecked_into();
-            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-        })
-        .collect();
+    .map_err(|e| e.to_string())?;
+    // Rejections (network errors, the signal's abort) are `Error`s (our controllers abort with
+    // no reason: an AbortError DOMException), which gloo-net keeps as `String(error)`.
+    let resp = request.send().await.map_err(|e| e.to_string())?;
+    // Names lower-cased; only the CORS-exposed ones are readable.
+    let headers = resp.headers().entries().collect();
     let status = resp.status();
-    let text = resp.text().map_err(js_text)?;
-    let body = JsFuture::from(text).await.map_err(js_text)?.as_string().unwrap_or_default();
+    let body = resp.text().await.map_err(|e| e.to_string())?;
     Ok(Response { status, headers, body })
 }
 
 /// Sends a request that carries file data with `XMLHttpRequest`, whose `upload.onprogress`
-/// reports bytes sent inside one request (fetch cannot). Same semantics as [`send`]: a 308
+/// reports bytes sent inside one request (fetch cannot): the one request kind that does not go
+/// through gloo-net, because the progress bar and the stall watchdog need those upload
+/// progress events while a chunk body is on the wire. Same semantics as [`send`]: a 308
 /// without `Location` comes back as is; only CORS-exposed headers are readable.
 /// `on_progress` is called from the upload progress event with the bytes sent so far, and with
 /// -1 on download progress (activity without a byte count).

@@ -89,7 +89,7 @@ impl Upload {
         if let Some(t) = stall_timeout {
             shared.borrow_mut().engine.set_stall_timeout(t);
         }
-        if super::integrity::option(&opts.data, opts.provider)? {
+        if opts.integrity()? {
             shared.borrow_mut().integrity = Some(super::integrity::new_state());
         }
         if let Some(store) = store {

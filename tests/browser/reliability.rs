@@ -253,6 +253,57 @@ async fn bad_input_is_refused_for_every_provider() {
     assert_eq!(s.log().await.length(), 0, "no request reached the server");
 }
 
+/// The shared options are read typed (serde-wasm-bindgen): a value of the wrong type still gets
+/// a message that names the option and says what it takes.
+#[wasm_bindgen_test]
+async fn bad_shared_options_are_named_in_the_message() {
+    let cyclic = Object::new();
+    set(&cyclic, "self", &cyclic);
+    let set_of_delays = js_sys::Set::new(&Array::of1(&JsValue::from(5.0)));
+    for p in PROVIDERS {
+        for (key, v, expected) in [
+            ("chunkSize", JsValue::from_str("8MB"), "chunkSize must be a positive integer number of bytes"),
+            ("chunkSize", JsValue::from(f64::NAN), "chunkSize must be a positive integer number of bytes"),
+            ("retryDelays", JsValue::from_str("x"), "retryDelays must be an array"),
+            ("retryDelays", JsValue::from_str(""), "retryDelays must be an array"),
+            ("retryDelays", set_of_delays.clone().into(), "retryDelays must be an array"),
+            ("retryDelays", Array::of1(&JsValue::from_str("1s")).into(), "retryDelays must be an array of delays in ms (0 to 3600000)"),
+            ("retryDelays", Array::of1(&JsValue::from(f64::INFINITY)).into(), "retryDelays must be an array of delays in ms (0 to 3600000)"),
+            ("stallTimeout", JsValue::from_str("30s"), "stallTimeout must be a number of ms between 0 (off) and 86400000"),
+            ("stallTimeout", JsValue::from(f64::INFINITY), "stallTimeout must be a number of ms between 0 (off) and 86400000"),
+            ("integrity", JsValue::from_str("yes"), "integrity must be true or false"),
+            ("user", JsValue::from(5), "user must be a string"),
+            ("endpoint", JsValue::from(5), "endpoint must be a string"),
+            ("endpoint", JsValue::from_str(""), "endpoint is required"),
+            ("extra", cyclic.clone().into(), "option \"extra\" is not plain data"),
+        ] {
+            if p == "apivideo" && key == "endpoint" {
+                continue; // api.video has a default endpoint
+            }
+            let o = valid(p);
+            set(&o, key, &v);
+            let msg = expect_invalid(&input_for(p), &o, &format!("{p}: {key}"));
+            assert_eq!(msg, expected, "{p}: {key}");
+        }
+        // Several bad shared options: the first one checked is named (chunkSize before the others).
+        let o = valid(p);
+        set(&o, "stallTimeout", &"x".into());
+        set(&o, "chunkSize", &"x".into());
+        let msg = expect_invalid(&input_for(p), &o, &format!("{p}: two bad options"));
+        assert!(msg.starts_with("chunkSize"), "{p}: {msg}");
+        // A store of the page's own (an object with methods) is no plain data, and is accepted.
+        let o = valid(p);
+        let store = Object::new();
+        for m in ["getItem", "setItem", "removeItem"] {
+            set(&store, m, &js_sys::Function::new_no_args("return null"));
+        }
+        set(&o, "storage", &store);
+        set(&o, "integrity", &JsValue::TRUE);
+        set(&o, "retryDelays", &Array::of1(&JsValue::from(0.0)));
+        new_upload(&input_for(p), &o).unwrap_or_else(|e| panic!("{p}: {:?}", js_sys::JSON::stringify(&e)));
+    }
+}
+
 #[wasm_bindgen_test]
 async fn start_twice_is_refused_for_every_provider() {
     for p in PROVIDERS {

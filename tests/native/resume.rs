@@ -127,6 +127,13 @@ fn malformed_records_are_refused() {
     assert!(broken("session", Json::from("x")).is_none());
     assert!(broken("expiresAt", Json::from("soon")).is_none());
     assert!(broken("provider", Json::from(3u64)).is_none());
+    assert!(broken("session", Json::Array(vec![])).is_none());
+    // Typed records: a field of the wrong type is no record (it used to read as absent).
+    assert!(broken("name", Json::from(5u64)).is_none());
+    assert!(broken("files", Json::from("2")).is_none());
+    // Absent or null optional fields read as before.
+    assert_eq!(broken("name", Json::Null).map(|r| r.name), Some(String::new()));
+    assert_eq!(broken("files", Json::Null).map(|r| r.files), Some(1));
     for bad in ["", "null", "[]", "{", "{}"] {
         assert!(ResumeRecord::parse(bad).is_none(), "{bad}");
     }
