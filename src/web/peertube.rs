@@ -2,11 +2,11 @@
 //! `UploadError`; all run through the shared engine (retries, typed errors, token refresh).
 
 use super::error::to_js;
-use crate::core::JsonExt as _;
+use crate::core::codec;
 use super::options::{files, get, Options};
 use super::{json_to_js, run_protocol};
 use crate::core::retry::RetryPolicy;
-use crate::core::{Json, UploadError};
+use crate::core::UploadError;
 use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
@@ -81,18 +81,20 @@ pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOption
             (Some(a), Some(b)) => (a, b),
             _ => {
                 let c = run_protocol(Box::new(api::oauth_client(&endpoint)), vec![], retry.clone(), None).await.map_err(to_js)?;
-                let s = |k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
-                match (s("client_id"), s("client_secret")) {
-                    (Some(a), Some(b)) => (a, b),
-                    _ => return Err(to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret"))),
-                }
+                // Already checked by the one-request answer (`api::OAuthClient`).
+                let c = codec::from_json::<api::OAuthClient>(&c)
+                    .map_err(|_| to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret")))?;
+                (c.client_id, c.client_secret)
             }
         };
         let proto = api::token_password(&endpoint, &cid, &csec, &user, &pass, otp.as_deref()).map_err(to_js)?;
-        let mut tok = run_protocol(Box::new(proto), vec![], retry, None).await.map_err(|e| to_js(e.redact(&pass)))?;
-        tok.set("client_id", Json::String(cid));
-        tok.set("client_secret", Json::String(csec));
-        Ok(json_to_js(&tok))
+        let tok = run_protocol(Box::new(proto), vec![], retry, None).await.map_err(|e| to_js(e.redact(&pass)))?;
+        // Already checked by the one-request answer (`api::Token`).
+        let mut tok = codec::from_json::<api::Token>(&tok)
+            .map_err(|_| to_js(UploadError::protocol(PROVIDER, "the token answer is not a token (no access_token, or a field of the wrong type)")))?;
+        tok.client_id = Some(cid);
+        tok.client_secret = Some(csec);
+        Ok(json_to_js(&codec::to_json(&tok)))
     })
 }
 

@@ -1770,7 +1770,7 @@ fn login_errors() {
     assert_eq!(sent.len(), 1);
     // A login POST is resent after 429/503 (the server did nothing), never after a lost answer.
     let p = api::token_password(EP, "c", "s", "u", "p", None).unwrap();
-    let (res, sent) = run_oneshot(p, vec![out(resp(429).with_header("Retry-After", "1")), out(resp(503)), out(resp(200).with_body("{}"))]);
+    let (res, sent) = run_oneshot(p, vec![out(resp(429).with_header("Retry-After", "1")), out(resp(503)), out(resp(200).with_body(r#"{"access_token":"at"}"#))]);
     assert!(res.is_ok());
     assert_eq!(sent.len(), 3);
     let p = api::token_password(EP, "c", "s", "u", "p", None).unwrap();
@@ -1943,7 +1943,8 @@ fn import_status_and_listing() {
     assert_eq!(run_oneshot(p, vec![out(resp(404).with_body("Not found"))]).0.unwrap(), Json::Null);
     // A GET is resent after a network error.
     let p = api::import_latest(EP, TOKEN, 7).unwrap();
-    let (res, sent) = run_oneshot(p, vec![Outcome::Network("x".into()), out(resp(500)), out(resp(200).with_body("{}"))]);
+    let status = r#"{"id":3,"state":{"id":3,"label":"Completed"},"createdAt":"2024-01-01T00:00:00Z"}"#;
+    let (res, sent) = run_oneshot(p, vec![Outcome::Network("x".into()), out(resp(500)), out(resp(200).with_body(status))]);
     assert!(res.is_ok());
     assert_eq!(sent.len(), 3);
 
@@ -2081,4 +2082,48 @@ fn a_404_to_the_first_attempt_of_the_last_chunk_starts_over_but_after_a_lost_ans
     s.exchange(out(resp(404)));
     assert!(is_lookup(&s.exchange(listing(0, &[]))));
     assert_eq!(s.err().code, ErrorCode::SessionExpired);
+}
+
+/// Answers are decoded into their types: a 2xx answer of another shape (a proxy's `{}`, a field
+/// of the wrong type), which string lookups passed on to the page as if it were the answer, is a
+/// protocol error naming what was expected.
+#[test]
+fn helper_answers_of_the_wrong_shape_are_protocol_errors() {
+    let refused = |p: OneShot, body: &str| {
+        let (res, sent) = run_oneshot(p, vec![out(resp(200).with_body(body))]);
+        assert_eq!(sent.len(), 1, "not resent: {body}");
+        let e = res.expect_err(body);
+        assert_eq!((e.code, e.status, e.retryable), (ErrorCode::Protocol, Some(200), false), "{body}");
+        e.message
+    };
+    let login = || api::token_password(EP, "c", "s", "u", "p", None).unwrap();
+    for body in ["{}", r#"{"access_token":5}"#, r#"{"access_token":"a","expires_in":"soon"}"#, "[]"] {
+        assert!(refused(login(), body).contains("access_token"), "{body}");
+    }
+    let refresh = api::token_refresh(EP, "c", "s", "r").unwrap();
+    refused(refresh, r#"{"refresh_token":"r2"}"#);
+    for body in [r#"{"client_id":"a"}"#, r#"{"client_id":"a","client_secret":7}"#] {
+        let m = refused(api::oauth_client(EP), body);
+        assert_eq!(m, "oauth-clients/local did not return client_id and client_secret");
+    }
+    for body in ["{}", r#"{"id":"3","state":{"id":2,"label":"Processing"},"createdAt":"2024"}"#, r#"{"id":3,"state":2,"createdAt":"2024"}"#] {
+        refused(api::import_latest(EP, TOKEN, 7).unwrap(), body);
+    }
+    for body in ["{}", r#"{"total":"2","data":[]}"#, r#"{"total":1,"data":{}}"#] {
+        refused(api::list_imports(EP, TOKEN, &opts("{}")).unwrap(), body);
+    }
+    let avatar = || api::avatar(EP, TOKEN, None, &file("me.png", 100, "")).unwrap();
+    refused(avatar(), r#"{"avatars":{}}"#);
+    refused(avatar(), "{}");
+    refused(api::banner(EP, TOKEN, "chan", &file("b.png", 10, "")).unwrap(), r#"{"avatars":[]}"#);
+    let legacy = || api::legacy_upload(EP, TOKEN, &file("movie.mp4", 1000, "video/mp4"), &opts(r#"{"channelId":2}"#)).unwrap();
+    refused(legacy(), r#"{"video":{"id":"x"}}"#);
+    refused(legacy(), "{}");
+    // What the types promise is what the page gets: the documented fields, no more.
+    let (res, _) = run_oneshot(legacy(), vec![out(resp(200).with_body(r#"{"video":{"id":4,"uuid":"u","shortUUID":"s"}}"#))]);
+    assert_eq!(res.unwrap(), opts(r#"{"video":{"id":4,"shortUUID":"s","uuid":"u"}}"#));
+    let (res, _) = run_oneshot(api::list_imports(EP, TOKEN, &opts("{}")).unwrap(), vec![out(resp(200).with_body(r#"{"total":1,"data":[{"id":1,"x":[2]}]}"#))]);
+    assert_eq!(res.unwrap(), opts(r#"{"total":1,"data":[{"id":1,"x":[2]}]}"#));
+    // Not JSON at all: the one-request message, as before.
+    assert!(refused(login(), "<html>").contains("not JSON"));
 }
