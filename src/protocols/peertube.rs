@@ -92,15 +92,34 @@ struct ImportInit<'a> {
 }
 
 /// The options a video upload reads itself (the other video fields pass through untouched).
+/// `name` and `filename` stay open-ended: a name that is not a string is replaced by the file's.
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VideoOptions {
     #[serde(default)]
-    pub channel_id: Option<Json>,
+    pub channel_id: Option<u64>,
     #[serde(default)]
     pub name: Option<Json>,
     #[serde(default)]
     pub filename: Option<Json>,
+}
+
+impl VideoOptions {
+    /// Decodes the options a video upload or helper reads; `channelId` must be given and be a
+    /// positive integer (the only field that can fail to decode, so it is the culprit).
+    pub(crate) fn read(provider: &'static str, options: &Json, missing: &str) -> Result<(VideoOptions, u64), UploadError> {
+        let bad = || UploadError::invalid(provider, "channelId must be a positive integer");
+        let opts: VideoOptions = match codec::from_json(options) {
+            Ok(o) => o,
+            Err(_) if options.is_object() => return Err(bad()),
+            Err(_) => VideoOptions::default(),
+        };
+        let channel = opts.channel_id.ok_or_else(|| UploadError::invalid(provider, missing))?;
+        if channel == 0 {
+            return Err(bad());
+        }
+        Ok((opts, channel))
+    }
 }
 
 /// `GET /api/v1/users/me/videos`: `{ total, data: [Video] }`, of which the lookup reads a few
@@ -237,9 +256,7 @@ impl PeerTube {
         if token.is_empty() {
             return Err(UploadError::invalid(p, "accessToken is required"));
         }
-        let opts: VideoOptions = codec::from_json(options).unwrap_or_default();
-        let channel = opts.channel_id.ok_or_else(|| UploadError::invalid(p, "channelId is required"))?;
-        let channel = channel.as_u64().filter(|c| *c > 0).ok_or_else(|| UploadError::invalid(p, "channelId must be a positive integer"))?;
+        let (opts, channel) = VideoOptions::read(p, options, "channelId is required")?;
         // The caller's video fields pass through as given (open-ended: PeerTube's own schema).
         let mut body = serde_json::Map::new();
         for (k, v) in options.as_object().into_iter().flatten() {

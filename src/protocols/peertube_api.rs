@@ -4,7 +4,7 @@
 //! Wire details: shared/protocols/peertube-and-apivideo.md §1.4–1.7.
 
 use super::oneshot::{accept_json, OneShot};
-use super::peertube::{PROVIDER, VIDEO_FIELDS};
+use super::peertube::{VideoOptions, PROVIDER, VIDEO_FIELDS};
 use crate::core::url::{encode_component, form_urlencoded, join};
 use crate::core::codec::{self, DecodeError};
 use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Response, Slice, UploadError};
@@ -162,26 +162,19 @@ struct ImportQuery {
     search: Option<Json>,
 }
 
-/// The options the multipart video helpers read themselves (the rest pass through as fields).
+/// The options the import helper reads itself besides [`VideoOptions`]: its sources, sent as
+/// given (open-ended form fields).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct HelperOptions {
-    #[serde(default)]
-    channel_id: Option<Json>,
-    #[serde(default)]
-    name: Option<Json>,
+struct ImportSources {
     #[serde(default)]
     target_url: Option<Json>,
     #[serde(default)]
     magnet_uri: Option<Json>,
 }
 
-fn helper_options(options: &Json) -> Result<HelperOptions, UploadError> {
-    let o: HelperOptions = codec::from_json(options).unwrap_or_default();
-    if o.channel_id.as_ref().and_then(Json::as_u64).filter(|c| *c > 0).is_none() {
-        return Err(UploadError::invalid(PROVIDER, "channelId must be a positive integer"));
-    }
-    Ok(o)
+fn video_options(options: &Json) -> Result<VideoOptions, UploadError> {
+    VideoOptions::read(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
 }
 
 /// `GET /api/v1/oauth-clients/local` → `{client_id, client_secret}`.
@@ -346,7 +339,7 @@ fn video_fields(options: &Json, parts: &mut Vec<Part>) {
 /// Legacy single-request upload `POST /api/v1/videos/upload` (`videofile`, `channelId`, `name`).
 pub fn legacy_upload(endpoint: &str, token: &str, file: &FileInfo, options: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    let o = helper_options(options)?;
+    let o = video_options(options)?;
     if file.size == 0 {
         return Err(UploadError::invalid(PROVIDER, "PeerTube does not accept an empty file"));
     }
@@ -406,7 +399,8 @@ pub fn banner(endpoint: &str, token: &str, channel: &str, file: &FileInfo) -> Re
 /// `magnetUri` from `options`), plus `channelId` and the video fields.
 pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, options: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    let o = helper_options(options)?;
+    video_options(options)?;
+    let o: ImportSources = codec::from_json(options).unwrap_or_default();
     let mut parts = Vec::new();
     video_fields(options, &mut parts);
     let sources = [&o.target_url, &o.magnet_uri].iter().filter(|v| v.is_some()).count() + usize::from(file.is_some());
