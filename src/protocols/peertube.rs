@@ -102,6 +102,11 @@ pub(crate) struct VideoOptions {
     pub name: Option<Json>,
     #[serde(default)]
     pub filename: Option<Json>,
+    /// The sources of a video import (`peertubeImportVideo`), sent as given.
+    #[serde(default)]
+    pub target_url: Option<Json>,
+    #[serde(default)]
+    pub magnet_uri: Option<Json>,
 }
 
 impl VideoOptions {

@@ -9,7 +9,8 @@ use crate::core::url::{encode_component, form_urlencoded, join};
 use crate::core::codec::{self, DecodeError};
 use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Response, Slice, UploadError};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 
 fn api(endpoint: &str, path: &str) -> String {
     join(endpoint, path)
@@ -23,8 +24,10 @@ fn need(token: &str) -> Result<(), UploadError> {
     }
 }
 
-/// A success answer of a known shape: decoded into its type, handed to the page re-encoded.
-trait Answer: DeserializeOwned + Serialize {
+/// A success answer of a known shape. It is decoded into its type to check that shape (the
+/// fields the page is promised, of the right types); what the page gets is the answer itself,
+/// PeerTube's own object (open-ended: ActorImage and VideoImport carry more than we read).
+trait Answer: DeserializeOwned {
     /// Why an answer of another shape is refused.
     const SHAPE: &'static str;
 }
@@ -34,14 +37,13 @@ trait Answer: DeserializeOwned + Serialize {
 fn accept<T: Answer>(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
     let body = resp.body.trim();
     match codec::decode::<T>(if body.is_empty() { "{}" } else { body }) {
-        Ok(v) => Ok(codec::to_json(&v)),
-        Err(DecodeError::Syntax) => accept_json(provider, resp),
+        Ok(_) | Err(DecodeError::Syntax) => accept_json(provider, resp),
         Err(DecodeError::Shape) => Err(UploadError::protocol(provider, T::SHAPE).with_status(resp.status)),
     }
 }
 
 /// `GET /api/v1/oauth-clients/local`.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 pub struct OAuthClient {
     pub client_id: String,
     pub client_secret: String,
@@ -51,39 +53,32 @@ impl Answer for OAuthClient {
     const SHAPE: &'static str = "oauth-clients/local did not return client_id and client_secret";
 }
 
-/// `POST /api/v1/users/token` (§1.7), plus the client the page needs to refresh it
-/// (`peertubeLogin` adds it).
-#[derive(Serialize, Deserialize)]
+/// `POST /api/v1/users/token` (§1.7): what a caller reads of it.
+#[derive(Deserialize)]
 pub struct Token {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<String>,
     pub access_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub refresh_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub expires_in: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token_expires_in: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
 }
 
 impl Answer for Token {
     const SHAPE: &'static str = "the token answer is not a token (no access_token, or a field of the wrong type)";
 }
 
-/// `GET /api/v1/users/{id}/imports/latest`.
-#[derive(Serialize, Deserialize)]
+/// `GET /api/v1/users/{id}/imports/latest`: `{id, state: {id, label}, createdAt}`.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // read by the page
 struct UserImport {
     id: u64,
     state: ImportState,
     created_at: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
+#[allow(dead_code)]
 struct ImportState {
     id: u64,
     label: String,
@@ -93,12 +88,12 @@ impl Answer for UserImport {
     const SHAPE: &'static str = "the import status is not a user import ({id, state: {id, label}, createdAt})";
 }
 
-/// `GET /api/v1/users/me/videos/imports`: the imports themselves are PeerTube's own objects,
-/// passed through.
-#[derive(Serialize, Deserialize)]
+/// `GET /api/v1/users/me/videos/imports`: `{total, data: [VideoImport]}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
 struct ImportList {
     total: u64,
-    data: Vec<Json>,
+    data: Vec<IgnoredAny>,
 }
 
 impl Answer for ImportList {
@@ -106,17 +101,19 @@ impl Answer for ImportList {
 }
 
 /// `POST /api/v1/videos/upload`: `{video: {id, shortUUID, uuid}}`.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
+#[allow(dead_code)]
 struct VideoCreated {
     video: VideoRef,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
+#[allow(dead_code)]
 struct VideoRef {
     id: u64,
-    #[serde(default, rename = "shortUUID", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "shortUUID")]
     short_uuid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     uuid: Option<String>,
 }
 
@@ -124,20 +121,22 @@ impl Answer for VideoCreated {
     const SHAPE: &'static str = "the upload answer is not {video: {id, shortUUID, uuid}}";
 }
 
-/// `…/avatar/pick`: the sizes (ActorImage objects, passed through).
-#[derive(Serialize, Deserialize)]
+/// `…/avatar/pick`: `{avatars: [ActorImage]}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
 struct Avatars {
-    avatars: Vec<Json>,
+    avatars: Vec<IgnoredAny>,
 }
 
 impl Answer for Avatars {
     const SHAPE: &'static str = "the avatar answer is not {avatars: [...]}";
 }
 
-/// `…/banner/pick`.
-#[derive(Serialize, Deserialize)]
+/// `…/banner/pick`: `{banners: [ActorImage]}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
 struct Banners {
-    banners: Vec<Json>,
+    banners: Vec<IgnoredAny>,
 }
 
 impl Answer for Banners {
@@ -162,17 +161,7 @@ struct ImportQuery {
     search: Option<Json>,
 }
 
-/// The options the import helper reads itself besides [`VideoOptions`]: its sources, sent as
-/// given (open-ended form fields).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ImportSources {
-    #[serde(default)]
-    target_url: Option<Json>,
-    #[serde(default)]
-    magnet_uri: Option<Json>,
-}
-
+/// `channelId` (required, a positive integer) and the rest of what the helpers read.
 fn video_options(options: &Json) -> Result<VideoOptions, UploadError> {
     VideoOptions::read(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
 }
@@ -399,8 +388,7 @@ pub fn banner(endpoint: &str, token: &str, channel: &str, file: &FileInfo) -> Re
 /// `magnetUri` from `options`), plus `channelId` and the video fields.
 pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, options: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    video_options(options)?;
-    let o: ImportSources = codec::from_json(options).unwrap_or_default();
+    let o = video_options(options)?;
     let mut parts = Vec::new();
     video_fields(options, &mut parts);
     let sources = [&o.target_url, &o.magnet_uri].iter().filter(|v| v.is_some()).count() + usize::from(file.is_some());
