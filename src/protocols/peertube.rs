@@ -5,8 +5,8 @@
 //! last chunk 200 JSON. After any failed chunk: ask the offset with `PUT bytes */N` and continue
 //! from what the server says. `abort()` sends `DELETE`.
 
+use crate::core::codec;
 use crate::core::digest::Checksum;
-use crate::core::JsonExt as _;
 use crate::core::plan::ChunkPlan;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{server_code, status_error, url, Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, Slice, UploadError};
@@ -71,6 +71,99 @@ impl Kind {
             _ => return None,
         })
     }
+}
+
+/// The resume state (`session()`, `resume_state()`, `restore()`): the upload URL and the offset
+/// the server confirmed. `restore` reads only the URL (the offset is asked of the server).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResumeState {
+    upload_url: String,
+    #[serde(default, skip_deserializing)]
+    offset: u64,
+}
+
+/// The init body of a user archive import.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportInit<'a> {
+    filename: &'a str,
+    last_modified: Json,
+}
+
+/// The options a video upload reads itself (the other video fields pass through untouched).
+/// `name` and `filename` stay open-ended: a name that is not a string is replaced by the file's.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VideoOptions {
+    #[serde(default)]
+    pub channel_id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<Json>,
+    #[serde(default)]
+    pub filename: Option<Json>,
+    /// The sources of a video import (`peertubeImportVideo`), sent as given.
+    #[serde(default)]
+    pub target_url: Option<Json>,
+    #[serde(default)]
+    pub magnet_uri: Option<Json>,
+}
+
+impl VideoOptions {
+    /// Decodes the options a video upload or helper reads; `channelId` must be given and be a
+    /// positive integer (the only field that can fail to decode, so it is the culprit).
+    pub(crate) fn read(provider: &'static str, options: &Json, missing: &str) -> Result<(VideoOptions, u64), UploadError> {
+        let bad = || UploadError::invalid(provider, "channelId must be a positive integer");
+        let opts: VideoOptions = match codec::from_json(options) {
+            Ok(o) => o,
+            Err(_) if options.is_object() => return Err(bad()),
+            Err(_) => VideoOptions::default(),
+        };
+        let channel = opts.channel_id.ok_or_else(|| UploadError::invalid(provider, missing))?;
+        if channel == 0 {
+            return Err(bad());
+        }
+        Ok((opts, channel))
+    }
+}
+
+/// `GET /api/v1/users/me/videos`: `{ total, data: [Video] }`, of which the lookup reads a few
+/// fields per video.
+#[derive(serde::Deserialize)]
+struct VideoList {
+    #[serde(default)]
+    total: u64,
+    #[serde(default)]
+    data: Vec<ListedVideo>,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+struct ListedVideo {
+    #[serde(default, skip_serializing)]
+    name: Option<String>,
+    #[serde(default, rename = "createdAt", skip_serializing)]
+    created_at: Option<String>,
+    #[serde(default, skip_serializing)]
+    channel: Option<ChannelRef>,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default, rename = "shortUUID", skip_serializing_if = "Option::is_none")]
+    short_uuid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    uuid: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChannelRef {
+    #[serde(default)]
+    id: Option<u64>,
+}
+
+/// What the last chunk's answer carries, rebuilt from the video the lookup found:
+/// `{video: {id, shortUUID, uuid}}`.
+#[derive(serde::Serialize)]
+struct FoundVideo<'a> {
+    video: &'a ListedVideo,
 }
 
 /// Videos asked for per page when looking for the one a lost final answer created, and pages
@@ -168,34 +261,33 @@ impl PeerTube {
         if token.is_empty() {
             return Err(UploadError::invalid(p, "accessToken is required"));
         }
-        let channel = options.get("channelId").ok_or_else(|| UploadError::invalid(p, "channelId is required"))?;
-        if channel.as_u64().filter(|c| *c > 0).is_none() {
-            return Err(UploadError::invalid(p, "channelId must be a positive integer"));
-        }
-        let mut body = Json::object();
+        let (opts, channel) = VideoOptions::read(p, options, "channelId is required")?;
+        // The caller's video fields pass through as given (open-ended: PeerTube's own schema).
+        let mut body = serde_json::Map::new();
         for (k, v) in options.as_object().into_iter().flatten() {
             if VIDEO_FIELDS.contains(&k.as_str()) && !v.is_null() {
-                body.set(k, v.clone());
+                body.insert(k.clone(), v.clone());
             }
         }
-        if body.get("name").and_then(Json::as_str).map(str::trim).unwrap_or("").is_empty() {
-            body.set("name", Json::String(default_name(&file.name)));
+        let name = match opts.name.as_ref().and_then(Json::as_str).filter(|n| !n.trim().is_empty()) {
+            Some(given) => given.to_string(), // already in the body, where the caller put it
+            None => {
+                let name = default_name(&file.name);
+                body.insert("name".into(), Json::String(name.clone()));
+                name
+            }
+        };
+        let name_len = name.chars().count();
+        if opts.filename.is_none() {
+            body.insert("filename".into(), Json::String(nonempty_name(&file.name, "video")));
         }
-        if body.get("filename").is_none() {
-            body.set("filename", Json::String(nonempty_name(&file.name, "video")));
-        }
-        let name_len = body.get("name").and_then(Json::as_str).map(|s| s.chars().count()).unwrap_or(0);
         if !(3..=120).contains(&name_len) {
             return Err(UploadError::invalid(p, format!("name must be 3 to 120 characters (got {name_len})")));
         }
-        body.set("lastModified", crate::core::json::number(file.last_modified));
+        body.insert("lastModified".into(), crate::core::json::number(file.last_modified));
         let init_url = url::join(endpoint, "/api/v1/videos/upload-resumable");
-        let find = FindVideo {
-            list_url: url::join(endpoint, "/api/v1/users/me/videos"),
-            name: body.get("name").and_then(Json::as_str).map(str::trim).unwrap_or("").to_string(),
-            channel: channel.as_u64().unwrap_or(0),
-        };
-        let mut me = Self::build(p, init_url, token, file, body, chunk)?;
+        let find = FindVideo { list_url: url::join(endpoint, "/api/v1/users/me/videos"), name: name.trim().to_string(), channel };
+        let mut me = Self::build(p, init_url, token, file, codec::encode(&body), chunk)?;
         me.find = Some(find);
         Ok(me)
     }
@@ -212,12 +304,12 @@ impl PeerTube {
         if !file.name.to_ascii_lowercase().ends_with(".zip") {
             return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {})", crate::core::quoted(&file.name))));
         }
-        let body = Json::object().with("filename", file.name.as_str()).with("lastModified", crate::core::json::number(file.last_modified));
+        let body = codec::encode(&ImportInit { filename: &file.name, last_modified: crate::core::json::number(file.last_modified) });
         let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));
         Self::build(p, init_url, token, file, body, chunk)
     }
 
-    fn build(provider: &'static str, init_url: String, token: &str, file: &FileInfo, body: Json, chunk: Option<u64>) -> Result<Self, UploadError> {
+    fn build(provider: &'static str, init_url: String, token: &str, file: &FileInfo, init_body: String, chunk: Option<u64>) -> Result<Self, UploadError> {
         if !url::is_absolute_http(&init_url) {
             return Err(UploadError::invalid(provider, "endpoint must be an http(s) URL or a path on this site"));
         }
@@ -242,7 +334,7 @@ impl PeerTube {
             token: token.to_string(),
             total: file.size,
             content_type,
-            init_body: body.to_json_string(),
+            init_body,
             plan,
             upload_url: None,
             offset: 0,
@@ -331,10 +423,11 @@ impl PeerTube {
 
     fn completed(&mut self, resp: &Response) -> Verdict {
         let body = resp.body.trim();
+        // The server's own answer (`{video: {…}}`, `{userImport: {…}}`) goes to the page as it is.
         let json = if body.is_empty() {
-            Json::object()
+            Json::Object(serde_json::Map::new())
         } else {
-            match Json::parse(body) {
+            match codec::decode::<Json>(body) {
                 Ok(j) => j,
                 Err(_) => return self.protocol_error("the server finished the upload but its answer is not JSON"),
             }
@@ -424,28 +517,22 @@ impl PeerTube {
         }
         let Some(f) = self.find.as_ref() else { return self.not_found("no video can be looked for") };
         let since = self.began_ms.unwrap_or(self.now_ms) - CLOCK_SKEW_MS;
-        let list = Json::parse(resp.body.trim()).ok();
-        let data = list.as_ref().and_then(|j| j.get("data")).and_then(Json::as_array).map_or(&[][..], Vec::as_slice);
-        let created = |v: &Json| v.get("createdAt").and_then(Json::as_str).and_then(crate::core::time::parse_iso8601_ms);
+        // A listing that is not JSON, or not of PeerTube's shape, holds no video of ours.
+        let list = codec::decode::<VideoList>(resp.body.trim()).unwrap_or(VideoList { total: 0, data: Vec::new() });
+        let data = list.data;
+        let created = |v: &ListedVideo| v.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms);
         let found = data.iter().find(|v| {
-            v.get("name").and_then(Json::as_str).map(str::trim) == Some(f.name.as_str())
-                && v.path("channel.id").and_then(Json::as_u64) == Some(f.channel)
+            v.name.as_deref().map(str::trim) == Some(f.name.as_str())
+                && v.channel.as_ref().and_then(|c| c.id) == Some(f.channel)
                 && created(v).is_some_and(|t| t >= since)
-                && v.get("id").and_then(Json::as_u64).is_some()
+                && v.id.is_some()
         });
         if let Some(v) = found {
-            // What the last chunk's answer carries: `{video: {id, shortUUID, uuid}}`.
-            let mut video = Json::object();
-            for k in ["id", "shortUUID", "uuid"] {
-                if let Some(x) = v.get(k) {
-                    video.set(k, x.clone());
-                }
-            }
             self.offset = self.total;
-            self.phase = Phase::Done(Json::object().with("video", video));
+            self.phase = Phase::Done(codec::to_json(&FoundVideo { video: v }));
             return Verdict::Continue;
         }
-        let total = list.as_ref().and_then(|j| j.get("total")).and_then(Json::as_u64).unwrap_or(0);
+        let total = list.total;
         let next = start + data.len() as u64;
         let older_reached = data.last().is_none_or(|v| created(v).is_none_or(|t| t < since));
         if !older_reached && next < total && next < FIND_PAGE * u64::from(FIND_PAGES) {
@@ -835,7 +922,7 @@ impl Protocol for PeerTube {
 
     fn session(&self) -> Json {
         match &self.upload_url {
-            Some(u) => Json::object().with("uploadUrl", u.as_str()).with("offset", self.offset),
+            Some(u) => codec::to_json(&ResumeState { upload_url: u.clone(), offset: self.offset }),
             None => Json::Null,
         }
     }
@@ -844,7 +931,7 @@ impl Protocol for PeerTube {
     /// confirmed offset.
     fn resume_state(&self) -> Option<Json> {
         match (&self.upload_url, &self.phase) {
-            (Some(u), Phase::Chunk | Phase::Query) => Some(Json::object().with("uploadUrl", u.as_str()).with("offset", self.offset)),
+            (Some(u), Phase::Chunk | Phase::Query) => Some(codec::to_json(&ResumeState { upload_url: u.clone(), offset: self.offset })),
             _ => None,
         }
     }
@@ -861,7 +948,8 @@ impl Protocol for PeerTube {
         if self.phase != Phase::Init || self.upload_url.is_some() || self.in_flight {
             return Err(bad("the upload has already begun"));
         }
-        let u = state.get("uploadUrl").and_then(Json::as_str).ok_or_else(|| bad("no upload URL"))?;
+        let state = codec::from_json::<ResumeState>(state).map_err(|_| bad("no upload URL"))?;
+        let u = state.upload_url.as_str();
         if !url::is_absolute_http(u) || u.len() > 4096 || u.chars().any(|c| c.is_control() || c == ' ') {
             return Err(bad("the upload URL is not an http(s) URL"));
         }

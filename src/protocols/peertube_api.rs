@@ -4,10 +4,13 @@
 //! Wire details: shared/protocols/peertube-and-apivideo.md §1.4–1.7.
 
 use super::oneshot::{accept_json, OneShot};
-use super::peertube::{PROVIDER, VIDEO_FIELDS};
+use super::peertube::{VideoOptions, PROVIDER, VIDEO_FIELDS};
 use crate::core::url::{encode_component, form_urlencoded, join};
-use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Slice, UploadError};
-use crate::core::JsonExt as _;
+use crate::core::codec::{self, DecodeError};
+use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Response, Slice, UploadError};
+use serde::de::DeserializeOwned;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 
 fn api(endpoint: &str, path: &str) -> String {
     join(endpoint, path)
@@ -21,9 +24,151 @@ fn need(token: &str) -> Result<(), UploadError> {
     }
 }
 
+/// A success answer of a known shape. It is decoded into its type to check that shape (the
+/// fields the page is promised, of the right types); what the page gets is the answer itself,
+/// PeerTube's own object (open-ended: ActorImage and VideoImport carry more than we read).
+trait Answer: DeserializeOwned {
+    /// Why an answer of another shape is refused.
+    const SHAPE: &'static str;
+}
+
+/// [`Accept`](super::oneshot::Accept) for an [`Answer`]: an empty body reads as `{}`; a body
+/// that is not JSON gets the shared one-request message.
+fn accept<T: Answer>(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
+    let body = resp.body.trim();
+    match codec::decode::<T>(if body.is_empty() { "{}" } else { body }) {
+        Ok(_) | Err(DecodeError::Syntax) => accept_json(provider, resp),
+        Err(DecodeError::Shape) => Err(UploadError::protocol(provider, T::SHAPE).with_status(resp.status)),
+    }
+}
+
+/// `GET /api/v1/oauth-clients/local`.
+#[derive(Deserialize)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl Answer for OAuthClient {
+    const SHAPE: &'static str = "oauth-clients/local did not return client_id and client_secret";
+}
+
+/// `POST /api/v1/users/token` (§1.7): what a caller reads of it.
+#[derive(Deserialize)]
+pub struct Token {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl Answer for Token {
+    const SHAPE: &'static str = "the token answer is not a token (no access_token, or a field of the wrong type)";
+}
+
+/// `GET /api/v1/users/{id}/imports/latest`: `{id, state: {id, label}, createdAt}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // read by the page
+struct UserImport {
+    id: u64,
+    state: ImportState,
+    created_at: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct ImportState {
+    id: u64,
+    label: String,
+}
+
+impl Answer for UserImport {
+    const SHAPE: &'static str = "the import status is not a user import ({id, state: {id, label}, createdAt})";
+}
+
+/// `GET /api/v1/users/me/videos/imports`: `{total, data: [VideoImport]}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct ImportList {
+    total: u64,
+    data: Vec<IgnoredAny>,
+}
+
+impl Answer for ImportList {
+    const SHAPE: &'static str = "the import listing is not {total, data: [...]}";
+}
+
+/// `POST /api/v1/videos/upload`: `{video: {id, shortUUID, uuid}}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct VideoCreated {
+    video: VideoRef,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct VideoRef {
+    id: u64,
+    #[serde(default, rename = "shortUUID")]
+    short_uuid: Option<String>,
+    #[serde(default)]
+    uuid: Option<String>,
+}
+
+impl Answer for VideoCreated {
+    const SHAPE: &'static str = "the upload answer is not {video: {id, shortUUID, uuid}}";
+}
+
+/// `…/avatar/pick`: `{avatars: [ActorImage]}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Avatars {
+    avatars: Vec<IgnoredAny>,
+}
+
+impl Answer for Avatars {
+    const SHAPE: &'static str = "the avatar answer is not {avatars: [...]}";
+}
+
+/// `…/banner/pick`: `{banners: [ActorImage]}`.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Banners {
+    banners: Vec<IgnoredAny>,
+}
+
+impl Answer for Banners {
+    const SHAPE: &'static str = "the banner answer is not {banners: [...]}";
+}
+
+/// Query parameters of the import listing, in the order they are sent.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportQuery {
+    #[serde(default)]
+    start: Option<Json>,
+    #[serde(default)]
+    count: Option<Json>,
+    #[serde(default)]
+    sort: Option<Json>,
+    #[serde(default)]
+    target_url: Option<Json>,
+    #[serde(default)]
+    video_channel_sync_id: Option<Json>,
+    #[serde(default)]
+    search: Option<Json>,
+}
+
+/// `channelId` (required, a positive integer) and the rest of what the helpers read.
+fn video_options(options: &Json) -> Result<VideoOptions, UploadError> {
+    VideoOptions::read(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
+}
+
 /// `GET /api/v1/oauth-clients/local` → `{client_id, client_secret}`.
 pub fn oauth_client(endpoint: &str) -> OneShot {
-    OneShot::new(PROVIDER, "oauth client lookup", Request::new(Method::Get, api(endpoint, "/api/v1/oauth-clients/local")), accept_json)
+    OneShot::new(PROVIDER, "oauth client lookup", Request::new(Method::Get, api(endpoint, "/api/v1/oauth-clients/local")), accept::<OAuthClient>)
 }
 
 fn token_request(endpoint: &str, pairs: &[(&str, &str)], otp: Option<&str>) -> OneShot {
@@ -36,7 +181,7 @@ fn token_request(endpoint: &str, pairs: &[(&str, &str)], otp: Option<&str>) -> O
     }
     // Resending a login is harmless: mark it idempotent by using the POST-only retry rules of
     // OneShot (429/503 are resent; a lost answer is not).
-    let mut shot = OneShot::new(PROVIDER, "token request", req, accept_json);
+    let mut shot = OneShot::new(PROVIDER, "token request", req, accept::<Token>);
     // The password, client secret and refresh token never appear in an error message.
     for (k, v) in pairs {
         if matches!(*k, "password" | "client_secret" | "refresh_token") && !v.is_empty() {
@@ -85,19 +230,30 @@ pub fn token_refresh(endpoint: &str, client_id: &str, client_secret: &str, refre
 pub fn import_latest(endpoint: &str, token: &str, user_id: u64) -> Result<OneShot, UploadError> {
     need(token)?;
     let req = Request::new(Method::Get, api(endpoint, &format!("/api/v1/users/{user_id}/imports/latest"))).bearer(token);
-    Ok(OneShot::new(PROVIDER, "import status", req, accept_json).null_on(404).with_token(token))
+    Ok(OneShot::new(PROVIDER, "import status", req, accept::<UserImport>).null_on(404).with_token(token))
 }
 
 /// `GET /api/v1/users/me/videos/imports` with optional `start`, `count`, `sort`, `targetUrl`,
 /// `videoChannelSyncId`, `search` from `query`.
 pub fn list_imports(endpoint: &str, token: &str, query: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
+    let q: Option<ImportQuery> = codec::from_json(query).ok();
     let mut qs = Vec::new();
-    for key in ["start", "count", "sort", "targetUrl", "videoChannelSyncId", "search"] {
-        match query.get(key) {
-            Some(Json::String(s)) => qs.push(format!("{key}={}", encode_component(s))),
-            Some(n @ Json::Number(_)) => qs.push(format!("{key}={}", n.to_json_string())),
-            _ => {}
+    if let Some(q) = &q {
+        let keys = [
+            ("start", &q.start),
+            ("count", &q.count),
+            ("sort", &q.sort),
+            ("targetUrl", &q.target_url),
+            ("videoChannelSyncId", &q.video_channel_sync_id),
+            ("search", &q.search),
+        ];
+        for (key, value) in keys {
+            match value {
+                Some(Json::String(s)) => qs.push(format!("{key}={}", encode_component(s))),
+                Some(n @ Json::Number(_)) => qs.push(format!("{key}={}", codec::encode(n))),
+                _ => {}
+            }
         }
     }
     let mut url = api(endpoint, "/api/v1/users/me/videos/imports");
@@ -106,7 +262,7 @@ pub fn list_imports(endpoint: &str, token: &str, query: &Json) -> Result<OneShot
         url.push_str(&qs.join("&"));
     }
     let req = Request::new(Method::Get, url).bearer(token);
-    Ok(OneShot::new(PROVIDER, "import listing", req, accept_json).with_token(token))
+    Ok(OneShot::new(PROVIDER, "import listing", req, accept::<ImportList>).with_token(token))
 }
 
 /// Flattens JSON into multipart fields the way PeerTube's client does (`tags[0]`,
@@ -125,7 +281,7 @@ pub fn form_fields(prefix: &str, value: &Json, out: &mut Vec<Part>) {
             }
         }
         Json::String(s) => out.push(Part::Field { name: prefix.to_string(), value: s.clone() }),
-        other => out.push(Part::Field { name: prefix.to_string(), value: other.to_json_string() }),
+        other => out.push(Part::Field { name: prefix.to_string(), value: codec::encode(other) }),
     }
 }
 
@@ -156,9 +312,9 @@ fn check_file(file: &FileInfo, what: &str, extensions: &[&str], max: u64) -> Res
     Ok(())
 }
 
-fn multipart(method: Method, url: String, token: &str, parts: Vec<Part>, what: &'static str) -> OneShot {
+fn multipart(method: Method, url: String, token: &str, parts: Vec<Part>, what: &'static str, accept: super::oneshot::Accept) -> OneShot {
     let req = Request::new(method, url).bearer(token).body(Body::Multipart(parts));
-    OneShot::new(PROVIDER, what, req, accept_json).with_token(token)
+    OneShot::new(PROVIDER, what, req, accept).with_token(token)
 }
 
 fn video_fields(options: &Json, parts: &mut Vec<Part>) {
@@ -172,21 +328,23 @@ fn video_fields(options: &Json, parts: &mut Vec<Part>) {
 /// Legacy single-request upload `POST /api/v1/videos/upload` (`videofile`, `channelId`, `name`).
 pub fn legacy_upload(endpoint: &str, token: &str, file: &FileInfo, options: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    if options.get("channelId").and_then(Json::as_u64).filter(|c| *c > 0).is_none() {
-        return Err(UploadError::invalid(PROVIDER, "channelId must be a positive integer"));
-    }
+    let o = video_options(options)?;
     if file.size == 0 {
         return Err(UploadError::invalid(PROVIDER, "PeerTube does not accept an empty file"));
     }
+    // The caller's video fields, open-ended, pass through; a missing name is the file's.
     let mut opts = options.clone();
-    if opts.get("name").and_then(Json::as_str).is_none_or(|n| n.trim().is_empty()) {
+    if o.name.as_ref().and_then(Json::as_str).is_none_or(|n| n.trim().is_empty()) {
         let name: String = file.name.chars().take(120).collect();
-        opts.set("name", Json::String(if name.chars().count() >= 3 { name } else { format!("{name:_<3}") }));
+        let name = Json::String(if name.chars().count() >= 3 { name } else { format!("{name:_<3}") });
+        if let Some(map) = opts.as_object_mut() {
+            map.insert("name".into(), name);
+        }
     }
     let mut parts = Vec::new();
     video_fields(&opts, &mut parts);
     parts.push(file_part("videofile", file, 0, "application/octet-stream"));
-    Ok(multipart(Method::Post, api(endpoint, "/api/v1/videos/upload"), token, parts, "legacy upload"))
+    Ok(multipart(Method::Post, api(endpoint, "/api/v1/videos/upload"), token, parts, "legacy upload", accept::<VideoCreated>))
 }
 
 /// `PUT /api/v1/videos/{id}/captions/{lang}` (`captionfile`, .vtt or .srt, ≤ 20 MB).
@@ -198,7 +356,7 @@ pub fn caption(endpoint: &str, token: &str, video_id: &str, language: &str, file
     check_file(file, "a caption", &[".vtt", ".srt"], 20 * 1024 * 1024)?;
     let url = api(endpoint, &format!("/api/v1/videos/{}/captions/{}", encode_component(video_id), encode_component(language)));
     let fallback = if file.name.to_ascii_lowercase().ends_with(".srt") { "application/x-subrip" } else { "text/vtt" };
-    Ok(multipart(Method::Put, url, token, vec![file_part("captionfile", file, 0, fallback)], "caption upload"))
+    Ok(multipart(Method::Put, url, token, vec![file_part("captionfile", file, 0, fallback)], "caption upload", accept_json))
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &[".png", ".jpg", ".jpeg", ".gif", ".webp"];
@@ -212,7 +370,7 @@ pub fn avatar(endpoint: &str, token: &str, channel: Option<&str>, file: &FileInf
         Some(c) if !c.is_empty() => format!("/api/v1/video-channels/{}/avatar/pick", encode_component(c)),
         _ => "/api/v1/users/me/avatar/pick".to_string(),
     };
-    Ok(multipart(Method::Post, api(endpoint, &path), token, vec![file_part("avatarfile", file, 0, "image/png")], "avatar upload"))
+    Ok(multipart(Method::Post, api(endpoint, &path), token, vec![file_part("avatarfile", file, 0, "image/png")], "avatar upload", accept::<Avatars>))
 }
 
 /// A channel's banner (`POST /api/v1/video-channels/{handle}/banner/pick`, `bannerfile`).
@@ -223,24 +381,22 @@ pub fn banner(endpoint: &str, token: &str, channel: &str, file: &FileInfo) -> Re
     }
     check_file(file, "a banner", IMAGE_EXTENSIONS, IMAGE_MAX)?;
     let url = api(endpoint, &format!("/api/v1/video-channels/{}/banner/pick", encode_component(channel)));
-    Ok(multipart(Method::Post, url, token, vec![file_part("bannerfile", file, 0, "image/png")], "banner upload"))
+    Ok(multipart(Method::Post, url, token, vec![file_part("bannerfile", file, 0, "image/png")], "banner upload", accept::<Banners>))
 }
 
 /// `POST /api/v1/videos/imports` with a `.torrent` file (or, with no file, `targetUrl` or
 /// `magnetUri` from `options`), plus `channelId` and the video fields.
 pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, options: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    if options.get("channelId").and_then(Json::as_u64).filter(|c| *c > 0).is_none() {
-        return Err(UploadError::invalid(PROVIDER, "channelId must be a positive integer"));
-    }
+    let o = video_options(options)?;
     let mut parts = Vec::new();
     video_fields(options, &mut parts);
-    let sources = [options.get("targetUrl"), options.get("magnetUri")].iter().filter(|v| v.is_some()).count() + usize::from(file.is_some());
+    let sources = [&o.target_url, &o.magnet_uri].iter().filter(|v| v.is_some()).count() + usize::from(file.is_some());
     if sources != 1 {
         return Err(UploadError::invalid(PROVIDER, "give exactly one of a .torrent file, targetUrl or magnetUri"));
     }
-    for key in ["targetUrl", "magnetUri"] {
-        if let Some(v) = options.get(key) {
+    for (key, value) in [("targetUrl", &o.target_url), ("magnetUri", &o.magnet_uri)] {
+        if let Some(v) = value {
             form_fields(key, v, &mut parts);
         }
     }
@@ -248,7 +404,7 @@ pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, option
         check_file(f, "a torrent", &[".torrent"], 200 * 1024)?;
         parts.push(file_part("torrentfile", f, 0, "application/x-bittorrent"));
     }
-    Ok(multipart(Method::Post, api(endpoint, "/api/v1/videos/imports"), token, parts, "video import"))
+    Ok(multipart(Method::Post, api(endpoint, "/api/v1/videos/imports"), token, parts, "video import", accept_json))
 }
 
 #[cfg(test)]
@@ -276,7 +432,8 @@ mod tests {
         }
         let v = p.handle(&req, Outcome::Response(Response::new(200).with_body(r#"{"access_token":"a","refresh_token":"r"}"#)));
         assert_eq!(v, Verdict::Continue);
-        assert!(matches!(p.next(), Next::Done(j) if j.get("access_token").and_then(Json::as_str) == Some("a")));
+        let Next::Done(j) = p.next() else { panic!() };
+        assert_eq!(codec::from_json::<Token>(&j).map(|t| t.access_token), Ok("a".to_string()));
     }
 
     #[test]
@@ -290,7 +447,7 @@ mod tests {
 
     #[test]
     fn multipart_fields_and_checks() {
-        let opts = Json::parse(r#"{"channelId":3,"tags":["a","b"],"scheduleUpdate":{"updateAt":"2030"},"bogus":1}"#).unwrap();
+        let opts = codec::decode::<Json>(r#"{"channelId":3,"tags":["a","b"],"scheduleUpdate":{"updateAt":"2030"},"bogus":1}"#).unwrap();
         let mut p = legacy_upload("http://x", "t", &info("movie.mp4", 10), &opts).unwrap();
         let Next::Send(req) = p.next() else { panic!() };
         let Body::Multipart(parts) = &req.body else { panic!() };
@@ -303,8 +460,8 @@ mod tests {
         assert_eq!(names, ["channelId", "tags[0]", "tags[1]", "scheduleUpdate[updateAt]", "name", "videofile"]);
         assert!(caption("http://x", "t", "1", "en", &info("sub.txt", 3)).is_err());
         assert_eq!(avatar("http://x", "t", None, &info("a.png", 5 << 20)).err().map(|e| e.code), Some(ErrorCode::TooLarge));
-        assert!(import_video("http://x", "t", None, &Json::parse(r#"{"channelId":1}"#).unwrap()).is_err());
-        let mut t = import_video("http://x", "t", Some(&info("a.torrent", 100)), &Json::parse(r#"{"channelId":1}"#).unwrap()).unwrap();
+        assert!(import_video("http://x", "t", None, &codec::decode::<Json>(r#"{"channelId":1}"#).unwrap()).is_err());
+        let mut t = import_video("http://x", "t", Some(&info("a.torrent", 100)), &codec::decode::<Json>(r#"{"channelId":1}"#).unwrap()).unwrap();
         let Next::Send(req) = t.next() else { panic!() };
         assert_eq!(req.url, "http://x/api/v1/videos/imports");
     }

@@ -2,8 +2,8 @@
 //! `UploadError`; all run through the shared engine (retries, typed errors, token refresh).
 
 use super::error::to_js;
-use crate::core::JsonExt as _;
-use super::options::{files, get, Options};
+use crate::core::codec;
+use super::options::{files, Options};
 use super::{json_to_js, run_protocol};
 use crate::core::retry::RetryPolicy;
 use crate::core::{Json, UploadError};
@@ -25,13 +25,79 @@ pub(super) fn upload_protocol(
     let p = opts.provider;
     let file = super::options::single(p, infos)?;
     let endpoint = opts.endpoint()?;
-    let token = opts.required_string("accessToken")?;
+    let po = PeerTubeOptions::read(opts, &["accessToken", "userId"])?;
+    let token = required(opts, po.access_token, "accessToken")?;
     if p == "peertube-import" {
-        let user = opts.integer("userId")?.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
+        let user = po.user_id.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
         Ok(Box::new(PeerTube::import(&endpoint, &token, &file, user, chunk)?))
     } else {
         Ok(Box::new(PeerTube::video(&endpoint, &token, &file, &opts.data, chunk)?))
     }
+}
+
+/// PeerTube's own options, as the JS object gives them (`rename_all = "camelCase"`). Endpoint,
+/// retry and the other shared options are read by [`Options`].
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PeerTubeOptions {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    user_id: Option<u64>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    otp: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    /// A video id (number) or its uuid / short uuid (string).
+    #[serde(default)]
+    video_id: Option<Json>,
+}
+
+/// What each option must be, for the message naming the one that did not decode.
+/// The others are strings.
+const EXPECTED: &[(&str, &str)] = &[("userId", "must be a non-negative integer")];
+
+impl PeerTubeOptions {
+    /// Decodes the options in `keys` (those the caller reads; the others are not looked at).
+    fn read(o: &Options, keys: &[&str]) -> Result<Self, UploadError> {
+        let mut mine = serde_json::Map::new();
+        for (key, value) in o.data.as_object().into_iter().flatten() {
+            if keys.contains(&key.as_str()) {
+                mine.insert(key.clone(), value.clone());
+            }
+        }
+        let all = Json::Object(mine);
+        if let Ok(v) = codec::from_json::<Self>(&all) {
+            return Ok(v);
+        }
+        // Every field is optional, so only the culprit fails on its own.
+        for key in keys {
+            let Some((k, v)) = all.as_object().and_then(|m| m.get_key_value(*key)) else { continue };
+            let one = Json::Object([(k.clone(), v.clone())].into_iter().collect());
+            if codec::from_json::<Self>(&one).is_err() {
+                let what = EXPECTED.iter().find(|(k, _)| k == key).map_or("must be a string", |(_, w)| w);
+                return Err(UploadError::invalid(o.provider, format!("{key} {what}")));
+            }
+        }
+        Err(UploadError::invalid(o.provider, "options must be an object"))
+    }
+}
+
+/// A required string option: absent or empty is "`key` is required".
+fn required(o: &Options, value: Option<String>, key: &str) -> Result<String, UploadError> {
+    value.filter(|s| !s.is_empty()).ok_or_else(|| UploadError::invalid(o.provider, format!("{key} is required")))
 }
 
 fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
@@ -59,8 +125,12 @@ fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadErro
     v.pop().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"))
 }
 
-fn authed(o: &Options) -> Result<(String, String), UploadError> {
-    Ok((o.endpoint()?, o.required_string("accessToken")?))
+/// The endpoint, the access token and PeerTube's other options.
+fn authed(o: &Options, keys: &[&str]) -> Result<(String, String, PeerTubeOptions), UploadError> {
+    let endpoint = o.endpoint()?;
+    let mut po = PeerTubeOptions::read(o, &[&["accessToken"][..], keys].concat())?;
+    let token = required(o, po.access_token.take(), "accessToken")?;
+    Ok((endpoint, token, po))
 }
 
 /// Logs in with the OAuth password grant: `{ endpoint, username, password, otp?, clientId?,
@@ -70,7 +140,11 @@ fn authed(o: &Options) -> Result<(String, String), UploadError> {
 pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOptions")] options: JsValue) -> js_sys::Promise {
     let prepared = (|| -> Result<_, UploadError> {
         let o = opts(&options)?;
-        Ok((o.endpoint()?, o.required_string("username")?, o.required_string("password")?, o.string("otp")?, o.string("clientId")?, o.string("clientSecret")?, policy(&o)?))
+        let endpoint = o.endpoint()?;
+        let po = PeerTubeOptions::read(&o, &["username", "password", "otp", "clientId", "clientSecret"])?;
+        let user = required(&o, po.username, "username")?;
+        let pass = required(&o, po.password, "password")?;
+        Ok((endpoint, user, pass, po.otp, po.client_id, po.client_secret, policy(&o)?))
     })();
     let (endpoint, user, pass, otp, cid, csec, retry) = match prepared {
         Ok(p) => p,
@@ -81,17 +155,19 @@ pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOption
             (Some(a), Some(b)) => (a, b),
             _ => {
                 let c = run_protocol(Box::new(api::oauth_client(&endpoint)), vec![], retry.clone(), None).await.map_err(to_js)?;
-                let s = |k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
-                match (s("client_id"), s("client_secret")) {
-                    (Some(a), Some(b)) => (a, b),
-                    _ => return Err(to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret"))),
-                }
+                // Already checked by the one-request answer (`api::OAuthClient`).
+                let c = codec::from_json::<api::OAuthClient>(&c)
+                    .map_err(|_| to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret")))?;
+                (c.client_id, c.client_secret)
             }
         };
         let proto = api::token_password(&endpoint, &cid, &csec, &user, &pass, otp.as_deref()).map_err(to_js)?;
+        // PeerTube's answer, its shape checked (`api::Token`), plus the client needed to refresh.
         let mut tok = run_protocol(Box::new(proto), vec![], retry, None).await.map_err(|e| to_js(e.redact(&pass)))?;
-        tok.set("client_id", Json::String(cid));
-        tok.set("client_secret", Json::String(csec));
+        if let Json::Object(fields) = &mut tok {
+            fields.insert("client_id".into(), Json::String(cid));
+            fields.insert("client_secret".into(), Json::String(csec));
+        }
         Ok(json_to_js(&tok))
     })
 }
@@ -100,7 +176,11 @@ pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOption
 #[wasm_bindgen(js_name = peertubeRefreshToken, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRefreshOptions")] options: JsValue) -> js_sys::Promise {
     spawn(&options, false, &|o| {
-        let p = api::token_refresh(&o.endpoint()?, &o.required_string("clientId")?, &o.required_string("clientSecret")?, &o.required_string("refreshToken")?)?;
+        let endpoint = o.endpoint()?;
+        let po = PeerTubeOptions::read(o, &["clientId", "clientSecret", "refreshToken"])?;
+        let client_id = required(o, po.client_id, "clientId")?;
+        let client_secret = required(o, po.client_secret, "clientSecret")?;
+        let p = api::token_refresh(&endpoint, &client_id, &client_secret, &required(o, po.refresh_token, "refreshToken")?)?;
         Ok((p, vec![]))
     })
 }
@@ -110,8 +190,8 @@ pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRef
 #[wasm_bindgen(js_name = peertubeImportStatus, unchecked_return_type = "Promise<PeerTubeUserImport | null>")]
 pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { userId: number }")] options: JsValue) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
-        let user = o.integer("userId")?.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
+        let (endpoint, token, po) = authed(o, &["userId"])?;
+        let user = po.user_id.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
         Ok((api::import_latest(&endpoint, &token, user)?, vec![]))
     })
 }
@@ -120,7 +200,7 @@ pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAut
 #[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: PeerTubeVideoImport[] }>")]
 pub fn peertube_list_imports(#[wasm_bindgen(unchecked_param_type = "PeerTubeListImportsOptions")] options: JsValue) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
+        let (endpoint, token, _) = authed(o, &[])?;
         Ok((api::list_imports(&endpoint, &token, &o.data)?, vec![]))
     })
 }
@@ -132,7 +212,7 @@ pub fn peertube_legacy_upload(
     #[wasm_bindgen(unchecked_param_type = "PeerTubeLegacyUploadOptions")] options: JsValue,
 ) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
+        let (endpoint, token, _) = authed(o, &[])?;
         let (blob, info) = one_file(&file)?;
         Ok((api::legacy_upload(&endpoint, &token, &info, &o.data)?, vec![blob]))
     })
@@ -145,13 +225,14 @@ pub fn peertube_upload_caption(
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { videoId: string | number; language: string }")] options: JsValue,
 ) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
-        let video = match get(&o.raw, "videoId") {
-            Some(v) => v.as_string().or_else(|| v.as_f64().map(|n| (n as u64).to_string())).unwrap_or_default(),
+        let (endpoint, token, po) = authed(o, &["videoId", "language"])?;
+        let video = match po.video_id {
+            Some(Json::String(s)) => s,
+            Some(n) => n.as_f64().map(|n| (n as u64).to_string()).unwrap_or_default(),
             None => String::new(),
         };
         let (blob, info) = one_file(&file)?;
-        let p = api::caption(&endpoint, &token, &video, &o.required_string("language")?, &info)?;
+        let p = api::caption(&endpoint, &token, &video, &required(o, po.language, "language")?, &info)?;
         Ok((p, vec![blob]))
     })
 }
@@ -163,9 +244,9 @@ pub fn peertube_update_avatar(
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel?: string }")] options: JsValue,
 ) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
+        let (endpoint, token, po) = authed(o, &["channel"])?;
         let (blob, info) = one_file(&file)?;
-        let p = api::avatar(&endpoint, &token, o.string("channel")?.as_deref(), &info)?;
+        let p = api::avatar(&endpoint, &token, po.channel.as_deref(), &info)?;
         Ok((p, vec![blob]))
     })
 }
@@ -177,9 +258,9 @@ pub fn peertube_update_banner(
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel: string }")] options: JsValue,
 ) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
+        let (endpoint, token, po) = authed(o, &["channel"])?;
         let (blob, info) = one_file(&file)?;
-        let p = api::banner(&endpoint, &token, &o.required_string("channel")?, &info)?;
+        let p = api::banner(&endpoint, &token, &required(o, po.channel, "channel")?, &info)?;
         Ok((p, vec![blob]))
     })
 }
@@ -191,7 +272,7 @@ pub fn peertube_import_video(
     #[wasm_bindgen(unchecked_param_type = "PeerTubeImportVideoOptions")] options: JsValue,
 ) -> js_sys::Promise {
     spawn(&options, true, &|o| {
-        let (endpoint, token) = authed(o)?;
+        let (endpoint, token, _) = authed(o, &[])?;
         let (blobs, info) = if file.is_null() || file.is_undefined() {
             (vec![], None)
         } else {

@@ -394,6 +394,49 @@ async fn constructor_validates_synchronously_and_sends_nothing() {
     assert_eq!(s.log().await.length(), 0, "no request sent");
 }
 
+/// PeerTube's own options are decoded into a typed struct; one of the wrong type is named, with
+/// what it must be, and nothing is sent.
+#[wasm_bindgen_test]
+async fn a_bad_peertube_option_is_named() {
+    let s = Session::new("{}").await;
+    let f: JsValue = file(&bytes(100, 1), "a.mp4", "video/mp4").into();
+    let ep = peertube_url();
+    let cases = [
+        (format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":5,"channelId":1}}"#), "accessToken must be a string"),
+        (format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":"t","channelId":"1"}}"#), "channelId must be a positive integer"),
+        (format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":"t","channelId":1.5}}"#), "channelId must be a positive integer"),
+        (format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":"t","channelId":0}}"#), "channelId must be a positive integer"),
+        (format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":"t"}}"#), "channelId is required"),
+        (format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":""}}"#), "accessToken is required"),
+        (format!(r#"{{"provider":"peertube-import","endpoint":"{ep}","accessToken":"t","userId":"7"}}"#), "userId must be a non-negative integer"),
+        (format!(r#"{{"provider":"peertube-import","endpoint":"{ep}","accessToken":"t","userId":-1}}"#), "userId must be a non-negative integer"),
+        (format!(r#"{{"provider":"peertube-import","endpoint":"{ep}","accessToken":"t"}}"#), "userId is required"),
+    ];
+    for (c, message) in &cases {
+        let err = new_upload(&f, &options(c)).err().unwrap_or_else(|| panic!("accepted {c}"));
+        assert_eq!(code(&err), "invalid-input", "{c}");
+        assert!(str_field(&err, "message").contains(message), "{c}: {}", str_field(&err, "message"));
+    }
+    // An option the upload does not read is not looked at.
+    let o = options(&format!(r#"{{"provider":"peertube","endpoint":"{ep}","accessToken":"t","channelId":1,"channel":5,"username":[]}}"#));
+    assert!(new_upload(&f, &o).is_ok());
+    // The one-request helpers name theirs too.
+    let rejected = |p: js_sys::Promise, message: &'static str| async move {
+        let err = JsFuture::from(p).await.expect_err(message);
+        assert_eq!(code(&err), "invalid-input", "{message}");
+        assert!(str_field(&err, "message").contains(message), "{message}: {}", str_field(&err, "message"));
+    };
+    let login = options(&format!(r#"{{"endpoint":"{ep}","username":5,"password":"p"}}"#));
+    rejected(chunkup::web::peertube::peertube_login(login.into()), "username must be a string").await;
+    let refresh = options(&format!(r#"{{"endpoint":"{ep}","refreshToken":"r","clientId":"c","clientSecret":false}}"#));
+    rejected(chunkup::web::peertube::peertube_refresh_token(refresh.into()), "clientSecret must be a string").await;
+    rejected(chunkup::web::peertube::peertube_import_status(auth_opts(&s, r#""userId":"7""#)), "userId must be a non-negative integer").await;
+    let img: JsValue = file(&bytes(10, 2), "b.png", "image/png").into();
+    rejected(chunkup::web::peertube::peertube_update_banner(img.clone(), auth_opts(&s, r#""channel":5"#)), "channel must be a string").await;
+    rejected(chunkup::web::peertube::peertube_update_banner(img, auth_opts(&s, "")), "channel is required").await;
+    assert_eq!(s.log().await.length(), 0, "no request sent");
+}
+
 #[wasm_bindgen_test]
 async fn start_twice_is_refused() {
     let s = Session::new("{}").await;

@@ -7,7 +7,6 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::progress::Snapshot;
-use chunkup::core::JsonExt as _;
 use chunkup::core::retry::{status_is_retryable, RetryPolicy};
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, UploadError};
 use chunkup::engine::{Action, Engine, State};
@@ -32,7 +31,7 @@ fn file(name: &str, size: u64, mime: &str) -> FileInfo {
 }
 
 fn opts(s: &str) -> Json {
-    Json::parse(s).unwrap()
+    serde_json::from_str::<Json>(s).unwrap()
 }
 
 fn video(size: u64, chunk: u64) -> PeerTube {
@@ -171,7 +170,7 @@ fn init_request_shape() {
     assert_eq!(r.get_header("X-Upload-Content-Type"), Some("video/mp4"));
     let Body::Text { content_type, text } = &r.body else { panic!("{:?}", r.body) };
     assert!(content_type.starts_with("application/json"));
-    let body = Json::parse(text).unwrap();
+    let body = serde_json::from_str::<Json>(text).unwrap();
     assert_eq!(body.get("name").and_then(Json::as_str), Some("My Holiday.mp4"), "name defaults to the file name");
     assert_eq!(body.get("filename").and_then(Json::as_str), Some("My Holiday.mp4"));
     assert_eq!(body.get("channelId").and_then(Json::as_u64), Some(3));
@@ -179,7 +178,7 @@ fn init_request_shape() {
     assert_eq!(body.get("privacy").and_then(Json::as_u64), Some(2));
     assert_eq!(body.get("waitTranscoding").and_then(Json::as_bool), Some(true));
     assert_eq!(body.get("nsfw").and_then(Json::as_bool), Some(false));
-    assert_eq!(body.path("scheduleUpdate.updateAt").and_then(Json::as_str), Some("2030-01-01T00:00:00Z"));
+    assert_eq!(body.pointer("/scheduleUpdate/updateAt").and_then(Json::as_str), Some("2030-01-01T00:00:00Z"));
     assert_eq!(body.get("tags").and_then(Json::as_array).map(|a| a.len()), Some(2));
     assert_eq!(body.get("description").and_then(Json::as_str), Some("A long description"));
     for absent in ["bogus", "accessToken", "endpoint", "support"] {
@@ -195,7 +194,7 @@ fn init_name_type_and_endpoint_variants() {
     let body = |p: &mut PeerTube| {
         let Next::Send(r) = p.next() else { panic!() };
         let Body::Text { text, .. } = &r.body else { panic!() };
-        (r.clone(), Json::parse(text).unwrap())
+        (r.clone(), serde_json::from_str::<Json>(text).unwrap())
     };
     // Explicit name and filename win; an empty mime type becomes application/octet-stream.
     let mut p = PeerTube::video(EP, TOKEN, &file("x.webm", 10, ""), &opts(r#"{"channelId":1,"name":"My title","filename":"other.webm"}"#), None).unwrap();
@@ -359,7 +358,7 @@ fn chunks_follow_the_servers_range_and_end_with_the_video() {
         assert_eq!(s.e.progress().loaded, b);
     }
     let j = s.finished().unwrap();
-    assert_eq!(j.path("video.uuid").and_then(Json::as_str), Some("0000-1111"));
+    assert_eq!(j.pointer("/video/uuid").and_then(Json::as_str), Some("0000-1111"));
     assert_eq!(s.e.progress().loaded, size);
     assert_eq!(s.e.requests_sent(), 5);
     assert_eq!(s.e.state(), State::Finished);
@@ -446,7 +445,7 @@ fn final_answer_variants() {
         let mut s = after_init(10, MIN_CHUNK);
         s.exchange(out(r.clone()));
         match (s.finished(), want) {
-            (Ok(j), Ok(id)) => assert_eq!(j.path("video.id").and_then(Json::as_u64), id, "{r:?}"),
+            (Ok(j), Ok(id)) => assert_eq!(j.pointer("/video/id").and_then(Json::as_u64), id, "{r:?}"),
             (Err(e), Err(code)) => assert_eq!(e.code, code, "{r:?}"),
             (got, want) => panic!("{r:?}: {got:?} vs {want:?}"),
         }
@@ -516,7 +515,7 @@ fn init_error_statuses_map_to_codes() {
         let e = res.unwrap_err();
         assert_eq!((e.code, e.status, e.retryable, e.provider), (code, Some(r.status), false, PROVIDER), "{r:?}");
         assert_eq!(s.e.requests_sent(), 1, "{} must not be retried", r.status);
-        if let Some(detail) = Json::parse(&r.body).ok().and_then(|j| j.get("detail").and_then(Json::as_str).map(str::to_string)) {
+        if let Some(detail) = serde_json::from_str::<Json>(&r.body).ok().and_then(|j| j.get("detail").and_then(Json::as_str).map(str::to_string)) {
             assert!(e.message.contains(&detail), "{}", e.message);
         }
     }
@@ -633,7 +632,7 @@ fn offset_query_that_completes_the_upload() {
     s.exchange(Outcome::Network("lost".into()));
     let q = s.exchange(done());
     assert!(is_query(&q, 10));
-    assert_eq!(s.finished().unwrap().path("video.id").and_then(Json::as_u64), Some(42));
+    assert_eq!(s.finished().unwrap().pointer("/video/id").and_then(Json::as_u64), Some(42));
     assert_eq!(s.e.progress().loaded, 10);
 }
 
@@ -932,7 +931,7 @@ fn a_lost_final_answer_is_resolved_with_the_video_the_upload_created() {
     assert_eq!(q("search").as_deref(), Some("clip.mp4"));
     assert_eq!((q("start").as_deref(), q("count").as_deref()), (Some("0"), Some("100")));
     let json = s.finished().unwrap();
-    assert_eq!(json.to_json_string(), r#"{"video":{"id":7,"shortUUID":"short7","uuid":"uuid-7"}}"#, "the shape of the last chunk's answer");
+    assert_eq!(serde_json::to_string(&json).unwrap(), r#"{"video":{"id":7,"shortUUID":"short7","uuid":"uuid-7"}}"#, "the shape of the last chunk's answer");
     assert_eq!(s.e.progress().loaded, 2 * MIN_CHUNK);
 
     // Only an older namesake (an earlier upload of the same title): not this upload's video.
@@ -952,7 +951,7 @@ fn a_lost_final_answer_is_resolved_with_the_video_the_upload_created() {
     s.exchange(listing(101, &others));
     let second = s.exchange(listing(101, &[(77, "clip.mp4", 3, "1970-01-01T00:00:04Z")]));
     assert!(second.url.contains("start=100"), "{}", second.url);
-    assert_eq!(s.finished().unwrap().path("video.id").and_then(Json::as_u64), Some(77));
+    assert_eq!(s.finished().unwrap().pointer("/video/id").and_then(Json::as_u64), Some(77));
 
     // The lookup itself is retried after a 5xx or a lost answer, and refreshes an expired token.
     let mut s = after_init(10, MIN_CHUNK);
@@ -961,7 +960,7 @@ fn a_lost_final_answer_is_resolved_with_the_video_the_upload_created() {
     s.exchange(out(resp(502)));
     s.exchange(Outcome::Network("reset".into()));
     s.exchange(listing(1, &[(3, "clip.mp4", 3, "1970-01-01T00:00:00.900Z")]));
-    assert_eq!(s.finished().unwrap().path("video.uuid").and_then(Json::as_str), Some("uuid-3"));
+    assert_eq!(s.finished().unwrap().pointer("/video/uuid").and_then(Json::as_str), Some("uuid-3"));
 }
 
 #[test]
@@ -1128,7 +1127,7 @@ fn import_request_shape_and_result() {
     assert_eq!(init.get_header("X-Upload-Content-Length"), Some(size.to_string().as_str()));
     assert_eq!(init.get_header("X-Upload-Content-Type"), Some("application/zip"));
     let Body::Text { text, .. } = &init.body else { panic!() };
-    let b = Json::parse(text).unwrap();
+    let b = serde_json::from_str::<Json>(text).unwrap();
     assert_eq!(b.get("filename").and_then(Json::as_str), Some("archive.ZIP"));
     assert_eq!(b.get("lastModified").and_then(Json::as_f64), Some(LM));
     assert!(b.get("name").is_none() && b.get("channelId").is_none());
@@ -1136,13 +1135,13 @@ fn import_request_shape_and_result() {
     assert_eq!(c.url, "http://tube.test:9000/api/v1/users/7/imports/import-resumable?upload_id=i1");
     s.exchange(out(resp(200).with_body(r#"{"userImport":{"id":9}}"#)));
     let j = s.finished().unwrap();
-    assert_eq!(j.path("userImport.id").and_then(Json::as_u64), Some(9));
+    assert_eq!(j.pointer("/userImport/id").and_then(Json::as_u64), Some(9));
     // openapi says 204: an empty result object.
     let mut s = Step::new(PeerTube::import(EP, TOKEN, &file("a.zip", 5, ""), 7, None).unwrap(), false);
     let init = s.exchange(created("/api/v1/users/7/imports/import-resumable?upload_id=i2"));
     assert_eq!(init.get_header("X-Upload-Content-Type"), Some("application/octet-stream"));
     s.exchange(out(resp(204)));
-    assert_eq!(s.finished().unwrap(), Json::object());
+    assert_eq!(s.finished().unwrap(), Json::Object(Default::default()));
 }
 
 #[test]
@@ -1591,7 +1590,7 @@ proptest! {
         prop_assert!(monotonic(&run.progress));
         match &run.result {
             Ok(j) => {
-                prop_assert_eq!(j.path("video.id").and_then(Json::as_u64), Some(42));
+                prop_assert_eq!(j.pointer("/video/id").and_then(Json::as_u64), Some(42));
                 prop_assert!(sim.completed && sim.holds_the_file());
                 prop_assert_eq!(run.progress.last().map(|s| (s.loaded, s.total)), Some((size, size)));
             }
@@ -1770,7 +1769,7 @@ fn login_errors() {
     assert_eq!(sent.len(), 1);
     // A login POST is resent after 429/503 (the server did nothing), never after a lost answer.
     let p = api::token_password(EP, "c", "s", "u", "p", None).unwrap();
-    let (res, sent) = run_oneshot(p, vec![out(resp(429).with_header("Retry-After", "1")), out(resp(503)), out(resp(200).with_body("{}"))]);
+    let (res, sent) = run_oneshot(p, vec![out(resp(429).with_header("Retry-After", "1")), out(resp(503)), out(resp(200).with_body(r#"{"access_token":"at"}"#))]);
     assert!(res.is_ok());
     assert_eq!(sent.len(), 3);
     let p = api::token_password(EP, "c", "s", "u", "p", None).unwrap();
@@ -1801,7 +1800,7 @@ fn refresh_grant() {
 fn caption_upload_shape() {
     let p = api::caption(EP, TOKEN, "sU 1/2", "pt-BR", &file("subs.srt", 1234, "")).unwrap();
     let (res, sent) = run_oneshot(p, vec![out(resp(204))]);
-    assert_eq!(res.unwrap(), Json::object());
+    assert_eq!(res.unwrap(), Json::Object(Default::default()));
     let r = &sent[0];
     assert_eq!((r.method, r.url.as_str()), (Method::Put, "http://tube.test:9000/api/v1/videos/sU%201%2F2/captions/pt-BR"));
     assert_eq!(r.get_header("Authorization"), Some(format!("Bearer {TOKEN}").as_str()));
@@ -1937,24 +1936,25 @@ fn video_import_and_legacy_upload_shapes() {
 fn import_status_and_listing() {
     let p = api::import_latest(EP, TOKEN, 7).unwrap();
     let (res, sent) = run_oneshot(p, vec![out(resp(200).with_body(r#"{"id":3,"state":{"id":2,"label":"Processing"},"createdAt":"2024-01-01T00:00:00Z"}"#))]);
-    assert_eq!(res.unwrap().path("state.label").and_then(Json::as_str), Some("Processing"));
+    assert_eq!(res.unwrap().pointer("/state/label").and_then(Json::as_str), Some("Processing"));
     assert_eq!((sent[0].method, sent[0].url.as_str()), (Method::Get, "http://tube.test:9000/api/v1/users/7/imports/latest"));
     let p = api::import_latest(EP, TOKEN, 7).unwrap();
     assert_eq!(run_oneshot(p, vec![out(resp(404).with_body("Not found"))]).0.unwrap(), Json::Null);
     // A GET is resent after a network error.
     let p = api::import_latest(EP, TOKEN, 7).unwrap();
-    let (res, sent) = run_oneshot(p, vec![Outcome::Network("x".into()), out(resp(500)), out(resp(200).with_body("{}"))]);
+    let status = r#"{"id":3,"state":{"id":3,"label":"Completed"},"createdAt":"2024-01-01T00:00:00Z"}"#;
+    let (res, sent) = run_oneshot(p, vec![Outcome::Network("x".into()), out(resp(500)), out(resp(200).with_body(status))]);
     assert!(res.is_ok());
     assert_eq!(sent.len(), 3);
 
     let mut p = api::list_imports(EP, TOKEN, &opts(r#"{"start":0,"count":15,"sort":"-createdAt","search":"a b&c","bogus":1,"targetUrl":null}"#)).unwrap();
     let r = first(&mut p);
     assert_eq!(r.url, "http://tube.test:9000/api/v1/users/me/videos/imports?start=0&count=15&sort=-createdAt&search=a%20b%26c");
-    let mut p = api::list_imports(EP, TOKEN, &Json::object()).unwrap();
+    let mut p = api::list_imports(EP, TOKEN, &Json::Object(Default::default())).unwrap();
     assert_eq!(first(&mut p).url, "http://tube.test:9000/api/v1/users/me/videos/imports");
-    assert!(api::list_imports(EP, "", &Json::object()).is_err());
+    assert!(api::list_imports(EP, "", &Json::Object(Default::default())).is_err());
     // Non-JSON success body: a protocol error.
-    let p = api::list_imports(EP, TOKEN, &Json::object()).unwrap();
+    let p = api::list_imports(EP, TOKEN, &Json::Object(Default::default())).unwrap();
     assert_eq!(run_oneshot(p, vec![out(resp(200).with_body("<html>"))]).0.unwrap_err().code, ErrorCode::Protocol);
 }
 
@@ -2081,4 +2081,48 @@ fn a_404_to_the_first_attempt_of_the_last_chunk_starts_over_but_after_a_lost_ans
     s.exchange(out(resp(404)));
     assert!(is_lookup(&s.exchange(listing(0, &[]))));
     assert_eq!(s.err().code, ErrorCode::SessionExpired);
+}
+
+/// Answers are decoded into their types: a 2xx answer of another shape (a proxy's `{}`, a field
+/// of the wrong type), which string lookups passed on to the page as if it were the answer, is a
+/// protocol error naming what was expected.
+#[test]
+fn helper_answers_of_the_wrong_shape_are_protocol_errors() {
+    let refused = |p: OneShot, body: &str| {
+        let (res, sent) = run_oneshot(p, vec![out(resp(200).with_body(body))]);
+        assert_eq!(sent.len(), 1, "not resent: {body}");
+        let e = res.expect_err(body);
+        assert_eq!((e.code, e.status, e.retryable), (ErrorCode::Protocol, Some(200), false), "{body}");
+        e.message
+    };
+    let login = || api::token_password(EP, "c", "s", "u", "p", None).unwrap();
+    for body in ["{}", r#"{"access_token":5}"#, r#"{"access_token":"a","expires_in":"soon"}"#, "[]"] {
+        assert!(refused(login(), body).contains("access_token"), "{body}");
+    }
+    let refresh = api::token_refresh(EP, "c", "s", "r").unwrap();
+    refused(refresh, r#"{"refresh_token":"r2"}"#);
+    for body in [r#"{"client_id":"a"}"#, r#"{"client_id":"a","client_secret":7}"#] {
+        let m = refused(api::oauth_client(EP), body);
+        assert_eq!(m, "oauth-clients/local did not return client_id and client_secret");
+    }
+    for body in ["{}", r#"{"id":"3","state":{"id":2,"label":"Processing"},"createdAt":"2024"}"#, r#"{"id":3,"state":2,"createdAt":"2024"}"#] {
+        refused(api::import_latest(EP, TOKEN, 7).unwrap(), body);
+    }
+    for body in ["{}", r#"{"total":"2","data":[]}"#, r#"{"total":1,"data":{}}"#] {
+        refused(api::list_imports(EP, TOKEN, &opts("{}")).unwrap(), body);
+    }
+    let avatar = || api::avatar(EP, TOKEN, None, &file("me.png", 100, "")).unwrap();
+    refused(avatar(), r#"{"avatars":{}}"#);
+    refused(avatar(), "{}");
+    refused(api::banner(EP, TOKEN, "chan", &file("b.png", 10, "")).unwrap(), r#"{"avatars":[]}"#);
+    let legacy = || api::legacy_upload(EP, TOKEN, &file("movie.mp4", 1000, "video/mp4"), &opts(r#"{"channelId":2}"#)).unwrap();
+    refused(legacy(), r#"{"video":{"id":"x"}}"#);
+    refused(legacy(), "{}");
+    // An answer of the right shape reaches the page as PeerTube sent it (more fields included).
+    let (res, _) = run_oneshot(legacy(), vec![out(resp(200).with_body(r#"{"video":{"id":4,"uuid":"u","shortUUID":"s","x":1}}"#))]);
+    assert_eq!(res.unwrap(), opts(r#"{"video":{"id":4,"uuid":"u","shortUUID":"s","x":1}}"#));
+    let (res, _) = run_oneshot(api::list_imports(EP, TOKEN, &opts("{}")).unwrap(), vec![out(resp(200).with_body(r#"{"total":1,"data":[{"id":1,"x":[2]}]}"#))]);
+    assert_eq!(res.unwrap(), opts(r#"{"total":1,"data":[{"id":1,"x":[2]}]}"#));
+    // Not JSON at all: the one-request message, as before.
+    assert!(refused(login(), "<html>").contains("not JSON"));
 }
