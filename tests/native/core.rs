@@ -5,7 +5,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::plan::ChunkPlan;
-use chunkup::core::JsonExt as _;
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 use chunkup::core::codec::{decode, encode, DecodeError};
 use chunkup::core::progress::Progress;
 use chunkup::core::redact::redact;

@@ -6,7 +6,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::retry::{status_is_retryable, RetryPolicy};
-use chunkup::core::JsonExt as _;
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 use chunkup::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use chunkup::engine::{Action, Engine, State};
 use chunkup::protocols::{default_verdict, network_retry, Next, Protocol, Verdict};

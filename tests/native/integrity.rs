@@ -7,7 +7,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::digest::{base64, hex, sha256, with_sha256, Checksum, Sha256Stream};
-use chunkup::core::JsonExt as _;
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 use chunkup::core::retry::RetryPolicy;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
 use chunkup::engine::{Action, Engine};

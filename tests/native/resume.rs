@@ -4,7 +4,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::resume::{self, fingerprint, target, ResumeRecord, DEFAULT_TTL_MS, KEY_PREFIX, PEERTUBE_TTL_MS};
-use chunkup::core::JsonExt as _;
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 use chunkup::core::retry::RetryPolicy;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response};
 use chunkup::engine::{Action, Engine};

@@ -10,7 +10,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::plan::ChunkPlan;
-use chunkup::core::JsonExt as _;
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 use chunkup::core::progress::Progress;
 use chunkup::core::retry::{parse_retry_after, RetryPolicy};
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, UploadError};

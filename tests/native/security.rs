@@ -11,7 +11,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::guard::{carries_credential, check};
-use chunkup::core::JsonExt as _;
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 use chunkup::core::redact::redact;
 use chunkup::core::retry::RetryPolicy;
 use chunkup::core::url::origin;
