@@ -2,11 +2,30 @@
 //! answer was lost or a fragment overlapped, then Cloudreve's callback.
 
 use super::wire::proto_err;
-use crate::core::JsonExt as _;
 use super::{Cloudreve, Kind, Phase, SessionInfo, Transfer, PROVIDER};
+use crate::core::codec;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
-use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
+use crate::core::{status_error, truncate, Body, ErrorCode, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
+use serde::Deserialize;
+
+/// The Graph upload session's state (`uploadSession` resource): which bytes it still needs.
+#[derive(Deserialize)]
+struct UploadStatus {
+    #[serde(rename = "nextExpectedRanges")]
+    next_expected_ranges: Vec<String>,
+}
+
+/// A Graph error answer `{error: {code, message}}`.
+#[derive(Deserialize)]
+struct GraphError {
+    error: GraphErrorBody,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    message: String,
+}
 
 impl Cloudreve {
     pub(super) fn onedrive_request(&self, s: &SessionInfo, offset: u64, query: bool) -> Request {
@@ -24,13 +43,12 @@ impl Cloudreve {
     }
 
     /// `nextExpectedRanges[0]`'s start, e.g. `"26-"` or `"26-99"`.
+    /// None when the body does not list them.
     fn next_expected(body: &str) -> Option<Option<u64>> {
-        let j = Json::parse(body.trim()).ok()?;
-        let ranges = j.get("nextExpectedRanges")?.as_array()?;
-        match ranges.first() {
+        let status = codec::decode::<UploadStatus>(body).ok()?;
+        match status.next_expected_ranges.first() {
             None => Some(None),
-            Some(r) => {
-                let s = r.as_str()?;
+            Some(s) => {
                 let start = s.split('-').next()?.trim();
                 if start.is_empty() || !start.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
@@ -87,9 +105,7 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        let graph_message = || {
-            Json::parse(resp.body.trim()).ok().and_then(|j| j.path("error.message").and_then(Json::as_str).map(|s| truncate(s, 300)))
-        };
+        let graph_message = || codec::decode::<GraphError>(&resp.body).ok().map(|g| truncate(&g.error.message, 300));
         match resp.status {
             200 | 201 if !query => self.onedrive_all_received(),
             202 if !query => match Self::next_expected(&resp.body) {

@@ -3,10 +3,44 @@
 //! call's body.
 
 use super::{Cloudreve, Phase, SessionInfo, PROVIDER};
-use crate::core::JsonExt as _;
+use crate::core::codec;
 use crate::core::url::{encode_component, is_absolute_http, join};
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
+use serde::ser::{Serialize, Serializer};
+
+/// `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
+#[derive(serde::Serialize)]
+struct CreateBody<'a> {
+    uri: &'a str,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_id: Option<&'a str>,
+    /// Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<u64>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    mime_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Pairs::is_empty")]
+    metadata: Pairs<'a>,
+}
+
+/// Key–value pairs written as a JSON object, in order.
+struct Pairs<'a>(&'a [(String, String)]);
+
+impl Pairs<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
 
 /// Options of a Cloudreve upload besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -118,30 +152,25 @@ impl Cloudreve {
             return Err(UploadError::invalid(PROVIDER, "endpoint must be an http(s) URL or a path on this site"));
         }
         let uri = target_uri(&p.uri, &file.name)?;
-        let mut body = Json::object().with("uri", uri.as_str()).with("size", file.size);
-        if let Some(id) = &p.policy_id {
-            body.set("policy_id", Json::String(id.clone()));
-        }
-        if file.last_modified.is_finite() && file.last_modified > 0.0 {
-            body.set("last_modified", crate::core::json::number(file.last_modified.floor()));
-        }
-        let mime = p.mime_type.clone().unwrap_or_else(|| file.mime.trim().to_string());
-        if !mime.is_empty() {
-            body.set("mime_type", Json::String(mime));
-        }
-        if p.overwrite {
-            body.set("entity_type", Json::String("version".into()));
-        }
-        if !p.metadata.is_empty() {
-            body.set("metadata", Json::Object(p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect()));
-        }
+        // Milliseconds up to 2^53 (JSON numbers are exact that far; Cloudreve reads an int64).
+        let lm = file.last_modified;
+        let last_modified = (lm > 0.0 && lm <= 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
+        let body = codec::encode(&CreateBody {
+            uri: &uri,
+            size: file.size,
+            policy_id: p.policy_id.as_deref(),
+            last_modified,
+            mime_type: p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim()),
+            entity_type: p.overwrite.then_some("version"),
+            metadata: Pairs(&p.metadata),
+        });
         Ok(Cloudreve {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token: p.access_token,
             purchase_ticket: p.purchase_ticket,
             uri,
             total: file.size,
-            create_body: body.to_json_string(),
+            create_body: body,
             phase: Phase::Create { maybe_received: false },
             in_flight: 0,
             session: None,
