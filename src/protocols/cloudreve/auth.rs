@@ -22,7 +22,7 @@ fn not_api(provider: &'static str, resp: &Response) -> UploadError {
     UploadError::protocol(provider, "the answer is not a Cloudreve API response").with_status(resp.status)
 }
 
-fn login_error<T>(provider: &'static str, what: &str, status: u16, env: &Envelope<T>) -> UploadError {
+fn login_error(provider: &'static str, what: &str, status: u16, env: &Envelope) -> UploadError {
     let message = envelope_message(what, env);
     let code = match env.code {
         401 | 403 | 40017 | 40018 | 40020 | 40021 | 40022 | 40069 | 40080 => ErrorCode::Auth,
@@ -33,19 +33,15 @@ fn login_error<T>(provider: &'static str, what: &str, status: u16, env: &Envelop
     UploadError::new(code, provider, message).with_status(status).retryable(retryable)
 }
 
-/// A login's `data` (`service/user/response.go` `BuiltinLoginResponse`).
+/// A login's or a refresh's `data`: a login nests the token pair under `token` next to `user`
+/// (`service/user/response.go` `BuiltinLoginResponse`); a refresh's data is the pair itself
+/// (`pkg/auth/jwt.go` `Token`; the expiry times are RFC 3339). One type for both: one decoder.
 #[derive(Default, Deserialize)]
 #[serde(default)]
-struct LoginData {
-    token: Option<TokenData>,
+struct TokenAnswer {
+    token: Option<Box<TokenAnswer>>,
     /// The account as Cloudreve describes it: handed on as it is.
     user: Option<Json>,
-}
-
-/// A token pair (`pkg/auth/jwt.go` `Token`); the expiry times are RFC 3339.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct TokenData {
     access_token: Option<String>,
     refresh_token: Option<String>,
     access_expires: Option<String>,
@@ -77,7 +73,7 @@ pub struct TwoFactor {
 
 /// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203).
 pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<Option<LoginData>>(&resp.body) {
+    match reply::<Option<TokenAnswer>>(&resp.body) {
         // Code 203's data is the two-factor session id, a string: not a `LoginData`.
         Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if !sid.is_empty() => {
             Ok(codec::to_json(&TwoFactor { two_factor_required: true, session_id: sid }))
@@ -87,9 +83,9 @@ pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, Upl
         }
         Reply::Typed(env) if env.code == 0 => {
             let data = env.data.unwrap_or_default();
-            flatten_token(provider, data.token.unwrap_or_default(), data.user, resp.status)
+            flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
         }
-        Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env)),
+        Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env.head())),
         Reply::Loose(env) if env.code == 0 => Err(no_token(provider, resp.status)),
         Reply::Loose(env) => Err(login_error(provider, "login", resp.status, &env)),
         Reply::Other => Err(not_api(provider, resp)),
@@ -98,9 +94,9 @@ pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, Upl
 
 /// A refresh answer: the new token pair (flattened).
 pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<Option<TokenData>>(&resp.body) {
+    match reply::<Option<TokenAnswer>>(&resp.body) {
         Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data.unwrap_or_default(), None, resp.status),
-        Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
+        Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env.head())),
         Reply::Loose(env) if env.code == 0 => Err(no_token(provider, resp.status)),
         Reply::Loose(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
         Reply::Other => Err(not_api(provider, resp)),
@@ -111,7 +107,7 @@ fn no_token(provider: &'static str, status: u16) -> UploadError {
     UploadError::protocol(provider, "the answer has no access_token/refresh_token").with_status(status)
 }
 
-fn flatten_token(provider: &'static str, token: TokenData, user: Option<Json>, status: u16) -> Result<Json, UploadError> {
+fn flatten_token(provider: &'static str, token: TokenAnswer, user: Option<Json>, status: u16) -> Result<Json, UploadError> {
     let s = |v: Option<String>| v.filter(|v| !v.is_empty());
     let (Some(access_token), Some(refresh_token)) = (s(token.access_token), s(token.refresh_token)) else {
         return Err(no_token(provider, status));

@@ -213,32 +213,36 @@ pub struct Cloudreve {
     renewals: u32,
 }
 
-/// What `session()` shows of the upload session.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionView<'a> {
-    session_id: &'a str,
-    uri: &'a str,
-    policy_type: &'a str,
-    chunk_size: u64,
-    confirmed: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires: Option<u64>,
-}
-
-/// The resume record of a local (or relayed) chunked session. Read back leniently: every field
-/// may be missing, and [`Cloudreve::restore`] says which one is unusable.
+/// What is said of the upload session: `session()` (with `confirmed`) and the resume record of
+/// a local (or relayed) chunked session (with `nextChunk`). Read back leniently: every field may
+/// be missing, and [`Cloudreve::restore`] says which one is unusable.
 #[derive(Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct ResumeRecord {
+struct SessionRecord {
     session_id: Option<String>,
     uri: Option<String>,
     policy_type: Option<String>,
     chunk_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_chunk: Option<u64>,
     /// Unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<u64>,
+}
+
+impl SessionRecord {
+    fn of(s: &SessionInfo) -> SessionRecord {
+        SessionRecord {
+            session_id: Some(s.session_id.clone()),
+            uri: Some(s.uri.clone()),
+            policy_type: Some(s.policy_type.clone()),
+            chunk_size: Some(s.chunk_size),
+            expires: s.expires,
+            ..SessionRecord::default()
+        }
+    }
 }
 
 impl Protocol for Cloudreve {
@@ -436,14 +440,7 @@ impl Protocol for Cloudreve {
 
     fn session(&self) -> Json {
         match &self.session {
-            Some(s) => codec::to_json(&SessionView {
-                session_id: &s.session_id,
-                uri: &s.uri,
-                policy_type: &s.policy_type,
-                chunk_size: s.chunk_size,
-                confirmed: self.confirmed(),
-                expires: s.expires,
-            }),
+            Some(s) => codec::to_json(&SessionRecord { confirmed: Some(self.confirmed()), ..SessionRecord::of(s) }),
             None => Json::Null,
         }
     }
@@ -462,14 +459,7 @@ impl Protocol for Cloudreve {
         if s.kind != PolicyKind::Local || s.chunk_size == 0 || next == 0 {
             return None;
         }
-        Some(codec::to_json(&ResumeRecord {
-            session_id: Some(s.session_id.clone()),
-            uri: Some(s.uri.clone()),
-            policy_type: Some(s.policy_type.clone()),
-            chunk_size: Some(s.chunk_size),
-            next_chunk: Some(next),
-            expires: s.expires,
-        }))
+        Some(codec::to_json(&SessionRecord { next_chunk: Some(next), ..SessionRecord::of(s) }))
     }
 
     fn resume_key(&self) -> Option<&str> {
@@ -483,7 +473,7 @@ impl Protocol for Cloudreve {
         if !matches!(self.phase, Phase::Create { .. }) || self.session.is_some() || self.in_flight > 0 {
             return Err(bad("the upload has already begun"));
         }
-        let state = codec::from_json::<ResumeRecord>(state).map_err(|_| bad("the record has fields of unexpected types"))?;
+        let state = codec::from_json::<SessionRecord>(state).map_err(|_| bad("the record has fields of unexpected types"))?;
         let sid = state.session_id.filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
         let uri = state.uri.filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("no usable uri"))?;
         let chunk = state.chunk_size.filter(|c| *c > 0).ok_or_else(|| bad("no usable chunkSize"))?;

@@ -5,7 +5,7 @@ use super::wire::proto_err;
 use super::{Cloudreve, Kind, Phase, SessionInfo, Transfer, PROVIDER};
 use crate::core::codec;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
-use crate::core::{status_error, truncate, Body, ErrorCode, Method, Outcome, Request, Slice, UploadError};
+use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 use serde::Deserialize;
 
@@ -14,17 +14,6 @@ use serde::Deserialize;
 struct UploadStatus {
     #[serde(rename = "nextExpectedRanges")]
     next_expected_ranges: Vec<String>,
-}
-
-/// A Graph error answer `{error: {code, message}}`.
-#[derive(Deserialize)]
-struct GraphError {
-    error: GraphErrorBody,
-}
-
-#[derive(Deserialize)]
-struct GraphErrorBody {
-    message: String,
 }
 
 impl Cloudreve {
@@ -105,7 +94,12 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        let graph_message = || codec::decode::<GraphError>(&resp.body).ok().map(|g| truncate(&g.error.message, 300));
+        // Graph's error body `{error: {code, message}}` is open-ended (a provider's error body):
+        // its message, when there is one, goes into ours.
+        let graph_message = || {
+            let body = codec::decode::<Json>(&resp.body).ok()?;
+            body.pointer("/error/message").and_then(Json::as_str).map(|m| truncate(m, 300))
+        };
         match resp.status {
             200 | 201 if !query => self.onedrive_all_received(),
             202 if !query => match Self::next_expected(&resp.body) {

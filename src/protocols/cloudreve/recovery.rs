@@ -8,7 +8,6 @@ use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVI
 use crate::core::codec;
 use crate::core::{ErrorCode, Json, Outcome, UploadError};
 use crate::protocols::{network_retry, Verdict};
-use serde::de::IgnoredAny;
 
 impl Cloudreve {
     /// The answer to the file check after a chunk's 40011 (`ChunkGone`) or after creating the
@@ -191,7 +190,7 @@ impl Cloudreve {
             Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply::<IgnoredAny>(what, &resp, Route::Api) {
+        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
             Ok(_) => self.start_over(),
             Err(Refusal { verdict: Verdict::Reauth(e), .. }) => Verdict::Reauth(e),
             Err(Refusal { verdict: v, code, .. }) => match code {

@@ -5,7 +5,7 @@
 
 use super::wire::{
     check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, proto_err, reply, valid_session_id, verdict_error, Envelope, Refusal,
-    Reply, Route, SessionData, SessionId, MALFORMED_SESSION,
+    Reply, Route, SessionData, MALFORMED_SESSION, parse_envelope,
 };
 use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER};
 use crate::core::url::{encode_component, join};
@@ -126,10 +126,13 @@ impl Cloudreve {
     /// An answer from Cloudreve's API (or a node), decoded once: `Ok(data)` for code 0, else
     /// the verdict (with the envelope's code and words, when it was one).
     pub(super) fn envelope_reply<T: DeserializeOwned + Default>(&self, what: &str, resp: &Response, route: Route) -> Result<T, Refusal> {
-        let refused = |verdict: Verdict, env: Option<&Envelope<()>>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
+        let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
         let (env, data) = match reply::<T>(&resp.body) {
-            Reply::Typed(e) => (Envelope { code: e.code, msg: e.msg, error: e.error, data: () }, Some(e.data)),
-            Reply::Loose(e) => (Envelope { code: e.code, msg: e.msg, error: e.error, data: () }, None),
+            Reply::Typed(e) => {
+                let data = e.data;
+                (Envelope { code: e.code, msg: e.msg, error: e.error, data: Json::Null }, Some(data))
+            }
+            Reply::Loose(e) => (e, None),
             Reply::Other if resp.is_success() => {
                 let e = proto_err(format!("{what}: the answer is not a Cloudreve API response (is endpoint the Cloudreve site?)"));
                 return Err(refused(Verdict::Fail(e.with_status(resp.status)), None));
@@ -170,11 +173,11 @@ impl Cloudreve {
                 }
                 if code == Some(0) && resp.is_success() {
                     // Fields of unexpected types: if the session id reads, keep it so that
-                    // cleanup can delete the session.
-                    if let Ok(Envelope { data: Some(SessionId { session_id: Some(sid) }), .. }) = codec::decode::<Envelope<Option<SessionId>>>(&resp.body) {
-                        if valid_session_id(&sid) {
-                            self.session = Some(SessionInfo::provisional(sid, self.uri.clone()));
-                        }
+                    // cleanup can delete the session (read from the answer as open-ended JSON:
+                    // it failed to decode as a session).
+                    let loose = parse_envelope(&resp.body).map(|e| e.data).unwrap_or_default();
+                    if let Some(sid) = loose.get("session_id").and_then(Json::as_str).filter(|s| valid_session_id(s)) {
+                        self.session = Some(SessionInfo::provisional(sid.to_string(), self.uri.clone()));
                     }
                     return self.fail(proto_err(MALFORMED_SESSION).with_status(resp.status));
                 }

@@ -40,6 +40,13 @@ fn loose_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
+impl<T> Envelope<T> {
+    /// The code and words without the data (for error mapping, one copy for every `T`).
+    pub(super) fn head(self) -> Envelope {
+        Envelope { code: self.code, msg: self.msg, error: self.error, data: Json::Null }
+    }
+}
+
 /// A Cloudreve answer, decoded once.
 pub(super) enum Reply<T> {
     /// An envelope whose `data` reads as `T`.
@@ -92,7 +99,7 @@ pub enum Route {
     Callback,
 }
 
-pub(super) fn envelope_message<T>(what: &str, env: &Envelope<T>) -> String {
+pub(super) fn envelope_message(what: &str, env: &Envelope) -> String {
     let mut m = format!("{what} failed");
     let msg = env.msg.trim();
     if !msg.is_empty() {
@@ -110,12 +117,12 @@ pub(super) fn envelope_message<T>(what: &str, env: &Envelope<T>) -> String {
 }
 
 /// `msg error` in lower case, for the few decisions that read Cloudreve's words.
-pub(super) fn envelope_text<T>(env: &Envelope<T>) -> String {
+pub(super) fn envelope_text(env: &Envelope) -> String {
     format!("{} {}", env.msg, env.error).to_ascii_lowercase()
 }
 
 /// What a Cloudreve error code (`code != 0`) means for the upload.
-pub fn envelope_verdict<T>(what: &str, status: u16, env: &Envelope<T>, route: Route) -> Verdict {
+pub fn envelope_verdict(what: &str, status: u16, env: &Envelope, route: Route) -> Verdict {
     let message = envelope_message(what, env);
     let err = |code: ErrorCode| UploadError::new(code, PROVIDER, message.clone()).with_status(status);
     let text = envelope_text(env);
@@ -346,13 +353,6 @@ struct PolicyData {
     kind: Option<String>,
     relay: Option<bool>,
     chunk_concurrency: Option<i64>,
-}
-
-/// The create answer's session id alone, to clean up a session whose other fields are unusable.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-pub(super) struct SessionId {
-    pub session_id: Option<String>,
 }
 
 /// What is said of a create answer whose fields have unexpected types.
