@@ -144,6 +144,21 @@ fn options_are_validated_before_any_request() {
     assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"metadata":{{"a":1}}}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
     assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"policyId":5}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
     assert_eq!(code(from_options("relative", &o(&format!("{{{base}}}")), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    // A bad option is named, with what it must be.
+    let message = |extra: &str| from_options(EP, &o(&format!("{{{base},{extra}}}")), &[info(5)], None).err().map(|e| (e.code, e.message));
+    let invalid = |m: &str| Some((ErrorCode::InvalidInput, m.to_string()));
+    assert_eq!(message(r#""overwrite":"yes""#), invalid("overwrite must be a boolean"));
+    assert_eq!(message(r#""metadata":{"a":"x","b":1}"#), invalid("metadata values must be strings"));
+    assert_eq!(message(r#""metadata":["a"]"#), invalid("metadata must be an object of strings"));
+    assert_eq!(message(r#""policyId":5"#), invalid("policyId must be a string"));
+    assert_eq!(message(r#""mimeType":true,"purchaseTicket":[]"#), invalid("mimeType must be a string"), "the first bad option");
+    assert_eq!(message(r#""metadata":null,"overwrite":null,"policyId":null,"other":{"any":1}"#), None, "null is absent; other keys are not Cloudreve's");
+    let many: Vec<String> = (0..257).map(|i| format!(r#""k{i}":"v""#)).collect();
+    assert_eq!(message(&format!(r#""metadata":{{{}}}"#, many.join(","))), invalid("metadata has more than 256 entries"));
+    let e = from_options(EP, &o(r#"{"uri":5,"accessToken":"t"}"#), &[info(5)], None).err().unwrap();
+    assert_eq!(e.message, "uri must be a string");
+    let e = from_options(EP, &o(r#"{"uri":"cloudreve://my/a.bin","accessToken":{}}"#), &[info(5)], None).err().unwrap();
+    assert_eq!(e.message, "accessToken must be a string");
     assert_eq!(target_uri("cloudreve://my/folder/", "a b.txt").unwrap(), "cloudreve://my/folder/a%20b.txt");
     assert_eq!(target_uri("cloudreve://my", "x").unwrap(), "cloudreve://my/x");
     assert_eq!(target_uri(" cloudreve://my/f.bin ", "x").unwrap(), "cloudreve://my/f.bin");
