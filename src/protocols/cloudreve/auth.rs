@@ -74,7 +74,7 @@ pub struct TwoFactor {
 /// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203).
 pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
     match reply::<Option<TokenAnswer>>(&resp.body) {
-        // Code 203's data is the two-factor session id, a string: not a `LoginData`.
+        // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
         Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if !sid.is_empty() => {
             Ok(codec::to_json(&TwoFactor { two_factor_required: true, session_id: sid }))
         }

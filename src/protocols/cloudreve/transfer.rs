@@ -4,12 +4,12 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{
-    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, proto_err, reply, valid_session_id, verdict_error, Envelope, Refusal,
-    Reply, Route, SessionData, MALFORMED_SESSION, parse_envelope,
+    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, reply, valid_session_id, verdict_error,
+    Envelope, Refusal, Reply, Route, SessionData, MALFORMED_SESSION,
 };
 use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER};
-use crate::core::url::{encode_component, join};
 use crate::core::codec;
+use crate::core::url::{encode_component, join};
 use crate::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 use serde::de::DeserializeOwned;
@@ -128,10 +128,7 @@ impl Cloudreve {
     pub(super) fn envelope_reply<T: DeserializeOwned + Default>(&self, what: &str, resp: &Response, route: Route) -> Result<T, Refusal> {
         let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
         let (env, data) = match reply::<T>(&resp.body) {
-            Reply::Typed(e) => {
-                let data = e.data;
-                (Envelope { code: e.code, msg: e.msg, error: e.error, data: Json::Null }, Some(data))
-            }
+            Reply::Typed(Envelope { code, msg, error, data }) => (Envelope { code, msg, error, data: Json::Null }, Some(data)),
             Reply::Loose(e) => (e, None),
             Reply::Other if resp.is_success() => {
                 let e = proto_err(format!("{what}: the answer is not a Cloudreve API response (is endpoint the Cloudreve site?)"));
