@@ -5,7 +5,7 @@
 use super::error::to_js;
 use super::options::Options;
 use super::{json_to_js, one_shot, retry_policy, run_protocol};
-use crate::core::{ErrorCode, Json, UploadError};
+use crate::core::{codec, ErrorCode, UploadError};
 use crate::protocols::cloudreve::{self as cr, PROVIDER};
 use crate::protocols::Protocol;
 use wasm_bindgen::prelude::*;
@@ -118,10 +118,11 @@ pub fn cloudreve_login(#[wasm_bindgen(unchecked_param_type = "CloudreveLoginOpti
     };
     future_to_promise(async move {
         let answer = run_protocol(Box::new(first) as Box<dyn Protocol>, vec![], retry.clone(), None).await.map_err(|e| to_js(e.redact(&password)))?;
-        if answer.get("twoFactorRequired").and_then(Json::as_bool) != Some(true) {
+        let two_factor = codec::from_json::<cr::TwoFactor>(&answer).unwrap_or_default();
+        if !two_factor.two_factor_required {
             return Ok(json_to_js(&answer));
         }
-        let session = answer.get("sessionId").and_then(Json::as_str).unwrap_or("").to_string();
+        let session = two_factor.session_id;
         let Some(code) = otp.filter(|c| !c.is_empty()) else {
             return Err(to_js(UploadError::new(ErrorCode::Auth, PROVIDER, "this account uses two-factor authentication: pass otp")));
         };

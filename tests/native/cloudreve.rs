@@ -5,11 +5,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chunkup::core::retry::RetryPolicy;
-use chunkup::core::JsonExt as _;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
 use chunkup::engine::Engine;
 use chunkup::protocols::cloudreve::{
-    completion_xml, envelope_verdict, from_options, parse_envelope, target_uri, xml_field, Cloudreve, Envelope, Route, UploadParams,
+    accept_login, accept_refresh, completion_xml, envelope_verdict, from_options, parse_envelope, target_uri, xml_field, Cloudreve, Envelope, Route,
+    UploadParams,
 };
 use chunkup::protocols::{Next, Protocol, Verdict};
 use drive::{Drive, Order, Run};
@@ -36,6 +36,11 @@ fn env(code: i64, msg: &str) -> Envelope {
 
 fn ok_body(data: &str) -> String {
     format!(r#"{{"code":0,"msg":"","data":{data}}}"#)
+}
+
+/// JSON text as an open-ended value (test side: serde_json directly).
+fn parse(text: &str) -> Result<Json, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 fn resp(status: u16, body: &str) -> Outcome {
@@ -125,7 +130,7 @@ fn completion_xml_lists_parts_in_order_and_escapes() {
 
 #[test]
 fn options_are_validated_before_any_request() {
-    let o = |s: &str| Json::parse(s).unwrap();
+    let o = |s: &str| parse(s).unwrap();
     let base = r#""uri":"cloudreve://my/a.bin","accessToken":"t0k3n""#;
     let code = |r: Result<Box<dyn Protocol>, UploadError>| r.err().map(|e| e.code);
     assert!(from_options(EP, &o(&format!("{{{base}}}")), &[info(5)], None).is_ok());
@@ -139,6 +144,21 @@ fn options_are_validated_before_any_request() {
     assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"metadata":{{"a":1}}}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
     assert_eq!(code(from_options(EP, &o(&format!(r#"{{{base},"policyId":5}}"#)), &[info(5)], None)), Some(ErrorCode::InvalidInput));
     assert_eq!(code(from_options("relative", &o(&format!("{{{base}}}")), &[info(5)], None)), Some(ErrorCode::InvalidInput));
+    // A bad option is named, with what it must be.
+    let message = |extra: &str| from_options(EP, &o(&format!("{{{base},{extra}}}")), &[info(5)], None).err().map(|e| (e.code, e.message));
+    let invalid = |m: &str| Some((ErrorCode::InvalidInput, m.to_string()));
+    assert_eq!(message(r#""overwrite":"yes""#), invalid("overwrite must be a boolean"));
+    assert_eq!(message(r#""metadata":{"a":"x","b":1}"#), invalid("metadata values must be strings"));
+    assert_eq!(message(r#""metadata":["a"]"#), invalid("metadata must be an object of strings"));
+    assert_eq!(message(r#""policyId":5"#), invalid("policyId must be a string"));
+    assert_eq!(message(r#""mimeType":true,"purchaseTicket":[]"#), invalid("mimeType must be a string"), "the first bad option");
+    assert_eq!(message(r#""metadata":null,"overwrite":null,"policyId":null,"other":{"any":1}"#), None, "null is absent; other keys are not Cloudreve's");
+    let many: Vec<String> = (0..257).map(|i| format!(r#""k{i}":"v""#)).collect();
+    assert_eq!(message(&format!(r#""metadata":{{{}}}"#, many.join(","))), invalid("metadata has more than 256 entries"));
+    let e = from_options(EP, &o(r#"{"uri":5,"accessToken":"t"}"#), &[info(5)], None).err().unwrap();
+    assert_eq!(e.message, "uri must be a string");
+    let e = from_options(EP, &o(r#"{"uri":"cloudreve://my/a.bin","accessToken":{}}"#), &[info(5)], None).err().unwrap();
+    assert_eq!(e.message, "accessToken must be a string");
     assert_eq!(target_uri("cloudreve://my/folder/", "a b.txt").unwrap(), "cloudreve://my/folder/a%20b.txt");
     assert_eq!(target_uri("cloudreve://my", "x").unwrap(), "cloudreve://my/x");
     assert_eq!(target_uri(" cloudreve://my/f.bin ", "x").unwrap(), "cloudreve://my/f.bin");
@@ -315,7 +335,7 @@ impl Sim {
                     return Self::envelope(401, "Login required");
                 }
                 let Body::Text { text, .. } = &req.body else { panic!("create needs a JSON body") };
-                let j = Json::parse(text).unwrap();
+                let j = parse(text).unwrap();
                 assert_eq!(j.get("size").and_then(Json::as_u64), Some(self.total));
                 assert!(j.get("encryption_supported").is_none(), "plaintext uploads only");
                 // PrepareUpload: an existing file (a placeholder included) refuses a plain create;
@@ -482,7 +502,7 @@ impl Sim {
                     return Self::envelope(401, "Login required");
                 }
                 let Body::Text { text, .. } = &req.body else { panic!("delete needs a JSON body") };
-                let j = Json::parse(text).unwrap();
+                let j = parse(text).unwrap();
                 assert_eq!(j.get("id").and_then(Json::as_str), Some(self.sid.as_str()));
                 assert!(j.get("uri").and_then(Json::as_str).unwrap().starts_with("cloudreve://my/"));
                 self.deleted = true;
@@ -584,11 +604,11 @@ fn local_sends_chunks_in_order_with_the_user_token() {
     assert_eq!(create.method, Method::Put);
     let Body::Text { text, content_type } = &create.body else { panic!() };
     assert_eq!(content_type, "application/json");
-    let body = Json::parse(text).unwrap();
+    let body = parse(text).unwrap();
     assert_eq!(body.get("last_modified").and_then(Json::as_u64), Some(1_700_000_000_123), "milliseconds, an integer");
     assert_eq!(body.get("mime_type").and_then(Json::as_str), Some("application/x-test"));
     assert_eq!(body.get("policy_id").and_then(Json::as_str), Some("p1"));
-    assert_eq!(body.path("metadata.k").and_then(Json::as_str), Some("v"));
+    assert_eq!(body["metadata"]["k"].as_str(), Some("v"));
     assert!(body.get("entity_type").is_none());
     for (i, r) in sim.log[1..].iter().enumerate() {
         assert_eq!(r.url, format!("{EP}/api/v4/file/upload/{}/{i}", sim.sid));
@@ -764,7 +784,7 @@ fn session_gone_after_a_lost_last_answer_is_verified() {
     let mut sim = Sim::new("local", 100, 250).fault("chunk", 3, Fault::LoseAnswer);
     let run = drive(&mut sim, 250, Order::Fifo);
     let json = run.result.unwrap();
-    assert_eq!(json.path("file.size").and_then(Json::as_u64), Some(250));
+    assert_eq!(json["file"]["size"].as_u64(), Some(250));
     assert_eq!(&routes(&sim)[3..], ["chunk", "chunk", "file-info"]);
     assert!(run.cleanup.is_empty());
 
@@ -858,7 +878,7 @@ fn run_with(sim: &mut Sim, size: u64, p: UploadParams, refresh: bool) -> Run {
 
 fn delete_id(r: &Request) -> String {
     let Body::Text { text, .. } = &r.body else { panic!("delete needs a JSON body") };
-    Json::parse(text).unwrap().get("id").and_then(Json::as_str).unwrap().to_string()
+    parse(text).unwrap().get("id").and_then(Json::as_str).unwrap().to_string()
 }
 
 #[test]
@@ -1004,12 +1024,13 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
     let mut sim = Sim::new("local", 100, 450).fault("chunk", 1, Fault::ExpireSession);
     sim.sessions = 1;
     let mut p = Cloudreve::new(EP, &info(450), params()).unwrap();
-    let state = Json::object()
-        .with("sessionId", sim.sid.as_str())
-        .with("uri", "cloudreve://my/dir/data.bin")
-        .with("policyType", "local")
-        .with("chunkSize", 100u64)
-        .with("nextChunk", 2u64);
+    let state = serde_json::json!({
+        "sessionId": sim.sid,
+        "uri": "cloudreve://my/dir/data.bin",
+        "policyType": "local",
+        "chunkSize": 100,
+        "nextChunk": 2,
+    });
     p.restore(&state).unwrap();
     let run = drive_with(p, &mut sim, Order::Fifo, false, None);
     run.result.unwrap();
@@ -1258,6 +1279,79 @@ fn create_errors_and_malformed_sessions() {
     assert!(matches!(r.body, Body::Slice(s) if (s.start, s.end) == (0, 250)));
     // Secrets stay out of messages.
     assert!(p.secrets().contains(&TOKEN.to_string()));
+}
+
+/// Answers are decoded into typed values: a field of the wrong type is a protocol error, where
+/// lookups by key used to read it as absent (and carried on with a default).
+#[test]
+fn fields_of_wrong_types_are_refused_not_read_as_absent() {
+    // The create answer: `relay: "true"` was read as "not relayed" (bytes sent past Cloudreve
+    // to the bucket), a string `expires` or `chunk_concurrency` as missing. The session id still
+    // reads, so cleanup deletes the session.
+    for fields in [
+        r#""storage_policy":{"type":"local","relay":"true"}"#,
+        r#""storage_policy":{"type":"local"},"expires":"tomorrow""#,
+        r#""storage_policy":{"type":"s3","chunk_concurrency":"4"}"#,
+        r#""storage_policy":{"type":"remote"},"upload_urls":["http://node.test/u"],"credential":5"#,
+        r#""storage_policy":{"type":"local"},"chunk_size":-5"#,
+    ] {
+        let mut p = Cloudreve::new(EP, &info(250), params()).unwrap();
+        let Next::Send(create) = p.next() else { panic!() };
+        let body = ok_body(&format!(r#"{{"session_id":"s1",{fields}}}"#));
+        let Verdict::Fail(e) = p.handle(&create, resp(200, &body)) else { panic!("{fields}") };
+        assert_eq!(e.code, ErrorCode::Protocol, "{fields}");
+        assert!(e.message.contains("unexpected types"), "{fields}: {}", e.message);
+        let cleanup = p.cancel();
+        assert_eq!(cleanup.len(), 1, "{fields}: the session is deleted");
+        let Body::Text { text, .. } = &cleanup[0].body else { panic!() };
+        assert_eq!(text, r#"{"id":"s1","uri":"cloudreve://my/dir/data.bin"}"#);
+    }
+
+    // The file check after the last chunk's answer was lost: a `type` that is not a number was
+    // read as "a file", so a folder of the right size counted as the finished upload.
+    let check = |file: &str| {
+        let mut p = Cloudreve::new(EP, &info(5), params()).unwrap();
+        let Next::Send(create) = p.next() else { panic!() };
+        assert_eq!(p.handle(&create, resp(200, &ok_body(r#"{"session_id":"s1","storage_policy":{"type":"local"}}"#))), Verdict::Continue);
+        let Next::Send(chunk) = p.next() else { panic!() };
+        assert!(matches!(p.handle(&chunk, Outcome::Network("reset".into())), Verdict::Retry { .. }));
+        let Next::Send(chunk) = p.next() else { panic!() };
+        assert_eq!(p.handle(&chunk, resp(200, r#"{"code":40011,"msg":"Upload session expired"}"#)), Verdict::Continue);
+        let Next::Send(info_req) = p.next() else { panic!() };
+        assert!(info_req.url.starts_with(&format!("{EP}/api/v4/file/info?uri=")), "{}", info_req.url);
+        p.handle(&info_req, resp(200, &ok_body(file)));
+        p.next()
+    };
+    assert!(matches!(check(r#"{"type":0,"size":5,"metadata":{}}"#), Next::Done(_)));
+    let Next::Fail(e) = check(r#"{"type":"1","size":5,"metadata":{}}"#) else { panic!("a folder is not the upload") };
+    assert_eq!(e.code, ErrorCode::Protocol);
+    assert!(e.message.contains("file check") && e.message.contains("unexpected types"), "{}", e.message);
+    let Next::Fail(e) = check(r#"{"type":0,"size":"5","metadata":{}}"#) else { panic!() };
+    assert_eq!(e.code, ErrorCode::Protocol, "a size as text: {}", e.message);
+
+    // Token answers: an expiry that is not a string was dropped silently.
+    let token = |body: &str| accept_refresh("cloudreve", &Response::new(200).with_body(body));
+    let ok = token(r#"{"code":0,"data":{"access_token":"a","refresh_token":"r","access_expires":"2030-01-01T00:00:00Z"}}"#).unwrap();
+    assert_eq!(ok, serde_json::json!({"accessToken":"a","refreshToken":"r","accessExpires":"2030-01-01T00:00:00Z"}));
+    let e = token(r#"{"code":0,"data":{"access_token":"a","refresh_token":"r","access_expires":5}}"#).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Protocol);
+    let e = token(r#"{"code":40020,"msg":"Credential invalid","data":[1]}"#).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Auth, "an error's data of any shape: {}", e.message);
+    let login = |body: &str| accept_login("cloudreve", &Response::new(200).with_body(body));
+    assert_eq!(login(r#"{"code":203,"data":"2fa-1"}"#).unwrap(), serde_json::json!({"twoFactorRequired":true,"sessionId":"2fa-1"}));
+    assert_eq!(login(r#"{"code":203,"data":{"id":1}}"#).unwrap_err().code, ErrorCode::Protocol);
+    let user = login(r#"{"code":0,"data":{"user":{"id":"u1","nickname":"n"},"token":{"access_token":"a","refresh_token":"r"}}}"#).unwrap();
+    assert_eq!(user, serde_json::json!({"accessToken":"a","refreshToken":"r","user":{"id":"u1","nickname":"n"}}));
+
+    // A resume record whose policyType is not a string was restored as "local".
+    let mut p = Cloudreve::new(EP, &info(450), params()).unwrap();
+    let state = serde_json::json!({"sessionId":"s1","uri":"cloudreve://my/dir/data.bin","policyType":5,"chunkSize":100,"nextChunk":2});
+    let e = p.restore(&state).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(e.message.contains("unexpected types"), "{}", e.message);
+
+    // An array is no envelope (read in order, it would look like one).
+    assert!(parse_envelope(r#"[0,"","",{"session_id":"s1"}]"#).is_none());
 }
 
 #[test]

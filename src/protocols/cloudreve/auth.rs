@@ -1,20 +1,25 @@
 //! Login helpers (one request each, through the shared engine): login, two-factor login, token
 //! refresh, and deleting a session left by an earlier page.
 
-use super::wire::{envelope_message, parse_envelope, valid_session_id, Envelope};
-use crate::core::JsonExt as _;
+use super::wire::{envelope_message, parse_envelope, reply, valid_session_id, DeleteSession, Envelope, Reply};
 use super::PROVIDER;
+use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};
 use crate::protocols::oneshot::OneShot;
+use serde::{Deserialize, Serialize};
 
 /// Turns a 2xx envelope into its `data`, or an error (`code != 0`).
 pub fn accept_envelope(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
     match parse_envelope(&resp.body) {
         Some(env) if env.code == 0 => Ok(env.data),
         Some(env) => Err(login_error(provider, "request", resp.status, &env)),
-        None => Err(UploadError::protocol(provider, "the answer is not a Cloudreve API response").with_status(resp.status)),
+        None => Err(not_api(provider, resp)),
     }
+}
+
+fn not_api(provider: &'static str, resp: &Response) -> UploadError {
+    UploadError::protocol(provider, "the answer is not a Cloudreve API response").with_status(resp.status)
 }
 
 fn login_error(provider: &'static str, what: &str, status: u16, env: &Envelope) -> UploadError {
@@ -28,47 +33,116 @@ fn login_error(provider: &'static str, what: &str, status: u16, env: &Envelope) 
     UploadError::new(code, provider, message).with_status(status).retryable(retryable)
 }
 
+/// A login's or a refresh's `data`: a login nests the token pair under `token` next to `user`
+/// (`service/user/response.go` `BuiltinLoginResponse`); a refresh's data is the pair itself
+/// (`pkg/auth/jwt.go` `Token`; the expiry times are RFC 3339). One type for both: one decoder.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct TokenAnswer {
+    token: Option<Box<TokenAnswer>>,
+    /// The account as Cloudreve describes it: handed on as it is.
+    user: Option<Json>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    access_expires: Option<String>,
+    refresh_expires: Option<String>,
+}
+
+/// What the login and refresh helpers resolve with.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenResult {
+    access_token: String,
+    refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Json>,
+}
+
+/// A login that needs its second factor: what [`accept_login`] resolves with for code 203, read
+/// back by the JS helper to send the one-time code.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TwoFactor {
+    pub two_factor_required: bool,
+    pub session_id: String,
+}
+
 /// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203).
 pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match parse_envelope(&resp.body) {
-        Some(env) if env.code == 203 => match env.data.as_str().filter(|s| !s.is_empty()) {
-            Some(sid) => Ok(Json::object().with("twoFactorRequired", true).with("sessionId", sid)),
-            None => Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status)),
-        },
-        Some(env) if env.code == 0 => {
-            let token = env.data.get("token").cloned().unwrap_or(Json::Null);
-            flatten_token(provider, &token, env.data.get("user").cloned(), resp.status)
+    match reply::<Option<TokenAnswer>>(&resp.body) {
+        // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
+        Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if !sid.is_empty() => {
+            Ok(codec::to_json(&TwoFactor { two_factor_required: true, session_id: sid }))
         }
-        Some(env) => Err(login_error(provider, "login", resp.status, &env)),
-        None => Err(UploadError::protocol(provider, "the answer is not a Cloudreve API response").with_status(resp.status)),
+        Reply::Typed(Envelope { code: 203, .. }) | Reply::Loose(Envelope { code: 203, .. }) => {
+            Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status))
+        }
+        Reply::Typed(env) if env.code == 0 => {
+            let data = env.data.unwrap_or_default();
+            flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
+        }
+        Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env.head())),
+        Reply::Loose(env) if env.code == 0 => Err(no_token(provider, resp.status)),
+        Reply::Loose(env) => Err(login_error(provider, "login", resp.status, &env)),
+        Reply::Other => Err(not_api(provider, resp)),
     }
 }
 
 /// A refresh answer: the new token pair (flattened).
 pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match parse_envelope(&resp.body) {
-        Some(env) if env.code == 0 => flatten_token(provider, &env.data, None, resp.status),
-        Some(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
-        None => Err(UploadError::protocol(provider, "the answer is not a Cloudreve API response").with_status(resp.status)),
+    match reply::<Option<TokenAnswer>>(&resp.body) {
+        Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data.unwrap_or_default(), None, resp.status),
+        Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env.head())),
+        Reply::Loose(env) if env.code == 0 => Err(no_token(provider, resp.status)),
+        Reply::Loose(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
+        Reply::Other => Err(not_api(provider, resp)),
     }
 }
 
-fn flatten_token(provider: &'static str, token: &Json, user: Option<Json>, status: u16) -> Result<Json, UploadError> {
-    let s = |k: &str| token.get(k).and_then(Json::as_str).filter(|v| !v.is_empty()).map(str::to_string);
-    let (Some(access), Some(refresh)) = (s("access_token"), s("refresh_token")) else {
-        return Err(UploadError::protocol(provider, "the answer has no access_token/refresh_token").with_status(status));
+fn no_token(provider: &'static str, status: u16) -> UploadError {
+    UploadError::protocol(provider, "the answer has no access_token/refresh_token").with_status(status)
+}
+
+fn flatten_token(provider: &'static str, token: TokenAnswer, user: Option<Json>, status: u16) -> Result<Json, UploadError> {
+    let s = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let (Some(access_token), Some(refresh_token)) = (s(token.access_token), s(token.refresh_token)) else {
+        return Err(no_token(provider, status));
     };
-    let mut out = Json::object().with("accessToken", access).with("refreshToken", refresh);
-    if let Some(v) = s("access_expires") {
-        out.set("accessExpires", Json::String(v));
-    }
-    if let Some(v) = s("refresh_expires") {
-        out.set("refreshExpires", Json::String(v));
-    }
-    if let Some(u) = user.filter(|u| !u.is_null()) {
-        out.set("user", u);
-    }
-    Ok(out)
+    Ok(codec::to_json(&TokenResult {
+        access_token,
+        refresh_token,
+        access_expires: s(token.access_expires),
+        refresh_expires: s(token.refresh_expires),
+        user: user.filter(|u| !u.is_null()),
+    }))
+}
+
+/// `POST /api/v4/session/token`'s body (`service/user/login.go` `UserLoginService`).
+#[derive(Serialize)]
+struct LoginBody<'a> {
+    email: &'a str,
+    password: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    captcha: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket: Option<&'a str>,
+}
+
+/// `POST /api/v4/session/token/2fa`'s body.
+#[derive(Serialize)]
+struct OtpBody<'a> {
+    otp: &'a str,
+    session_id: &'a str,
+}
+
+/// `POST /api/v4/session/token/refresh`'s body.
+#[derive(Serialize)]
+struct RefreshBody<'a> {
+    refresh_token: &'a str,
 }
 
 fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
@@ -85,14 +159,8 @@ pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>,
     if email.trim().is_empty() || password.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "email and password are required"));
     }
-    let mut body = Json::object().with("email", email.trim()).with("password", password);
-    if let Some(c) = captcha.filter(|c| !c.is_empty()) {
-        body.set("captcha", Json::String(c.to_string()));
-    }
-    if let Some(t) = ticket.filter(|t| !t.is_empty()) {
-        body.set("ticket", Json::String(t.to_string()));
-    }
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(body.to_json_string()));
+    let body = LoginBody { email: email.trim(), password, captcha: captcha.filter(|c| !c.is_empty()), ticket: ticket.filter(|t| !t.is_empty()) };
+    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "login", req, accept_login).with_secret(password))
 }
 
@@ -101,8 +169,8 @@ pub fn login_2fa(endpoint: &str, otp: &str, session_id: &str) -> Result<OneShot,
     if otp.trim().is_empty() {
         return Err(UploadError::invalid(PROVIDER, "otp is required"));
     }
-    let body = Json::object().with("otp", otp.trim()).with("session_id", session_id);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/2fa")?).body(Body::json(body.to_json_string()));
+    let body = OtpBody { otp: otp.trim(), session_id };
+    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/2fa")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "two-factor login", req, accept_login).with_secret(otp.trim()))
 }
 
@@ -111,8 +179,8 @@ pub fn refresh_token(endpoint: &str, refresh: &str) -> Result<OneShot, UploadErr
     if refresh.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
-    let body = Json::object().with("refresh_token", refresh);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/refresh")?).body(Body::json(body.to_json_string()));
+    let body = RefreshBody { refresh_token: refresh };
+    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/refresh")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "token refresh", req, accept_refresh).with_secret(refresh))
 }
 
@@ -127,9 +195,7 @@ pub fn delete_session(endpoint: &str, access_token: &str, session_id: &str, uri:
     if !uri.starts_with("cloudreve://") {
         return Err(UploadError::invalid(PROVIDER, "uri must start with cloudreve://"));
     }
-    let body = Json::object().with("id", session_id).with("uri", uri);
-    let req = Request::new(Method::Delete, api_url(endpoint, "/api/v4/file/upload")?)
-        .bearer(access_token)
-        .body(Body::json(body.to_json_string()));
+    let body = codec::encode(&DeleteSession { id: session_id, uri });
+    let req = Request::new(Method::Delete, api_url(endpoint, "/api/v4/file/upload")?).bearer(access_token).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "upload session deletion", req, accept_envelope).with_token(access_token))
 }

@@ -47,16 +47,17 @@ mod s3;
 mod transfer;
 mod wire;
 
-pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, refresh_token};
+pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, refresh_token, TwoFactor};
 pub use options::{from_options, target_uri, UploadParams};
 pub use wire::{
     chunk_count, completion_xml, envelope_verdict, parse_envelope, parse_session, xml_field, Envelope, PolicyKind, Route, S3Flavor, SessionInfo,
 };
 
+use crate::core::codec;
 use crate::core::{Body, Json, Method, Outcome, Request, UploadError};
-use crate::core::JsonExt as _;
 use crate::protocols::{Next, Protocol, Verdict};
-use wire::{proto_err, valid_session_id};
+use serde::{Deserialize, Serialize};
+use wire::{proto_err, valid_session_id, DeleteSession};
 
 pub const PROVIDER: &str = "cloudreve";
 /// Parts in flight at once on S3-like policies when the policy does not say.
@@ -210,6 +211,38 @@ pub struct Cloudreve {
     cleaned: bool,
     /// New sessions created so far after an expired session or a lost creation answer.
     renewals: u32,
+}
+
+/// What is said of the upload session: `session()` (with `confirmed`) and the resume record of
+/// a local (or relayed) chunked session (with `nextChunk`). Read back leniently: every field may
+/// be missing, and [`Cloudreve::restore`] says which one is unusable.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SessionRecord {
+    session_id: Option<String>,
+    uri: Option<String>,
+    policy_type: Option<String>,
+    chunk_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_chunk: Option<u64>,
+    /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<u64>,
+}
+
+impl SessionRecord {
+    fn of(s: &SessionInfo) -> SessionRecord {
+        SessionRecord {
+            session_id: Some(s.session_id.clone()),
+            uri: Some(s.uri.clone()),
+            policy_type: Some(s.policy_type.clone()),
+            chunk_size: Some(s.chunk_size),
+            expires: s.expires,
+            ..SessionRecord::default()
+        }
+    }
 }
 
 impl Protocol for Cloudreve {
@@ -407,18 +440,7 @@ impl Protocol for Cloudreve {
 
     fn session(&self) -> Json {
         match &self.session {
-            Some(s) => {
-                let mut j = Json::object()
-                    .with("sessionId", s.session_id.as_str())
-                    .with("uri", s.uri.as_str())
-                    .with("policyType", s.policy_type.as_str())
-                    .with("chunkSize", s.chunk_size)
-                    .with("confirmed", self.confirmed());
-                if let Some(e) = s.expires {
-                    j.set("expires", Json::from(e));
-                }
-                j
-            }
+            Some(s) => codec::to_json(&SessionRecord { confirmed: Some(self.confirmed()), ..SessionRecord::of(s) }),
             None => Json::Null,
         }
     }
@@ -437,16 +459,7 @@ impl Protocol for Cloudreve {
         if s.kind != PolicyKind::Local || s.chunk_size == 0 || next == 0 {
             return None;
         }
-        let mut j = Json::object()
-            .with("sessionId", s.session_id.as_str())
-            .with("uri", s.uri.as_str())
-            .with("policyType", s.policy_type.as_str())
-            .with("chunkSize", s.chunk_size)
-            .with("nextChunk", next);
-        if let Some(e) = s.expires {
-            j.set("expires", Json::from(e));
-        }
-        Some(j)
+        Some(codec::to_json(&SessionRecord { next_chunk: Some(next), ..SessionRecord::of(s) }))
     }
 
     fn resume_key(&self) -> Option<&str> {
@@ -460,22 +473,23 @@ impl Protocol for Cloudreve {
         if !matches!(self.phase, Phase::Create { .. }) || self.session.is_some() || self.in_flight > 0 {
             return Err(bad("the upload has already begun"));
         }
-        let sid = state.get("sessionId").and_then(Json::as_str).filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
-        let uri = state.get("uri").and_then(Json::as_str).filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("no usable uri"))?;
-        let chunk = state.get("chunkSize").and_then(Json::as_u64).filter(|c| *c > 0).ok_or_else(|| bad("no usable chunkSize"))?;
+        let state = codec::from_json::<SessionRecord>(state).map_err(|_| bad("the record has fields of unexpected types"))?;
+        let sid = state.session_id.filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
+        let uri = state.uri.filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("no usable uri"))?;
+        let chunk = state.chunk_size.filter(|c| *c > 0).ok_or_else(|| bad("no usable chunkSize"))?;
         let count = chunk_count(self.total, chunk);
-        let next = state.get("nextChunk").and_then(Json::as_u64).filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("nextChunk does not fit the file"))?;
+        let next = state.next_chunk.filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("nextChunk does not fit the file"))?;
         self.session = Some(SessionInfo {
-            session_id: sid.to_string(),
-            policy_type: state.get("policyType").and_then(Json::as_str).unwrap_or("local").to_string(),
+            session_id: sid,
+            policy_type: state.policy_type.unwrap_or_else(|| "local".into()),
             kind: PolicyKind::Local,
             chunk_size: chunk,
-            expires: state.get("expires").and_then(Json::as_u64),
+            expires: state.expires,
             upload_urls: Vec::new(),
             credential: None,
             complete_url: None,
             callback_secret: None,
-            uri: uri.to_string(),
+            uri,
             concurrency: 1,
         });
         self.confirmed = self.range(next).0;
@@ -498,8 +512,8 @@ impl Cloudreve {
             (Kind::Verify, _) => self.verify_request(),
             (Kind::Probe, _) => self.verify_request().tag(Kind::Probe.tag()),
             (Kind::Discard, Phase::Discard(sid)) => {
-                let body = Json::object().with("id", sid.as_str()).with("uri", self.target());
-                self.api(Method::Delete, "/api/v4/file/upload").tag(Kind::Discard.tag()).body(Body::json(body.to_json_string()))
+                let body = codec::encode(&DeleteSession { id: sid, uri: self.target() });
+                self.api(Method::Delete, "/api/v4/file/upload").tag(Kind::Discard.tag()).body(Body::json(body))
             }
             _ => return Err(proto_err("no request for this upload state")),
         })
@@ -522,7 +536,7 @@ impl Cloudreve {
         }
         let Some(s) = &self.session else { return Vec::new() };
         self.cleaned = true;
-        let body = Json::object().with("id", s.session_id.as_str()).with("uri", s.uri.as_str());
-        vec![self.api(Method::Delete, "/api/v4/file/upload").body(Body::json(body.to_json_string()))]
+        let body = codec::encode(&DeleteSession { id: &s.session_id, uri: &s.uri });
+        vec![self.api(Method::Delete, "/api/v4/file/upload").body(Body::json(body))]
     }
 }

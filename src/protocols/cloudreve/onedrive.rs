@@ -2,11 +2,19 @@
 //! answer was lost or a fragment overlapped, then Cloudreve's callback.
 
 use super::wire::proto_err;
-use crate::core::JsonExt as _;
 use super::{Cloudreve, Kind, Phase, SessionInfo, Transfer, PROVIDER};
+use crate::core::codec;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
+use serde::Deserialize;
+
+/// The Graph upload session's state (`uploadSession` resource): which bytes it still needs.
+#[derive(Deserialize)]
+struct UploadStatus {
+    #[serde(rename = "nextExpectedRanges")]
+    next_expected_ranges: Vec<String>,
+}
 
 impl Cloudreve {
     pub(super) fn onedrive_request(&self, s: &SessionInfo, offset: u64, query: bool) -> Request {
@@ -24,13 +32,12 @@ impl Cloudreve {
     }
 
     /// `nextExpectedRanges[0]`'s start, e.g. `"26-"` or `"26-99"`.
+    /// None when the body does not list them.
     fn next_expected(body: &str) -> Option<Option<u64>> {
-        let j = Json::parse(body.trim()).ok()?;
-        let ranges = j.get("nextExpectedRanges")?.as_array()?;
-        match ranges.first() {
+        let status = codec::decode::<UploadStatus>(body).ok()?;
+        match status.next_expected_ranges.first() {
             None => Some(None),
-            Some(r) => {
-                let s = r.as_str()?;
+            Some(s) => {
                 let start = s.split('-').next()?.trim();
                 if start.is_empty() || !start.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
@@ -87,8 +94,11 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
+        // Graph's error body `{error: {code, message}}` is open-ended (a provider's error body):
+        // its message, when there is one, goes into ours.
         let graph_message = || {
-            Json::parse(resp.body.trim()).ok().and_then(|j| j.path("error.message").and_then(Json::as_str).map(|s| truncate(s, 300)))
+            let body = codec::decode::<Json>(&resp.body).ok()?;
+            body.pointer("/error/message").and_then(Json::as_str).map(|m| truncate(m, 300))
         };
         match resp.status {
             200 | 201 if !query => self.onedrive_all_received(),

@@ -3,10 +3,46 @@
 //! call's body.
 
 use super::{Cloudreve, Phase, SessionInfo, PROVIDER};
-use crate::core::JsonExt as _;
+use crate::core::codec;
 use crate::core::url::{encode_component, is_absolute_http, join};
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, Serializer};
+use std::fmt;
+
+/// `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
+#[derive(serde::Serialize)]
+struct CreateBody<'a> {
+    uri: &'a str,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_id: Option<&'a str>,
+    /// Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<u64>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    mime_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Pairs::is_empty")]
+    metadata: Pairs<'a>,
+}
+
+/// Key–value pairs written as a JSON object, in order.
+struct Pairs<'a>(&'a [(String, String)]);
+
+impl Pairs<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
 
 /// Options of a Cloudreve upload besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -19,6 +55,74 @@ pub struct UploadParams {
     pub overwrite: bool,
     pub mime_type: Option<String>,
     pub metadata: Vec<(String, String)>,
+}
+
+/// The Cloudreve options of `new Upload(…)` (`CloudreveUploadOptions`); the common ones are
+/// read elsewhere and ignored here. Every field may be missing or null.
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct CloudreveOptions {
+    uri: Option<String>,
+    access_token: Option<String>,
+    policy_id: Option<String>,
+    purchase_ticket: Option<String>,
+    overwrite: Option<bool>,
+    mime_type: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+/// `metadata`: an object of strings, its entries in order.
+struct Metadata(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, String>()? {
+                    entries.push(entry);
+                }
+                Ok(Metadata(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// What each option must be, for the message naming the one that is not.
+const EXPECTED: [(&str, &str); 7] = [
+    ("uri", "uri must be a string"),
+    ("accessToken", "accessToken must be a string"),
+    ("policyId", "policyId must be a string"),
+    ("purchaseTicket", "purchaseTicket must be a string"),
+    ("overwrite", "overwrite must be a boolean"),
+    ("mimeType", "mimeType must be a string"),
+    ("metadata", "metadata must be an object of strings"),
+];
+
+/// The options, typed; a value of the wrong type is named: all fields are optional, so the
+/// first key whose one-key object does not decode is the culprit.
+fn decode_options(options: &Json) -> Result<CloudreveOptions, UploadError> {
+    let Ok(shape) = codec::from_json::<CloudreveOptions>(options) else {
+        let culprit = options.as_object().and_then(|map| {
+            map.iter().find(|(k, v)| {
+                let one: serde_json::Map<String, Json> = [((*k).clone(), (*v).clone())].into_iter().collect();
+                codec::from_json::<CloudreveOptions>(&Json::Object(one)).is_err()
+            })
+        });
+        let message = match culprit {
+            Some((k, v)) if k == "metadata" && v.is_object() => "metadata values must be strings",
+            Some((k, _)) => EXPECTED.iter().find(|(name, _)| name == k).map_or("the options are malformed", |(_, m)| *m),
+            None => "the options must be an object",
+        };
+        return Err(UploadError::invalid(PROVIDER, message));
+    };
+    Ok(shape)
 }
 
 /// Builds the protocol from the caller's options (plain data; `endpoint` already absolute).
@@ -35,39 +139,18 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
             "chunkSize cannot be set for Cloudreve: the storage policy decides the chunk size",
         ));
     }
-    let string = |k: &str| -> Result<Option<String>, UploadError> {
-        match options.get(k) {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(UploadError::invalid(PROVIDER, format!("{k} must be a string"))),
-        }
-    };
-    let overwrite = match options.get("overwrite") {
-        None | Some(Json::Null) => false,
-        Some(Json::Bool(b)) => *b,
-        Some(_) => return Err(UploadError::invalid(PROVIDER, "overwrite must be a boolean")),
-    };
-    let mut metadata = Vec::new();
-    match options.get("metadata") {
-        None | Some(Json::Null) => {}
-        Some(Json::Object(entries)) => {
-            if entries.len() > 256 {
-                return Err(UploadError::invalid(PROVIDER, "metadata has more than 256 entries"));
-            }
-            for (k, v) in entries {
-                let v = v.as_str().ok_or_else(|| UploadError::invalid(PROVIDER, "metadata values must be strings"))?;
-                metadata.push((k.clone(), v.to_string()));
-            }
-        }
-        Some(_) => return Err(UploadError::invalid(PROVIDER, "metadata must be an object of strings")),
+    let o = decode_options(options)?;
+    let metadata = o.metadata.map(|m| m.0).unwrap_or_default();
+    if metadata.len() > 256 {
+        return Err(UploadError::invalid(PROVIDER, "metadata has more than 256 entries"));
     }
     let params = UploadParams {
-        uri: string("uri")?.unwrap_or_default(),
-        access_token: string("accessToken")?.unwrap_or_default(),
-        policy_id: string("policyId")?.filter(|s| !s.is_empty()),
-        purchase_ticket: string("purchaseTicket")?.filter(|s| !s.is_empty()),
-        overwrite,
-        mime_type: string("mimeType")?.filter(|s| !s.is_empty()),
+        uri: o.uri.unwrap_or_default(),
+        access_token: o.access_token.unwrap_or_default(),
+        policy_id: o.policy_id.filter(|s| !s.is_empty()),
+        purchase_ticket: o.purchase_ticket.filter(|s| !s.is_empty()),
+        overwrite: o.overwrite.unwrap_or(false),
+        mime_type: o.mime_type.filter(|s| !s.is_empty()),
         metadata,
     };
     Ok(Box::new(Cloudreve::new(endpoint, file, params)?))
@@ -118,30 +201,25 @@ impl Cloudreve {
             return Err(UploadError::invalid(PROVIDER, "endpoint must be an http(s) URL or a path on this site"));
         }
         let uri = target_uri(&p.uri, &file.name)?;
-        let mut body = Json::object().with("uri", uri.as_str()).with("size", file.size);
-        if let Some(id) = &p.policy_id {
-            body.set("policy_id", Json::String(id.clone()));
-        }
-        if file.last_modified.is_finite() && file.last_modified > 0.0 {
-            body.set("last_modified", crate::core::json::number(file.last_modified.floor()));
-        }
-        let mime = p.mime_type.clone().unwrap_or_else(|| file.mime.trim().to_string());
-        if !mime.is_empty() {
-            body.set("mime_type", Json::String(mime));
-        }
-        if p.overwrite {
-            body.set("entity_type", Json::String("version".into()));
-        }
-        if !p.metadata.is_empty() {
-            body.set("metadata", Json::Object(p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect()));
-        }
+        // Milliseconds up to 2^53 (JSON numbers are exact that far; Cloudreve reads an int64).
+        let lm = file.last_modified;
+        let last_modified = (lm > 0.0 && lm <= 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
+        let body = codec::encode(&CreateBody {
+            uri: &uri,
+            size: file.size,
+            policy_id: p.policy_id.as_deref(),
+            last_modified,
+            mime_type: p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim()),
+            entity_type: p.overwrite.then_some("version"),
+            metadata: Pairs(&p.metadata),
+        });
         Ok(Cloudreve {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token: p.access_token,
             purchase_ticket: p.purchase_ticket,
             uri,
             total: file.size,
-            create_body: body.to_json_string(),
+            create_body: body,
             phase: Phase::Create { maybe_received: false },
             in_flight: 0,
             session: None,

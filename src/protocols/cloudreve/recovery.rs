@@ -2,9 +2,10 @@
 //! credential that expired with it, a lost creation answer holding the file's lock), deleting
 //! this upload's own stale session and starting over, bounded by [`MAX_NEW_SESSIONS`].
 
-use super::wire::{parse_envelope, valid_session_id, verdict_error, Route};
-use crate::core::JsonExt as _;
-use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER, UPLOAD_SESSION_METADATA};
+use super::transfer::{with_file, FileData, MALFORMED_FILE};
+use super::wire::{proto_err, valid_session_id, verdict_error, Refusal, Route};
+use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER};
+use crate::core::codec;
 use crate::core::{ErrorCode, Json, Outcome, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -18,19 +19,19 @@ impl Cloudreve {
             Outcome::Response(r) => r,
         };
         let ours = self.session.as_ref().map(|s| s.session_id.clone());
-        match self.envelope_reply(what, &resp, Route::Api) {
+        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
             Ok(data) => {
+                let Ok(file) = codec::from_json::<FileData>(&data) else {
+                    return self.fail(proto_err(format!("{what}: {MALFORMED_FILE}")).with_status(resp.status));
+                };
                 // The token works, so a 40011 was not about the token: the session is gone.
-                let recorded = data.get("metadata").and_then(|m| m.get(UPLOAD_SESSION_METADATA)).and_then(Json::as_str).filter(|s| valid_session_id(s));
-                let recorded = recorded.map(str::to_string);
-                let is_file = data.get("type").and_then(Json::as_f64).is_none_or(|t| t == 0.0);
+                let recorded = file.session().filter(|s| valid_session_id(s)).map(str::to_string);
                 match why {
                     ProbeFor::ChunkGone | ProbeFor::Finish => {
-                        let size = data.get("size").and_then(Json::as_u64);
-                        if self.final_maybe_done && recorded.is_none() && size == Some(self.total) && is_file {
+                        if self.final_maybe_done && recorded.is_none() && file.size == Some(self.total) && file.is_file() {
                             // The last step's lost answer (chunk, completion, callback) completed
                             // the upload.
-                            return self.done(&Json::object().with("file", data));
+                            return self.done(&with_file(data));
                         }
                         self.final_maybe_done = false;
                         match (recorded, ours) {
@@ -79,7 +80,7 @@ impl Cloudreve {
                     },
                 }
             }
-            Err(Verdict::Reauth(e)) => {
+            Err(Refusal { verdict: Verdict::Reauth(e), .. }) => {
                 // The token was refused as well: the 40011 was (at least) an expired token.
                 let mut err = UploadError::new(ErrorCode::Auth, PROVIDER, e.message.clone()).with_status(resp.status);
                 if let (ProbeFor::ChunkGone | ProbeFor::Finish, Some(g)) = (why, self.gone_error()) {
@@ -87,7 +88,7 @@ impl Cloudreve {
                 }
                 Verdict::Reauth(err)
             }
-            Err(Verdict::Fail(e)) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
+            Err(Refusal { verdict: Verdict::Fail(e), .. }) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
                 // Not found (40016, 404) or similar: no file, so nothing holds the path.
                 match why {
                     ProbeFor::ChunkGone if self.resumed() => self.start_over(),
@@ -101,7 +102,7 @@ impl Cloudreve {
                     ProbeFor::LostCreate => self.renew_without_discard(resp.status),
                 }
             }
-            Err(v) => self.apply(v),
+            Err(r) => self.apply(r.verdict),
         }
     }
 
@@ -189,10 +190,10 @@ impl Cloudreve {
             Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply(what, &resp, Route::Api) {
+        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
             Ok(_) => self.start_over(),
-            Err(Verdict::Reauth(e)) => Verdict::Reauth(e),
-            Err(v) => match parse_envelope(&resp.body).map(|e| e.code) {
+            Err(Refusal { verdict: Verdict::Reauth(e), .. }) => Verdict::Reauth(e),
+            Err(Refusal { verdict: v, code, .. }) => match code {
                 // Already gone (the file or the session): nothing left to delete.
                 Some(40016 | 404 | 40011) => self.start_over(),
                 // Another session holds the file's lock now: not this upload's to break.

@@ -3,12 +3,58 @@
 //! and remote-node chunks; Cloudreve's callback after an S3-like or OneDrive upload; and the
 //! file check after the session ended with the last step's answer lost.
 
-use super::wire::{chunk_count, envelope_verdict, http_verdict, parse_envelope, parse_session, proto_err, valid_session_id, verdict_error, Route};
-use crate::core::JsonExt as _;
-use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER, UPLOAD_SESSION_METADATA};
+use super::wire::{
+    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, reply, valid_session_id, verdict_error,
+    Envelope, Refusal, Reply, Route, SessionData, MALFORMED_SESSION,
+};
+use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER};
+use crate::core::codec;
 use crate::core::url::{encode_component, join};
 use crate::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// What the file check reads of `GET /api/v4/file/info` (`service/explorer/response.go`
+/// `FileResponse`); the answer itself is handed on as the result's `file`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct FileData {
+    /// 0 = file, 1 = folder.
+    #[serde(rename = "type")]
+    pub kind: Option<i64>,
+    pub size: Option<u64>,
+    pub metadata: Option<FileMetadata>,
+}
+
+/// The file's metadata, as far as the upload reads it.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct FileMetadata {
+    /// [`super::UPLOAD_SESSION_METADATA`]: set while an upload session writes the file.
+    #[serde(rename = "sys:upload_session_id")]
+    pub upload_session_id: Option<String>,
+}
+
+impl FileData {
+    pub(super) fn is_file(&self) -> bool {
+        self.kind.is_none_or(|t| t == 0)
+    }
+    /// The upload session the file records, if any.
+    pub(super) fn session(&self) -> Option<&str> {
+        self.metadata.as_ref().and_then(|m| m.upload_session_id.as_deref())
+    }
+}
+
+/// What is said of a file check whose answer has fields of unexpected types.
+pub(super) const MALFORMED_FILE: &str = "the file's fields have unexpected types";
+
+/// The result's `file`: Cloudreve's own description of the file, as it sent it.
+pub(super) fn with_file(data: Json) -> Json {
+    let mut map = serde_json::Map::new();
+    map.insert("file".into(), data);
+    Json::Object(map)
+}
 
 impl Cloudreve {
     pub(super) fn api(&self, method: Method, path: &str) -> Request {
@@ -41,18 +87,24 @@ impl Cloudreve {
         (start, start.saturating_add(cs).min(self.total))
     }
 
+    /// Cloudreve's answer (open-ended: handed to the page as it is), with the session's uri,
+    /// id and policy type.
     fn result(&self, data: &Json) -> Json {
         let mut out = match data {
-            Json::Object(_) => data.clone(),
-            Json::Null => Json::object(),
-            other => Json::object().with("data", other.clone()),
+            Json::Object(map) => map.clone(),
+            Json::Null => serde_json::Map::new(),
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("data".into(), other.clone());
+                map
+            }
         };
         if let Some(s) = &self.session {
-            out.set("uri", Json::String(s.uri.clone()));
-            out.set("sessionId", Json::String(s.session_id.clone()));
-            out.set("policyType", Json::String(s.policy_type.clone()));
+            out.insert("uri".into(), Json::String(s.uri.clone()));
+            out.insert("sessionId".into(), Json::String(s.session_id.clone()));
+            out.insert("policyType".into(), Json::String(s.policy_type.clone()));
         }
-        out
+        Json::Object(out)
     }
 
     pub(super) fn done(&mut self, data: &Json) -> Verdict {
@@ -71,16 +123,27 @@ impl Cloudreve {
         self.apply(v)
     }
 
-    /// An answer from Cloudreve's API (or a node): `Ok(data)` for code 0, else the verdict.
-    pub(super) fn envelope_reply(&mut self, what: &str, resp: &Response, route: Route) -> Result<Json, Verdict> {
-        match parse_envelope(&resp.body) {
-            Some(env) if env.code == 0 && resp.is_success() => Ok(env.data),
-            Some(env) if env.code == 0 => Err(http_verdict(what, resp, route)),
-            Some(env) => Err(envelope_verdict(what, resp.status, &env, route)),
-            None if resp.is_success() => Err(Verdict::Fail(
-                proto_err(format!("{what}: the answer is not a Cloudreve API response (is endpoint the Cloudreve site?)")).with_status(resp.status),
-            )),
-            None => Err(http_verdict(what, resp, route)),
+    /// An answer from Cloudreve's API (or a node), decoded once: `Ok(data)` for code 0, else
+    /// the verdict (with the envelope's code and words, when it was one).
+    pub(super) fn envelope_reply<T: DeserializeOwned + Default>(&self, what: &str, resp: &Response, route: Route) -> Result<T, Refusal> {
+        let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
+        let (env, data) = match reply::<T>(&resp.body) {
+            Reply::Typed(Envelope { code, msg, error, data }) => (Envelope { code, msg, error, data: Json::Null }, Some(data)),
+            Reply::Loose(e) => (e, None),
+            Reply::Other if resp.is_success() => {
+                let e = proto_err(format!("{what}: the answer is not a Cloudreve API response (is endpoint the Cloudreve site?)"));
+                return Err(refused(Verdict::Fail(e.with_status(resp.status)), None));
+            }
+            Reply::Other => return Err(refused(http_verdict(what, resp, route), None)),
+        };
+        match data {
+            _ if env.code != 0 => Err(refused(envelope_verdict(what, resp.status, &env, route), Some(&env))),
+            _ if !resp.is_success() => Err(refused(http_verdict(what, resp, route), Some(&env))),
+            Some(data) => Ok(data),
+            None => {
+                let e = proto_err(format!("{what}: the answer's data has fields of unexpected types")).with_status(resp.status);
+                Err(refused(Verdict::Fail(e), Some(&env)))
+            }
         }
     }
 
@@ -99,13 +162,22 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        let data = match self.envelope_reply(what, &resp, Route::Api) {
-            Ok(d) => d,
-            Err(v) => {
+        let data = match self.envelope_reply::<Option<SessionData>>(what, &resp, Route::Api) {
+            Ok(d) => d.unwrap_or_default(),
+            Err(Refusal { verdict: v, code, .. }) => {
                 if resp.status >= 500 {
                     self.phase = Phase::Create { maybe_received: true };
                 }
-                let code = parse_envelope(&resp.body).map(|x| x.code);
+                if code == Some(0) && resp.is_success() {
+                    // Fields of unexpected types: if the session id reads, keep it so that
+                    // cleanup can delete the session (read from the answer as open-ended JSON:
+                    // it failed to decode as a session).
+                    let loose = parse_envelope(&resp.body).map(|e| e.data).unwrap_or_default();
+                    if let Some(sid) = loose.get("session_id").and_then(Json::as_str).filter(|s| valid_session_id(s)) {
+                        self.session = Some(SessionInfo::provisional(sid.to_string(), self.uri.clone()));
+                    }
+                    return self.fail(proto_err(MALFORMED_SESSION).with_status(resp.status));
+                }
                 if matches!(self.phase, Phase::Create { maybe_received: true }) && matches!(code, Some(40004 | 40073)) {
                     // An earlier attempt whose answer was lost may have created a session: its
                     // placeholder makes a plain create answer 40004 ("Object existed"), its lock
@@ -116,26 +188,14 @@ impl Cloudreve {
                 return self.apply(v);
             }
         };
-        let session_id = data.get("session_id").and_then(Json::as_str).unwrap_or("");
+        let session_id = data.session_id.as_deref().unwrap_or("");
         if !valid_session_id(session_id) {
             return self.fail(proto_err("the upload session answer has no usable session_id").with_status(resp.status));
         }
         // Known from here on: even if the rest is unusable, cleanup can delete the session.
-        let provisional = SessionInfo {
-            session_id: session_id.to_string(),
-            policy_type: String::new(),
-            kind: PolicyKind::Local,
-            chunk_size: 0,
-            expires: None,
-            upload_urls: Vec::new(),
-            credential: None,
-            complete_url: None,
-            callback_secret: None,
-            uri: data.get("uri").and_then(Json::as_str).filter(|u| u.starts_with("cloudreve://")).unwrap_or(&self.uri).to_string(),
-            concurrency: 1,
-        };
-        self.session = Some(provisional);
-        let info = match parse_session(&data, session_id, &self.uri, &self.endpoint, self.total) {
+        let uri = data.uri.as_deref().filter(|u| u.starts_with("cloudreve://")).unwrap_or(&self.uri);
+        self.session = Some(SessionInfo::provisional(session_id.to_string(), uri.to_string()));
+        let info = match check_session(&data, session_id, &self.uri, &self.endpoint, self.total) {
             Ok(i) => i,
             Err(e) => return self.fail(e.with_status(resp.status)),
         };
@@ -191,7 +251,7 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply(&what, &resp, route) {
+        match self.envelope_reply::<Json>(&what, &resp, route) {
             Ok(data) => {
                 let (_, end) = self.range(index);
                 self.confirmed = end;
@@ -204,10 +264,9 @@ impl Cloudreve {
                 }
                 Verdict::Continue
             }
-            Err(v) => {
-                let enveloped = parse_envelope(&resp.body).is_some();
-                let expired_sign = route == Route::Node
-                    && parse_envelope(&resp.body).is_some_and(|e| matches!(e.code, 40071 | 40005) && format!("{} {}", e.msg, e.error).to_ascii_lowercase().contains("expired"));
+            Err(Refusal { verdict: v, code, text }) => {
+                let enveloped = code.is_some();
+                let expired_sign = route == Route::Node && matches!(code, Some(40071 | 40005)) && text.contains("expired");
                 if expired_sign {
                     // The node's credential expires with the session ("sign expired"): the
                     // session has most likely expired. The file check tells; if it does not
@@ -259,10 +318,10 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply(what, &resp, Route::Callback) {
+        match self.envelope_reply::<Json>(what, &resp, Route::Callback) {
             Ok(data) => self.done(&data),
-            Err(v) => {
-                if Self::is_session_gone(&v) && parse_envelope(&resp.body).is_some_and(|e| e.code == 40011) {
+            Err(Refusal { verdict: v, code, .. }) => {
+                if Self::is_session_gone(&v) && code == Some(40011) {
                     // The session is gone (the callback route ignores the JWT and takes the user
                     // from the session, `middleware/auth.go` `uploadCallbackCheck`, so this is
                     // never the token): completed by an attempt whose answer was lost, or expired
@@ -273,7 +332,7 @@ impl Cloudreve {
                 if Self::is_session_gone(&v) {
                     return self.gone(v);
                 }
-                if parse_envelope(&resp.body).is_some() {
+                if code.is_some() {
                     self.final_maybe_done = false;
                 } else if resp.status >= 500 {
                     self.final_maybe_done = true;
@@ -306,28 +365,29 @@ impl Cloudreve {
             )
             .with_status(status)
         };
-        match self.envelope_reply(what, &resp, Route::Api) {
+        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
             Ok(data) => {
-                let sid = self.session.as_ref().map(|s| s.session_id.clone()).unwrap_or_default();
-                let size = data.get("size").and_then(Json::as_u64);
-                let still_uploading = data.get("metadata").and_then(|m| m.get(UPLOAD_SESSION_METADATA)).and_then(Json::as_str) == Some(sid.as_str());
-                let is_file = data.get("type").and_then(Json::as_f64).is_none_or(|t| t == 0.0);
-                if size == Some(self.total) && !still_uploading && is_file {
-                    self.done(&Json::object().with("file", data))
+                let Ok(file) = codec::from_json::<FileData>(&data) else {
+                    return self.fail(proto_err(format!("{what}: {MALFORMED_FILE}")).with_status(resp.status));
+                };
+                let sid = self.session.as_ref().map(|s| s.session_id.as_str());
+                let still_uploading = file.session().is_some() && file.session() == sid;
+                if file.size == Some(self.total) && !still_uploading && file.is_file() {
+                    self.done(&with_file(data))
                 } else {
                     // Known incomplete: deleting the session now only removes its placeholder.
                     self.final_maybe_done = false;
                     self.fail(incomplete(resp.status))
                 }
             }
-            Err(Verdict::Fail(e)) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
+            Err(Refusal { verdict: Verdict::Fail(e), .. }) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
                 // Not found (40016, 40044, 404) or similar: nothing completed there.
                 let mut ie = incomplete(resp.status);
                 ie.message.push_str(&format!(" ({})", e.message));
                 self.final_maybe_done = false;
                 self.fail(ie)
             }
-            Err(v) => self.apply(v),
+            Err(r) => self.apply(r.verdict),
         }
     }
 }

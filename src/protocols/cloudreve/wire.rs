@@ -4,38 +4,90 @@
 //! call returns (storage policy, chunk size, URLs, credentials).
 
 use super::{DEFAULT_S3_CONCURRENCY, MAX_CONCURRENCY, MAX_PARTS, PROVIDER};
-use crate::core::JsonExt as _;
+use crate::core::codec::{self, DecodeError};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, resolve};
 use crate::core::{status_error, truncate, ErrorCode, Json, Response, UploadError};
 use crate::protocols::Verdict;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize};
 
 // ---------------------------------------------------------------------------------------------
 // Envelope and error mapping
 
-/// Cloudreve's answer `{code, msg, error?, data?}`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Envelope {
+/// Cloudreve's answer `{code, msg, error?, data?}` (`pkg/serializer/response.go` `Response`),
+/// with `data` read as `T`: the call's own answer type, or open-ended [`Json`] where the data is
+/// handed on as it is (results, error details).
+#[derive(Deserialize)]
+pub struct Envelope<T = Json> {
+    /// An exact integer: a string or a fraction is no envelope.
     pub code: i64,
+    #[serde(default, deserialize_with = "loose_text")]
     pub msg: String,
     /// Raw error text (only sent when the server is not in release mode).
+    #[serde(default, deserialize_with = "loose_text")]
     pub error: String,
-    pub data: Json,
+    #[serde(default)]
+    pub data: T,
 }
 
-/// Parses an envelope. None when the body is not a JSON object with an integer `code` (an HTML
-/// page from a proxy, a bucket's XML, a code that is not an exact integer).
+/// A message field: its text when it is a string, else empty (a wrong type in a message does
+/// not make the envelope unusable).
+fn loose_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Json::deserialize(d)? {
+        Json::String(s) => s,
+        _ => String::new(),
+    })
+}
+
+impl<T> Envelope<T> {
+    /// The code and words without the data (for error mapping, one copy for every `T`).
+    pub(super) fn head(self) -> Envelope {
+        Envelope { code: self.code, msg: self.msg, error: self.error, data: Json::Null }
+    }
+}
+
+/// A Cloudreve answer, decoded once.
+pub(super) enum Reply<T> {
+    /// An envelope whose `data` reads as `T`.
+    Typed(Envelope<T>),
+    /// An envelope whose `data` does not (an error's details, or a malformed success).
+    Loose(Envelope),
+    /// Not an envelope: an HTML page from a proxy, a bucket's XML, a code that is not an exact
+    /// integer.
+    Other,
+}
+
+pub(super) fn reply<T: DeserializeOwned + Default>(body: &str) -> Reply<T> {
+    // Only an object is an envelope (serde would read an array as the fields in order).
+    if !body.trim_start().starts_with('{') {
+        return Reply::Other;
+    }
+    match codec::decode::<Envelope<T>>(body) {
+        Ok(env) => Reply::Typed(env),
+        Err(DecodeError::Shape) => match codec::decode::<Envelope>(body) {
+            Ok(env) => Reply::Loose(env),
+            Err(_) => Reply::Other,
+        },
+        Err(DecodeError::Syntax) => Reply::Other,
+    }
+}
+
+/// Parses an envelope with open-ended `data`. None when the body is not a JSON object with an
+/// integer `code`.
 pub fn parse_envelope(body: &str) -> Option<Envelope> {
-    let j = Json::parse(body.trim()).ok()?;
-    if !matches!(j, Json::Object(_)) {
-        return None;
+    match reply::<Json>(body) {
+        Reply::Typed(env) | Reply::Loose(env) => Some(env),
+        Reply::Other => None,
     }
-    let code = j.get("code")?.as_f64()?;
-    if !code.is_finite() || code.fract() != 0.0 || code.abs() > 9_007_199_254_740_992.0 {
-        return None;
-    }
-    let text = |k: &str| j.get(k).and_then(Json::as_str).unwrap_or("").to_string();
-    Some(Envelope { code: code as i64, msg: text("msg"), error: text("error"), data: j.get("data").cloned().unwrap_or(Json::Null) })
+}
+
+/// A refused answer: the verdict, and the envelope's code and its `msg error` text in lower
+/// case when the answer was an envelope.
+pub(super) struct Refusal {
+    pub verdict: Verdict,
+    pub code: Option<i64>,
+    pub text: String,
 }
 
 /// Who a request was for: Cloudreve's API with the user's token, a slave node with the session
@@ -64,11 +116,16 @@ pub(super) fn envelope_message(what: &str, env: &Envelope) -> String {
     m
 }
 
+/// `msg error` in lower case, for the few decisions that read Cloudreve's words.
+pub(super) fn envelope_text(env: &Envelope) -> String {
+    format!("{} {}", env.msg, env.error).to_ascii_lowercase()
+}
+
 /// What a Cloudreve error code (`code != 0`) means for the upload.
 pub fn envelope_verdict(what: &str, status: u16, env: &Envelope, route: Route) -> Verdict {
     let message = envelope_message(what, env);
     let err = |code: ErrorCode| UploadError::new(code, PROVIDER, message.clone()).with_status(status);
-    let text = format!("{} {}", env.msg, env.error).to_ascii_lowercase();
+    let text = envelope_text(env);
     let node_refused = || {
         Verdict::Fail(UploadError::new(ErrorCode::Auth, PROVIDER, format!("{message}; the storage node refused the session's upload credential")).with_status(status))
     };
@@ -161,6 +218,13 @@ pub fn completion_xml(etags: &[String]) -> String {
     out
 }
 
+/// `DELETE /api/v4/file/upload`'s body (`service/explorer/upload.go` `DeleteUploadSessionService`).
+#[derive(Serialize)]
+pub(super) struct DeleteSession<'a> {
+    pub id: &'a str,
+    pub uri: &'a str,
+}
+
 // ---------------------------------------------------------------------------------------------
 // The upload session
 
@@ -221,6 +285,25 @@ pub struct SessionInfo {
     pub concurrency: usize,
 }
 
+impl SessionInfo {
+    /// What is known once the create answer named the session: enough for cleanup to delete it.
+    pub(super) fn provisional(session_id: String, uri: String) -> SessionInfo {
+        SessionInfo {
+            session_id,
+            policy_type: String::new(),
+            kind: PolicyKind::Local,
+            chunk_size: 0,
+            expires: None,
+            upload_urls: Vec::new(),
+            credential: None,
+            complete_url: None,
+            callback_secret: None,
+            uri,
+            concurrency: 1,
+        }
+    }
+}
+
 pub(super) fn valid_session_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -242,21 +325,60 @@ pub(super) fn proto_err(msg: impl Into<String>) -> UploadError {
     UploadError::protocol(PROVIDER, msg)
 }
 
-/// Checks the create answer's `data` (its `session_id` has been read already).
+/// The create call's `data` (`service/explorer/response.go` `UploadSessionResponse`; Go omits
+/// empty fields, so every field may be missing).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct SessionData {
+    pub session_id: Option<String>,
+    chunk_size: Option<u64>,
+    /// Unix seconds.
+    expires: Option<u64>,
+    upload_urls: Option<Vec<String>>,
+    credential: Option<String>,
+    #[serde(rename = "completeURL")]
+    complete_url: Option<String>,
+    callback_secret: Option<String>,
+    pub uri: Option<String>,
+    storage_policy: Option<PolicyData>,
+    /// Present (not null) when the bytes must be encrypted on the client.
+    encrypt_metadata: Option<IgnoredAny>,
+}
+
+/// The session's `storage_policy`, as far as the upload depends on it.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct PolicyData {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    relay: Option<bool>,
+    chunk_concurrency: Option<i64>,
+}
+
+/// What is said of a create answer whose fields have unexpected types.
+pub(super) const MALFORMED_SESSION: &str = "the upload session answer has fields of unexpected types";
+
+/// A create answer's open-ended `data`, checked (see [`check_session`]).
 pub fn parse_session(data: &Json, session_id: &str, requested_uri: &str, endpoint: &str, total: u64) -> Result<SessionInfo, UploadError> {
-    let policy = data.get("storage_policy").filter(|p| matches!(p, Json::Object(_)));
-    let policy_type = policy.and_then(|p| p.get("type")).and_then(Json::as_str).unwrap_or("").to_string();
+    let data = codec::from_json::<SessionData>(data).map_err(|_| proto_err(MALFORMED_SESSION))?;
+    check_session(&data, session_id, requested_uri, endpoint, total)
+}
+
+/// Checks the create answer's `data` (its `session_id` has been read already).
+pub(super) fn check_session(data: &SessionData, session_id: &str, requested_uri: &str, endpoint: &str, total: u64) -> Result<SessionInfo, UploadError> {
+    let policy = data.storage_policy.as_ref();
+    let policy_type = policy.and_then(|p| p.kind.clone()).unwrap_or_default();
     if policy_type.is_empty() {
         return Err(proto_err("the upload session names no storage policy type"));
     }
-    if data.get("encrypt_metadata").is_some_and(|e| !e.is_null()) {
+    if data.encrypt_metadata.is_some() {
         return Err(UploadError::new(
             ErrorCode::Protocol,
             PROVIDER,
             "the storage policy requires client-side encryption, which chunkup does not do yet",
         ));
     }
-    let relay = policy.and_then(|p| p.get("relay")).and_then(Json::as_bool).unwrap_or(false);
+    let relay = policy.and_then(|p| p.relay).unwrap_or(false);
     let kind = if relay {
         PolicyKind::Local
     } else {
@@ -281,36 +403,26 @@ pub fn parse_session(data: &Json, session_id: &str, requested_uri: &str, endpoin
             }
         }
     };
-    let chunk_size = match data.get("chunk_size") {
-        None | Some(Json::Null) => 0,
-        Some(v) => v.as_u64().ok_or_else(|| proto_err("the session's chunk_size is not a non-negative integer"))?,
-    };
-    let expires = data.get("expires").and_then(Json::as_u64);
-    let mut upload_urls = Vec::new();
-    match data.get("upload_urls") {
-        None | Some(Json::Null) => {}
-        Some(Json::Array(items)) => {
-            if items.len() > MAX_PARTS {
-                return Err(proto_err("the session lists too many upload URLs"));
-            }
-            for u in items {
-                let s = u.as_str().ok_or_else(|| proto_err("an upload URL is not a string"))?;
-                let abs = resolve(endpoint, s).filter(|a| is_absolute_http(a)).ok_or_else(|| proto_err("the session has an unusable upload URL"))?;
-                upload_urls.push(abs);
-            }
-        }
-        Some(_) => return Err(proto_err("upload_urls is not a list")),
+    let chunk_size = data.chunk_size.unwrap_or(0);
+    let expires = data.expires;
+    let urls = data.upload_urls.as_deref().unwrap_or_default();
+    if urls.len() > MAX_PARTS {
+        return Err(proto_err("the session lists too many upload URLs"));
     }
-    let text = |k: &str| data.get(k).and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-    let credential = text("credential");
-    let complete_url = text("completeURL");
-    let callback_secret = text("callback_secret");
-    let uri = text("uri").filter(|u| u.starts_with("cloudreve://")).unwrap_or_else(|| requested_uri.to_string());
+    let mut upload_urls = Vec::with_capacity(urls.len());
+    for u in urls {
+        let abs = resolve(endpoint, u).filter(|a| is_absolute_http(a)).ok_or_else(|| proto_err("the session has an unusable upload URL"))?;
+        upload_urls.push(abs);
+    }
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let credential = text(&data.credential);
+    let complete_url = text(&data.complete_url);
+    let callback_secret = text(&data.callback_secret);
+    let uri = text(&data.uri).filter(|u| u.starts_with("cloudreve://")).unwrap_or_else(|| requested_uri.to_string());
     let concurrency = policy
-        .and_then(|p| p.get("chunk_concurrency"))
-        .and_then(Json::as_u64)
+        .and_then(|p| p.chunk_concurrency)
         .filter(|c| *c > 0)
-        .map(|c| (c as usize).min(MAX_CONCURRENCY))
+        .map(|c| usize::try_from(c).unwrap_or(MAX_CONCURRENCY).min(MAX_CONCURRENCY))
         .unwrap_or(DEFAULT_S3_CONCURRENCY);
     let count = chunk_count(total, chunk_size);
     let need_callback_secret = || match &callback_secret {
