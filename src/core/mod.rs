@@ -16,7 +16,7 @@ pub mod url;
 
 pub use error::{ErrorCode, UploadError};
 pub use http::{Body, FileInfo, Method, Outcome, Part, Request, Response, Slice};
-pub use json::{Json, JsonExt};
+pub use json::Json;
 
 
 /// A string field of an error body; any other value (a number, an object, null) reads as
