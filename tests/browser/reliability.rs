@@ -347,18 +347,21 @@ async fn progress_reaches_the_page_at_most_once_per_50_ms_plus_the_final_value()
         l2.push(&field(&p, "loaded"));
     });
     set(&o, "onProgress", cb.as_ref());
+    let began = js_sys::Date::now();
     run(&new_upload(&f.into(), &o).unwrap()).await.expect("uploaded");
+    let ended = js_sys::Date::now();
     assert_stored(&s, &data).await;
     let t: Vec<f64> = times.iter().map(|v| v.as_f64().unwrap()).collect();
     let l: Vec<f64> = loaded.iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(l.last().copied(), Some(data.len() as f64), "the final value is reported");
     assert!(l.windows(2).all(|w| w[1] > w[0]), "each report has news: {l:?}");
-    // Every report but the final one comes at least 50 ms after the one before (same clock as
-    // the library's; 1 ms of slack for the call itself).
+    // The library decides to report at least 50 ms after its last report (core::progress, tested
+    // natively to the millisecond), but the page's callback may run a little after that decision
+    // on a loaded machine, so the times the page sees are not compared pairwise. What load cannot
+    // bend: all decisions fall inside the upload, so n reports need (n - 2) * 50 ms of it (the
+    // first and the final value go at once).
     let n = t.len();
-    for (i, w) in t.windows(2).enumerate() {
-        if i + 2 < n {
-            assert!(w[1] - w[0] >= 49.0, "reports {i} and {} only {} ms apart: {t:?}", i + 1, w[1] - w[0]);
-        }
-    }
+    assert!(n >= 2, "at least the first and the final report: {t:?}");
+    let bound = ((ended - began) / 50.0).floor() as usize + 2;
+    assert!(n <= bound, "{n} reports in {} ms (at most {bound}): {t:?}", ended - began);
 }
