@@ -24,9 +24,6 @@ pub enum DecodeError {
 /// before decoding: `JSON.parse` takes any depth, and decoding it recursively could exhaust the
 /// wasm stack (a trap that kills the module for the whole page).
 pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
-    if too_deep(text) {
-        return Err(DecodeError::Syntax);
-    }
     imp::decode(text)
 }
 
@@ -77,15 +74,27 @@ mod imp {
     use serde_wasm_bindgen::Serializer;
     use wasm_bindgen::JsValue;
 
+    // Only the serde calls are generic (one copy per type); the JS calls around them are shared.
     pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
-        let value = js_sys::JSON::parse(text).map_err(|_| DecodeError::Syntax)?;
-        serde_wasm_bindgen::from_value(value).map_err(|_| DecodeError::Shape)
+        serde_wasm_bindgen::from_value(parse(text)?).map_err(|_| DecodeError::Shape)
+    }
+
+    #[inline(never)]
+    fn parse(text: &str) -> Result<JsValue, DecodeError> {
+        if too_deep(text) {
+            return Err(DecodeError::Syntax);
+        }
+        js_sys::JSON::parse(text).map_err(|_| DecodeError::Syntax)
     }
 
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> String {
         // Plain objects for maps, numbers (not BigInt) for 64-bit integers: what JSON holds.
-        let js = value.serialize(&Serializer::json_compatible()).unwrap_or(JsValue::NULL);
-        js_sys::JSON::stringify(&js).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "null".into())
+        stringify(value.serialize(&Serializer::json_compatible()).ok())
+    }
+
+    #[inline(never)]
+    fn stringify(js: Option<JsValue>) -> String {
+        js_sys::JSON::stringify(&js.unwrap_or(JsValue::NULL)).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "null".into())
     }
 }
 
@@ -94,6 +103,9 @@ mod imp {
     use super::*;
 
     pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+        if too_deep(text) {
+            return Err(DecodeError::Syntax);
+        }
         serde_json::from_str(text).map_err(|e| if e.is_syntax() || e.is_eof() { DecodeError::Syntax } else { DecodeError::Shape })
     }
 
