@@ -4,7 +4,7 @@
 //! call returns (storage policy, chunk size, URLs, credentials).
 
 use super::{DEFAULT_S3_CONCURRENCY, MAX_CONCURRENCY, MAX_PARTS, PROVIDER};
-use crate::core::codec::{self, DecodeError};
+use crate::core::codec;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, resolve};
 use crate::core::{status_error, truncate, ErrorCode, Json, Response, UploadError};
@@ -58,18 +58,17 @@ pub(super) enum Reply<T> {
     Other,
 }
 
+/// The envelope is decoded once with open-ended `data` (one envelope decoder in the module, not
+/// one per `T`), then its `data` as `T`.
 pub(super) fn reply<T: DeserializeOwned + Default>(body: &str) -> Reply<T> {
     // Only an object is an envelope (serde would read an array as the fields in order).
     if !body.trim_start().starts_with('{') {
         return Reply::Other;
     }
-    match codec::decode::<Envelope<T>>(body) {
-        Ok(env) => Reply::Typed(env),
-        Err(DecodeError::Shape) => match codec::decode::<Envelope>(body) {
-            Ok(env) => Reply::Loose(env),
-            Err(_) => Reply::Other,
-        },
-        Err(DecodeError::Syntax) => Reply::Other,
+    let Ok(env) = codec::decode::<Envelope>(body) else { return Reply::Other };
+    match codec::from_json::<T>(&env.data) {
+        Ok(data) => Reply::Typed(Envelope { code: env.code, msg: env.msg, error: env.error, data }),
+        Err(_) => Reply::Loose(env),
     }
 }
 
