@@ -63,6 +63,23 @@ pub fn from_json<T: DeserializeOwned>(value: &crate::core::Json) -> Result<T, De
     decode(&encode(value))
 }
 
+/// The first of `keys` whose value in `object`, alone in a one-key object, `decodes` refuses: the
+/// option that made a whole options object fail to decode, when every field of its type is
+/// optional (serde's errors name no field). One function for every provider; keys absent from
+/// `object` are skipped.
+pub fn culprit<'k>(object: &crate::core::Json, keys: &mut dyn Iterator<Item = &'k str>, decodes: &dyn Fn(&crate::core::Json) -> bool) -> Option<&'k str> {
+    let map = object.as_object()?;
+    for k in keys {
+        let Some(v) = map.get(k) else { continue };
+        let mut one = serde_json::Map::new();
+        one.insert(k.to_string(), v.clone());
+        if !decodes(&crate::core::Json::Object(one)) {
+            return Some(k);
+        }
+    }
+    None
+}
+
 /// An open-ended value from a typed one (a result handed to the page, a resume record).
 pub fn to_json<T: Serialize + ?Sized>(value: &T) -> crate::core::Json {
     decode(&encode(value)).unwrap_or(crate::core::Json::Null)

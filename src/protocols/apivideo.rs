@@ -140,12 +140,8 @@ const EXPECTED: &[(&str, &str)] = &[
 /// (every field is optional: only the culprit fails).
 pub fn options(data: &Json, provider: &'static str) -> Result<Options, UploadError> {
     codec::from_json::<Options>(data).map_err(|_| {
-        let alone = |key: &str, value: &Json| {
-            let mut one = serde_json::Map::new();
-            one.insert(key.to_string(), value.clone());
-            codec::from_json::<Options>(&Json::Object(one)).is_err()
-        };
-        let why = EXPECTED.iter().find(|(key, _)| data.get(*key).is_some_and(|v| alone(key, v))).map_or("options must be plain data", |(_, why)| *why);
+        let culprit = codec::culprit(data, &mut EXPECTED.iter().map(|(key, _)| *key), &|one| codec::from_json::<Options>(one).is_ok());
+        let why = EXPECTED.iter().find(|(key, _)| Some(*key) == culprit).map_or("options must be plain data", |(_, why)| *why);
         UploadError::invalid(provider, why)
     })
 }

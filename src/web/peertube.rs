@@ -83,15 +83,13 @@ impl PeerTubeOptions {
             return Ok(v);
         }
         // Every field is optional, so only the culprit fails on its own.
-        for key in keys {
-            let Some((k, v)) = all.as_object().and_then(|m| m.get_key_value(*key)) else { continue };
-            let one = Json::Object([(k.clone(), v.clone())].into_iter().collect());
-            if codec::from_json::<Self>(&one).is_err() {
-                let what = EXPECTED.iter().find(|(k, _)| k == key).map_or("must be a string", |(_, w)| w);
-                return Err(UploadError::invalid(o.provider, format!("{key} {what}")));
+        match codec::culprit(&all, &mut keys.iter().copied(), &|one| codec::from_json::<Self>(one).is_ok()) {
+            Some(key) => {
+                let what = EXPECTED.iter().find(|(k, _)| *k == key).map_or("must be a string", |(_, w)| w);
+                Err(UploadError::invalid(o.provider, format!("{key} {what}")))
             }
+            None => Err(UploadError::invalid(o.provider, "options must be an object")),
         }
-        Err(UploadError::invalid(o.provider, "options must be an object"))
     }
 }
 

@@ -109,15 +109,12 @@ const EXPECTED: [(&str, &str); 7] = [
 /// first key whose one-key object does not decode is the culprit.
 fn decode_options(options: &Json) -> Result<CloudreveOptions, UploadError> {
     let Ok(shape) = codec::from_json::<CloudreveOptions>(options) else {
-        let culprit = options.as_object().and_then(|map| {
-            map.iter().find(|(k, v)| {
-                let one: serde_json::Map<String, Json> = [((*k).clone(), (*v).clone())].into_iter().collect();
-                codec::from_json::<CloudreveOptions>(&Json::Object(one)).is_err()
-            })
-        });
+        let mut keys = options.as_object().map(|map| map.keys().map(String::as_str)).into_iter().flatten();
+        let culprit = codec::culprit(options, &mut keys, &|one| codec::from_json::<CloudreveOptions>(one).is_ok())
+            .and_then(|k| Some((k, options.get(k)?)));
         let message = match culprit {
             Some((k, v)) if k == "metadata" && v.is_object() => "metadata values must be strings",
-            Some((k, _)) => EXPECTED.iter().find(|(name, _)| name == k).map_or("the options are malformed", |(_, m)| *m),
+            Some((k, _)) => EXPECTED.iter().find(|(name, _)| *name == k).map_or("the options are malformed", |(_, m)| *m),
             None => "the options must be an object",
         };
         return Err(UploadError::invalid(PROVIDER, message));

@@ -56,10 +56,7 @@ const TYPED: [&str; 9] = ["accessToken", "chapterId", "version", "manga", "group
 /// its own, with the message that option has always had.
 fn wrong_type(options: &Json) -> UploadError {
     let given = |k: &str| options.get(k).filter(|v| !v.is_null());
-    let culprit = TYPED.iter().copied().find(|k| {
-        let one: serde_json::Map<String, Json> = given(k).map(|v| (k.to_string(), v.clone())).into_iter().collect();
-        codec::from_json::<Given>(&Json::Object(one)).is_err()
-    });
+    let culprit = codec::culprit(options, &mut TYPED.iter().copied().filter(|k| given(k).is_some()), &|one| codec::from_json::<Given>(one).is_ok());
     invalid(match culprit {
         Some("accessToken") => "accessToken must be a string".to_string(),
         Some("chapterId") => "chapterId must be a chapter UUID".into(),
@@ -239,11 +236,8 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError
     }
     let given: GivenChapter = codec::from_json(chapter.unwrap_or(&Json::Null)).map_err(|_| {
         // The first field of another type, on its own (every field is optional).
-        let culprit = c.iter().find(|(k, v)| {
-            let one: serde_json::Map<String, Json> = [(k.to_string(), (*v).clone())].into_iter().collect();
-            codec::from_json::<GivenChapter>(&Json::Object(one)).is_err()
-        });
-        match culprit.map(|(k, _)| k.as_str()) {
+        let culprit = codec::culprit(chapter.unwrap_or(&Json::Null), &mut c.keys().map(String::as_str), &|one| codec::from_json::<GivenChapter>(one).is_ok());
+        match culprit {
             Some("title") => invalid("chapter.title must be a string or null"),
             Some(k) => invalid(format!("chapter.{k} must be a string")),
             None => invalid("chapter must be an object { volume, chapter, title, translatedLanguage }"),
