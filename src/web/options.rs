@@ -92,9 +92,10 @@ fn option_value(v: &JsValue) -> Option<Json> {
     })
 }
 
-/// Nesting past this many objects and arrays (a cycle, say) is not plain data: decoding it
-/// recursively could exhaust the wasm stack (`JSON.stringify` threw on a cycle).
-const MAX_DEPTH: usize = 128;
+/// Nesting past [`MAX_DEPTH`] objects and arrays (a cycle, say) is not plain data: decoding it
+/// recursively could exhaust the wasm stack (`JSON.stringify` threw on a cycle). The same bound
+/// as for server bodies.
+use crate::core::codec::MAX_DEPTH;
 
 /// Whether `v` nests objects, arrays or Maps deeper than [`MAX_DEPTH`] (a cycle does).
 fn too_deep(v: &JsValue, depth: usize) -> bool {

@@ -652,11 +652,7 @@ impl drive::Server for Sim {
         Sim::answer(self, req)
     }
     fn token(&mut self) -> Option<String> {
-        let t = self.next_token.take();
-        if let Some(t) = &t {
-            self.token = t.clone();
-        }
-        t
+        drive::hand_out_token(&mut self.next_token, &mut self.token)
     }
     fn sent(&mut self, req: &Request, in_flight: usize) {
         self.log.push(req.clone());

@@ -480,17 +480,10 @@ impl Protocol for Cloudreve {
         let count = chunk_count(self.total, chunk);
         let next = state.next_chunk.filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("nextChunk does not fit the file"))?;
         self.session = Some(SessionInfo {
-            session_id: sid,
             policy_type: state.policy_type.unwrap_or_else(|| "local".into()),
-            kind: PolicyKind::Local,
             chunk_size: chunk,
             expires: state.expires,
-            upload_urls: Vec::new(),
-            credential: None,
-            complete_url: None,
-            callback_secret: None,
-            uri,
-            concurrency: 1,
+            ..SessionInfo::provisional(sid, uri)
         });
         self.confirmed = self.range(next).0;
         self.phase = Phase::Upload(Transfer::Chunks { next, count, resumed: true });

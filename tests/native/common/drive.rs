@@ -38,6 +38,16 @@ pub trait Server {
     fn before_poll<P: Protocol>(&mut self, _engine: &mut Engine<P>) {}
 }
 
+/// A scripted page's answer to `Action::RefreshToken`: the token it was given to hand out next,
+/// if any, which from then on is the one the server accepts (`current`).
+pub fn hand_out_token(next: &mut Option<String>, current: &mut String) -> Option<String> {
+    let t = next.take();
+    if let Some(t) = &t {
+        current.clone_from(t);
+    }
+    t
+}
+
 /// A closure that answers each request is a server with no tokens to give.
 impl<F: FnMut(&Request) -> Outcome> Server for F {
     fn answer(&mut self, req: &Request) -> Outcome {
