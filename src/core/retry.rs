@@ -32,13 +32,55 @@ pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
         let secs: u64 = v.parse().unwrap_or(u64::MAX);
         return Some(RetryAfter::Delay(secs.saturating_mul(1000)));
     }
-    if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(RetryAfter::Delay((secs * 1000.0).min(u64::MAX as f64) as u64));
-        }
-        return None;
+    if v.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '+') {
+        return seconds_as_ms(v).map(RetryAfter::Delay);
     }
     parse_http_date(v).map(RetryAfter::At)
+}
+
+/// A non-negative decimal number of seconds (`2`, `0.25`, `1e3`, `1.5E-1`) as whole milliseconds,
+/// truncated and capped at `u64::MAX`; None for anything else and for a number of more than 309
+/// integer digits (beyond f64's range: what `str::parse::<f64>` reads as infinite). Integer arithmetic only: a float parser
+/// brings ~14 KB (its tables) into the wasm module for headers that are nearly always integers.
+pub fn seconds_as_ms(v: &str) -> Option<u64> {
+    let v = v.strip_prefix('+').unwrap_or(v);
+    let (mantissa, exp) = match v.find(['e', 'E']) {
+        Some(i) => (&v[..i], v.get(i + 1..)?),
+        None => (v, "0"),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.len() + frac.len() == 0 || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let exp_digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+    if exp_digits.is_empty() || !digits(exp_digits) {
+        return None;
+    }
+    let magnitude: i64 = if exp_digits.len() > 6 { 1_000_000 } else { exp_digits.parse().ok()? };
+    let exp = if exp.starts_with('-') { -magnitude } else { magnitude };
+    // The significant digits, leading zeros dropped, and the power of ten of the last one.
+    let all = format!("{int}{frac}");
+    let sig = all.trim_start_matches('0').trim_end_matches('0');
+    if sig.is_empty() {
+        return Some(0);
+    }
+    let trailing_zeros = all.len() - all.trim_end_matches('0').len();
+    // value = sig × 10^pow (in seconds); in ms, one more factor of 1000.
+    let pow = exp + trailing_zeros as i64 - frac.len() as i64;
+    if pow + sig.len() as i64 > 309 {
+        return None;
+    }
+    let ms_pow = pow + 3;
+    let mut ms: u64 = 0;
+    let kept = if ms_pow >= 0 { sig.len() } else { (sig.len() as i64 + ms_pow).max(0) as usize };
+    for b in sig.bytes().take(kept) {
+        ms = ms.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+    }
+    for _ in 0..ms_pow.clamp(0, 40) {
+        ms = ms.saturating_mul(10);
+    }
+    Some(ms)
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix ms.

@@ -32,8 +32,10 @@ pub fn parse_iso8601_ms(s: &str) -> Option<f64> {
         if digits == 0 {
             return None;
         }
-        let frac: f64 = format!("0.{}", f.get(..digits)?).parse().ok()?;
-        frac_ms = frac * 1000.0;
+        // Integer arithmetic (no float parser in the module): the first 9 digits are plenty.
+        let kept = digits.min(9);
+        let frac: u64 = f.get(..kept)?.parse().ok()?;
+        frac_ms = frac as f64 / 10f64.powi(kept as i32 - 3);
         rest = f.get(digits..)?;
     }
     let offset_min: i64 = match rest {

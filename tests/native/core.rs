@@ -600,3 +600,29 @@ fn http_types() {
     assert_eq!(Body::Empty.file_bytes(), 0);
     assert_eq!([Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete].map(Method::as_str), ["GET", "POST", "PUT", "PATCH", "DELETE"]);
 }
+
+#[test]
+fn retry_after_decimal_seconds_without_a_float_parser() {
+    let d = |v: &str| parse_retry_after(v);
+    for (v, ms) in [
+        ("1.5", 1500u64), (".5", 500), ("5.", 5000), ("+2", 2000), ("0.0001", 0), ("0.0019", 1), ("1E3", 1_000_000),
+        ("1.5e-1", 150), ("25e-3", 25), ("0e999999999", 0), ("1e-9999999", 0), ("000.250", 250), ("1e300", u64::MAX),
+    ] {
+        assert_eq!(d(v), Some(RetryAfter::Delay(ms)), "{v}");
+    }
+    for bad in ["1e", "1e+", "e3", ".", "1.2.3", "1e3.5", "1e400", "9e309", "++1", "1 2", "1_000"] {
+        assert_eq!(d(bad), None, "{bad:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn retry_after_decimal_seconds_agree_with_the_float_parser(int in 0u64..100_000, frac in "[0-9]{0,6}", exp in -8i32..8) {
+        let s = if frac.is_empty() { format!("{int}e{exp}") } else { format!("{int}.{frac}e{exp}") };
+        let float: f64 = s.parse().unwrap();
+        let expected = (float * 1000.0) as u64;
+        let RetryAfter::Delay(got) = parse_retry_after(&s).unwrap() else { panic!("{s}") };
+        // The float product may land just below a whole ms where the exact value is on it.
+        prop_assert!(got == expected || got == expected + 1, "{} -> {} (float {})", s, got, expected);
+    }
+}

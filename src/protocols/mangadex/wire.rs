@@ -216,12 +216,8 @@ pub fn parse_batch(body: &str) -> Option<(Vec<RemoteFile>, Vec<FileError>)> {
 /// small number is read as seconds to wait); else the standard `Retry-After`.
 pub fn rate_limit_wait(resp: &Response) -> Option<RetryAfter> {
     let md = resp.header("x-ratelimit-retry-after").and_then(|v| {
-        let n: f64 = v.trim().parse().ok()?;
-        if !n.is_finite() || n < 0.0 {
-            return None;
-        }
-        let ms = (n * 1000.0).min(u64::MAX as f64) as u64;
-        Some(if n >= 1_000_000_000.0 { RetryAfter::At(ms) } else { RetryAfter::Delay(ms) })
+        let ms = crate::core::retry::seconds_as_ms(v.trim())?;
+        Some(if ms >= 1_000_000_000_000 { RetryAfter::At(ms) } else { RetryAfter::Delay(ms) })
     });
     md.or_else(|| resp.header("retry-after").and_then(parse_retry_after))
 }
