@@ -11,6 +11,7 @@ pub mod progress;
 pub mod redact;
 pub mod resume;
 pub mod retry;
+pub mod text;
 pub mod time;
 pub mod url;
 

@@ -1,5 +1,7 @@
 //! Keeps credentials out of messages.
 
+use crate::core::text;
+
 /// Replaces each non-empty secret, any credential-like query value (`token=`, `access_token=`,
 /// `uploadToken=`, `X-Amz-Signature=`, `sig=`, `secret=`, `password=`, `credential=`, …) and
 /// any `Bearer <value>` with `[redacted]`.
@@ -9,7 +11,7 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     // Longest first, so a secret that contains another is replaced whole (a handful of secrets:
     // picking the longest each time is cheaper in code size than a sort).
     while let Some(i) = left.iter().enumerate().max_by_key(|(_, s)| s.len()).map(|(i, _)| i) {
-        out = out.replace(left.swap_remove(i), "[redacted]");
+        out = text::replace(&out, left.swap_remove(i), "[redacted]");
     }
     redact_bearer(&redact_query_values(&out))
 }
@@ -51,11 +53,11 @@ fn redact_query_values(text: &str) -> String {
             while j < bytes.len() && is_name_byte(bytes[j]) {
                 j += 1;
             }
-            if j < bytes.len() && bytes[j] == b'=' && j > name_start && is_secret_name(&text[name_start..j]) {
-                let value = &text[j + 1..];
+            if j < bytes.len() && bytes[j] == b'=' && j > name_start && is_secret_name(text::slice(text, name_start, j)) {
+                let value = text::tail(text, j + 1);
                 let end = value_end(value);
-                if &value[..end] != REDACTED {
-                    out.push_str(&text[copied..=j]);
+                if text::slice(value, 0, end) != REDACTED {
+                    out.push_str(text::slice(text, copied, j + 1));
                     out.push_str(REDACTED);
                     copied = j + 1 + end;
                     i = copied;
@@ -65,7 +67,7 @@ fn redact_query_values(text: &str) -> String {
         }
         i += 1;
     }
-    out.push_str(&text[copied..]);
+    out.push_str(text::tail(text, copied));
     out
 }
 
@@ -75,21 +77,21 @@ fn redact_bearer(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut from = 0;
-    while let Some(pos) = lower[from..].find("bearer ") {
+    while let Some(pos) = text::find(text::tail(&lower, from), "bearer ") {
         let at = from + pos;
         let start = at + "bearer ".len();
-        let value = &text[start..];
+        let value = text::tail(text, start);
         let end = value_end(value);
         // Only a credential-looking word: long enough, no prose.
-        let word = &value[..end];
+        let word = text::slice(value, 0, end);
         if end >= 8 && word != REDACTED && !word.chars().all(|c| c.is_ascii_lowercase()) {
-            out.push_str(&text[copied..start]);
+            out.push_str(text::slice(text, copied, start));
             out.push_str(REDACTED);
             copied = start + end;
         }
         from = start;
     }
-    out.push_str(&text[copied..]);
+    out.push_str(text::tail(text, copied));
     out
 }
 

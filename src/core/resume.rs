@@ -207,7 +207,7 @@ impl ResumeRecord {
     /// The stored text, or None when any of `secrets` (tokens) would end up in it.
     pub fn to_storage(&self, secrets: &[String]) -> Option<String> {
         let text = codec::encode(&self.stored());
-        let leaks = secrets.iter().filter(|s| s.len() >= 4).any(|s| text.contains(s.as_str()) || text.contains(&crate::core::url::encode_component(s)));
+        let leaks = secrets.iter().filter(|s| s.len() >= 4).any(|s| crate::core::text::contains(&text, s) || crate::core::text::contains(&text, &crate::core::url::encode_component(s)));
         (!leaks).then_some(text)
     }
 

@@ -45,7 +45,7 @@ pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
 pub fn seconds_as_ms(v: &str) -> Option<u64> {
     let v = v.strip_prefix('+').unwrap_or(v);
     let (mantissa, exp) = match v.find(['e', 'E']) {
-        Some(i) => (&v[..i], v.get(i + 1..)?),
+        Some(i) => (v.get(..i)?, v.get(i + 1..)?),
         None => (v, "0"),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));

@@ -46,7 +46,7 @@ pub fn parse_iso8601_ms(s: &str) -> Option<f64> {
                 Some(b'-') => -1,
                 _ => return None,
             };
-            let z = rest.get(1..)?.replace(':', "");
+            let z: String = rest.get(1..)?.chars().filter(|c| *c != ':').collect();
             if z.len() != 4 || !z.bytes().all(|c| c.is_ascii_digit()) {
                 return None;
             }

@@ -4,18 +4,16 @@
 
 /// Splits an absolute URL into (scheme, authority, path+query+fragment).
 fn split(url: &str) -> Option<(&str, &str, &str)> {
-    let colon = url.find("://")?;
-    let scheme = &url[..colon];
+    let (scheme, rest) = crate::core::text::split_once(url, "://")?;
     if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') {
         return None;
     }
-    let rest = &url[colon + 3..];
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
+    let (authority, tail) = rest.split_at_checked(end)?;
     if authority.is_empty() {
         return None;
     }
-    Some((scheme, authority, &rest[end..]))
+    Some((scheme, authority, tail))
 }
 
 /// Is this an absolute http(s) URL with a host?
@@ -74,7 +72,7 @@ pub fn resolve(base: &str, reference: &str) -> Option<String> {
         format!("{no_frag}{reference}")
     } else {
         let dir = match base_path_only.rfind('/') {
-            Some(i) => &base_path_only[..=i],
+            Some(i) => base_path_only.get(..=i).unwrap_or("/"),
             None => "/",
         };
         format!("{dir}{reference}")
@@ -84,8 +82,8 @@ pub fn resolve(base: &str, reference: &str) -> Option<String> {
 
 fn remove_dot_segments(path_and_query: &str) -> String {
     let split_at = path_and_query.find(['?', '#']).unwrap_or(path_and_query.len());
-    let (path, tail) = path_and_query.split_at(split_at);
-    if !path.contains("/.") {
+    let (path, tail) = path_and_query.split_at_checked(split_at).unwrap_or((path_and_query, ""));
+    if !crate::core::text::contains(path, "/.") {
         return path_and_query.to_string();
     }
     let mut out: Vec<&str> = Vec::new();

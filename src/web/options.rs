@@ -264,7 +264,7 @@ pub fn check_endpoint(e: &str) -> Result<(), &'static str> {
     if e.contains(['?', '#']) {
         return Err("must not have a query or fragment (API paths are appended to it)");
     }
-    let authority = e.split_once("://").map(|(_, r)| r.split('/').next().unwrap_or(r)).unwrap_or("");
+    let authority = crate::core::text::split_once(e, "://").map(|(_, r)| r.split('/').next().unwrap_or(r)).unwrap_or("");
     if authority.contains('@') {
         return Err("must not contain a user name or password");
     }

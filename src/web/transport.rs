@@ -198,7 +198,7 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
     }
     let raw = xhr.get_all_response_headers().unwrap_or_default();
     let headers = raw
-        .split("\r\n")
+        .split(['\r', '\n'])
         .filter_map(|line| line.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
         .collect();
     let body = xhr.response_text().ok().flatten().unwrap_or_default();

@@ -38,7 +38,7 @@ impl Cloudreve {
         match status.next_expected_ranges.first() {
             None => Some(None),
             Some(s) => {
-                let start = s.split('-').next()?.trim();
+                let start = s.split_once('-').map_or(s.as_str(), |(a, _)| a).trim();
                 if start.is_empty() || !start.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
@@ -98,7 +98,7 @@ impl Cloudreve {
         // its message, when there is one, goes into ours.
         let graph_message = || {
             let body = codec::decode::<Json>(&resp.body).ok()?;
-            body.pointer("/error/message").and_then(Json::as_str).map(|m| truncate(m, 300))
+            body.get("error").and_then(|e| e.get("message")).and_then(Json::as_str).map(|m| truncate(m, 300))
         };
         match resp.status {
             200 | 201 if !query => self.onedrive_all_received(),

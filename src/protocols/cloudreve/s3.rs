@@ -3,7 +3,7 @@
 
 use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
 use super::{Cloudreve, Kind, Part, Phase, Probe, S3Flavor, SessionInfo, Transfer, PROVIDER};
-use crate::core::{status_error, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
+use crate::core::{status_error, text, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
 impl Cloudreve {
@@ -66,7 +66,7 @@ impl Cloudreve {
                     e.message.push_str(&format!(": {m}"));
                 }
                 e.message.push_str(" (the bucket refused the presigned part URL: expired, or a signature mismatch)");
-                if m.is_some_and(|m| m.to_ascii_lowercase().contains("expired")) {
+                if m.is_some_and(|m| text::contains(&m.to_ascii_lowercase(), "expired")) {
                     // "Request has expired": the URLs are signed for the session's lifetime, so
                     // the session has expired. The file check tells whether it can be replaced;
                     // if not, the upload failed because its session expired, not for a refused
@@ -134,7 +134,7 @@ impl Cloudreve {
         match resp.status {
             200 => {
                 // S3 may answer 200 and put an error in the body.
-                if let Some(code) = xml_field(&resp.body, "Code").filter(|_| resp.body.contains("<Error>")) {
+                if let Some(code) = xml_field(&resp.body, "Code").filter(|_| text::contains(&resp.body, "<Error>")) {
                     let msg = xml_field(&resp.body, "Message").unwrap_or_default();
                     let e = UploadError::new(ErrorCode::Http, PROVIDER, format!("{what} failed: {code} {}", truncate(&msg, 300))).with_status(200);
                     if matches!(code.as_str(), "InternalError" | "SlowDown" | "ServiceUnavailable" | "RequestTimeout") {
@@ -179,7 +179,7 @@ impl Cloudreve {
                 }
                 self.fail(e)
             }
-            403 if xml_field(&resp.body, "Message").is_some_and(|m| m.to_ascii_lowercase().contains("expired")) => {
+            403 if xml_field(&resp.body, "Message").is_some_and(|m| text::contains(&m.to_ascii_lowercase(), "expired")) => {
                 // "Request has expired": `completeURL` is presigned for the session's lifetime
                 // (like the part URLs), so the session expired before the upload was finished.
                 // The file check tells whether it is this upload's to replace.

@@ -266,7 +266,7 @@ impl Cloudreve {
             }
             Err(Refusal { verdict: v, code, text }) => {
                 let enveloped = code.is_some();
-                let expired_sign = route == Route::Node && matches!(code, Some(40071 | 40005)) && text.contains("expired");
+                let expired_sign = route == Route::Node && matches!(code, Some(40071 | 40005)) && crate::core::text::contains(&text, "expired");
                 if expired_sign {
                     // The node's credential expires with the session ("sign expired"): the
                     // session has most likely expired. The file check tells; if it does not

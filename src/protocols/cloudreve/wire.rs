@@ -146,7 +146,7 @@ pub fn envelope_verdict(what: &str, status: u16, env: &Envelope, route: Route) -
         40050 => Verdict::Fail(err(ErrorCode::UnsupportedType)),
         40052 => {
             // Community v4 reports a refused extension and an illegal name with the same code.
-            let typ = text.contains("extension") || text.contains("suffix") || text.contains("file type");
+            let typ = ["extension", "suffix", "file type"].iter().any(|w| crate::core::text::contains(&text, w));
             Verdict::Fail(err(if typ { ErrorCode::UnsupportedType } else { ErrorCode::InvalidInput }))
         }
         40001 => Verdict::Fail(err(ErrorCode::InvalidInput)),
@@ -197,14 +197,23 @@ pub(super) fn http_verdict(what: &str, resp: &Response, route: Route) -> Verdict
 pub fn xml_field(body: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
-    let start = body.find(&open)? + open.len();
-    let len = body.get(start..)?.find(&close)?;
+    let start = crate::core::text::find(body, &open)? + open.len();
+    let len = crate::core::text::find(body.get(start..)?, &close)?;
     let v = body.get(start..start + len)?.trim();
     (!v.is_empty()).then(|| v.to_string())
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `<CompleteMultipartUpload>` with every part in order (part numbers from 1), ETags as received.
