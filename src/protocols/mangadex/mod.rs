@@ -217,6 +217,8 @@ struct Upload {
     batches: usize,
 }
 
+/// Where the upload is, each phase holding what only it needs: the session exists from
+/// `Upload` on, and moves from phase to phase (see [`MangaDex::advance`]).
 #[derive(Debug)]
 enum Phase {
     /// The file heads have not been checked yet: nothing may be sent.
@@ -318,7 +320,7 @@ impl MangaDex {
     }
 
     /// Moves to the phase `to` makes of the current one, which it takes by value: what the
-    /// phases hold moves instead of being cloned.
+    /// phases hold moves instead of being cloned. (`NeedHeads` only stands in during the move.)
     fn advance(&mut self, to: impl FnOnce(Phase) -> Phase) {
         let from = std::mem::replace(&mut self.phase, Phase::NeedHeads);
         self.phase = to(from);
