@@ -856,6 +856,56 @@ fn abort_abandons_the_session() {
     p.set_heads(heads(1)).unwrap();
 }
 
+/// The session moves from phase to phase with the upload: a failed upload still names it (so the
+/// same pages can resume it) and abandons it on cancel; a batch answered after the failure
+/// changes nothing; a committed upload names it but has nothing to cancel.
+#[test]
+fn the_session_outlives_the_phases_that_used_it() {
+    let open = |p: &mut MangaDex, sim: &mut Sim| {
+        p.set_heads(heads(p.page_names().len())).unwrap();
+        let Next::Send(check) = p.next() else { panic!() };
+        assert_eq!(p.handle(&check, Sim::error(404, "No upload session found")), Verdict::Continue);
+        let Next::Send(begin) = p.next() else { panic!() };
+        let o = sim.answer(&begin);
+        assert_eq!(p.handle(&begin, o), Verdict::Continue);
+    };
+    let described = |p: &MangaDex, stored: usize| {
+        assert_eq!(encode(&p.session()), format!(r#"{{"sessionId":"{SID}","pagesStored":{stored}}}"#));
+        assert_eq!(p.resume_key(), Some(SID));
+    };
+    // Failed while a second batch was in flight.
+    let mut sim = Sim::new();
+    let mut p = proto(12, "");
+    open(&mut p, &mut sim);
+    let (Next::Send(first), Next::Send(second)) = (p.next(), p.next()) else { panic!() };
+    assert_eq!(p.next(), Next::Wait, "two batches in flight");
+    assert!(p.resume_state().is_some());
+    let Verdict::Fail(e) = p.handle(&first, Sim::error(404, "Upload session not found")) else { panic!() };
+    assert_eq!(e.code, ErrorCode::SessionExpired);
+    let o = sim.answer(&second);
+    assert_eq!(p.handle(&second, o), Verdict::Continue, "answered after the failure");
+    assert_eq!((p.confirmed(), p.next()), (0, Next::Fail(e)));
+    described(&p, 0);
+    assert_eq!(p.resume_state(), None, "only an upload in progress is resumed");
+    let cancel = p.cancel();
+    assert_eq!(cancel.iter().map(|r| (r.method, r.url.as_str())).collect::<Vec<_>>(), [(Method::Delete, format!("{EP}/upload/{SID}").as_str())]);
+    // Committed.
+    let mut sim = Sim::new();
+    let mut p = proto(2, "");
+    open(&mut p, &mut sim);
+    let Next::Send(batch) = p.next() else { panic!() };
+    let o = sim.answer(&batch);
+    assert_eq!(p.handle(&batch, o), Verdict::Continue);
+    let Next::Send(commit) = p.next() else { panic!() };
+    assert_eq!(commit.url, format!("{EP}/upload/{SID}/commit"));
+    let o = sim.answer(&commit);
+    assert_eq!(p.handle(&commit, o), Verdict::Continue);
+    assert!(matches!(p.next(), Next::Done(_)));
+    assert_eq!(p.confirmed(), p.total());
+    described(&p, 2);
+    assert!(p.cancel().is_empty(), "nothing to abandon once committed");
+}
+
 #[test]
 fn rate_limits_are_waited_out() {
     let reset = 1_700_000_100u64; // a Unix timestamp, seconds

@@ -174,22 +174,86 @@ struct Page {
     sha256: Option<[u8; 32]>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Phase {
-    /// The file heads have not been checked yet: nothing may be sent.
-    NeedHeads,
+/// The open upload session, held by the phases that have one.
+#[derive(Debug)]
+struct Session {
+    id: String,
+    /// The session's `createdAt` (server clock, ms) and owner, for finding the chapter after a
+    /// lost commit answer.
+    created_ms: Option<f64>,
+    user: Option<String>,
+    /// When the session was begun or adopted, on the client's clock (see `Protocol::set_now`).
+    began_ms: f64,
+}
+
+/// Finding or opening the session (`session.rs`).
+#[derive(Debug)]
+struct Opening {
+    step: Step,
+    /// A begin request's answer was lost: a session found now may be the one it opened.
+    begin_lost: bool,
+    /// A begin was answered 409 already (looked again once).
+    begin_conflicted: bool,
+}
+
+#[derive(Debug)]
+enum Step {
     /// Is a session already open?
     Check,
     /// Abandoning a session we were told to discard.
     AbandonOld(String),
     Begin,
-    Upload,
-    Commit,
+}
+
+/// Sending the pages to the open session (`pages.rs`).
+#[derive(Debug)]
+struct Upload {
+    session: Session,
+    /// The session's file list must be read again before more pages go out.
+    resync: bool,
+    /// File ids to delete (duplicates, files no longer wanted).
+    deletes: Vec<String>,
+    /// Batches in flight.
+    batches: usize,
+}
+
+/// Where the upload is, each phase holding what only it needs: the session exists from
+/// `Upload` on, and moves from phase to phase (see [`MangaDex::advance`]).
+#[derive(Debug)]
+enum Phase {
+    /// The file heads have not been checked yet: nothing may be sent.
+    NeedHeads,
+    Open(Opening),
+    Upload(Upload),
+    /// Every page is stored: `page_order` holds their file ids in input order. `lost`: a commit
+    /// answer was lost (network, 5xx), so a 404 now means it most likely went through.
+    Commit { session: Session, page_order: Vec<String>, lost: bool },
     /// The commit's answer was lost and the session is gone: look for the chapter it created
-    /// (this many lookups done).
-    FindChapter(u32),
-    Done(Json),
-    Failed(UploadError),
+    /// (`tried` lookups done).
+    FindChapter { session: Session, tried: u32 },
+    Done { answer: Json, session: String },
+    /// `session`: the one left open (kept, so that the same pages can resume it).
+    Failed { error: UploadError, session: Option<String> },
+}
+
+impl Phase {
+    fn session_id(&self) -> Option<&str> {
+        match self {
+            Phase::Upload(Upload { session, .. }) | Phase::Commit { session, .. } | Phase::FindChapter { session, .. } => Some(&session.id),
+            Phase::Done { session, .. } => Some(session),
+            Phase::Failed { session, .. } => session.as_deref(),
+            Phase::NeedHeads | Phase::Open(_) => None,
+        }
+    }
+
+    fn into_session_id(self) -> Option<String> {
+        match self {
+            Phase::Upload(Upload { session, .. }) | Phase::Commit { session, .. } | Phase::FindChapter { session, .. } => Some(session.id),
+            Phase::Done { session, .. } => Some(session),
+            Phase::Failed { session, .. } => session,
+            Phase::NeedHeads | Phase::Open(_) => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -199,28 +263,12 @@ pub struct MangaDex {
     pages: Vec<Page>,
     total: u64,
     phase: Phase,
-    session_id: Option<String>,
-    /// A control request (check, abandon, begin, resync, delete, commit) is in flight.
+    /// A control request (check, abandon, begin, resync, delete, commit, find) is in flight.
     control_in_flight: bool,
-    batches_in_flight: usize,
-    /// The session's file list must be read again before more pages go out.
-    resync: bool,
-    /// File ids to delete (duplicates, files no longer wanted).
-    deletes: Vec<String>,
-    /// The begin request's answer was lost: a session found now may be the one it opened.
-    begin_lost: bool,
-    begin_conflicts: u32,
-    /// The commit's answer was lost: a 404 now means it most likely went through.
-    commit_lost: bool,
     /// Pages whose SHA-256 the shell must compute (see `Protocol::take_digests_wanted`).
     wanted: Vec<usize>,
-    /// The session's `createdAt` (server clock, ms) and owner, for finding the chapter after a
-    /// lost commit answer.
-    session_created_ms: Option<f64>,
-    session_user: Option<String>,
-    /// The client's clock (see `Protocol::set_now`), and when the session was begun or adopted.
+    /// The client's clock (see `Protocol::set_now`).
     now_ms: f64,
-    began_ms: Option<f64>,
 }
 
 impl MangaDex {
@@ -248,24 +296,14 @@ impl MangaDex {
             pages,
             total: files.iter().map(|f| f.size).sum(),
             phase: Phase::NeedHeads,
-            session_id: None,
             control_in_flight: false,
-            batches_in_flight: 0,
-            resync: false,
-            deletes: Vec::new(),
-            begin_lost: false,
-            begin_conflicts: 0,
-            commit_lost: false,
             wanted: Vec::new(),
-            session_created_ms: None,
-            session_user: None,
             now_ms: 0.0,
-            began_ms: None,
         })
     }
 
     pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        self.phase.session_id()
     }
 
     /// The names pages are sent under, in input order.
@@ -281,6 +319,13 @@ impl MangaDex {
         Request::new(method, self.url(path)).tag(kind.tag()).bearer(&self.params.access_token)
     }
 
+    /// Moves to the phase `to` makes of the current one, which it takes by value: what the
+    /// phases hold moves instead of being cloned. (`NeedHeads` only stands in during the move.)
+    fn advance(&mut self, to: impl FnOnce(Phase) -> Phase) {
+        let from = std::mem::replace(&mut self.phase, Phase::NeedHeads);
+        self.phase = to(from);
+    }
+
     /// An answer about the session itself: the lookup, abandoning an old one, beginning one, the resync.
     fn handle_session(&mut self, kind: Kind, outcome: Outcome) -> Verdict {
         let resp = match outcome {
@@ -288,8 +333,7 @@ impl MangaDex {
                 let what = match kind {
                     Kind::Begin => {
                         // The session may have been opened: look before beginning again.
-                        self.begin_lost = true;
-                        self.phase = Phase::Check;
+                        self.begin_lost();
                         "beginning the upload session"
                     }
                     Kind::Abandon => "abandoning the open upload session",
@@ -308,8 +352,10 @@ impl MangaDex {
         }
     }
 
+    /// Fails the upload, keeping the session it had (if any) for `session()` and `resume_key()`.
     fn fail(&mut self, e: UploadError) -> Verdict {
-        self.phase = Phase::Failed(e.clone());
+        let error = e.clone();
+        self.advance(|from| Phase::Failed { error, session: from.into_session_id() });
         Verdict::Fail(e)
     }
 
@@ -336,6 +382,18 @@ impl MangaDex {
             _ => None,
         }
     }
+
+    fn begin_request(&self) -> Request {
+        match &self.params.edit {
+            Some((chapter, version)) => self
+                .request(Method::Post, &format!("/upload/begin/{chapter}"), Kind::Begin)
+                .body(Body::json(codec::encode(&BeginEdit { version: *version }))),
+            None => {
+                let body = Begin { manga: self.params.manga.as_deref().unwrap_or_default(), groups: &self.params.groups };
+                self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(codec::encode(&body)))
+            }
+        }
+    }
 }
 
 impl Protocol for MangaDex {
@@ -347,7 +405,7 @@ impl Protocol for MangaDex {
     }
     fn confirmed(&self) -> u64 {
         match self.phase {
-            Phase::Done(_) => self.total,
+            Phase::Done { .. } => self.total,
             _ => self.pages.iter().filter(|p| matches!(p.state, PageState::Stored(_))).map(|p| p.size).sum(),
         }
     }
@@ -357,43 +415,25 @@ impl Protocol for MangaDex {
 
     fn next(&mut self) -> Next {
         match &self.phase {
-            Phase::Done(j) => return Next::Done(j.clone()),
-            Phase::Failed(e) => return Next::Fail(e.clone()),
+            Phase::Done { answer, .. } => return Next::Done(answer.clone()),
+            Phase::Failed { error, .. } => return Next::Fail(error.clone()),
             Phase::NeedHeads => {
                 let e = UploadError::protocol(PROVIDER, "the pages' first bytes were not checked before the upload (set_heads)");
-                self.phase = Phase::Failed(e.clone());
+                self.phase = Phase::Failed { error: e.clone(), session: None };
                 return Next::Fail(e);
             }
-            Phase::Upload => return self.next_upload(),
-            _ => {}
+            Phase::Upload(_) => return self.next_upload(),
+            Phase::Open(_) | Phase::Commit { .. } | Phase::FindChapter { .. } => {}
         }
-        if self.control_in_flight || self.batches_in_flight > 0 {
+        if self.control_in_flight {
             return Next::Wait;
         }
-        let req = match self.phase.clone() {
-            Phase::Check => self.request(Method::Get, "/upload?includes[]=upload_session_file", Kind::Check),
-            Phase::AbandonOld(id) => self.request(Method::Delete, &format!("/upload/{id}"), Kind::Abandon),
-            Phase::Begin => match &self.params.edit {
-                Some((chapter, version)) => self
-                    .request(Method::Post, &format!("/upload/begin/{chapter}"), Kind::Begin)
-                    .body(Body::json(codec::encode(&BeginEdit { version: *version }))),
-                None => {
-                    let body = Begin { manga: self.params.manga.as_deref().unwrap_or_default(), groups: &self.params.groups };
-                    self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(codec::encode(&body)))
-                }
-            },
-            Phase::Commit => {
-                let Some(sid) = self.session_id.clone() else {
-                    self.phase = Phase::Begin;
-                    return self.next();
-                };
-                if self.pages.iter().any(|p| !matches!(p.state, PageState::Stored(_))) {
-                    self.phase = Phase::Upload;
-                    return self.next();
-                }
-                self.commit_request(&sid)
-            }
-            Phase::FindChapter(_) => self.find_request(),
+        let req = match &self.phase {
+            Phase::Open(Opening { step: Step::Check, .. }) => self.request(Method::Get, "/upload?includes[]=upload_session_file", Kind::Check),
+            Phase::Open(Opening { step: Step::AbandonOld(id), .. }) => self.request(Method::Delete, &format!("/upload/{id}"), Kind::Abandon),
+            Phase::Open(Opening { step: Step::Begin, .. }) => self.begin_request(),
+            Phase::Commit { session, page_order, .. } => self.commit_request(&session.id, page_order),
+            Phase::FindChapter { session, .. } => self.find_request(session),
             _ => return Next::Wait,
         };
         self.control_in_flight = true;
@@ -405,25 +445,20 @@ impl Protocol for MangaDex {
             return Verdict::Continue; // not a request this upload sends
         };
         if kind == Kind::Batch {
-            if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
-                self.batches_in_flight = self.batches_in_flight.saturating_sub(1);
-                return Verdict::Continue;
-            }
-            return self.handle_batch(req, outcome);
+            return match self.phase {
+                Phase::Upload(_) => self.handle_batch(req, outcome),
+                _ => Verdict::Continue, // a batch that was in flight when the upload ended
+            };
         }
         self.control_in_flight = false;
-        if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
-            return Verdict::Continue;
-        }
-        match kind {
-            Kind::Delete => self.handle_delete(req, outcome),
-            Kind::Commit => self.handle_commit(outcome),
-            Kind::Find => match self.phase {
-                Phase::FindChapter(tried) => self.handle_find(tried, outcome),
-                _ => Verdict::Continue,
-            },
-            Kind::Check | Kind::Abandon | Kind::Begin | Kind::Resync => self.handle_session(kind, outcome),
-            Kind::Batch => Verdict::Continue, // answered above
+        // Each request is answered in the phase that sent it; anything else (the upload ended
+        // meanwhile) is not acted upon.
+        match (&self.phase, kind) {
+            (Phase::Open(_), Kind::Check | Kind::Abandon | Kind::Begin) | (Phase::Upload(_), Kind::Resync) => self.handle_session(kind, outcome),
+            (Phase::Upload(_), Kind::Delete) => self.handle_delete(req, outcome),
+            (Phase::Commit { .. }, Kind::Commit) => self.handle_commit(outcome),
+            (Phase::FindChapter { .. }, Kind::Find) => self.handle_find(outcome),
+            _ => Verdict::Continue,
         }
     }
 
@@ -432,17 +467,15 @@ impl Protocol for MangaDex {
     }
 
     fn resync(&mut self) {
-        if self.phase == Phase::Upload && self.session_id.is_some() {
-            self.resync = true;
+        if let Phase::Upload(up) = &mut self.phase {
+            up.resync = true;
         }
     }
 
     fn cancel(&mut self) -> Vec<Request> {
-        match &self.session_id {
-            Some(sid) if !matches!(self.phase, Phase::Done(_)) => {
-                vec![self.request(Method::Delete, &format!("/upload/{sid}"), Kind::Abandon)]
-            }
-            _ => Vec::new(),
+        match (&self.phase, self.phase.session_id()) {
+            (Phase::Done { .. }, _) | (_, None) => Vec::new(),
+            (_, Some(sid)) => vec![self.request(Method::Delete, &format!("/upload/{sid}"), Kind::Abandon)],
         }
     }
 
@@ -455,21 +488,20 @@ impl Protocol for MangaDex {
             return Err(UploadError::protocol(PROVIDER, format!("{} file heads for {} pages", heads.len(), self.pages.len())));
         }
         let mut problems = Vec::new();
-        for (i, head) in heads.iter().enumerate() {
+        for (i, (head, p)) in heads.iter().zip(self.pages.iter_mut()).enumerate() {
             match check_head(head) {
                 Ok(kind) => {
-                    let p = &mut self.pages[i];
                     p.kind = kind;
                     p.name = part_filename(i, &p.original, kind);
                 }
-                Err(why) => problems.push(format!("{}: {why}", page_label(i, &self.pages[i].original))),
+                Err(why) => problems.push(format!("{}: {why}", page_label(i, &p.original))),
             }
         }
         if !problems.is_empty() {
             return Err(invalid_pages(problems));
         }
-        if self.phase == Phase::NeedHeads {
-            self.phase = Phase::Check;
+        if let Phase::NeedHeads = self.phase {
+            self.phase = Phase::Open(Opening { step: Step::Check, begin_lost: false, begin_conflicted: false });
         }
         Ok(())
     }
@@ -497,16 +529,19 @@ impl Protocol for MangaDex {
     fn set_file_digest(&mut self, file: usize, sha256: [u8; 32]) {
         let Some(p) = self.pages.get_mut(file) else { return };
         p.sha256 = Some(sha256);
-        if let PageState::Checking { id, hash } = &p.state {
-            if crate::core::digest::hex(&sha256) == *hash {
-                p.state = PageState::Stored(id.clone());
-            } else {
-                if safe_id(id) && !self.deletes.contains(id) {
-                    self.deletes.push(id.clone());
+        p.state = match std::mem::replace(&mut p.state, PageState::Pending) {
+            PageState::Checking { id, hash } if crate::core::digest::hex(&sha256) == hash => PageState::Stored(id),
+            PageState::Checking { id, .. } => {
+                // Only an upload in progress has deletes to send.
+                if let Phase::Upload(up) = &mut self.phase {
+                    if safe_id(&id) && !up.deletes.contains(&id) {
+                        up.deletes.push(id);
+                    }
                 }
-                p.state = PageState::Pending;
+                PageState::Pending
             }
-        }
+            other => other,
+        };
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -517,7 +552,7 @@ impl Protocol for MangaDex {
     }
 
     fn session(&self) -> Json {
-        match &self.session_id {
+        match self.phase.session_id() {
             Some(id) => codec::to_json(&SessionState { session_id: id, pages_stored: self.stored() }),
             None => Json::Null,
         }
@@ -526,21 +561,21 @@ impl Protocol for MangaDex {
     /// The open session and how many pages it holds. (MangaDex lists a session's files, so a
     /// resumed upload reads them again and sends only the pages missing.)
     fn resume_state(&self) -> Option<Json> {
-        match (&self.session_id, &self.phase) {
-            (Some(id), Phase::Upload) => Some(codec::to_json(&SessionState { session_id: id, pages_stored: self.stored() })),
+        match &self.phase {
+            Phase::Upload(up) => Some(codec::to_json(&SessionState { session_id: &up.session.id, pages_stored: self.stored() })),
             _ => None,
         }
     }
 
     fn resume_key(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        self.phase.session_id()
     }
 
     /// Continues the account's open session when it is for this chapter, whatever
     /// `existingSession` says: its file list is read first, pages it holds (same name and size)
     /// are kept, the rest are sent. A session that is gone meanwhile is begun again.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
-        if self.session_id.is_some() || self.control_in_flight || !matches!(self.phase, Phase::NeedHeads | Phase::Check) {
+        if self.control_in_flight || !matches!(self.phase, Phase::NeedHeads | Phase::Open(Opening { step: Step::Check, .. })) {
             return Err(invalid("cannot resume: the upload has already begun"));
         }
         if !codec::from_json::<Restored>(state).is_ok_and(|r| safe_id(&r.session_id)) {

@@ -6,7 +6,7 @@
 use super::images::page_label;
 use super::options::{safe_id, ChapterDraft};
 use super::wire::object;
-use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, MAX_PAGE_ATTEMPTS, PROVIDER};
+use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, Upload, MAX_PAGE_ATTEMPTS, PROVIDER};
 use crate::core::{codec, server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 use serde::Serialize;
@@ -17,7 +17,7 @@ use serde::Serialize;
 struct Commit<'a> {
     chapter_draft: &'a ChapterDraft,
     /// The stored files' ids in reading order.
-    page_order: Vec<Option<&'a str>>,
+    page_order: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     terms_accepted: Option<bool>,
 }
@@ -31,9 +31,40 @@ struct CommitFallback<'a> {
     session_id: &'a str,
 }
 
+/// The path (and body) of a delete: one file by its id, or several in a batch.
+fn delete_target(sid: &str, ids: Vec<String>) -> (String, Option<Body>) {
+    if let [one] = ids.as_slice() {
+        return (format!("/upload/{sid}/{one}"), None);
+    }
+    (format!("/upload/{sid}/batch"), Some(Body::json(codec::encode(&ids))))
+}
+
 impl MangaDex {
+    /// The upload in progress, while pages go out.
+    pub(super) fn upload(&mut self) -> Option<&mut Upload> {
+        match &mut self.phase {
+            Phase::Upload(up) => Some(up),
+            _ => None,
+        }
+    }
+
+    /// An answer was lost: read the session's file list before more pages go out.
+    fn needs_resync(&mut self) {
+        if let Some(up) = self.upload() {
+            up.resync = true;
+        }
+    }
+
+    fn queue_deletes(&mut self, ids: Vec<String>) {
+        if let Some(up) = self.upload() {
+            up.deletes.extend(ids);
+        }
+    }
+
     pub(super) fn handle_batch(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        self.batches_in_flight = self.batches_in_flight.saturating_sub(1);
+        if let Some(up) = self.upload() {
+            up.batches = up.batches.saturating_sub(1);
+        }
         let idx: Vec<usize> = match &req.body {
             Body::Multipart(parts) => parts
                 .iter()
@@ -47,15 +78,15 @@ impl MangaDex {
         };
         let back = |me: &mut Self| {
             for &i in &idx {
-                if me.pages[i].state == PageState::Sending {
-                    me.pages[i].state = PageState::Pending;
+                if let Some(p) = me.pages.get_mut(i).filter(|p| p.state == PageState::Sending) {
+                    p.state = PageState::Pending;
                 }
             }
         };
         let resp = match outcome {
             Outcome::Network(detail) => {
                 back(self);
-                self.resync = true;
+                self.needs_resync();
                 return network_retry(PROVIDER, "page upload", &detail);
             }
             Outcome::Response(r) => r,
@@ -74,7 +105,7 @@ impl MangaDex {
                 }
                 s => {
                     if s >= 500 {
-                        self.resync = true;
+                        self.needs_resync();
                     }
                     match self.common("page upload", &resp) {
                         Some(v) => v,
@@ -88,33 +119,35 @@ impl MangaDex {
         }
         let Some((files, errors)) = parse_batch(&resp.body) else {
             back(self);
-            self.resync = true;
+            self.needs_resync();
             let e = UploadError::protocol(PROVIDER, "a page upload's answer is not readable; checking what the server stored").with_status(resp.status);
             return Verdict::Retry { error: e, retry_after: None };
         };
         let mut corrupted = Vec::new();
+        let mut deletes = Vec::new();
         for f in files {
-            let page = idx.iter().copied().find(|&i| f.name.as_deref() == Some(self.pages[i].name.as_str()));
-            match page {
-                Some(i) if self.pages[i].state == PageState::Sending && f.size.is_none_or(|s| s == self.pages[i].size) => {
-                    if hash_contradicts(f.hash.as_deref(), self.pages[i].sha256.as_ref()) {
+            let page = idx.iter().copied().find(|&i| self.pages.get(i).is_some_and(|p| f.name.as_deref() == Some(p.name.as_str())));
+            match page.and_then(|i| Some(i).zip(self.pages.get_mut(i))) {
+                Some((i, p)) if p.state == PageState::Sending && f.size.is_none_or(|s| s == p.size) => {
+                    if hash_contradicts(f.hash.as_deref(), p.sha256.as_ref()) {
                         // Stored, but not the bytes we sent: delete that copy and send the page again.
                         corrupted.push(i);
                         if safe_id(&f.id) {
-                            self.deletes.push(f.id);
+                            deletes.push(f.id);
                         }
                     } else {
-                        self.pages[i].state = PageState::Stored(f.id);
+                        p.state = PageState::Stored(f.id);
                     }
                 }
                 _ => {
                     if safe_id(&f.id) {
-                        self.deletes.push(f.id);
+                        deletes.push(f.id);
                     }
                 }
             }
         }
-        let failed: Vec<usize> = idx.iter().copied().filter(|&i| self.pages[i].state == PageState::Sending).collect();
+        self.queue_deletes(deletes);
+        let failed: Vec<usize> = idx.iter().copied().filter(|&i| self.pages.get(i).is_some_and(|p| p.state == PageState::Sending)).collect();
         if failed.is_empty() {
             return Verdict::Continue;
         }
@@ -124,13 +157,15 @@ impl MangaDex {
         }
         let reason = if reasons.is_empty() { "no reason given".to_string() } else { reasons.join("; ") };
         let mut worst = 0;
+        let mut labels = Vec::new();
         for &i in &failed {
-            let p = &mut self.pages[i];
-            p.state = PageState::Pending;
-            p.refusals += 1;
-            worst = worst.max(p.refusals);
+            if let Some(p) = self.pages.get_mut(i) {
+                p.state = PageState::Pending;
+                p.refusals += 1;
+                worst = worst.max(p.refusals);
+                labels.push(page_label(i, &p.original));
+            }
         }
-        let labels: Vec<String> = failed.iter().map(|&i| page_label(i, &self.pages[i].original)).collect();
         if corrupted.is_empty() && !errors.is_empty() && errors.iter().all(FileError::is_final) {
             // The server judged the bytes themselves (type, size, dimensions): sending them again
             // cannot help.
@@ -158,20 +193,19 @@ impl MangaDex {
     }
 
     pub(super) fn handle_delete(&mut self, req: &Request, outcome: Outcome) -> Verdict {
-        let requeue = |me: &mut Self| {
-            let ids: Vec<String> = match &req.body {
+        let ids = || -> Vec<String> {
+            match &req.body {
                 Body::Text { text, .. } => codec::decode::<Vec<String>>(text).unwrap_or_default(),
                 _ => req.url.rsplit('/').next().map(|s| vec![s.to_string()]).unwrap_or_default(),
-            };
-            me.deletes.extend(ids);
+            }
         };
         match outcome {
             Outcome::Response(r) if r.status == 429 => {
-                requeue(self);
+                self.queue_deletes(ids());
                 Verdict::Throttled { error: self.error("deleting replaced pages", &r), retry_after: rate_limit_wait(&r) }
             }
             Outcome::Response(r) if r.status == 401 => {
-                requeue(self);
+                self.queue_deletes(ids());
                 Verdict::Reauth(self.error("deleting replaced pages", &r))
             }
             // Done, already gone, or failed: best effort, as the commit drops every file that
@@ -180,32 +214,46 @@ impl MangaDex {
         }
     }
 
+    /// The commit's answer may have been lost (network, 5xx): a 404 now means it went through.
+    fn commit_lost(&mut self) {
+        if let Phase::Commit { lost, .. } = &mut self.phase {
+            *lost = true;
+        }
+    }
+
     pub(super) fn handle_commit(&mut self, outcome: Outcome) -> Verdict {
         let resp = match outcome {
             Outcome::Network(detail) => {
-                self.commit_lost = true;
+                self.commit_lost();
                 return network_retry(PROVIDER, "commit", &detail);
             }
             Outcome::Response(r) => r,
         };
         if resp.is_success() {
             // The provider's own answer, passed through as it is.
-            let json = match object::<Json>(&resp.body) {
-                Some(j) => j,
-                // The chapter exists: failing now would only make the caller upload it twice.
-                _ => codec::to_json(&CommitFallback { result: "ok", session_id: self.session_id.as_deref().unwrap_or_default() }),
-            };
-            self.phase = Phase::Done(json);
+            let answer = object::<Json>(&resp.body);
+            self.advance(|from| match from {
+                Phase::Commit { session, .. } => {
+                    // The chapter exists: failing now would only make the caller upload it twice.
+                    let answer = answer.unwrap_or_else(|| codec::to_json(&CommitFallback { result: "ok", session_id: &session.id }));
+                    Phase::Done { answer, session: session.id }
+                }
+                other => other,
+            });
             return Verdict::Continue;
         }
-        if (resp.status == 404 || resp.status == 410) && self.commit_lost && self.params.edit.is_none() {
+        let lost = matches!(self.phase, Phase::Commit { lost: true, .. });
+        if (resp.status == 404 || resp.status == 410) && lost && self.params.edit.is_none() {
             // The session is gone after a commit whose answer was lost: most likely the chapter
             // exists. Find it rather than guess.
-            self.phase = Phase::FindChapter(0);
+            self.advance(|from| match from {
+                Phase::Commit { session, .. } => Phase::FindChapter { session, tried: 0 },
+                other => other,
+            });
             return Verdict::Continue;
         }
         if resp.status == 404 || resp.status == 410 {
-            let msg = if self.commit_lost {
+            let msg = if lost {
                 "the commit's answer was lost and the upload session is gone: the chapter was most likely created; \
                  check the manga's chapters before uploading it again"
             } else {
@@ -214,7 +262,7 @@ impl MangaDex {
             return self.fail(UploadError::new(ErrorCode::SessionExpired, PROVIDER, msg).with_status(resp.status));
         }
         if resp.status >= 500 {
-            self.commit_lost = true;
+            self.commit_lost();
         }
         if let Some(v) = self.common("commit", &resp) {
             return v;
@@ -226,93 +274,84 @@ impl MangaDex {
         self.fail(e)
     }
 
-    fn batch_request(&mut self, sid: &str) -> Option<Request> {
-        let picked: Vec<usize> =
-            (0..self.pages.len()).filter(|&i| self.pages[i].state == PageState::Pending).take(self.params.batch_size).collect();
-        if picked.is_empty() {
-            return None;
-        }
-        let parts = picked
-            .iter()
-            .enumerate()
-            .map(|(j, &i)| {
-                let p = &self.pages[i];
-                Part::File {
-                    name: format!("file{j}"),
-                    filename: p.name.clone(),
-                    content_type: p.kind.mime().into(),
-                    slice: Slice { file: i, start: 0, end: p.size },
-                }
-            })
-            .collect();
-        for &i in &picked {
-            self.pages[i].state = PageState::Sending;
-        }
-        self.batches_in_flight += 1;
-        Some(self.request(Method::Post, &format!("/upload/{sid}"), Kind::Batch).body(Body::Multipart(parts)))
-    }
-
-    fn delete_request(&mut self, sid: &str) -> Request {
-        let ids = std::mem::take(&mut self.deletes);
-        if let [one] = ids.as_slice() {
-            return self.request(Method::Delete, &format!("/upload/{sid}/{one}"), Kind::Delete);
-        }
-        self.request(Method::Delete, &format!("/upload/{sid}/batch"), Kind::Delete).body(Body::json(codec::encode(&ids)))
-    }
-
-    pub(super) fn commit_request(&self, sid: &str) -> Request {
-        let body = Commit {
-            chapter_draft: &self.params.draft,
-            page_order: self
-                .pages
-                .iter()
-                .map(|p| match &p.state {
-                    PageState::Stored(id) => Some(id.as_str()),
-                    _ => None,
-                })
-                .collect(),
-            terms_accepted: self.params.terms_accepted.then_some(true),
-        };
+    pub(super) fn commit_request(&self, sid: &str, page_order: &[String]) -> Request {
+        let body = Commit { chapter_draft: &self.params.draft, page_order, terms_accepted: self.params.terms_accepted.then_some(true) };
         self.request(Method::Post, &format!("/upload/{sid}/commit"), Kind::Commit).body(Body::json(codec::encode(&body)))
     }
 
+    /// The stored pages' file ids in input order, once every page is stored.
+    fn page_order(&self) -> Option<Vec<String>> {
+        self.pages
+            .iter()
+            .map(|p| match &p.state {
+                PageState::Stored(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub(super) fn next_upload(&mut self) -> Next {
-        let Some(sid) = self.session_id.clone() else {
-            self.phase = Phase::Begin;
-            return self.next();
-        };
         if self.control_in_flight {
             // A delete may run beside batches; nothing else does.
-            return match self.batch_if_free(&sid) {
-                Some(r) => Next::Send(r),
-                None => Next::Wait,
-            };
+            return self.batch_if_free().map_or(Next::Wait, Next::Send);
         }
-        if self.resync {
-            if self.batches_in_flight > 0 {
+        let Some(up) = self.upload() else { return Next::Wait };
+        if up.resync {
+            if up.batches > 0 {
                 return Next::Wait;
             }
             self.control_in_flight = true;
             return Next::Send(self.request(Method::Get, "/upload?includes[]=upload_session_file", Kind::Resync));
         }
-        if !self.deletes.is_empty() {
+        if !up.deletes.is_empty() {
+            let (path, body) = delete_target(&up.session.id, std::mem::take(&mut up.deletes));
             self.control_in_flight = true;
-            return Next::Send(self.delete_request(&sid));
+            let req = self.request(Method::Delete, &path, Kind::Delete);
+            return Next::Send(match body {
+                Some(b) => req.body(b),
+                None => req,
+            });
         }
-        if let Some(r) = self.batch_if_free(&sid) {
+        if let Some(r) = self.batch_if_free() {
             return Next::Send(r);
         }
-        if self.batches_in_flight == 0 && self.stored() == self.pages.len() {
-            self.phase = Phase::Commit;
-            return self.next();
+        if self.upload().is_some_and(|up| up.batches == 0) {
+            if let Some(page_order) = self.page_order() {
+                self.advance(|from| match from {
+                    Phase::Upload(up) => Phase::Commit { session: up.session, page_order, lost: false },
+                    other => other,
+                });
+                return self.next();
+            }
         }
         Next::Wait
     }
 
-    fn batch_if_free(&mut self, sid: &str) -> Option<Request> {
-        if self.resync || self.batches_in_flight >= self.params.concurrency {
+    /// The next batch of pending pages, unless the file list must be read first or enough
+    /// batches are in flight.
+    fn batch_if_free(&mut self) -> Option<Request> {
+        let Phase::Upload(up) = &mut self.phase else { return None };
+        if up.resync || up.batches >= self.params.concurrency {
             return None;
         }
-        self.batch_request(sid)
+        let picked: Vec<usize> =
+            self.pages.iter().enumerate().filter(|(_, p)| p.state == PageState::Pending).map(|(i, _)| i).take(self.params.batch_size).collect();
+        if picked.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(picked.len());
+        for (j, &i) in picked.iter().enumerate() {
+            let Some(p) = self.pages.get_mut(i) else { continue };
+            parts.push(Part::File {
+                name: format!("file{j}"),
+                filename: p.name.clone(),
+                content_type: p.kind.mime().into(),
+                slice: Slice { file: i, start: 0, end: p.size },
+            });
+            p.state = PageState::Sending;
+        }
+        up.batches += 1;
+        let path = format!("/upload/{}", up.session.id);
+        Some(self.request(Method::Post, &path, Kind::Batch).body(Body::Multipart(parts)))
     }
 }

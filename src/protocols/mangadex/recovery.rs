@@ -4,7 +4,7 @@
 
 use super::options::safe_id;
 use super::wire::{object, sha256_hex, Entity};
-use super::{parse_session, Kind, MangaDex, PageState, Phase, RemoteFile, PROVIDER};
+use super::{parse_session, Kind, MangaDex, Page, PageState, Params, Phase, RemoteFile, Session, PROVIDER};
 use crate::core::retry::RetryAfter;
 use crate::core::{codec, ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Verdict};
@@ -34,51 +34,50 @@ pub const FIND_DELAYS_MS: [u64; 5] = [1_000, 2_000, 4_000, 8_000, 15_000];
 /// and still be this upload's, when the server did not say when the session was created.
 pub const CLOCK_SKEW_MS: f64 = 5.0 * 60_000.0;
 
-impl MangaDex {
-    /// Takes the server's file list as the truth: keeps what is stored under a page's name and
-    /// size once its `fileHash` (the SHA-256 of the stored bytes) matches the page's own SHA-256,
-    /// queues duplicates, stale copies (a page edited since: same name and size, other bytes)
-    /// and unknown files for deletion, and sends again what is missing. A page whose SHA-256 is
-    /// not known yet waits in `Checking` while the shell hashes it.
-    pub(super) fn reconcile(&mut self, files: &[RemoteFile]) {
-        let listed: Vec<&str> = files.iter().filter(|f| !f.remote).map(|f| f.id.as_str()).collect();
-        for p in &mut self.pages {
-            match &p.state {
-                PageState::Stored(id) | PageState::Checking { id, .. } if !listed.contains(&id.as_str()) => p.state = PageState::Pending,
-                PageState::Sending => p.state = PageState::Pending,
-                _ => {}
-            }
+/// Takes the server's file list as the truth: keeps what is stored under a page's name and
+/// size once its `fileHash` (the SHA-256 of the stored bytes) matches the page's own SHA-256,
+/// queues duplicates, stale copies (a page edited since: same name and size, other bytes)
+/// and unknown files for deletion, and sends again what is missing. A page whose SHA-256 is
+/// not known yet waits in `Checking` while the shell hashes it (its index goes to `wanted`).
+pub(super) fn reconcile(pages: &mut [Page], wanted: &mut Vec<usize>, deletes: &mut Vec<String>, files: &[RemoteFile]) {
+    let listed: Vec<&str> = files.iter().filter(|f| !f.remote).map(|f| f.id.as_str()).collect();
+    for p in pages.iter_mut() {
+        match &p.state {
+            PageState::Stored(id) | PageState::Checking { id, .. } if !listed.contains(&id.as_str()) => p.state = PageState::Pending,
+            PageState::Sending => p.state = PageState::Pending,
+            _ => {}
         }
-        for f in files.iter().filter(|f| !f.remote) {
-            let (Some(name), Some(size)) = (&f.name, f.size) else { continue };
-            let Some(i) = self.pages.iter().position(|p| &p.name == name && p.size == size) else {
-                self.deletes.push(f.id.clone());
-                continue;
-            };
-            let p = &mut self.pages[i];
-            match &p.state {
-                PageState::Stored(id) | PageState::Checking { id, .. } if *id == f.id => {}
-                PageState::Stored(_) | PageState::Checking { .. } => self.deletes.push(f.id.clone()),
-                _ => match f.hash.as_deref().and_then(sha256_hex) {
-                    // No SHA-256 to compare with: name and size are all there is to go by.
-                    None => p.state = PageState::Stored(f.id.clone()),
-                    Some(hash) => match p.sha256 {
-                        Some(d) if crate::core::digest::hex(&d) == hash => p.state = PageState::Stored(f.id.clone()),
-                        Some(_) => self.deletes.push(f.id.clone()),
-                        None => {
-                            p.state = PageState::Checking { id: f.id.clone(), hash };
-                            if !self.wanted.contains(&i) {
-                                self.wanted.push(i);
-                            }
-                        }
-                    },
-                },
-            }
-        }
-        self.deletes.retain(|id| safe_id(id));
-        self.deletes.dedup();
     }
+    for f in files.iter().filter(|f| !f.remote) {
+        let (Some(name), Some(size)) = (&f.name, f.size) else { continue };
+        let Some((i, p)) = pages.iter_mut().enumerate().find(|(_, p)| &p.name == name && p.size == size) else {
+            deletes.push(f.id.clone());
+            continue;
+        };
+        match &p.state {
+            PageState::Stored(id) | PageState::Checking { id, .. } if *id == f.id => {}
+            PageState::Stored(_) | PageState::Checking { .. } => deletes.push(f.id.clone()),
+            _ => match f.hash.as_deref().and_then(sha256_hex) {
+                // No SHA-256 to compare with: name and size are all there is to go by.
+                None => p.state = PageState::Stored(f.id.clone()),
+                Some(hash) => match p.sha256 {
+                    Some(d) if crate::core::digest::hex(&d) == hash => p.state = PageState::Stored(f.id.clone()),
+                    Some(_) => deletes.push(f.id.clone()),
+                    None => {
+                        p.state = PageState::Checking { id: f.id.clone(), hash };
+                        if !wanted.contains(&i) {
+                            wanted.push(i);
+                        }
+                    }
+                },
+            },
+        }
+    }
+    deletes.retain(|id| safe_id(id));
+    deletes.dedup();
+}
 
+impl MangaDex {
     pub(super) fn handle_resync(&mut self, resp: Response) -> Verdict {
         if resp.status == 404 {
             return self.fail(
@@ -94,9 +93,11 @@ impl MangaDex {
             return self.fail(e);
         }
         match parse_session(&resp.body) {
-            Some(s) if Some(&s.id) == self.session_id.as_ref() && !s.closed => {
-                self.resync = false;
-                self.reconcile(&s.files);
+            Some(s) if Some(s.id.as_str()) == self.session_id() && !s.closed => {
+                if let Phase::Upload(up) = &mut self.phase {
+                    up.resync = false;
+                    reconcile(&mut self.pages, &mut self.wanted, &mut up.deletes, &s.files);
+                }
                 Verdict::Continue
             }
             Some(_) => self.fail(UploadError::new(
@@ -111,7 +112,7 @@ impl MangaDex {
     /// `GET /chapter` for the chapter a lost commit created: this manga, language, chapter
     /// number and groups, newest first (query parameters of the spec's `GetChapter`; every
     /// content rating, as the default leaves out pornographic mangas).
-    pub(super) fn find_request(&self) -> Request {
+    pub(super) fn find_request(&self, session: &Session) -> Request {
         use crate::core::url::encode_component as enc;
         let mut q = vec![format!("manga={}", enc(self.params.manga.as_deref().unwrap_or("")))];
         q.push(format!("translatedLanguage[]={}", enc(&self.params.draft.translated_language)));
@@ -121,10 +122,10 @@ impl MangaDex {
         for g in &self.params.groups {
             q.push(format!("groups[]={}", enc(g)));
         }
-        if let Some(u) = &self.session_user {
+        if let Some(u) = &session.user {
             q.push(format!("uploader={}", enc(u)));
         }
-        if let Some(ms) = self.session_created_ms {
+        if let Some(ms) = session.created_ms {
             // `YYYY-MM-DDTHH:MM:SS` in UTC, no zone (the spec's pattern); a second early, as the
             // chapter's own stamp may be rounded.
             let t = crate::core::time::format_iso8601_ms(ms - 1000.0);
@@ -138,66 +139,71 @@ impl MangaDex {
         self.request(Method::Get, &format!("/chapter?{}", q.join("&")), Kind::Find)
     }
 
-    /// Is this chapter (an item of a `GET /chapter` answer) the one our commit created?
-    fn is_our_chapter(&self, c: &Entity) -> bool {
-        if c.kind.as_deref() != Some("chapter") || !c.id.as_deref().is_some_and(safe_id) {
-            return false;
-        }
-        let a = c.attrs();
-        let draft = &self.params.draft;
-        if a.translated_language.as_ref() != Some(&draft.translated_language) || a.chapter != draft.chapter {
-            return false;
-        }
-        let mut manga = None;
-        let mut groups: Vec<String> = Vec::new();
-        let mut uploader = None;
-        for rel in c.relationships() {
-            match rel.link() {
-                Some(("manga", id)) => manga = Some(id),
-                Some(("scanlation_group", id)) => groups.push(id),
-                Some(("user", id)) => uploader = Some(id),
-                _ => {}
-            }
-        }
-        let same_groups = groups.len() == self.params.groups.len() && self.params.groups.iter().all(|g| groups.contains(g));
-        if manga.is_none() || manga != self.params.manga || !same_groups {
-            return false;
-        }
-        if let (Some(u), Some(ours)) = (&uploader, &self.session_user) {
-            if u != ours {
-                return false;
-            }
-        }
-        // Created after the session began: on the server's clock when it said when that was,
-        // else on ours, allowing for the two clocks to differ.
-        let created = a.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms);
-        let since = match (self.session_created_ms, self.began_ms) {
-            (Some(ms), _) => ms - 1000.0,
-            (None, Some(ms)) => ms - CLOCK_SKEW_MS,
-            (None, None) => return false,
-        };
-        created.is_some_and(|t| t >= since)
-    }
+}
 
-    pub(super) fn handle_find(&mut self, tried: u32, outcome: Outcome) -> Verdict {
+/// Is this chapter (an item of a `GET /chapter` answer) the one our commit (to `session`) created?
+fn is_our_chapter(params: &Params, session: &Session, c: &Entity) -> bool {
+    if c.kind.as_deref() != Some("chapter") || !c.id.as_deref().is_some_and(safe_id) {
+        return false;
+    }
+    let a = c.attrs();
+    let draft = &params.draft;
+    if a.translated_language.as_ref() != Some(&draft.translated_language) || a.chapter != draft.chapter {
+        return false;
+    }
+    let mut manga = None;
+    let mut groups: Vec<String> = Vec::new();
+    let mut uploader = None;
+    for rel in c.relationships() {
+        match rel.link() {
+            Some(("manga", id)) => manga = Some(id),
+            Some(("scanlation_group", id)) => groups.push(id),
+            Some(("user", id)) => uploader = Some(id),
+            _ => {}
+        }
+    }
+    let same_groups = groups.len() == params.groups.len() && params.groups.iter().all(|g| groups.contains(g));
+    if manga.is_none() || manga != params.manga || !same_groups {
+        return false;
+    }
+    if let (Some(u), Some(ours)) = (&uploader, &session.user) {
+        if u != ours {
+            return false;
+        }
+    }
+    // Created after the session began: on the server's clock when it said when that was,
+    // else on ours, allowing for the two clocks to differ.
+    let created = a.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms);
+    let since = match session.created_ms {
+        Some(ms) => ms - 1000.0,
+        None => session.began_ms - CLOCK_SKEW_MS,
+    };
+    created.is_some_and(|t| t >= since)
+}
+
+impl MangaDex {
+    pub(super) fn handle_find(&mut self, outcome: Outcome) -> Verdict {
         let resp = match outcome {
             Outcome::Network(detail) => return network_retry(PROVIDER, "looking up the committed chapter", &detail),
             Outcome::Response(r) => r,
         };
         if resp.is_success() {
+            let Phase::FindChapter { session, tried } = &mut self.phase else { return Verdict::Continue };
             let list = object::<ChapterList>(&resp.body).map(|l| l.data).unwrap_or_default();
-            let found = list.iter().find(|c| codec::from_json::<Entity>(c).is_ok_and(|c| self.is_our_chapter(&c)));
+            let found = list.iter().find(|c| codec::from_json::<Entity>(c).is_ok_and(|c| is_our_chapter(&self.params, session, &c)));
             if let Some(chapter) = found {
                 // What a commit answers: the chapter entity.
-                let json = codec::to_json(&Found { result: "ok", response: "entity", data: chapter });
-                self.phase = Phase::Done(json);
+                let answer = codec::to_json(&Found { result: "ok", response: "entity", data: chapter });
+                self.advance(|from| match from {
+                    Phase::FindChapter { session, .. } => Phase::Done { answer, session: session.id },
+                    other => other,
+                });
                 return Verdict::Continue;
             }
-            let tried = tried + 1;
-            if tried < FIND_ATTEMPTS {
+            *tried += 1;
+            if *tried < FIND_ATTEMPTS {
                 // Not listed yet: chapters are processed before they appear. Wait and look again.
-                self.phase = Phase::FindChapter(tried);
-                let wait = FIND_DELAYS_MS.get(tried as usize - 1).or(FIND_DELAYS_MS.last()).copied().unwrap_or(1_000);
+                let wait = FIND_DELAYS_MS.get(*tried as usize - 1).or(FIND_DELAYS_MS.last()).copied().unwrap_or(1_000);
                 let e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, "the committed chapter is not listed yet");
                 return Verdict::Throttled { error: e, retry_after: Some(RetryAfter::Delay(wait)) };
             }

@@ -3,7 +3,8 @@
 //! (`/upload/begin/{chapterId}` with `version` for an edit).
 
 use super::options::safe_id;
-use super::{parse_session, ExistingSession, MangaDex, Phase, SessionInfo, PROVIDER};
+use super::recovery::reconcile;
+use super::{parse_session, ExistingSession, MangaDex, Opening, Phase, Session, SessionInfo, Step, Upload, PROVIDER};
 use crate::core::{ErrorCode, Response, UploadError};
 use crate::protocols::Verdict;
 
@@ -36,22 +37,49 @@ impl MangaDex {
         d
     }
 
+    /// Takes up this session: its file list says which pages it holds already.
     fn adopt(&mut self, s: &SessionInfo) -> Verdict {
         if !safe_id(&s.id) {
             return self.fail(UploadError::protocol(PROVIDER, "the server gave an upload session id that cannot be used in a URL"));
         }
-        self.session_id = Some(s.id.clone());
-        self.session_created_ms = s.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms);
-        self.session_user = s.user.clone().filter(|u| safe_id(u));
-        self.began_ms.get_or_insert(self.now_ms);
-        self.reconcile(&s.files);
-        self.phase = Phase::Upload;
+        let session = Session {
+            id: s.id.clone(),
+            created_ms: s.created_at.as_deref().and_then(crate::core::time::parse_iso8601_ms),
+            user: s.user.clone().filter(|u| safe_id(u)),
+            began_ms: self.now_ms,
+        };
+        let mut deletes = Vec::new();
+        reconcile(&mut self.pages, &mut self.wanted, &mut deletes, &s.files);
+        self.phase = Phase::Upload(Upload { session, resync: false, deletes, batches: 0 });
         Verdict::Continue
+    }
+
+    /// The opening's state, while the session is being found or opened.
+    fn opening(&mut self) -> Option<&mut Opening> {
+        match &mut self.phase {
+            Phase::Open(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    fn step(&mut self, step: Step) {
+        if let Some(o) = self.opening() {
+            o.step = step;
+        }
+    }
+
+    /// A begin request may have opened a session without our learning its id: look it up
+    /// before beginning again.
+    pub(super) fn begin_lost(&mut self) {
+        if let Some(o) = self.opening() {
+            o.begin_lost = true;
+            o.step = Step::Check;
+        }
     }
 
     pub(super) fn handle_check(&mut self, resp: Response) -> Verdict {
         if resp.status == 404 {
-            self.phase = Phase::Begin;
+            self.step(Step::Begin);
             return Verdict::Continue;
         }
         if !resp.is_success() {
@@ -65,11 +93,12 @@ impl MangaDex {
             return self.fail(UploadError::protocol(PROVIDER, "the upload session lookup answered with something that is not a session").with_status(resp.status));
         };
         if s.closed {
-            self.phase = Phase::Begin;
+            self.step(Step::Begin);
             return Verdict::Continue;
         }
         let ours = self.matches(&s);
-        if ours && (self.begin_lost || self.params.existing == ExistingSession::Resume) {
+        let begin_lost = matches!(self.phase, Phase::Open(Opening { begin_lost: true, .. }));
+        if ours && (begin_lost || self.params.existing == ExistingSession::Resume) {
             return self.adopt(&s);
         }
         match self.params.existing {
@@ -77,7 +106,7 @@ impl MangaDex {
                 if !safe_id(&s.id) {
                     return self.fail(UploadError::protocol(PROVIDER, "the server gave an upload session id that cannot be used in a URL"));
                 }
-                self.phase = Phase::AbandonOld(s.id.clone());
+                self.step(Step::AbandonOld(s.id));
                 Verdict::Continue
             }
             ExistingSession::Fail => self.fail(UploadError::new(
@@ -103,7 +132,7 @@ impl MangaDex {
 
     pub(super) fn handle_abandon_old(&mut self, resp: Response) -> Verdict {
         if resp.is_success() || resp.status == 404 {
-            self.phase = Phase::Begin;
+            self.step(Step::Begin);
             return Verdict::Continue;
         }
         if let Some(v) = self.common("abandoning the open upload session", &resp) {
@@ -116,7 +145,6 @@ impl MangaDex {
     pub(super) fn handle_begin(&mut self, resp: Response) -> Verdict {
         let what = if self.params.edit.is_some() { "beginning the chapter edit" } else { "beginning the upload session" };
         if resp.is_success() {
-            self.begin_lost = false;
             return match parse_session(&resp.body) {
                 Some(s) => {
                     let s = SessionInfo { files: Vec::new(), ..s };
@@ -124,21 +152,19 @@ impl MangaDex {
                 }
                 None => {
                     // The session exists but we cannot tell its id: look it up.
-                    self.begin_lost = true;
-                    self.phase = Phase::Check;
+                    self.begin_lost();
                     Verdict::Retry { error: UploadError::protocol(PROVIDER, format!("{what}: the answer is not a session")), retry_after: None }
                 }
             };
         }
-        if resp.status == 409 && self.begin_conflicts == 0 {
+        if let Some(o) = self.opening().filter(|o| resp.status == 409 && !o.begin_conflicted) {
             // Most likely a session opened since we looked: look again, once.
-            self.begin_conflicts += 1;
-            self.phase = Phase::Check;
+            o.begin_conflicted = true;
+            o.step = Step::Check;
             return Verdict::Continue;
         }
         if resp.status >= 500 {
-            self.begin_lost = true;
-            self.phase = Phase::Check;
+            self.begin_lost();
         }
         if let Some(v) = self.common(what, &resp) {
             return v;
