@@ -183,17 +183,114 @@ struct PartSpec {
     maybe_stored: bool,
 }
 
-impl PartSpec {
-    fn new(slice: Slice, last: bool) -> Self {
-        PartSpec { slice, last, state: PartState::Pending, maybe_stored: false }
+/// Every part so far, in order (part number k is `list[k - 1]`), and the bytes of those stored:
+/// [`Parts::store`] is the one place a part becomes stored, so `confirmed` only grows with it.
+#[derive(Debug, Default)]
+struct Parts {
+    list: Vec<PartSpec>,
+    confirmed: u64,
+}
+
+impl Parts {
+    /// A file of `size` bytes cut into parts of `chunk` bytes, none sent.
+    fn plan(size: u64, chunk: u64) -> Self {
+        let mut parts = Parts::default();
+        let mut start = 0;
+        while start < size {
+            let end = start.saturating_add(chunk).min(size);
+            parts.push(Slice { file: 0, start, end }, end == size);
+            start = end;
+        }
+        parts
+    }
+
+    fn push(&mut self, slice: Slice, last: bool) {
+        self.list.push(PartSpec { slice, last, state: PartState::Pending, maybe_stored: false });
+    }
+
+    fn len(&self) -> u64 {
+        self.list.len() as u64
+    }
+
+    /// Part `idx` is stored (again, after a "collides" answer: counted once). False for a part
+    /// that does not exist.
+    fn store(&mut self, idx: usize) -> bool {
+        let Some(part) = self.list.get_mut(idx) else {
+            return false;
+        };
+        if part.state != PartState::Stored {
+            part.state = PartState::Stored;
+            part.maybe_stored = false;
+            self.confirmed += part.slice.len();
+        }
+        true
+    }
+
+    /// Leading parts stored, in order (what a resumed upload can skip for sure).
+    fn done(&self) -> u64 {
+        self.list.iter().take_while(|p| p.state == PartState::Stored).count() as u64
+    }
+
+    /// The last part is known and every part is stored.
+    fn complete(&self) -> bool {
+        self.list.last().is_some_and(|p| p.last) && self.list.iter().all(|p| p.state == PartState::Stored)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.list.iter().filter(|p| p.state == PartState::InFlight).count()
+    }
+
+    fn untouched(&self) -> bool {
+        self.list.iter().all(|p| p.state == PartState::Pending)
     }
 }
 
-#[derive(Debug, PartialEq)]
+/// What is uploaded: its size, how it is cut into parts and how many go at once.
+#[derive(Debug)]
+enum Source {
+    /// A whole file: `total` bytes in parts of `chunk` bytes, numbered `part k/N` by it.
+    File { total: u64, chunk: u64, concurrency: Concurrency },
+    /// A stream of unknown length (progressive upload): parts arrive through
+    /// [`Protocol::push_input`] and go one at a time, `part k/*` until the last (`part k/k`).
+    /// `appended`: bytes pushed so far; `finished`: the last part was pushed.
+    Progressive { appended: u64, finished: bool },
+}
+
+/// Parts of a file in flight at once once the video exists.
+#[derive(Clone, Copy, Debug)]
+enum Concurrency {
+    /// [`DEFAULT_PARALLEL`], not chosen by the page: the first answered part's speed may lower
+    /// it to 1 (decided once, see [`Protocol::observe`]).
+    Auto,
+    /// Chosen by the page, or decided by the first part.
+    Fixed(usize),
+}
+
+#[derive(Debug)]
 enum Phase {
-    Running,
-    Done(Json),
-    Failed(UploadError),
+    /// No `videoId` yet: part 1 alone is in flight (parts without `videoId` would each create a
+    /// video); its answer names the video.
+    First,
+    /// The video is known (named by the page or by part 1's answer): every part carries it, and
+    /// a file's parts go several at once.
+    Parts { video_id: String },
+    /// Every part stored: the Video object (as api.video sent it, `videoId` added if missing).
+    Done { video_id: String, video: Json },
+    Failed { video_id: Option<String>, error: UploadError },
+}
+
+impl Phase {
+    fn video_id(&self) -> Option<&str> {
+        match self {
+            Phase::First => None,
+            Phase::Parts { video_id } | Phase::Done { video_id, .. } => Some(video_id),
+            Phase::Failed { video_id, .. } => video_id.as_deref(),
+        }
+    }
+
+    fn ended(&self) -> bool {
+        matches!(self, Phase::Done { .. } | Phase::Failed { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -202,22 +299,9 @@ pub struct ApiVideo {
     token: String,
     filename: String,
     mime: String,
-    /// Known total (a file), or None while a progressive upload is still growing.
-    total: Option<u64>,
-    /// Bytes appended so far (progressive) or the file size.
-    appended: u64,
-    /// Every part so far, in order: part number k is `parts[k - 1]`.
-    parts: Vec<PartSpec>,
-    video_id: Option<String>,
-    confirmed: u64,
-    finished_input: bool,
+    source: Source,
+    parts: Parts,
     phase: Phase,
-    /// Part size of a file upload (0 for a progressive one): parts are numbered by it.
-    chunk: u64,
-    /// Parts in flight at once once the video exists (1 for a progressive upload).
-    parallel: usize,
-    /// `parallel` is the default, not chosen by the page: the first part's speed may lower it.
-    parallel_auto: bool,
 }
 
 fn check_token(token: &str) -> Result<(), UploadError> {
@@ -240,7 +324,7 @@ fn check_video_id(id: &Option<String>) -> Result<(), UploadError> {
 }
 
 impl ApiVideo {
-    fn base(endpoint: &str, token: &str, filename: String, mime: String, video_id: Option<String>) -> Result<Self, UploadError> {
+    fn base(endpoint: &str, token: &str, filename: String, mime: String, video_id: Option<String>, source: Source, parts: Parts) -> Result<Self, UploadError> {
         check_token(token)?;
         check_video_id(&video_id)?;
         let url = format!("{}?token={}", join(endpoint, "/upload"), encode_component(token));
@@ -252,16 +336,13 @@ impl ApiVideo {
             token: token.to_string(),
             filename,
             mime: if mime.is_empty() { "application/octet-stream".into() } else { mime },
-            total: None,
-            appended: 0,
-            parts: Vec::new(),
-            video_id,
-            confirmed: 0,
-            finished_input: false,
-            phase: Phase::Running,
-            chunk: 0,
-            parallel: 1,
-            parallel_auto: false,
+            source,
+            parts,
+            // A video named by the page: part 1 already carries it.
+            phase: match video_id {
+                Some(video_id) => Phase::Parts { video_id },
+                None => Phase::First,
+            },
         })
     }
 
@@ -281,97 +362,76 @@ impl ApiVideo {
             return Err(UploadError::invalid(PROVIDER, format!("at most {MAX_PARTS} parts: use a larger chunkSize")));
         }
         let name = video_name.map(str::to_string).filter(|n| !n.is_empty()).unwrap_or_else(|| if file.name.is_empty() { "file".into() } else { file.name.clone() });
-        let mut me = Self::base(endpoint, token, name, file.mime.clone(), video_id)?;
-        me.total = Some(file.size);
-        me.appended = file.size;
-        me.finished_input = true;
-        me.parallel = DEFAULT_PARALLEL;
-        me.parallel_auto = true;
-        me.plan_parts(chunk);
-        Ok(me)
+        let source = Source::File { total: file.size, chunk, concurrency: Concurrency::Auto };
+        Self::base(endpoint, token, name, file.mime.clone(), video_id, source, Parts::plan(file.size, chunk))
     }
 
     /// Parts of a file upload in flight at once after the first (1 = strictly one after another,
     /// like the official clients).
     pub fn with_parallel(mut self, parallel: usize) -> Result<Self, UploadError> {
-        if self.total.is_none() || !(1..=MAX_PARALLEL).contains(&parallel) {
-            return Err(UploadError::invalid(PROVIDER, format!("concurrency must be 1 to {MAX_PARALLEL} (parts of a file in flight at once)")));
+        match &mut self.source {
+            Source::File { concurrency, .. } if (1..=MAX_PARALLEL).contains(&parallel) => *concurrency = Concurrency::Fixed(parallel),
+            _ => return Err(UploadError::invalid(PROVIDER, format!("concurrency must be 1 to {MAX_PARALLEL} (parts of a file in flight at once)"))),
         }
-        self.parallel = parallel;
-        self.parallel_auto = false;
         Ok(self)
-    }
-
-    fn plan_parts(&mut self, chunk: u64) {
-        let size = self.appended;
-        self.chunk = chunk;
-        self.parts.clear();
-        let mut start = 0;
-        while start < size {
-            let end = start.saturating_add(chunk).min(size);
-            self.parts.push(PartSpec::new(Slice { file: 0, start, end }, end == size));
-            start = end;
-        }
-    }
-
-    /// Leading parts stored, in order (what a resumed upload can skip for sure).
-    fn parts_done(&self) -> u64 {
-        self.parts.iter().take_while(|p| p.state == PartState::Stored).count() as u64
     }
 
     /// A progressive upload: parts arrive through [`Protocol::push_input`].
     pub fn progressive(endpoint: &str, token: &str, video_name: Option<&str>, video_id: Option<String>) -> Result<Self, UploadError> {
         let name = video_name.filter(|n| !n.is_empty()).unwrap_or("file").to_string();
-        Self::base(endpoint, token, name, String::new(), video_id)
+        Self::base(endpoint, token, name, String::new(), video_id, Source::Progressive { appended: 0, finished: false }, Parts::default())
     }
 
     pub fn video_id(&self) -> Option<&str> {
-        self.video_id.as_deref()
+        self.phase.video_id()
     }
 
-    fn fail(&mut self, e: UploadError) -> Verdict {
-        self.phase = Phase::Failed(e.clone());
-        Verdict::Fail(e)
+    fn fail(&mut self, error: UploadError) -> Verdict {
+        let video_id = match std::mem::replace(&mut self.phase, Phase::First) {
+            Phase::First => None,
+            Phase::Parts { video_id } | Phase::Done { video_id, .. } => Some(video_id),
+            Phase::Failed { video_id, .. } => video_id,
+        };
+        self.phase = Phase::Failed { video_id, error: error.clone() };
+        Verdict::Fail(error)
     }
 
     /// `Content-Range` of part number `k`.
     fn content_range(&self, k: u64, last: bool) -> String {
-        match (self.total, last) {
-            (Some(_), _) => format!("part {k}/{}", self.parts.len()),
-            (None, true) => format!("part {k}/{k}"),
-            (None, false) => format!("part {k}/*"),
+        match (&self.source, last) {
+            (Source::File { .. }, _) => format!("part {k}/{}", self.parts.len()),
+            (Source::Progressive { .. }, true) => format!("part {k}/{k}"),
+            (Source::Progressive { .. }, false) => format!("part {k}/*"),
         }
     }
 
     /// Part `idx` is stored: move on. The answer that completes the set carries the Video:
     /// `body` is its text (empty when there is none, e.g. after a "collides" answer).
     fn part_done(&mut self, idx: usize, answer: Answer, body: &str) -> Verdict {
-        let Some(part) = self.parts.get_mut(idx) else {
+        if !self.parts.store(idx) {
             return self.fail(UploadError::protocol(PROVIDER, "an answer for a part that was never sent"));
-        };
-        if part.state != PartState::Stored {
-            part.state = PartState::Stored;
-            part.maybe_stored = false;
-            self.confirmed += part.slice.len();
         }
-        if let Some(id) = answer.video_id.filter(|s| !s.is_empty()) {
-            self.video_id = Some(id);
+        match (&mut self.phase, answer.video_id.filter(|s| !s.is_empty())) {
+            (Phase::First, Some(video_id)) => self.phase = Phase::Parts { video_id },
+            (Phase::First, None) => return self.fail(UploadError::protocol(PROVIDER, "the first part's answer carries no videoId")),
+            (Phase::Parts { video_id }, Some(named)) => *video_id = named,
+            // Answers are handled while the upload runs only.
+            (Phase::Parts { .. } | Phase::Done { .. } | Phase::Failed { .. }, _) => {}
         }
-        if self.video_id.is_none() {
-            return self.fail(UploadError::protocol(PROVIDER, "the first part's answer carries no videoId"));
-        }
-        let complete = self.parts.last().is_some_and(|p| p.last) && self.parts.iter().all(|p| p.state == PartState::Stored);
-        if complete {
-            // The Video object as api.video sent it (a pass-through value for the page), with
-            // `videoId` added when the answer was lost or carried none.
-            let mut result = match codec::decode::<Json>(body) {
-                Ok(Json::Object(map)) => map,
-                _ => Default::default(),
+        if self.parts.complete() {
+            self.phase = match std::mem::replace(&mut self.phase, Phase::First) {
+                Phase::Parts { video_id } => {
+                    // The Video object as api.video sent it (a pass-through value for the page),
+                    // with `videoId` added when the answer was lost or carried none.
+                    let mut video = match codec::decode::<Json>(body) {
+                        Ok(Json::Object(map)) => map,
+                        _ => Default::default(),
+                    };
+                    video.entry("videoId").or_insert_with(|| Json::String(video_id.clone()));
+                    Phase::Done { video_id, video: Json::Object(video) }
+                }
+                other => other,
             };
-            if let Some(id) = self.video_id.as_ref().filter(|_| !result.contains_key("videoId")) {
-                result.insert("videoId".into(), Json::String(id.clone()));
-            }
-            self.phase = Phase::Done(Json::Object(result));
         }
         Verdict::Continue
     }
@@ -393,54 +453,57 @@ impl Protocol for ApiVideo {
         PROVIDER
     }
     fn total(&self) -> u64 {
-        self.total.unwrap_or(self.appended)
+        match self.source {
+            Source::File { total, .. } => total,
+            Source::Progressive { appended, .. } => appended,
+        }
     }
     fn confirmed(&self) -> u64 {
-        self.confirmed
+        self.parts.confirmed
     }
 
     fn next(&mut self) -> Next {
-        match &self.phase {
-            Phase::Done(j) => return Next::Done(j.clone()),
-            Phase::Failed(e) => return Next::Fail(e.clone()),
-            Phase::Running => {}
-        }
-        // Until the first answer names the video, one part at a time: parts without `videoId`
-        // would each create a video.
-        let in_flight = self.parts.iter().filter(|p| p.state == PartState::InFlight).count();
-        let limit = if self.video_id.is_some() { self.parallel.max(1) } else { 1 };
-        if in_flight >= limit {
+        let limit = match &self.phase {
+            Phase::Done { video, .. } => return Next::Done(video.clone()),
+            Phase::Failed { error, .. } => return Next::Fail(error.clone()),
+            Phase::First => 1,
+            Phase::Parts { .. } => self.max_parallel(),
+        };
+        if self.parts.in_flight() >= limit {
             return Next::Wait;
         }
-        let Some(idx) = self.parts.iter().position(|p| p.state == PartState::Pending) else {
+        let Some((idx, part)) = self.parts.list.iter_mut().enumerate().find(|(_, p)| p.state == PartState::Pending) else {
             return Next::Wait; // all sent (answers pending), or progressive: waiting for input
         };
-        let (slice, last) = (self.parts[idx].slice, self.parts[idx].last);
-        let k = idx as u64 + 1;
+        part.state = PartState::InFlight;
+        let (slice, last) = (part.slice, part.last);
         let mut form = Vec::new();
-        if let Some(id) = &self.video_id {
-            form.push(Part::Field { name: "videoId".into(), value: id.clone() });
+        if let Some(id) = self.phase.video_id() {
+            form.push(Part::Field { name: "videoId".into(), value: id.to_string() });
         }
         form.push(Part::File { name: "file".into(), filename: self.filename.clone(), content_type: self.mime.clone(), slice });
         let req = Request::new(Method::Post, self.url.clone())
             .tag(Kind::Part(idx).tag())
-            .header("Content-Range", self.content_range(k, last))
+            .header("Content-Range", self.content_range(idx as u64 + 1, last))
             .body(Body::Multipart(form));
-        self.parts[idx].state = PartState::InFlight;
         Next::Send(req)
     }
 
     fn max_parallel(&self) -> usize {
-        self.parallel.max(1)
+        match self.source {
+            Source::File { concurrency: Concurrency::Auto, .. } => DEFAULT_PARALLEL,
+            Source::File { concurrency: Concurrency::Fixed(n), .. } => n.max(1),
+            Source::Progressive { .. } => 1,
+        }
     }
 
     fn observe(&mut self, _req: &Request, bytes: u64, elapsed_ms: f64) {
         // The first answered part went alone (it creates the video): its speed is the link's.
         // Decided once; a part too small to tell (under one MiB) decides nothing.
-        if self.parallel_auto && bytes >= 1024 * 1024 {
-            self.parallel_auto = false;
-            if elapsed_ms > 0.0 && bytes as f64 / elapsed_ms >= FAST_LINK_BYTES_PER_MS {
-                self.parallel = 1;
+        if let Source::File { concurrency: concurrency @ Concurrency::Auto, .. } = &mut self.source {
+            if bytes >= 1024 * 1024 {
+                let fast = elapsed_ms > 0.0 && bytes as f64 / elapsed_ms >= FAST_LINK_BYTES_PER_MS;
+                *concurrency = Concurrency::Fixed(if fast { 1 } else { DEFAULT_PARALLEL });
             }
         }
     }
@@ -450,16 +513,17 @@ impl Protocol for ApiVideo {
         let Some(Kind::Part(idx)) = Kind::from_tag(req.tag) else {
             return Verdict::Continue;
         };
-        match self.parts.get_mut(idx) {
-            Some(p) if p.state == PartState::InFlight => p.state = PartState::Pending,
+        let part = match self.parts.list.get_mut(idx) {
+            Some(p) if p.state == PartState::InFlight => p,
             _ => return Verdict::Continue,
-        }
-        if self.phase != Phase::Running {
+        };
+        part.state = PartState::Pending;
+        if self.phase.ended() {
             return Verdict::Continue;
         }
         let resp = match outcome {
             Outcome::Network(detail) => {
-                self.parts[idx].maybe_stored = true;
+                part.maybe_stored = true;
                 return network_retry(PROVIDER, "part upload", &detail);
             }
             Outcome::Response(r) => r,
@@ -481,7 +545,7 @@ impl Protocol for ApiVideo {
         }
         let err = status_error(PROVIDER, "part upload", &resp);
         match resp.status {
-            400 if self.parts[idx].maybe_stored && collides(&resp.body) => self.part_done(idx, Answer::default(), ""),
+            400 if part.maybe_stored && collides(&resp.body) => self.part_done(idx, Answer::default(), ""),
             401 | 403 => {
                 let mut e = err;
                 e.code = ErrorCode::Auth;
@@ -494,7 +558,7 @@ impl Protocol for ApiVideo {
             }
             s if status_is_retryable(s) => {
                 // A 5xx may come after the part was stored.
-                self.parts[idx].maybe_stored |= s >= 500;
+                part.maybe_stored |= s >= 500;
                 Verdict::Retry { error: err, retry_after: resp.header("retry-after").and_then(parse_retry_after) }
             }
             _ => self.fail(err),
@@ -502,9 +566,9 @@ impl Protocol for ApiVideo {
     }
 
     fn push_input(&mut self, file: usize, size: u64, last: bool) -> Result<(), UploadError> {
-        if self.total.is_some() || self.finished_input {
+        let Source::Progressive { appended, finished: finished @ false } = &mut self.source else {
             return Err(UploadError::invalid(PROVIDER, "this upload takes no more data"));
-        }
+        };
         if size == 0 && !last {
             return Ok(());
         }
@@ -514,15 +578,15 @@ impl Protocol for ApiVideo {
         if size > MAX_CHUNK {
             return Err(UploadError::invalid(PROVIDER, format!("a part must be at most {MAX_CHUNK} bytes")));
         }
-        if self.parts.len() as u64 + 1 > MAX_PARTS {
+        if self.parts.len() + 1 > MAX_PARTS {
             return Err(UploadError::invalid(PROVIDER, format!("at most {MAX_PARTS} parts")));
         }
-        if last && size == 0 && self.appended == 0 {
+        if last && size == 0 && *appended == 0 {
             return Err(UploadError::invalid(PROVIDER, "nothing was uploaded"));
         }
-        self.appended += size;
-        self.finished_input = last;
-        self.parts.push(PartSpec::new(Slice { file, start: 0, end: size }, last));
+        *appended += size;
+        *finished = last;
+        self.parts.push(Slice { file, start: 0, end: size }, last);
         Ok(())
     }
 
@@ -530,8 +594,8 @@ impl Protocol for ApiVideo {
         vec![self.token.clone()]
     }
     fn session(&self) -> Json {
-        match &self.video_id {
-            Some(id) => codec::to_json(&Record { video_id: Some(id.clone()), parts_done: Some(self.parts_done()), chunk_size: None }),
+        match self.phase.video_id() {
+            Some(id) => codec::to_json(&Record { video_id: Some(id.to_string()), parts_done: Some(self.parts.done()), chunk_size: None }),
             None => Json::Null,
         }
     }
@@ -539,16 +603,16 @@ impl Protocol for ApiVideo {
     /// A file upload whose first part is stored: the video, the parts stored and the part size
     /// (parts are numbered `k/N` by it, so a resumed upload keeps it).
     fn resume_state(&self) -> Option<Json> {
-        match (&self.video_id, self.total, &self.phase) {
-            (Some(id), Some(_), Phase::Running) if self.chunk > 0 && self.parts_done() > 0 => {
-                Some(codec::to_json(&Record { video_id: Some(id.clone()), parts_done: Some(self.parts_done()), chunk_size: Some(self.chunk) }))
+        match (&self.phase, &self.source) {
+            (Phase::Parts { video_id }, Source::File { chunk, .. }) if self.parts.done() > 0 => {
+                Some(codec::to_json(&Record { video_id: Some(video_id.clone()), parts_done: Some(self.parts.done()), chunk_size: Some(*chunk) }))
             }
             _ => None,
         }
     }
 
     fn resume_key(&self) -> Option<&str> {
-        self.video_id.as_deref()
+        self.phase.video_id()
     }
 
     /// Continues the video with part `partsDone + 1`. api.video cannot be asked what it holds
@@ -557,36 +621,38 @@ impl Protocol for ApiVideo {
     /// lost answer.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
-        if self.total.is_none() || self.parts.iter().any(|p| p.state != PartState::Pending) {
-            return Err(bad("only a file upload that has not begun can be resumed"));
-        }
+        // `given`: the video the page named (the videoId option).
+        let (total, given) = match (&self.source, &self.phase) {
+            (Source::File { total, .. }, Phase::First) if self.parts.untouched() => (*total, None),
+            (Source::File { total, .. }, Phase::Parts { video_id }) if self.parts.untouched() => (*total, Some(video_id.as_str())),
+            _ => return Err(bad("only a file upload that has not begun can be resumed")),
+        };
         // A field of the wrong type (a record from elsewhere) is no usable record.
         let record = codec::from_json::<Record>(state).map_err(|_| bad("the record is not an api.video record"))?;
         let id = record.video_id;
         check_video_id(&id)?;
-        let id = id.ok_or_else(|| bad("no videoId"))?;
-        if self.video_id.as_ref().is_some_and(|v| *v != id) {
+        let video_id = id.ok_or_else(|| bad("no videoId"))?;
+        if given.is_some_and(|v| v != video_id) {
             return Err(bad("the videoId option names another video"));
         }
-        let chunk = record.chunk_size.filter(|c| (MIN_CHUNK..=MAX_CHUNK).contains(c)).ok_or_else(|| bad("no usable chunkSize"))?;
+        let new_chunk = record.chunk_size.filter(|c| (MIN_CHUNK..=MAX_CHUNK).contains(c)).ok_or_else(|| bad("no usable chunkSize"))?;
         let done = record.parts_done.filter(|d| *d >= 1).ok_or_else(|| bad("no usable partsDone"))?;
-        let old_chunk = self.chunk;
-        self.plan_parts(chunk);
-        if done >= self.parts.len() as u64 || self.parts.len() as u64 > MAX_PARTS {
-            self.plan_parts(old_chunk);
+        let mut parts = Parts::plan(total, new_chunk);
+        if done >= parts.len() || parts.len() > MAX_PARTS {
             return Err(bad("partsDone does not fit the file"));
         }
-        self.confirmed = 0;
-        for (i, p) in self.parts.iter_mut().enumerate() {
-            if (i as u64) < done {
-                p.state = PartState::Stored;
-                self.confirmed += p.slice.len();
-            } else {
-                // Sent in parallel before the reload, a later part may be stored already.
-                p.maybe_stored = true;
-            }
+        for p in &mut parts.list {
+            // Sent in parallel before the reload, a part after `partsDone` may be stored already.
+            p.maybe_stored = true;
         }
-        self.video_id = Some(id);
+        for idx in 0..done as usize {
+            parts.store(idx);
+        }
+        self.parts = parts;
+        if let Source::File { chunk, .. } = &mut self.source {
+            *chunk = new_chunk;
+        }
+        self.phase = Phase::Parts { video_id };
         Ok(())
     }
 }
