@@ -398,3 +398,34 @@ fn default_concurrency_follows_the_first_parts_speed() {
     p.observe(&r1, part, 20.0);
     assert_eq!(p.max_parallel(), 1);
 }
+
+/// A failed upload keeps the video it made (the page's `videoId` getter reads the session) but
+/// no longer offers to be resumed, sends nothing more, and a late answer changes nothing. An
+/// upload that failed cannot be restored either, even before any part was stored: it has begun.
+#[test]
+fn a_failed_upload_keeps_its_video_and_is_no_longer_resumable() {
+    let mut p = ApiVideo::file("http://av.test", "tok1", &info(21 * MIB), None, None, Some(5 * MIB)).unwrap().with_parallel(2).unwrap();
+    let mut server = Server::default();
+    let Next::Send(r1) = p.next() else { panic!("part 1") };
+    p.handle(&r1, server.handle(&r1));
+    assert!(p.resume_state().is_some(), "part 1 stored: resumable");
+    let Next::Send(r2) = p.next() else { panic!("part 2") };
+    let Next::Send(r3) = p.next() else { panic!("part 3") };
+    let expired = Outcome::Response(Response::new(401).with_body(r#"{"title":"The upload token is invalid or expired","status":401}"#));
+    assert!(matches!(p.handle(&r2, expired), Verdict::Fail(ref e) if e.status == Some(401)));
+    assert_eq!(p.session(), serde_json::json!({"videoId": "viSIM", "partsDone": 1}));
+    assert_eq!(p.resume_key(), Some("viSIM"));
+    assert_eq!(p.resume_state(), None, "a failed upload is not offered for resuming");
+    assert_eq!(p.handle(&r3, server.handle(&r3)), Verdict::Continue, "a late answer changes nothing");
+    assert!(matches!(p.next(), Next::Fail(e) if e.status == Some(401)));
+    assert_eq!(p.confirmed(), 5 * MIB, "the late answer is not counted");
+
+    let mut p = ApiVideo::file("http://av.test", "tok1", &info(12 * MIB), None, None, Some(5 * MIB)).unwrap();
+    let Next::Send(r1) = p.next() else { panic!("part 1") };
+    assert!(matches!(p.handle(&r1, Outcome::Response(Response::new(403))), Verdict::Fail(_)));
+    assert_eq!(p.session(), Json::Null, "no video was made");
+    let record = serde_json::json!({"videoId": "vi1", "partsDone": 1, "chunkSize": 5 * MIB});
+    let e = p.restore(&record).unwrap_err();
+    assert_eq!(e.message, "cannot resume: only a file upload that has not begun can be resumed");
+    assert!(matches!(p.next(), Next::Fail(e) if e.status == Some(403)));
+}

@@ -1,0 +1,136 @@
+//! Upload-token API and auth (for trusted back-office pages: never ship an API key).
+
+use super::options::{options, CURRENT_PAGE, PAGE_SIZE, SORT_BY, SORT_ORDER};
+use super::wire::{check_token, Answer, RequestBody};
+use super::PROVIDER;
+use crate::core::codec::{self, DecodeError};
+use crate::core::url::join;
+use crate::core::{Body, Json, Method, Request, UploadError};
+use crate::protocols::oneshot::OneShot;
+
+fn bearer_json(
+    method: Method,
+    url: String,
+    access_token: &str,
+    body: Option<RequestBody>,
+    what: &'static str,
+    accept: crate::protocols::oneshot::Accept,
+) -> Result<OneShot, UploadError> {
+    if access_token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "accessToken is required"));
+    }
+    let mut req = Request::new(method, url).bearer(access_token);
+    if let Some(b) = body {
+        req = req.body(Body::json(codec::encode(&b)));
+    }
+    Ok(OneShot::new(PROVIDER, what, req, accept).with_token(access_token))
+}
+
+/// A token API answer: decoded as [`Answer`] and refused unless `complete` says it has what it
+/// must; the result is the answer as api.video sent it.
+fn accept_answer(resp: &crate::core::Response, complete: fn(&Answer) -> bool) -> Result<Json, UploadError> {
+    let refuse = |why: &str| UploadError::protocol(PROVIDER, format!("the response {why}")).with_status(resp.status);
+    match codec::decode::<Answer>(&resp.body) {
+        Ok(a) if complete(&a) => codec::decode::<Json>(&resp.body).map_err(|_| refuse("is not JSON")),
+        Err(DecodeError::Syntax) => Err(refuse("is not JSON")),
+        _ => Err(refuse("does not have the expected fields")),
+    }
+}
+
+/// `{token, ttl, createdAt, expiresAt?}`.
+fn accept_token(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.token.is_some())
+}
+
+/// `{data: [token…], pagination}`.
+fn accept_token_list(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.data.as_ref().is_some_and(|d| d.iter().all(|t| t.token.is_some())))
+}
+
+/// `{token_type, access_token, refresh_token, expires_in}`.
+fn accept_access_token(_: &'static str, resp: &crate::core::Response) -> Result<Json, UploadError> {
+    accept_answer(resp, |a| a.access_token.is_some())
+}
+
+/// `DELETE` answers 204 without a body: the result is `{}`, whatever came with it.
+fn accept_empty(_: &'static str, _: &crate::core::Response) -> Result<Json, UploadError> {
+    Ok(Json::Object(Default::default()))
+}
+
+/// `POST /upload-tokens {ttl}` (seconds; 0 = never expires).
+pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Result<OneShot, UploadError> {
+    if ttl.is_some_and(|t| t > 2_147_483_647) {
+        return Err(UploadError::invalid(PROVIDER, "ttl must be 0 to 2147483647 seconds"));
+    }
+    let body = RequestBody { ttl: Some(ttl.unwrap_or(0)), ..Default::default() };
+    bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation", accept_token)
+}
+
+/// `GET /upload-tokens?sortBy&sortOrder&currentPage&pageSize`.
+/// `query` holds the page's options (`sortBy`, `sortOrder`, `currentPage`, `pageSize`; the
+/// others are not looked at here).
+pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<OneShot, UploadError> {
+    let q = options(query, PROVIDER)?;
+    let mut qs = Vec::new();
+    if let Some(s) = q.sort_by {
+        if !matches!(s.as_str(), "createdAt" | "ttl") {
+            return Err(UploadError::invalid(PROVIDER, SORT_BY));
+        }
+        qs.push(format!("sortBy={s}"));
+    }
+    if let Some(s) = q.sort_order {
+        if !matches!(s.as_str(), "asc" | "desc") {
+            return Err(UploadError::invalid(PROVIDER, SORT_ORDER));
+        }
+        qs.push(format!("sortOrder={s}"));
+    }
+    if let Some(n) = q.current_page {
+        if n < 1 {
+            return Err(UploadError::invalid(PROVIDER, CURRENT_PAGE));
+        }
+        qs.push(format!("currentPage={n}"));
+    }
+    if let Some(n) = q.page_size {
+        if !(1..=100).contains(&n) {
+            return Err(UploadError::invalid(PROVIDER, PAGE_SIZE));
+        }
+        qs.push(format!("pageSize={n}"));
+    }
+    let mut url = join(endpoint, "/upload-tokens");
+    if !qs.is_empty() {
+        url = format!("{url}?{}", qs.join("&"));
+    }
+    bearer_json(Method::Get, url, access_token, None, "upload token listing", accept_token_list)
+}
+
+/// `GET /upload-tokens/{token}`.
+pub fn get_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
+    check_token(token)?;
+    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup", accept_token)
+}
+
+/// `DELETE /upload-tokens/{token}` (204).
+pub fn delete_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
+    check_token(token)?;
+    bearer_json(Method::Delete, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token deletion", accept_empty)
+}
+
+/// `POST /auth/api-key {apiKey}` → `{access_token, refresh_token, expires_in}`.
+pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadError> {
+    if api_key.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "apiKey is required"));
+    }
+    let body = RequestBody { api_key: Some(api_key), ..Default::default() };
+    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(codec::encode(&body)));
+    Ok(OneShot::new(PROVIDER, "authentication", req, accept_access_token).with_secret(api_key))
+}
+
+/// `POST /auth/refresh {refreshToken}`.
+pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, UploadError> {
+    if refresh_token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
+    }
+    let body = RequestBody { refresh_token: Some(refresh_token), ..Default::default() };
+    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(codec::encode(&body)));
+    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_access_token).with_secret(refresh_token))
+}

@@ -1,0 +1,82 @@
+//! What api.video answers and what this module writes (decoded / encoded by core::codec), and
+//! the checks on the values that go into URLs and forms.
+
+use super::PROVIDER;
+use crate::core::codec;
+use crate::core::{Json, UploadError};
+use serde::{Deserialize, Serialize};
+
+/// Every answer api.video code reads, as one type (one decoder in the module): a part's answer
+/// (the Video object: `videoId`), an error body (`{type, title, name, status, detail?}`: its
+/// `title` says whether a resent part collides), an upload token (`token`), a token listing
+/// (`data`: tokens) and an access token (`access_token`). Every field is optional, so a field of
+/// the wrong type (a number for `videoId`…) fails the decoding instead of reading as absent; each
+/// reader then checks the fields it needs. Results handed to the page (the last part's Video, the
+/// token API's answers) stay the provider's own JSON.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Answer {
+    pub(super) video_id: Option<String>,
+    pub(super) title: Option<String>,
+    pub(super) token: Option<String>,
+    pub(super) data: Option<Vec<Answer>>,
+    #[serde(rename = "access_token")]
+    pub(super) access_token: Option<String>,
+}
+
+/// The upload's session (`{videoId, partsDone}`) and resume record (plus `chunkSize`).
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Record {
+    pub(super) video_id: Option<String>,
+    pub(super) parts_done: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) chunk_size: Option<u64>,
+}
+
+/// The `videoId` of an upload's session value (see [`crate::protocols::Protocol::session`]), once known.
+pub fn session_video_id(session: &Json) -> Option<String> {
+    codec::from_json::<Record>(session).ok()?.video_id
+}
+
+/// JSON request bodies of the token API and auth: one field each.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RequestBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) ttl: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) api_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) refresh_token: Option<&'a str>,
+}
+
+pub(super) fn check_token(token: &str) -> Result<(), UploadError> {
+    if token.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, "uploadToken is required"));
+    }
+    if token.len() > 256 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(UploadError::invalid(PROVIDER, "uploadToken has unexpected characters"));
+    }
+    Ok(())
+}
+
+pub(super) fn check_video_id(id: &Option<String>) -> Result<(), UploadError> {
+    match id {
+        Some(v) if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Err(UploadError::invalid(PROVIDER, "videoId has unexpected characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A 400 whose title says the part is stored already.
+pub(super) fn collides(body: &str) -> bool {
+    let Ok(Answer { title: Some(title), .. }) = codec::decode::<Answer>(body) else {
+        return false;
+    };
+    let m = title.to_ascii_lowercase();
+    // "…collides with a previous one…", "…overlaps with a previous one…", and for a resent last
+    // part: "This video source has already been uploaded." (api.video's error reference).
+    m.contains("collide") || m.contains("overlap") || m.contains("already uploaded") || m.contains("already been uploaded")
+}
