@@ -177,16 +177,56 @@ pub const FIND_PAGES: u32 = 5;
 /// resolve with the wrong video).
 pub const CLOCK_SKEW_MS: f64 = 5.0 * 60_000.0;
 
-#[derive(Clone, Debug, PartialEq)]
+/// Where the upload stands. Each phase owns what only it needs: an upload URL exists only while
+/// bytes go to it (`Transfer`), while the video its lost final answer created is looked for
+/// (`FindVideo`), and in the ends that record it.
+#[derive(Debug)]
 enum Phase {
-    Init,
-    Chunk,
-    Query,
+    /// `POST` that creates the upload. `confirmed`: what the previous upload URL had confirmed
+    /// before it was gone (0 at first), still reported as progress until the new one answers.
+    Init { confirmed: u64 },
+    /// Sending bytes to the session's upload URL, or asking it which bytes it holds.
+    Transfer { session: Session, step: Step },
     /// The upload is gone after its last chunk got no answer: look for the video it created
-    /// among the user's videos (the page starting at this index).
-    FindVideo(u64),
-    Done(Json),
-    Failed(UploadError),
+    /// among the user's videos (the page starting at `start`).
+    FindVideo { gone: Session, start: u64 },
+    /// The server's answer (or the one rebuilt from the video found), and the upload URL.
+    Done { answer: Json, url: String },
+    /// `url`: the upload URL there was when the upload failed (`cancel` deletes it);
+    /// `confirmed`: what was confirmed then.
+    Failed { error: UploadError, url: Option<String>, confirmed: u64 },
+}
+
+/// What goes to the upload URL next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// The chunk at the session's offset.
+    Chunk,
+    /// `PUT bytes */total`: which bytes does the server hold?
+    Query,
+}
+
+/// One upload URL the server gave (or a resumed one) and what happened at it.
+#[derive(Debug)]
+struct Session {
+    url: String,
+    /// The bytes the server confirmed at `url`. (After an init answered 200 without a Range,
+    /// the figure reported before, until the offset query answers.)
+    offset: u64,
+    /// The last chunk went out and got no definite answer (lost, or a 5xx/408 after which the
+    /// server may have completed the upload): a 404 now may mean "already done".
+    final_sent: bool,
+    /// The start of a chunk the server just refused for its checksum (460). uploadx truncates
+    /// the file back to it, but a write of the refused body still pending can land after the
+    /// truncation, and uploadx then reports those unverified bytes as stored. So the next offset
+    /// answer is not trusted past this point: the chunk is sent again from here.
+    rejected_from: Option<u64>,
+}
+
+impl Session {
+    fn new(url: String, offset: u64) -> Session {
+        Session { url, offset, final_sent: false, rejected_from: None }
+    }
 }
 
 #[derive(Debug)]
@@ -198,26 +238,17 @@ pub struct PeerTube {
     content_type: String,
     init_body: String,
     plan: ChunkPlan,
-    upload_url: Option<String>,
-    offset: u64,
     phase: Phase,
     in_flight: bool,
-    /// The last chunk went out and got no definite answer (lost, or a 5xx/408 after which the
-    /// server may have completed the upload): a 404 now may mean "already done".
-    final_sent: bool,
     /// Uploads started anew since the last chunk the server confirmed (a gone upload URL: 404/410),
     /// and in all.
     reinits: u32,
     reinits_total: u32,
     no_progress: u32,
-    /// 460 Checksum Mismatch answers in a row for the chunk at `mismatch_at`.
+    /// 460 Checksum Mismatch answers in a row for the chunk at `mismatch_at` (across upload URLs:
+    /// it is the data that gets corrupted on its way).
     mismatches: u32,
     mismatch_at: u64,
-    /// The start of a chunk the server just refused for its checksum (460). uploadx truncates
-    /// the file back to it, but a write of the refused body still pending can land after the
-    /// truncation, and uploadx then reports those unverified bytes as stored. So the next offset
-    /// answer is not trusted past this point: the chunk is sent again from here.
-    rejected_from: Option<u64>,
     /// Tokens replaced by `set_token`, still kept out of error messages.
     old_tokens: Vec<String>,
     /// What identifies the video this upload creates (videos only): `GET /api/v1/users/me/videos`,
@@ -336,17 +367,13 @@ impl PeerTube {
             content_type,
             init_body,
             plan,
-            upload_url: None,
-            offset: 0,
-            phase: Phase::Init,
+            phase: Phase::Init { confirmed: 0 },
             in_flight: false,
-            final_sent: false,
             reinits: 0,
             reinits_total: 0,
             no_progress: 0,
             mismatches: 0,
             mismatch_at: 0,
-            rejected_from: None,
             old_tokens: Vec::new(),
             find: None,
             now_ms: 0.0,
@@ -354,16 +381,59 @@ impl PeerTube {
         })
     }
 
+    /// The upload URL in use (or, once ended, the last one); None while one is being created.
     pub fn upload_url(&self) -> Option<&str> {
-        self.upload_url.as_deref()
+        match &self.phase {
+            Phase::Transfer { session, .. } | Phase::FindVideo { gone: session, .. } => Some(&session.url),
+            Phase::Done { url, .. } => Some(url),
+            Phase::Failed { url, .. } => url.as_deref(),
+            Phase::Init { .. } => None,
+        }
     }
     pub fn chunk_size(&self) -> u64 {
         self.plan.chunk
     }
 
-    fn fail(&mut self, e: UploadError) -> Verdict {
-        self.phase = Phase::Failed(e.clone());
-        Verdict::Fail(e)
+    /// Takes the phase out to move what it owns into the next one (leaving a fresh `Init`,
+    /// which the caller replaces).
+    fn take_phase(&mut self) -> Phase {
+        std::mem::replace(&mut self.phase, Phase::Init { confirmed: 0 })
+    }
+
+    /// The session bytes go to, while they do.
+    fn transfer(&mut self) -> Option<&mut Session> {
+        match &mut self.phase {
+            Phase::Transfer { session, .. } => Some(session),
+            _ => None,
+        }
+    }
+
+    /// Next, ask the upload URL which bytes it holds.
+    fn ask_offset(&mut self) {
+        if let Phase::Transfer { step, .. } = &mut self.phase {
+            *step = Step::Query;
+        }
+    }
+
+    fn fail(&mut self, error: UploadError) -> Verdict {
+        let confirmed = self.confirmed();
+        let url = match self.take_phase() {
+            Phase::Transfer { session, .. } | Phase::FindVideo { gone: session, .. } => Some(session.url),
+            Phase::Done { url, .. } => Some(url),
+            Phase::Failed { url, .. } => url,
+            Phase::Init { .. } => None,
+        };
+        self.phase = Phase::Failed { error: error.clone(), url, confirmed };
+        Verdict::Fail(error)
+    }
+
+    /// The upload resolved with `answer`: its session ends.
+    fn done(&mut self, answer: Json) -> Verdict {
+        self.phase = match self.take_phase() {
+            Phase::Transfer { session, .. } | Phase::FindVideo { gone: session, .. } => Phase::Done { answer, url: session.url },
+            other => other, // nothing was being uploaded: no answer to take
+        };
+        Verdict::Continue
     }
 
     fn protocol_error(&mut self, msg: &str) -> Verdict {
@@ -382,9 +452,12 @@ impl PeerTube {
         e
     }
 
-    /// The server says it holds `stored` bytes.
+    /// The server says the session's upload URL holds `stored` bytes.
     fn accept_offset(&mut self, stored: u64, after_chunk_from: Option<u64>) -> Verdict {
-        let stored = match self.rejected_from.take() {
+        let Phase::Transfer { session, step } = &mut self.phase else {
+            return Verdict::Continue;
+        };
+        let stored = match session.rejected_from.take() {
             Some(from) if stored > from => from,
             _ => stored,
         };
@@ -398,8 +471,8 @@ impl PeerTube {
             if self.no_progress >= 3 {
                 return self.protocol_error("the server holds every byte but never completes the upload");
             }
-            self.offset = self.total - 1;
-            self.phase = Phase::Chunk;
+            session.offset = self.total - 1;
+            *step = Step::Chunk;
             return Verdict::Continue;
         }
         match after_chunk_from {
@@ -416,8 +489,8 @@ impl PeerTube {
             }
             None => {}
         }
-        self.offset = stored;
-        self.phase = Phase::Chunk;
+        session.offset = stored;
+        *step = Step::Chunk;
         Verdict::Continue
     }
 
@@ -432,20 +505,22 @@ impl PeerTube {
                 Err(_) => return self.protocol_error("the server finished the upload but its answer is not JSON"),
             }
         };
-        self.offset = self.total;
-        self.phase = Phase::Done(json);
-        Verdict::Continue
+        self.done(json)
     }
 
     /// The upload URL is gone (404/410).
     fn gone(&mut self, resp: &Response) -> Verdict {
-        if self.final_sent && self.find.is_some() {
+        let final_sent = self.transfer().is_some_and(|s| s.final_sent);
+        if final_sent && self.find.is_some() {
             // Most likely completed, and its answer lost: PeerTube deletes the upload once the
             // video exists. Find that video rather than guess.
-            self.phase = Phase::FindVideo(0);
+            self.phase = match self.take_phase() {
+                Phase::Transfer { session, .. } => Phase::FindVideo { gone: session, start: 0 },
+                other => other,
+            };
             return Verdict::Continue;
         }
-        if self.final_sent {
+        if final_sent {
             let e = UploadError::new(
                 ErrorCode::SessionExpired,
                 self.provider,
@@ -463,8 +538,8 @@ impl PeerTube {
         }
         self.reinits += 1;
         self.reinits_total += 1;
-        self.upload_url = None;
-        self.phase = Phase::Init;
+        // The gone URL is forgotten (nothing to cancel there); what it confirmed stays reported.
+        self.phase = Phase::Init { confirmed: self.confirmed() };
         Verdict::Continue
     }
 
@@ -528,15 +603,16 @@ impl PeerTube {
                 && v.id.is_some()
         });
         if let Some(v) = found {
-            self.offset = self.total;
-            self.phase = Phase::Done(codec::to_json(&FoundVideo { video: v }));
-            return Verdict::Continue;
+            let answer = codec::to_json(&FoundVideo { video: v });
+            return self.done(answer);
         }
         let total = list.total;
         let next = start + data.len() as u64;
         let older_reached = data.last().is_none_or(|v| created(v).is_none_or(|t| t < since));
         if !older_reached && next < total && next < FIND_PAGE * u64::from(FIND_PAGES) {
-            self.phase = Phase::FindVideo(next);
+            if let Phase::FindVideo { start, .. } = &mut self.phase {
+                *start = next;
+            }
             return Verdict::Continue;
         }
         self.not_found("no video of its name was created in its channel since it began")
@@ -584,19 +660,17 @@ impl PeerTube {
                     );
                     return self.protocol_error(&msg);
                 };
-                self.upload_url = Some(abs);
                 if resp.status == 201 {
-                    self.offset = 0;
-                    self.phase = Phase::Chunk;
-                    Verdict::Continue
-                } else {
-                    match resp.header("range").and_then(parse_range) {
-                        Some(stored) => self.accept_offset(stored, None),
-                        None => {
-                            self.phase = Phase::Query;
-                            Verdict::Continue
-                        }
-                    }
+                    self.phase = Phase::Transfer { session: Session::new(abs, 0), step: Step::Chunk };
+                    return Verdict::Continue;
+                }
+                // 200: an upload of this file that uploadx already had. Until its offset is
+                // known, what was confirmed before stays reported.
+                let session = Session::new(abs, self.confirmed());
+                self.phase = Phase::Transfer { session, step: Step::Query };
+                match resp.header("range").and_then(parse_range) {
+                    Some(stored) => self.accept_offset(stored, None),
+                    None => Verdict::Continue,
                 }
             }
             401 => Verdict::Reauth(self.error_for("init", &resp)),
@@ -615,13 +689,35 @@ impl PeerTube {
         }
     }
 
-    /// An answer to a chunk or to an offset query (`chunk` says which).
-    fn handle_data(&mut self, req: &Request, chunk: bool, resp: Response) -> Verdict {
-        let chunk_from = match &req.body {
-            Body::Slice(s) => Some(s.start),
-            _ => None,
-        };
+    /// What came of a chunk or of an offset query (`chunk` says which) sent to the session's
+    /// upload URL.
+    fn handle_data(&mut self, req: &Request, chunk: bool, outcome: Outcome) -> Verdict {
         let what = if chunk { "chunk" } else { "offset query" };
+        let (chunk_from, is_last) = match &req.body {
+            Body::Slice(s) => (Some(s.start), s.end == self.total),
+            _ => (None, true),
+        };
+        let resp = match outcome {
+            Outcome::Network(detail) => {
+                self.ask_offset();
+                if let (Some(session), Some(_), true) = (self.transfer(), chunk_from, is_last) {
+                    session.final_sent = true;
+                }
+                return network_retry(self.provider, what, &detail);
+            }
+            Outcome::Response(resp) => resp,
+        };
+        // A definite answer to a chunk that was not the last: the final chunk has not been sent
+        // yet, whatever an earlier lost answer suggested. An answer to the final chunk after
+        // which the server may have finished it (5xx, 408) makes a later 404 ambiguous; a 404
+        // to its first attempt is just "gone".
+        if let (Some(session), Some(_)) = (self.transfer(), chunk_from) {
+            if !is_last {
+                session.final_sent = false;
+            } else if resp.status >= 500 || resp.status == 408 {
+                session.final_sent = true;
+            }
+        }
         match resp.status {
             308 => match resp.header("range").map(parse_range) {
                 Some(Some(stored)) => self.accept_offset(stored, chunk_from),
@@ -631,15 +727,11 @@ impl PeerTube {
                 ),
             },
             200..=299 => {
-                let is_last = match &req.body {
-                    Body::Slice(s) => s.end == self.total,
-                    _ => true,
-                };
                 // A 2xx whose Range shows bytes still missing is not a completion, whatever
                 // was asked: follow what the server says it holds.
                 let stored = resp.header("range").and_then(parse_range);
                 if is_last && stored.is_none_or(|n| n >= self.total) {
-                    if let Some(from) = self.rejected_from.filter(|_| !chunk) {
+                    if let Some(from) = self.transfer().and_then(|s| s.rejected_from).filter(|_| !chunk) {
                         // Only the refused chunk's own bytes can have completed the file.
                         let e = UploadError::protocol(
                             self.provider,
@@ -658,12 +750,12 @@ impl PeerTube {
             }
             404 | 410 => self.gone(&resp),
             401 => {
-                self.phase = Phase::Query;
+                self.ask_offset();
                 Verdict::Reauth(self.error_for(what, &resp))
             }
             413 if chunk => {
                 if self.plan.shrink() {
-                    self.phase = Phase::Query;
+                    self.ask_offset();
                     Verdict::Continue
                 } else {
                     let e = self.error_for(what, &resp);
@@ -674,16 +766,21 @@ impl PeerTube {
                 // The server hashed what arrived and it does not match the `Digest` we sent
                 // (uploadx truncates the file back to the chunk's start): resend the chunk at
                 // once, from the offset the server confirms, a bounded number of times.
-                let (from, to) = match &req.body {
-                    Body::Slice(s) => (s.start, s.end),
-                    _ => (self.offset, self.offset),
+                let (from, to) = match (&req.body, self.transfer()) {
+                    (Body::Slice(s), _) => (s.start, s.end),
+                    (_, session) => {
+                        let offset = session.map_or(0, |s| s.offset);
+                        (offset, offset)
+                    }
                 };
                 if self.mismatch_at != from {
                     self.mismatch_at = from;
                     self.mismatches = 0;
                 }
                 self.mismatches += 1;
-                self.rejected_from = Some(from);
+                if let Some(session) = self.transfer() {
+                    session.rejected_from = Some(from);
+                }
                 if self.mismatches > MAX_CHECKSUM_RESENDS {
                     let mut e = self.error_for(what, &resp).retryable(false);
                     e.message = format!(
@@ -694,23 +791,23 @@ impl PeerTube {
                     );
                     return self.fail(e);
                 }
-                self.phase = Phase::Query;
+                self.ask_offset();
                 Verdict::Continue
             }
             409 => {
-                self.phase = Phase::Query;
+                self.ask_offset();
                 let e = self.error_for(what, &resp).retryable(true);
                 self.retry(e, None)
             }
             429 => {
                 // Rate limited. Like after any failed chunk, ask the server what it holds
                 // after the wait rather than assuming the chunk was not stored.
-                self.phase = Phase::Query;
+                self.ask_offset();
                 let e = self.error_for(what, &resp);
                 self.throttled(e, &resp)
             }
             s if status_is_retryable(s) => {
-                self.phase = Phase::Query;
+                self.ask_offset();
                 let e = self.error_for(what, &resp);
                 self.retry(e, Some(&resp))
             }
@@ -771,9 +868,10 @@ impl Protocol for PeerTube {
         self.total
     }
     fn confirmed(&self) -> u64 {
-        match self.phase {
-            Phase::Done(_) => self.total,
-            _ => self.offset,
+        match &self.phase {
+            Phase::Init { confirmed } | Phase::Failed { confirmed, .. } => *confirmed,
+            Phase::Transfer { session, .. } | Phase::FindVideo { gone: session, .. } => session.offset,
+            Phase::Done { .. } => self.total,
         }
     }
 
@@ -781,47 +879,43 @@ impl Protocol for PeerTube {
         if self.in_flight {
             return Next::Wait;
         }
-        let req = match &self.phase {
-            Phase::Done(j) => return Next::Done(j.clone()),
-            Phase::Failed(e) => return Next::Fail(e.clone()),
-            Phase::FindVideo(start) => match self.find_request(*start) {
-                Some(r) => r,
-                None => {
-                    let e = UploadError::protocol(self.provider, "no video can be looked for");
-                    self.phase = Phase::Failed(e.clone());
-                    return Next::Fail(e);
+        let req = match &mut self.phase {
+            Phase::Done { answer, .. } => return Next::Done(answer.clone()),
+            Phase::Failed { error, .. } => return Next::Fail(error.clone()),
+            Phase::FindVideo { start, .. } => {
+                let start = *start;
+                match self.find_request(start) {
+                    Some(r) => r,
+                    None => {
+                        let e = UploadError::protocol(self.provider, "no video can be looked for");
+                        let _ = self.fail(e.clone());
+                        return Next::Fail(e);
+                    }
                 }
-            },
-            Phase::Init => Request::new(Method::Post, &self.init_url)
+            }
+            Phase::Init { .. } => Request::new(Method::Post, &self.init_url)
                 .tag(Kind::Init.tag())
                 .bearer(&self.token)
                 .header("X-Upload-Content-Length", self.total.to_string())
                 .header("X-Upload-Content-Type", self.content_type.clone())
                 .body(Body::json(self.init_body.clone())),
-            Phase::Chunk | Phase::Query => {
-                let Some(upload_url) = self.upload_url.clone() else {
-                    self.phase = Phase::Init;
+            Phase::Transfer { session, step: Step::Query } => Request::new(Method::Put, session.url.clone())
+                .tag(Kind::Query.tag())
+                .bearer(&self.token)
+                .header("Content-Range", format!("bytes */{}", self.total)),
+            Phase::Transfer { session, step } => {
+                let (start, end) = self.plan.range_at(session.offset);
+                if start >= end {
+                    *step = Step::Query;
                     return self.next();
-                };
-                if self.phase == Phase::Query {
-                    Request::new(Method::Put, upload_url)
-                        .tag(Kind::Query.tag())
-                        .bearer(&self.token)
-                        .header("Content-Range", format!("bytes */{}", self.total))
-                } else {
-                    let (start, end) = self.plan.range_at(self.offset);
-                    if start >= end {
-                        self.phase = Phase::Query;
-                        return self.next();
-                    }
-                    Request::new(Method::Put, upload_url)
-                        .tag(Kind::Chunk.tag())
-                        .checksum(Checksum::DigestSha256)
-                        .bearer(&self.token)
-                        .header("Content-Type", "application/octet-stream")
-                        .header("Content-Range", format!("bytes {}-{}/{}", start, end - 1, self.total))
-                        .body(Body::Slice(Slice { file: 0, start, end }))
                 }
+                Request::new(Method::Put, session.url.clone())
+                    .tag(Kind::Chunk.tag())
+                    .checksum(Checksum::DigestSha256)
+                    .bearer(&self.token)
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Range", format!("bytes {}-{}/{}", start, end - 1, self.total))
+                    .body(Body::Slice(Slice { file: 0, start, end }))
             }
         };
         self.in_flight = true;
@@ -830,50 +924,20 @@ impl Protocol for PeerTube {
 
     fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
         self.in_flight = false;
-        if matches!(self.phase, Phase::Done(_) | Phase::Failed(_)) {
-            return Verdict::Continue;
-        }
         let Some(kind) = Kind::from_tag(req.tag) else {
             return Verdict::Continue; // not a request this upload sends
         };
-        if kind == Kind::Find {
-            return match self.phase {
-                Phase::FindVideo(start) => self.handle_find(start, outcome),
-                _ => Verdict::Continue,
-            };
-        }
-        match outcome {
-            Outcome::Network(detail) => {
-                let what = match kind {
-                    Kind::Init => "init",
-                    Kind::Chunk => "chunk",
-                    _ => "offset query",
-                };
-                if kind != Kind::Init {
-                    self.phase = Phase::Query;
-                }
-                if matches!(&req.body, Body::Slice(s) if s.end == self.total) {
-                    self.final_sent = true;
-                }
-                network_retry(self.provider, what, &detail)
-            }
-            Outcome::Response(resp) => match kind {
-                Kind::Init => self.handle_init(resp),
-                _ => {
-                    // A definite answer to a chunk that was not the last: the final chunk has
-                    // not been sent yet, whatever an earlier lost answer suggested. An answer to
-                    // the final chunk after which the server may have finished it (5xx, 408)
-                    // makes a later 404 ambiguous; a 404 to its first attempt is just "gone".
-                    if let Body::Slice(s) = &req.body {
-                        if s.end != self.total {
-                            self.final_sent = false;
-                        } else if resp.status >= 500 || resp.status == 408 {
-                            self.final_sent = true;
-                        }
-                    }
-                    self.handle_data(req, kind == Kind::Chunk, resp)
-                }
+        match (kind, &self.phase) {
+            (Kind::Init, Phase::Init { .. }) => match outcome {
+                Outcome::Network(detail) => network_retry(self.provider, "init", &detail),
+                Outcome::Response(resp) => self.handle_init(resp),
             },
+            (Kind::Chunk | Kind::Query, Phase::Transfer { .. }) => self.handle_data(req, kind == Kind::Chunk, outcome),
+            (Kind::Find, Phase::FindVideo { start, .. }) => {
+                let start = *start;
+                self.handle_find(start, outcome)
+            }
+            _ => Verdict::Continue, // an answer that no longer matters (the upload ended, or moved on)
         }
     }
 
@@ -896,17 +960,14 @@ impl Protocol for PeerTube {
     }
 
     fn resync(&mut self) {
-        if self.phase == Phase::Chunk && self.upload_url.is_some() {
-            self.phase = Phase::Query;
-        }
+        self.ask_offset();
     }
 
+    /// Deletes the upload URL, unless the upload is done (or none exists).
     fn cancel(&mut self) -> Vec<Request> {
-        match &self.upload_url {
-            Some(u) if !matches!(self.phase, Phase::Done(_)) => {
-                vec![Request::new(Method::Delete, u.clone()).bearer(&self.token)]
-            }
-            _ => Vec::new(),
+        match (&self.phase, self.upload_url()) {
+            (Phase::Done { .. }, _) | (_, None) => Vec::new(),
+            (_, Some(u)) => vec![Request::new(Method::Delete, u).bearer(&self.token)],
         }
     }
 
@@ -921,8 +982,8 @@ impl Protocol for PeerTube {
     }
 
     fn session(&self) -> Json {
-        match &self.upload_url {
-            Some(u) => codec::to_json(&ResumeState { upload_url: u.clone(), offset: self.offset }),
+        match self.upload_url() {
+            Some(u) => codec::to_json(&ResumeState { upload_url: u.to_string(), offset: self.confirmed() }),
             None => Json::Null,
         }
     }
@@ -930,14 +991,14 @@ impl Protocol for PeerTube {
     /// The upload URL (on the endpoint's origin; the token is in a header, never in it) and the
     /// confirmed offset.
     fn resume_state(&self) -> Option<Json> {
-        match (&self.upload_url, &self.phase) {
-            (Some(u), Phase::Chunk | Phase::Query) => Some(codec::to_json(&ResumeState { upload_url: u.clone(), offset: self.offset })),
+        match &self.phase {
+            Phase::Transfer { session, .. } => Some(codec::to_json(&ResumeState { upload_url: session.url.clone(), offset: session.offset })),
             _ => None,
         }
     }
 
     fn resume_key(&self) -> Option<&str> {
-        self.upload_url.as_deref()
+        self.upload_url()
     }
 
     /// Continues at a known upload URL: first asks the server what it holds (`PUT bytes */N`),
@@ -945,21 +1006,19 @@ impl Protocol for PeerTube {
     /// lost session.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
         let bad = |m: &str| UploadError::invalid(self.provider, format!("cannot resume: {m}"));
-        if self.phase != Phase::Init || self.upload_url.is_some() || self.in_flight {
+        if !matches!(self.phase, Phase::Init { .. }) || self.in_flight {
             return Err(bad("the upload has already begun"));
         }
         let state = codec::from_json::<ResumeState>(state).map_err(|_| bad("no upload URL"))?;
-        let u = state.upload_url.as_str();
-        if !url::is_absolute_http(u) || u.len() > 4096 || u.chars().any(|c| c.is_control() || c == ' ') {
+        let u = state.upload_url;
+        if !url::is_absolute_http(&u) || u.len() > 4096 || u.chars().any(|c| c.is_control() || c == ' ') {
             return Err(bad("the upload URL is not an http(s) URL"));
         }
         // The token goes with every request to this URL: only the endpoint's origin will do.
-        if !url::same_origin(u, &self.init_url) {
+        if !url::same_origin(&u, &self.init_url) {
             return Err(bad("the upload URL is not on the endpoint's origin"));
         }
-        self.upload_url = Some(u.to_string());
-        self.offset = 0;
-        self.phase = Phase::Query;
+        self.phase = Phase::Transfer { session: Session::new(u, 0), step: Step::Query };
         Ok(())
     }
 }
