@@ -766,12 +766,10 @@ impl PeerTube {
                 // The server hashed what arrived and it does not match the `Digest` we sent
                 // (uploadx truncates the file back to the chunk's start): resend the chunk at
                 // once, from the offset the server confirms, a bounded number of times.
-                let (from, to) = match (&req.body, self.transfer()) {
-                    (Body::Slice(s), _) => (s.start, s.end),
-                    (_, session) => {
-                        let offset = session.map_or(0, |s| s.offset);
-                        (offset, offset)
-                    }
+                let offset = self.confirmed();
+                let (from, to) = match &req.body {
+                    Body::Slice(s) => (s.start, s.end),
+                    _ => (offset, offset),
                 };
                 if self.mismatch_at != from {
                     self.mismatch_at = from;
