@@ -26,97 +26,7 @@ pub fn parse_range(value: &str) -> Option<u64> {
 }
 
 impl PeerTube {
-    /// The server says the session's upload URL holds `stored` bytes.
-    fn accept_offset(&mut self, stored: u64, after_chunk_from: Option<u64>) -> Verdict {
-        let Phase::Transfer { session, step } = &mut self.phase else {
-            return Verdict::Continue;
-        };
-        let stored = match session.rejected_from.take() {
-            Some(from) if stored > from => from,
-            _ => stored,
-        };
-        if stored > self.total {
-            return self.protocol_error("the server claims more bytes than the file has");
-        }
-        if stored == self.total {
-            // Everything is stored but the upload was not completed: send the last byte again,
-            // which makes uploadx finish it (a bare offset query may not).
-            self.no_progress += 1;
-            if self.no_progress >= 3 {
-                return self.protocol_error("the server holds every byte but never completes the upload");
-            }
-            session.offset = self.total - 1;
-            *step = Step::Chunk;
-            return Verdict::Continue;
-        }
-        match after_chunk_from {
-            Some(from) if stored <= from => {
-                self.no_progress += 1;
-                if self.no_progress >= 3 {
-                    return self.protocol_error("the server did not store the chunks it was sent");
-                }
-            }
-            Some(_) => {
-                self.no_progress = 0;
-                self.mismatches = 0;
-                self.reinits = 0;
-            }
-            None => {}
-        }
-        session.offset = stored;
-        *step = Step::Chunk;
-        Verdict::Continue
-    }
-
-    fn completed(&mut self, resp: &Response) -> Verdict {
-        let body = resp.body.trim();
-        // The server's own answer (`{video: {…}}`, `{userImport: {…}}`) goes to the page as it is.
-        let json = if body.is_empty() {
-            Json::Object(serde_json::Map::new())
-        } else {
-            match codec::decode::<Json>(body) {
-                Ok(j) => j,
-                Err(_) => return self.protocol_error("the server finished the upload but its answer is not JSON"),
-            }
-        };
-        self.done(json)
-    }
-
-    /// The upload URL is gone (404/410).
-    fn gone(&mut self, resp: &Response) -> Verdict {
-        let final_sent = self.transfer().is_some_and(|s| s.final_sent);
-        if final_sent && self.find.is_some() {
-            // Most likely completed, and its answer lost: PeerTube deletes the upload once the
-            // video exists. Find that video rather than guess.
-            self.phase = match self.take_phase() {
-                Phase::Transfer { session, .. } => Phase::FindVideo { gone: session, start: 0 },
-                other => other,
-            };
-            return Verdict::Continue;
-        }
-        if final_sent {
-            let e = UploadError::new(
-                ErrorCode::SessionExpired,
-                self.provider,
-                "the upload is gone after its last chunk was sent: it may have completed, check your videos",
-            )
-            .with_status(resp.status);
-            return self.fail(e);
-        }
-        // Started anew twice without a single chunk confirmed since, or five times in all: the
-        // server keeps losing the upload, so give up rather than loop.
-        if self.reinits >= MAX_REINITS_IN_A_ROW || self.reinits_total >= MAX_REINITS {
-            let e = UploadError::new(ErrorCode::SessionExpired, self.provider, "the upload session expired on the server")
-                .with_status(resp.status);
-            return self.fail(e);
-        }
-        self.reinits += 1;
-        self.reinits_total += 1;
-        // The gone URL is forgotten (nothing to cancel there); what it confirmed stays reported.
-        self.phase = Phase::Init { confirmed: self.confirmed() };
-        Verdict::Continue
-    }
-
+    /// The answer to the init `POST`: its `Location` is the upload URL of a new session.
     pub(super) fn handle_init(&mut self, resp: Response) -> Verdict {
         match resp.status {
             200 | 201 => {
@@ -307,6 +217,97 @@ impl PeerTube {
                 v => v,
             },
         }
+    }
+
+    /// The server says the session's upload URL holds `stored` bytes.
+    fn accept_offset(&mut self, stored: u64, after_chunk_from: Option<u64>) -> Verdict {
+        let Phase::Transfer { session, step } = &mut self.phase else {
+            return Verdict::Continue;
+        };
+        let stored = match session.rejected_from.take() {
+            Some(from) if stored > from => from,
+            _ => stored,
+        };
+        if stored > self.total {
+            return self.protocol_error("the server claims more bytes than the file has");
+        }
+        if stored == self.total {
+            // Everything is stored but the upload was not completed: send the last byte again,
+            // which makes uploadx finish it (a bare offset query may not).
+            self.no_progress += 1;
+            if self.no_progress >= 3 {
+                return self.protocol_error("the server holds every byte but never completes the upload");
+            }
+            session.offset = self.total - 1;
+            *step = Step::Chunk;
+            return Verdict::Continue;
+        }
+        match after_chunk_from {
+            Some(from) if stored <= from => {
+                self.no_progress += 1;
+                if self.no_progress >= 3 {
+                    return self.protocol_error("the server did not store the chunks it was sent");
+                }
+            }
+            Some(_) => {
+                self.no_progress = 0;
+                self.mismatches = 0;
+                self.reinits = 0;
+            }
+            None => {}
+        }
+        session.offset = stored;
+        *step = Step::Chunk;
+        Verdict::Continue
+    }
+
+    fn completed(&mut self, resp: &Response) -> Verdict {
+        let body = resp.body.trim();
+        // The server's own answer (`{video: {…}}`, `{userImport: {…}}`) goes to the page as it is.
+        let json = if body.is_empty() {
+            Json::Object(serde_json::Map::new())
+        } else {
+            match codec::decode::<Json>(body) {
+                Ok(j) => j,
+                Err(_) => return self.protocol_error("the server finished the upload but its answer is not JSON"),
+            }
+        };
+        self.done(json)
+    }
+
+    /// The upload URL is gone (404/410).
+    fn gone(&mut self, resp: &Response) -> Verdict {
+        let final_sent = self.transfer().is_some_and(|s| s.final_sent);
+        if final_sent && self.find.is_some() {
+            // Most likely completed, and its answer lost: PeerTube deletes the upload once the
+            // video exists. Find that video rather than guess.
+            self.phase = match self.take_phase() {
+                Phase::Transfer { session, .. } => Phase::FindVideo { gone: session, start: 0 },
+                other => other,
+            };
+            return Verdict::Continue;
+        }
+        if final_sent {
+            let e = UploadError::new(
+                ErrorCode::SessionExpired,
+                self.provider,
+                "the upload is gone after its last chunk was sent: it may have completed, check your videos",
+            )
+            .with_status(resp.status);
+            return self.fail(e);
+        }
+        // Started anew twice without a single chunk confirmed since, or five times in all: the
+        // server keeps losing the upload, so give up rather than loop.
+        if self.reinits >= MAX_REINITS_IN_A_ROW || self.reinits_total >= MAX_REINITS {
+            let e = UploadError::new(ErrorCode::SessionExpired, self.provider, "the upload session expired on the server")
+                .with_status(resp.status);
+            return self.fail(e);
+        }
+        self.reinits += 1;
+        self.reinits_total += 1;
+        // The gone URL is forgotten (nothing to cancel there); what it confirmed stays reported.
+        self.phase = Phase::Init { confirmed: self.confirmed() };
+        Verdict::Continue
     }
 }
 
