@@ -833,6 +833,24 @@ fn a_404_before_the_last_chunk_re_inits_and_resumes() {
     assert_eq!(chunk_of(&s.send().1).0, 0);
 }
 
+/// A checksum refusal belongs to the upload URL that refused the bytes (uploadx's late write of
+/// them can land only there): once that URL is gone and the upload is created anew, the new
+/// URL's offsets are followed as they are.
+#[test]
+fn a_checksum_refusal_does_not_outlive_its_upload_url() {
+    let size = 4 * MIN_CHUNK;
+    let mut s = after_init(size, MIN_CHUNK);
+    let c = s.exchange(out(resp(460).with_body(r#"{"error":{"code":"ChecksumMismatch"}}"#)));
+    assert_eq!(chunk_of(&c).0, 0);
+    let q = s.exchange(out(resp(404)));
+    assert!(is_query(&q, size));
+    let init = s.exchange(created("/api/v1/videos/upload-resumable?upload_id=u2"));
+    assert_eq!(init.method, Method::Post);
+    let c = s.exchange(r308(MIN_CHUNK));
+    assert_eq!((c.url.as_str(), chunk_of(&c)), ("http://tube.test:9000/api/v1/videos/upload-resumable?upload_id=u2", (0, MIN_CHUNK)));
+    assert_eq!(chunk_of(&s.send().1).0, MIN_CHUNK, "the new upload's first chunk is not sent again");
+}
+
 #[test]
 fn repeated_404_gives_up_as_session_expired() {
     let mut s = after_init(3 * MIN_CHUNK, MIN_CHUNK);
