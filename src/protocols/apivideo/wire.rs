@@ -78,5 +78,5 @@ pub(super) fn collides(body: &str) -> bool {
     let m = title.to_ascii_lowercase();
     // "…collides with a previous one…", "…overlaps with a previous one…", and for a resent last
     // part: "This video source has already been uploaded." (api.video's error reference).
-    m.contains("collide") || m.contains("overlap") || m.contains("already uploaded") || m.contains("already been uploaded")
+    ["collide", "overlap", "already uploaded", "already been uploaded"].iter().any(|w| crate::core::text::contains(&m, w))
 }

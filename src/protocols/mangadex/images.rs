@@ -205,7 +205,7 @@ pub fn check_sizes(files: &[FileInfo]) -> Result<(), UploadError> {
 pub fn part_filename(index: usize, original: &str, kind: ImageKind) -> String {
     let base = original.rsplit(['/', '\\']).next().unwrap_or("");
     let stem = match base.rfind('.') {
-        Some(dot) if dot > 0 => &base[..dot],
+        Some(dot) if dot > 0 => base.get(..dot).unwrap_or(base),
         _ => base,
     };
     let mut clean: String = stem

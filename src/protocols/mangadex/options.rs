@@ -194,7 +194,7 @@ pub fn valid_publish_at(s: &str) -> bool {
             return false;
         }
     }
-    let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u32>().ok()).unwrap_or(99);
     (1..=12).contains(&n(5..7)) && (1..=31).contains(&n(8..10)) && n(11..13) <= 23 && n(14..16) <= 59 && n(17..19) <= 59
 }
 

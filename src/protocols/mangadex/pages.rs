@@ -268,7 +268,7 @@ impl MangaDex {
             return v;
         }
         let mut e = self.error("commit", &resp);
-        if server_message(&resp.body).is_some_and(|m| m.to_ascii_lowercase().contains("terms")) && !self.params.terms_accepted {
+        if server_message(&resp.body).is_some_and(|m| crate::core::text::contains(&m.to_ascii_lowercase(), "terms")) && !self.params.terms_accepted {
             e.message.push_str(" (set termsAccepted: true once the user has accepted MangaDex's terms)");
         }
         self.fail(e)

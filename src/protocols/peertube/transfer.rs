@@ -4,7 +4,7 @@
 use super::{PeerTube, Phase, Session, Step, MAX_CHECKSUM_RESENDS, MAX_REINITS, MAX_REINITS_IN_A_ROW};
 use crate::core::codec;
 use crate::core::retry::status_is_retryable;
-use crate::core::{url, Body, ErrorCode, Json, Outcome, Request, Response, UploadError};
+use crate::core::{text, url, Body, ErrorCode, Json, Outcome, Request, Response, UploadError};
 use crate::protocols::{default_verdict, network_retry, Protocol, Verdict};
 
 /// Parses uploadx's `Range: bytes=0-<last>` into the number of bytes stored.
@@ -12,7 +12,7 @@ use crate::protocols::{default_verdict, network_retry, Protocol, Verdict};
 pub fn parse_range(value: &str) -> Option<u64> {
     let v = value.trim();
     let v = match v.get(..6) {
-        Some(p) if p.eq_ignore_ascii_case("bytes=") => &v[6..],
+        Some(p) if p.eq_ignore_ascii_case("bytes=") => v.get(6..).unwrap_or(""),
         _ => v,
     };
     let rest = v.trim().strip_prefix("0-")?;
@@ -315,16 +315,16 @@ impl PeerTube {
 /// path-prefix proxy) and whose query has an `upload_id`: the same upload URL on the init URL's
 /// origin. None for anything else.
 fn rebase_upload_url(init_url: &str, location: &str) -> Option<String> {
-    let after_scheme = location.split_once("://")?.1;
-    let path_query = &after_scheme[after_scheme.find('/')?..];
+    let after_scheme = text::split_once(location, "://")?.1;
+    let path_query = after_scheme.get(after_scheme.find('/')?..)?;
     let path_query = path_query.split('#').next().unwrap_or("");
     let (path, query) = path_query.split_once('?')?;
     if !query.split('&').any(|p| p.starts_with("upload_id=") && p.len() > "upload_id=".len()) {
         return None;
     }
     let init_base = init_url.split(['?', '#']).next().unwrap_or(init_url);
-    let init_path = init_base.split_once("://")?.1;
-    let init_path = &init_path[init_path.find('/')?..];
+    let init_path = text::split_once(init_base, "://")?.1;
+    let init_path = init_path.get(init_path.find('/')?..)?;
     if path.len() < 2 || !init_path.ends_with(path) {
         return None;
     }
