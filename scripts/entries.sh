@@ -70,10 +70,10 @@ build_entry() {
   optimize_entry "$1"
 }
 
-# entry_fresh <entry> <target>: true when its build is complete (optimised) and no input (src/,
+# entry_fresh <entry> <target>: true when its build is complete (optimised) and no input (src/, vendor/,
 # Cargo.toml, Cargo.lock, this file) changed since the build started.
 entry_fresh() {
   local done="$ENTRY_ROOT/$1/$2.done"
   [ -f "$done" ] && [ -f "$ENTRY_ROOT/$1/$2/chunkup_bg.wasm" ] && [ -f "$ENTRY_ROOT/$1/$2/chunkup.js" ] \
-    && [ -z "$(find src Cargo.toml Cargo.lock scripts/entries.sh -newer "$done" -print -quit)" ]
+    && [ -z "$(find src vendor Cargo.toml Cargo.lock scripts/entries.sh -newer "$done" -print -quit)" ]
 }
