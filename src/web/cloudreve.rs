@@ -7,7 +7,7 @@ use super::options::Options;
 use super::{json_to_js, one_shot, retry_policy, run_protocol};
 use crate::core::{codec, ErrorCode, UploadError};
 use crate::protocols::cloudreve::{self as cr, PROVIDER};
-use crate::protocols::Protocol;
+use crate::protocols::{required, Protocol};
 use wasm_bindgen::prelude::*;
 use super::future_to_promise;
 
@@ -108,9 +108,10 @@ pub fn cloudreve_login(#[wasm_bindgen(unchecked_param_type = "CloudreveLoginOpti
     let prepared = (|| -> Result<_, UploadError> {
         let o = opts(&options)?;
         let endpoint = o.endpoint()?;
-        let password = o.required_string("password")?;
-        let first = cr::login(&endpoint, &o.required_string("email")?, &password, o.string("captcha")?.as_deref(), o.string("ticket")?.as_deref())?;
-        Ok((endpoint, password, o.string("otp")?, first, retry_policy(&o)?))
+        let h = cr::HelperOptions::read(&o.data)?;
+        let password = required(PROVIDER, h.password, "password")?;
+        let first = cr::login(&endpoint, &required(PROVIDER, h.email, "email")?, &password, h.captcha.as_deref(), h.ticket.as_deref())?;
+        Ok((endpoint, password, h.otp, first, retry_policy(&o)?))
     })();
     let (endpoint, password, otp, first, retry) = match prepared {
         Ok(p) => p,
@@ -136,7 +137,8 @@ pub fn cloudreve_login(#[wasm_bindgen(unchecked_param_type = "CloudreveLoginOpti
 #[wasm_bindgen(js_name = cloudreveRefreshToken, unchecked_return_type = "Promise<CloudreveToken>")]
 pub fn cloudreve_refresh_token(#[wasm_bindgen(unchecked_param_type = "CloudreveRefreshOptions")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, false, &|o| {
-        let p = cr::refresh_token(&o.endpoint()?, &o.required_string("refreshToken")?)?;
+        let endpoint = o.endpoint()?;
+        let p = cr::refresh_token(&endpoint, &required(PROVIDER, cr::HelperOptions::read(&o.data)?.refresh_token, "refreshToken")?)?;
         Ok((Box::new(p) as Box<dyn Protocol>, vec![]))
     })
 }
@@ -146,7 +148,14 @@ pub fn cloudreve_refresh_token(#[wasm_bindgen(unchecked_param_type = "CloudreveR
 #[wasm_bindgen(js_name = cloudreveDeleteUploadSession, unchecked_return_type = "Promise<void>")]
 pub fn cloudreve_delete_upload_session(#[wasm_bindgen(unchecked_param_type = "CloudreveDeleteSessionOptions")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
-        let p = cr::delete_session(&o.endpoint()?, &o.required_string("accessToken")?, &o.required_string("sessionId")?, &o.required_string("uri")?)?;
+        let endpoint = o.endpoint()?;
+        let h = cr::HelperOptions::read(&o.data)?;
+        let p = cr::delete_session(
+            &endpoint,
+            &required(PROVIDER, h.access_token, "accessToken")?,
+            &required(PROVIDER, h.session_id, "sessionId")?,
+            &required(PROVIDER, h.uri, "uri")?,
+        )?;
         Ok((Box::new(p) as Box<dyn Protocol>, vec![]))
     })
 }

@@ -2,11 +2,11 @@
 //! and the personal-client login. MangaDex sends no CORS headers for other sites, so `endpoint`
 //! and `authEndpoint` point at a proxy (same-origin, or one that adds CORS headers).
 
-use super::options::{resolve_endpoint, Options};
+use super::options::resolve_endpoint;
 use super::one_shot;
 use crate::core::UploadError;
-use crate::protocols::mangadex::{self as md, ApprovalCheck, PROVIDER};
-use crate::protocols::Protocol;
+use crate::protocols::mangadex::{self as md, ApprovalCheck, HelperOptions, PROVIDER};
+use crate::protocols::{required, Protocol};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -128,8 +128,8 @@ fn boxed<P: Protocol + 'static>(p: P) -> Box<dyn Protocol> {
     Box::new(p)
 }
 
-fn auth_endpoint(o: &Options) -> Result<String, UploadError> {
-    let e = o.required_string("authEndpoint")?;
+fn auth_endpoint(h: &mut HelperOptions) -> Result<String, UploadError> {
+    let e = required(PROVIDER, h.auth_endpoint.take(), "authEndpoint")?;
     resolve_endpoint(&e)
         .ok_or_else(|| UploadError::invalid(PROVIDER, format!("authEndpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))
 }
@@ -140,7 +140,14 @@ fn auth_endpoint(o: &Options) -> Result<String, UploadError> {
 #[wasm_bindgen(js_name = mangadexCheckApprovalRequired, unchecked_return_type = "Promise<boolean>")]
 pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexApprovalOptions")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
-        let p = ApprovalCheck::new(&o.endpoint()?, &o.required_string("accessToken")?, &o.required_string("manga")?, &o.required_string("locale")?)?;
+        let endpoint = o.endpoint()?;
+        let h = HelperOptions::read(&o.data)?;
+        let p = ApprovalCheck::new(
+            &endpoint,
+            &required(PROVIDER, h.access_token, "accessToken")?,
+            &required(PROVIDER, h.manga, "manga")?,
+            &required(PROVIDER, h.locale, "locale")?,
+        )?;
         Ok((boxed(p), vec![]))
     })
 }
@@ -151,12 +158,13 @@ pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexAp
 #[wasm_bindgen(js_name = mangadexLogin, unchecked_return_type = "Promise<MangaDexToken>")]
 pub fn login(#[wasm_bindgen(unchecked_param_type = "MangaDexLoginOptions")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, false, &|o| {
+        let mut h = HelperOptions::read(&o.data)?;
         let p = md::login(
-            &auth_endpoint(o)?,
-            &o.required_string("username")?,
-            &o.required_string("password")?,
-            &o.required_string("clientId")?,
-            &o.required_string("clientSecret")?,
+            &auth_endpoint(&mut h)?,
+            &required(PROVIDER, h.username, "username")?,
+            &required(PROVIDER, h.password, "password")?,
+            &required(PROVIDER, h.client_id, "clientId")?,
+            &required(PROVIDER, h.client_secret, "clientSecret")?,
         )?;
         Ok((boxed(p), vec![]))
     })
@@ -166,7 +174,13 @@ pub fn login(#[wasm_bindgen(unchecked_param_type = "MangaDexLoginOptions")] opti
 #[wasm_bindgen(js_name = mangadexRefreshToken, unchecked_return_type = "Promise<MangaDexToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "MangaDexRefreshOptions")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, false, &|o| {
-        let p = md::refresh(&auth_endpoint(o)?, &o.required_string("refreshToken")?, &o.required_string("clientId")?, &o.required_string("clientSecret")?)?;
+        let mut h = HelperOptions::read(&o.data)?;
+        let p = md::refresh(
+            &auth_endpoint(&mut h)?,
+            &required(PROVIDER, h.refresh_token, "refreshToken")?,
+            &required(PROVIDER, h.client_id, "clientId")?,
+            &required(PROVIDER, h.client_secret, "clientSecret")?,
+        )?;
         Ok((boxed(p), vec![]))
     })
 }

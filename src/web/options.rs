@@ -169,10 +169,6 @@ impl Options {
         }
     }
 
-    pub fn required_string(&self, key: &str) -> Result<String, UploadError> {
-        self.string(key)?.filter(|s| !s.is_empty()).ok_or_else(|| self.err(format!("{key} is required")))
-    }
-
     /// A non-negative integer (bytes, ids).
     pub fn integer(&self, key: &str) -> Result<Option<u64>, UploadError> {
         match self.data.get(key) {

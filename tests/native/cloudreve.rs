@@ -1444,3 +1444,17 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn helper_options_are_typed_and_name_the_bad_one() {
+    use chunkup::protocols::cloudreve::HelperOptions;
+    let o = |text: &str| HelperOptions::read(&chunkup::core::codec::decode::<Json>(text).unwrap());
+    let h = o(r#"{"endpoint":"https://c.example","email":"a@b.c","password":"pw","otp":null,"policy":{"type":"s3"}}"#).unwrap();
+    assert_eq!((h.email.as_deref(), h.password.as_deref(), h.otp, h.session_id), (Some("a@b.c"), Some("pw"), None, None));
+    for (text, key) in [(r#"{"email":5}"#, "email"), (r#"{"password":"x","uri":["/a"]}"#, "uri"), (r#"{"sessionId":{"id":1}}"#, "sessionId")] {
+        let e = o(text).err().unwrap();
+        assert_eq!((e.code, e.message), (ErrorCode::InvalidInput, format!("{key} must be a string")), "{text}");
+    }
+    let e = chunkup::protocols::required("cloudreve", Some(String::new()), "refreshToken").unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidInput, "refreshToken is required"));
+}

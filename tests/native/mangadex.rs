@@ -1460,3 +1460,15 @@ fn a_page_that_cannot_be_hashed_ends_the_upload() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn helper_options_are_typed_and_name_the_bad_one() {
+    use chunkup::protocols::mangadex::HelperOptions;
+    let o = |text: &str| HelperOptions::read(&chunkup::core::codec::decode::<Json>(text).unwrap());
+    let h = o(r#"{"authEndpoint":"https://auth.example","clientId":"c","clientSecret":"s","refreshToken":"r","chapter":{"volume":1}}"#).unwrap();
+    assert_eq!((h.client_id.as_deref(), h.refresh_token.as_deref(), h.username), (Some("c"), Some("r"), None));
+    for (text, key) in [(r#"{"clientSecret":1}"#, "clientSecret"), (r#"{"manga":"m","locale":true}"#, "locale")] {
+        let e = o(text).err().unwrap();
+        assert_eq!((e.code, e.message), (ErrorCode::InvalidInput, format!("{key} must be a string")), "{text}");
+    }
+}

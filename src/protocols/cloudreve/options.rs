@@ -235,3 +235,26 @@ impl Cloudreve {
         &self.uri
     }
 }
+
+/// What the one-request helpers (`cloudreveLogin`, `cloudreveRefreshToken`,
+/// `cloudreveDeleteUploadSession`) read besides `endpoint`, typed. Each helper checks the ones
+/// it needs with [`crate::protocols::required`].
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelperOptions {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub captcha: Option<String>,
+    pub ticket: Option<String>,
+    pub otp: Option<String>,
+    pub refresh_token: Option<String>,
+    pub access_token: Option<String>,
+    pub session_id: Option<String>,
+    pub uri: Option<String>,
+}
+
+impl HelperOptions {
+    pub fn read(options: &Json) -> Result<Self, UploadError> {
+        crate::protocols::string_options(PROVIDER, options)
+    }
+}

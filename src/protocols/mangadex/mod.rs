@@ -36,7 +36,7 @@ mod wire;
 pub use approval::ApprovalCheck;
 pub use images::{check_head, check_sizes, dimensions, part_filename, sniff, ImageKind};
 pub use login::{accept_token, login, refresh, token_url};
-pub use options::{chapter_draft, from_options, ChapterDraft, is_uuid, valid_language, valid_number_label, valid_publish_at, ExistingSession, Params};
+pub use options::{chapter_draft, from_options, ChapterDraft, HelperOptions, is_uuid, valid_language, valid_number_label, valid_publish_at, ExistingSession, Params};
 pub use recovery::{CLOCK_SKEW_MS, FIND_ATTEMPTS, FIND_DELAYS_MS};
 pub use wire::{hash_contradicts, parse_batch, parse_session, rate_limit_wait, FileError, RemoteFile, SessionInfo};
 

@@ -358,3 +358,26 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
     let params = Params::from_options(options)?;
     Ok(Box::new(MangaDex::new(endpoint, params, files)?))
 }
+
+/// What the one-request helpers (`mangadexCheckApprovalRequired`, `mangadexLogin`,
+/// `mangadexRefreshToken`) read besides `endpoint`, typed. Each helper checks the ones it needs
+/// with [`crate::protocols::required`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelperOptions {
+    pub auth_endpoint: Option<String>,
+    pub access_token: Option<String>,
+    pub manga: Option<String>,
+    pub locale: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+impl HelperOptions {
+    pub fn read(options: &Json) -> Result<Self, UploadError> {
+        crate::protocols::string_options(PROVIDER, options)
+    }
+}
