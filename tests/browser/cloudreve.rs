@@ -658,3 +658,22 @@ async fn login_two_factor_and_refresh_helpers() {
     assert_eq!(code(&e), "auth");
     let _ = (&s.token, &s.refresh);
 }
+
+/// The helpers' options go through serde-wasm-bindgen into a derived struct: a value of the
+/// wrong type is named, a missing one is required, and nothing is sent for either.
+#[wasm_bindgen_test]
+async fn helper_options_are_named_when_wrong() {
+    use chunkup::web::cloudreve::{cloudreve_delete_upload_session, cloudreve_login, cloudreve_refresh_token};
+    let ep = base();
+    let cases: [(js_sys::Promise, &str); 5] = [
+        (cloudreve_login(options(&format!(r#"{{"endpoint":"{ep}","email":5,"password":"p"}}"#)).into()), "email must be a string"),
+        (cloudreve_login(options(&format!(r#"{{"endpoint":"{ep}","email":"a@b.c"}}"#)).into()), "password is required"),
+        (cloudreve_login(options(&format!(r#"{{"endpoint":"{ep}","email":"a@b.c","password":"p","otp":123456}}"#)).into()), "otp must be a string"),
+        (cloudreve_refresh_token(options(&format!(r#"{{"endpoint":"{ep}","refreshToken":["r"]}}"#)).into()), "refreshToken must be a string"),
+        (cloudreve_delete_upload_session(options(&format!(r#"{{"endpoint":"{ep}","accessToken":"t","sessionId":"s"}}"#)).into()), "uri is required"),
+    ];
+    for (promise, want) in cases {
+        let e = JsFuture::from(promise).await.expect_err(want);
+        assert_eq!((code(&e), str_field(&e, "message")), ("invalid-input".to_string(), want.to_string()));
+    }
+}

@@ -430,3 +430,23 @@ async fn a_lost_commit_answer_resolves_with_the_chapter_it_created() {
     assert!(lookups.len() >= 2, "looked again until the chapter was listed: {}", lookups.len());
     assert!(lookups.iter().all(|e| num_field(e, "status") == 200.0));
 }
+
+/// The helpers' options go through serde-wasm-bindgen into a derived struct: a value of the
+/// wrong type is named, a missing one is required, and nothing is sent for either.
+#[wasm_bindgen_test]
+async fn helper_options_are_named_when_wrong() {
+    use chunkup::web::mangadex::{check_approval_required, login, refresh_token};
+    let ep = base();
+    let auth = format!("{ep}/auth");
+    let cases: [(js_sys::Promise, &str); 5] = [
+        (login(options(&format!(r#"{{"authEndpoint":"{auth}","username":"u","password":"p","clientId":7,"clientSecret":"s"}}"#)).into()), "clientId must be a string"),
+        (login(options(&format!(r#"{{"authEndpoint":"{auth}","username":"u","password":"p","clientId":"c"}}"#)).into()), "clientSecret is required"),
+        (login(options(r#"{"username":"u","password":"p","clientId":"c","clientSecret":"s"}"#).into()), "authEndpoint is required"),
+        (refresh_token(options(&format!(r#"{{"authEndpoint":"{auth}","refreshToken":{{}},"clientId":"c","clientSecret":"s"}}"#)).into()), "refreshToken must be a string"),
+        (check_approval_required(options(&format!(r#"{{"endpoint":"{ep}","accessToken":"t","manga":"m","locale":false}}"#)).into()), "locale must be a string"),
+    ];
+    for (promise, want) in cases {
+        let e = JsFuture::from(promise).await.expect_err(want);
+        assert_eq!((code(&e), str_field(&e, "message")), ("invalid-input".to_string(), want.to_string()));
+    }
+}
