@@ -1327,13 +1327,17 @@ fn fields_of_wrong_types_are_refused_not_read_as_absent() {
 
     // Token answers: an expiry that is not a string was dropped silently.
     let token = |body: &str| accept_refresh("cloudreve", &Response::new(200).with_body(body));
+    let login = |body: &str| accept_login("cloudreve", &Response::new(200).with_body(body));
     let ok = token(r#"{"code":0,"data":{"access_token":"a","refresh_token":"r","access_expires":"2030-01-01T00:00:00Z"}}"#).unwrap();
     assert_eq!(ok, serde_json::json!({"accessToken":"a","refreshToken":"r","accessExpires":"2030-01-01T00:00:00Z"}));
     let e = token(r#"{"code":0,"data":{"access_token":"a","refresh_token":"r","access_expires":5}}"#).unwrap_err();
-    assert_eq!(e.code, ErrorCode::Protocol);
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::Protocol, "the token answer has fields of unexpected types"));
+    let e = token(r#"{"code":0,"data":{"access_token":"a"}}"#).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::Protocol, "the answer has no access_token/refresh_token"));
+    let e = login(r#"{"code":0,"data":{"token":{"access_token":1,"refresh_token":"r"}}}"#).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::Protocol, "the token answer has fields of unexpected types"));
     let e = token(r#"{"code":40020,"msg":"Credential invalid","data":[1]}"#).unwrap_err();
     assert_eq!(e.code, ErrorCode::Auth, "an error's data of any shape: {}", e.message);
-    let login = |body: &str| accept_login("cloudreve", &Response::new(200).with_body(body));
     assert_eq!(login(r#"{"code":203,"data":"2fa-1"}"#).unwrap(), serde_json::json!({"twoFactorRequired":true,"sessionId":"2fa-1"}));
     assert_eq!(login(r#"{"code":203,"data":{"id":1}}"#).unwrap_err().code, ErrorCode::Protocol);
     let user = login(r#"{"code":0,"data":{"user":{"id":"u1","nickname":"n"},"token":{"access_token":"a","refresh_token":"r"}}}"#).unwrap();

@@ -86,7 +86,7 @@ pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, Upl
             flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
         }
         Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env.head())),
-        Reply::Loose(env) if env.code == 0 => Err(no_token(provider, resp.status)),
+        Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
         Reply::Loose(env) => Err(login_error(provider, "login", resp.status, &env)),
         Reply::Other => Err(not_api(provider, resp)),
     }
@@ -97,10 +97,16 @@ pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, U
     match reply::<Option<TokenAnswer>>(&resp.body) {
         Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data.unwrap_or_default(), None, resp.status),
         Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env.head())),
-        Reply::Loose(env) if env.code == 0 => Err(no_token(provider, resp.status)),
+        Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
         Reply::Loose(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
         Reply::Other => Err(not_api(provider, resp)),
     }
+}
+
+/// A success whose `data` is not a token answer: a field of another type (an expiry that is not
+/// a string, a token that is a number), or no object at all.
+fn mistyped_token(provider: &'static str, status: u16) -> UploadError {
+    UploadError::protocol(provider, "the token answer has fields of unexpected types").with_status(status)
 }
 
 fn no_token(provider: &'static str, status: u16) -> UploadError {
