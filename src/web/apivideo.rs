@@ -9,7 +9,7 @@ use super::{one_shot, retry_policy};
 use crate::core::UploadError;
 use crate::engine::Engine;
 use crate::protocols::apivideo::{self as av, ApiVideo, CONCURRENCY, DEFAULT_ENDPOINT, MIN_CHUNK, PROVIDER};
-use crate::protocols::Protocol;
+use crate::protocols::{required, Protocol};
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
@@ -18,16 +18,12 @@ fn av_options(opts: &Options) -> Result<av::Options, UploadError> {
 }
 
 /// A string option that must be there and not be empty.
-fn required(opts: &Options, value: Option<String>, key: &str) -> Result<String, UploadError> {
-    value.filter(|s| !s.is_empty()).ok_or_else(|| UploadError::invalid(opts.provider, format!("{key} is required")))
-}
-
 /// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).
 pub(super) fn upload_protocol(opts: &Options, infos: &[crate::core::FileInfo], chunk: Option<u64>) -> Result<Box<dyn Protocol>, UploadError> {
     let file = super::options::single(PROVIDER, infos)?;
     let endpoint = endpoint(opts)?;
     let o = av_options(opts)?;
-    let token = required(opts, o.upload_token, "uploadToken")?;
+    let token = required(opts.provider, o.upload_token, "uploadToken")?;
     let mut up = ApiVideo::file(&endpoint, &token, &file, o.video_name.as_deref(), o.video_id, chunk)?;
     if let Some(n) = o.concurrency {
         let n = usize::try_from(n).ok().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(PROVIDER, CONCURRENCY))?;
@@ -75,7 +71,7 @@ impl ProgressiveUpload {
             return Err(UploadError::invalid(opts.provider, "progressive upload is available for provider 'apivideo'"));
         }
         let o = av_options(&opts)?;
-        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(&opts, o.upload_token, "uploadToken")?, o.video_name.as_deref(), o.video_id)?;
+        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(opts.provider, o.upload_token, "uploadToken")?, o.video_name.as_deref(), o.video_id)?;
         let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
         let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
         shared.borrow_mut().started = true;
@@ -156,7 +152,7 @@ use wasm_bindgen::JsCast;
 fn authed(o: &Options) -> Result<(String, String, av::Options), UploadError> {
     let endpoint = endpoint(o)?;
     let mut a = av_options(o)?;
-    let access = required(o, a.access_token.take(), "accessToken")?;
+    let access = required(o.provider, a.access_token.take(), "accessToken")?;
     Ok((endpoint, access, a))
 }
 
@@ -188,7 +184,7 @@ pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTok
 pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
         let (e, t, a) = authed(o)?;
-        Ok((boxed(av::get_token(&e, &t, &required(o, a.token, "token")?)?), vec![]))
+        Ok((boxed(av::get_token(&e, &t, &required(o.provider, a.token, "token")?)?), vec![]))
     })
 }
 
@@ -197,7 +193,7 @@ pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptio
 pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
     one_shot(&options, PROVIDER, true, &|o| {
         let (e, t, a) = authed(o)?;
-        Ok((boxed(av::delete_token(&e, &t, &required(o, a.token, "token")?)?), vec![]))
+        Ok((boxed(av::delete_token(&e, &t, &required(o.provider, a.token, "token")?)?), vec![]))
     })
 }
 
@@ -205,12 +201,12 @@ pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOp
 /// browser that the key's owner does not control.
 #[wasm_bindgen(js_name = apiVideoAuthenticate, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn authenticate(#[wasm_bindgen(unchecked_param_type = "{ apiKey: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_api_key(&endpoint(o)?, &required(o, av_options(o)?.api_key, "apiKey")?)?), vec![])))
+    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_api_key(&endpoint(o)?, &required(o.provider, av_options(o)?.api_key, "apiKey")?)?), vec![])))
 }
 
 /// Refreshes an access token (`POST /auth/refresh`).
 #[wasm_bindgen(js_name = apiVideoRefreshToken, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "{ refreshToken: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_refresh(&endpoint(o)?, &required(o, av_options(o)?.refresh_token, "refreshToken")?)?), vec![])))
+    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_refresh(&endpoint(o)?, &required(o.provider, av_options(o)?.refresh_token, "refreshToken")?)?), vec![])))
 }
 

@@ -10,6 +10,7 @@ use crate::core::{Json, UploadError};
 use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
+use crate::protocols::required;
 use wasm_bindgen::prelude::*;
 use super::future_to_promise;
 use web_sys::Blob;
@@ -26,7 +27,7 @@ pub(super) fn upload_protocol(
     let file = super::options::single(p, infos)?;
     let endpoint = opts.endpoint()?;
     let po = PeerTubeOptions::read(opts, &["accessToken", "userId"])?;
-    let token = required(opts, po.access_token, "accessToken")?;
+    let token = required(opts.provider, po.access_token, "accessToken")?;
     if p == "peertube-import" {
         let user = po.user_id.ok_or_else(|| UploadError::invalid(p, "userId is required"))?;
         Ok(Box::new(PeerTube::import(&endpoint, &token, &file, user, chunk)?))
@@ -94,10 +95,6 @@ impl PeerTubeOptions {
 }
 
 /// A required string option: absent or empty is "`key` is required".
-fn required(o: &Options, value: Option<String>, key: &str) -> Result<String, UploadError> {
-    value.filter(|s| !s.is_empty()).ok_or_else(|| UploadError::invalid(o.provider, format!("{key} is required")))
-}
-
 fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
     super::retry_policy(opts)
 }
@@ -127,7 +124,7 @@ fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadErro
 fn authed(o: &Options, keys: &[&str]) -> Result<(String, String, PeerTubeOptions), UploadError> {
     let endpoint = o.endpoint()?;
     let mut po = PeerTubeOptions::read(o, &[&["accessToken"][..], keys].concat())?;
-    let token = required(o, po.access_token.take(), "accessToken")?;
+    let token = required(o.provider, po.access_token.take(), "accessToken")?;
     Ok((endpoint, token, po))
 }
 
@@ -140,8 +137,8 @@ pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOption
         let o = opts(&options)?;
         let endpoint = o.endpoint()?;
         let po = PeerTubeOptions::read(&o, &["username", "password", "otp", "clientId", "clientSecret"])?;
-        let user = required(&o, po.username, "username")?;
-        let pass = required(&o, po.password, "password")?;
+        let user = required(o.provider, po.username, "username")?;
+        let pass = required(o.provider, po.password, "password")?;
         Ok((endpoint, user, pass, po.otp, po.client_id, po.client_secret, policy(&o)?))
     })();
     let (endpoint, user, pass, otp, cid, csec, retry) = match prepared {
@@ -176,9 +173,9 @@ pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRef
     spawn(&options, false, &|o| {
         let endpoint = o.endpoint()?;
         let po = PeerTubeOptions::read(o, &["clientId", "clientSecret", "refreshToken"])?;
-        let client_id = required(o, po.client_id, "clientId")?;
-        let client_secret = required(o, po.client_secret, "clientSecret")?;
-        let p = api::token_refresh(&endpoint, &client_id, &client_secret, &required(o, po.refresh_token, "refreshToken")?)?;
+        let client_id = required(o.provider, po.client_id, "clientId")?;
+        let client_secret = required(o.provider, po.client_secret, "clientSecret")?;
+        let p = api::token_refresh(&endpoint, &client_id, &client_secret, &required(o.provider, po.refresh_token, "refreshToken")?)?;
         Ok((p, vec![]))
     })
 }
@@ -230,7 +227,7 @@ pub fn peertube_upload_caption(
             None => String::new(),
         };
         let (blob, info) = one_file(&file)?;
-        let p = api::caption(&endpoint, &token, &video, &required(o, po.language, "language")?, &info)?;
+        let p = api::caption(&endpoint, &token, &video, &required(o.provider, po.language, "language")?, &info)?;
         Ok((p, vec![blob]))
     })
 }
@@ -258,7 +255,7 @@ pub fn peertube_update_banner(
     spawn(&options, true, &|o| {
         let (endpoint, token, po) = authed(o, &["channel"])?;
         let (blob, info) = one_file(&file)?;
-        let p = api::banner(&endpoint, &token, &required(o, po.channel, "channel")?, &info)?;
+        let p = api::banner(&endpoint, &token, &required(o.provider, po.channel, "channel")?, &info)?;
         Ok((p, vec![blob]))
     })
 }
