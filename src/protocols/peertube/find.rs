@@ -3,7 +3,6 @@
 
 use super::{Kind, PeerTube, Phase};
 use crate::core::codec;
-use crate::core::retry::status_is_retryable;
 use crate::core::{url, ErrorCode, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -98,20 +97,9 @@ impl PeerTube {
             Outcome::Response(r) => r,
         };
         if !resp.is_success() {
-            return match resp.status {
-                401 => Verdict::Reauth(self.error_for("video lookup", &resp)),
-                429 => {
-                    let e = self.error_for("video lookup", &resp);
-                    self.throttled(e, &resp)
-                }
-                s if status_is_retryable(s) => {
-                    let e = self.error_for("video lookup", &resp);
-                    self.retry(e, Some(&resp))
-                }
-                _ => {
-                    let detail = self.error_for("video lookup", &resp).message;
-                    self.not_found(&format!("looking for the video it created failed ({detail})"))
-                }
+            return match self.passing_refusal("video lookup", &resp) {
+                Ok(v) => v,
+                Err(e) => self.not_found(&format!("looking for the video it created failed ({})", e.message)),
             };
         }
         let Some(f) = self.find.as_ref() else { return self.not_found("no video can be looked for") };

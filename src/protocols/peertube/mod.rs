@@ -258,6 +258,19 @@ impl PeerTube {
     fn throttled(&mut self, e: UploadError, resp: &Response) -> Verdict {
         Verdict::Throttled { error: e, retry_after: resp.header("retry-after").and_then(parse_retry_after) }
     }
+
+    /// What a refusal that may pass means for a request that changes no state (the init, the
+    /// video lookup): 401 asks for a new token, 429 waits, a retryable status is tried again.
+    /// Any other status: its error, for the caller to end with.
+    fn passing_refusal(&mut self, what: &str, resp: &Response) -> Result<Verdict, UploadError> {
+        let e = self.error_for(what, resp);
+        Ok(match resp.status {
+            401 => Verdict::Reauth(e),
+            429 => self.throttled(e, resp),
+            s if crate::core::retry::status_is_retryable(s) => self.retry(e, Some(resp)),
+            _ => return Err(e),
+        })
+    }
 }
 
 impl Protocol for PeerTube {

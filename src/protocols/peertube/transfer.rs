@@ -73,19 +73,10 @@ impl PeerTube {
                     None => Verdict::Continue,
                 }
             }
-            401 => Verdict::Reauth(self.error_for("init", &resp)),
-            429 => {
-                let e = self.error_for("init", &resp);
-                self.throttled(e, &resp)
-            }
-            s if status_is_retryable(s) => {
-                let e = self.error_for("init", &resp);
-                self.retry(e, Some(&resp))
-            }
-            _ => {
-                let e = self.error_for("init", &resp);
-                self.fail(e)
-            }
+            _ => match self.passing_refusal("init", &resp) {
+                Ok(v) => v,
+                Err(e) => self.fail(e),
+            },
         }
     }
 
