@@ -40,8 +40,9 @@ pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
 
 /// A non-negative decimal number of seconds (`2`, `0.25`, `1e3`, `1.5E-1`) as whole milliseconds,
 /// truncated and capped at `u64::MAX`; None for anything else and for a number of more than 309
-/// integer digits (beyond f64's range: what `str::parse::<f64>` reads as infinite). Integer arithmetic only: a float parser
-/// brings ~14 KB (its tables) into the wasm module for headers that are nearly always integers.
+/// integer digits (beyond f64's range: what `str::parse::<f64>` reads as infinite). Integer
+/// arithmetic only: a float parser brings ~14 KB (its tables) into the wasm module for headers
+/// that are nearly always integers.
 pub fn seconds_as_ms(v: &str) -> Option<u64> {
     let v = v.strip_prefix('+').unwrap_or(v);
     let (mantissa, exp) = match v.find(['e', 'E']) {
