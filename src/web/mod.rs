@@ -1,5 +1,6 @@
 //! The browser shell: the only code that knows about `JsValue`, `fetch` and timers.
 
+mod alloc;
 pub mod env;
 pub mod error;
 pub mod integrity;

@@ -1,0 +1,110 @@
+//! The module's allocator (`src/web/alloc.rs`: power-of-two size classes over `memory.grow`):
+//! every block keeps its bytes while others come and go, alignment holds, freed blocks are reused
+//! (memory stops growing), and an impossible request fails instead of corrupting memory.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The wasm memory's size in bytes.
+fn memory_bytes() -> f64 {
+    let mem: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    mem.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
+}
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u32);
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+}
+
+fn fill(v: &mut [u8], tag: u32) {
+    for (i, b) in v.iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(tag) as u8;
+    }
+}
+
+fn intact(v: &[u8], tag: u32) -> bool {
+    v.iter().enumerate().all(|(i, b)| *b == (i as u32).wrapping_mul(31).wrapping_add(tag) as u8)
+}
+
+#[wasm_bindgen_test]
+fn blocks_keep_their_bytes_while_others_come_and_go() {
+    let mut rng = Rng(0x9e37_79b9);
+    let mut live: Vec<(u32, Vec<u8>)> = Vec::new();
+    for round in 0..3000u32 {
+        match rng.next() % 4 {
+            // A new block of 0 B .. 96 KiB (sizes across many classes, some past a page).
+            0 | 1 => {
+                let mut v = vec![0u8; (rng.next() % 98_304) as usize];
+                fill(&mut v, round);
+                live.push((round, v));
+            }
+            // Drop one.
+            2 if !live.is_empty() => {
+                let i = rng.next() as usize % live.len();
+                let (tag, v) = live.swap_remove(i);
+                assert!(intact(&v, tag), "block {tag} changed before it was freed");
+            }
+            // Grow one (realloc within its class or into a larger one).
+            _ if !live.is_empty() => {
+                let i = rng.next() as usize % live.len();
+                let (tag, v) = &mut live[i];
+                let old = v.len();
+                v.resize(old + (rng.next() % 20_000) as usize, 0);
+                assert!(intact(&v[..old], *tag), "block {tag} lost its bytes when it grew");
+                fill(v, *tag);
+            }
+            _ => {}
+        }
+    }
+    for (tag, v) in &live {
+        assert!(intact(v, *tag), "block {tag} changed");
+    }
+}
+
+#[wasm_bindgen_test]
+fn alignment_is_kept() {
+    #[repr(align(16))]
+    struct A16(#[allow(dead_code)] u8);
+    #[repr(align(4096))]
+    struct A4096(#[allow(dead_code)] u8);
+    let small: Vec<Box<A16>> = (0..100).map(|i| Box::new(A16(i))).collect();
+    assert!(small.iter().all(|b| (&**b as *const A16 as usize).is_multiple_of(16)));
+    let pages: Vec<Box<A4096>> = (0..5).map(|i| Box::new(A4096(i))).collect();
+    assert!(pages.iter().all(|b| (&**b as *const A4096 as usize).is_multiple_of(4096)));
+}
+
+#[wasm_bindgen_test]
+fn freed_blocks_are_reused() {
+    // Warm up the classes used below, then measure.
+    drop(vec![1u8; 1 << 20]);
+    drop(vec![1u8; 3000]);
+    let before = memory_bytes();
+    for i in 0..500u32 {
+        let mut big = vec![0u8; 1 << 20];
+        big[(i as usize * 997) % (1 << 20)] = 1;
+        let small = vec![i as u8; 3000];
+        assert_eq!(small[2999], i as u8);
+        drop(big);
+    }
+    // 500 MiB went through; the memory may grow by a few blocks at most.
+    assert!(memory_bytes() - before <= 4.0 * 1048576.0, "memory grew by {} bytes", memory_bytes() - before);
+}
+
+#[wasm_bindgen_test]
+fn an_impossible_request_fails_cleanly() {
+    // More than wasm32 can ever hold: try_reserve reports the failure, nothing is corrupted.
+    let mut v: Vec<u8> = Vec::new();
+    assert!(v.try_reserve(3usize << 30).is_err());
+    let mut w = vec![7u8; 100];
+    w.push(8);
+    assert_eq!(w.iter().map(|&b| b as u32).sum::<u32>(), 708);
+}
