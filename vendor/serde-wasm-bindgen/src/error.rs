@@ -20,8 +20,13 @@ impl std::error::Error for Error {}
 
 impl Error {
     /// Creates a JavaScript `Error` with a given message.
+    ///
+    /// chunkup patch (vendor/README.md): the message is not formatted. Formatting it links every
+    /// visitor's `expecting` text and `Display` code into the module, and chunkup never shows these
+    /// messages (`core::codec` maps every failure to its own error); the JS `Error` says so.
     pub fn new<T: std::fmt::Display>(msg: T) -> Self {
-        Error(JsError::new(&msg.to_string()).into())
+        let _ = msg;
+        Error(JsError::new("serde-wasm-bindgen: the value does not fit the type (details left out)").into())
     }
 }
 
@@ -36,15 +41,15 @@ impl serde::de::Error for Error {
         Error::new(msg)
     }
 
-    // chunkup patch (vendor/README.md): serde's default messages format the value that did not
-    // fit (`Unexpected`), which links float formatting (`<f64 as Display>`, ~10 KiB gzip) into
-    // every module that decodes anything; say what was expected without it.
-    fn invalid_type(_unexp: serde::de::Unexpected, exp: &dyn serde::de::Expected) -> Self {
-        Error::new(format_args!("invalid type, expected {}", exp))
+    // chunkup patch (vendor/README.md): serde's default bodies format the value that did not fit
+    // (`Unexpected`), which links float formatting (`<f64 as Display>`, ~10 KiB gzip) into every
+    // module that decodes anything. Nothing is formatted (see `Error::new`).
+    fn invalid_type(_unexp: serde::de::Unexpected, _exp: &dyn serde::de::Expected) -> Self {
+        Error::new("")
     }
 
-    fn invalid_value(_unexp: serde::de::Unexpected, exp: &dyn serde::de::Expected) -> Self {
-        Error::new(format_args!("invalid value, expected {}", exp))
+    fn invalid_value(_unexp: serde::de::Unexpected, _exp: &dyn serde::de::Expected) -> Self {
+        Error::new("")
     }
 }
 
