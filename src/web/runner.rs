@@ -112,6 +112,20 @@ pub fn wake(shared: &Shared) {
     push(shared, Event::Wake);
 }
 
+/// Wakes the driver at `at` (ms, [`now`]'s clock): one timer task for every "look again then".
+/// `then` runs first (clears the timer's mark).
+#[inline(never)]
+fn wake_at(shared: &Shared, at: f64, then: Option<fn(&mut Runner, f64)>) {
+    let sh = shared.clone();
+    spawn_local(async move {
+        sleep((at - now()).max(0.0)).await;
+        if let Some(f) = then {
+            f(&mut sh.borrow_mut(), at);
+        }
+        push(&sh, Event::Wake);
+    });
+}
+
 /// Writes the resume record if it is due (`force`: pause, `offline`, page hidden or unloaded:
 /// whatever changed goes now); schedules a wake for progress held back. Does nothing while the
 /// runner is borrowed (an event handler cannot run then, but be safe).
@@ -125,11 +139,7 @@ pub fn update_record(shared: &Shared, force: bool) {
         }
     };
     if let Some(at) = at {
-        let sh = shared.clone();
-        spawn_local(async move {
-            sleep((at - now()).max(0.0)).await;
-            push(&sh, Event::Wake);
-        });
+        wake_at(shared, at, None);
     }
 }
 
@@ -161,17 +171,15 @@ fn watch_stalls(shared: &Shared) {
         }
     };
     if let Some(at) = next {
-        let sh = shared.clone();
-        spawn_local(async move {
-            sleep((at - now()).max(0.0)).await;
-            {
-                let mut r = sh.borrow_mut();
+        wake_at(
+            shared,
+            at,
+            Some(|r, at| {
                 if r.stall_timer_at == Some(at) {
                     r.stall_timer_at = None;
                 }
-            }
-            push(&sh, Event::Wake);
-        });
+            }),
+        );
     }
 }
 
@@ -276,12 +284,7 @@ fn report_progress(shared: &Shared) {
             Report::Now => (r.on_progress.clone(), snap),
             Report::Nothing => return,
             Report::At(at) => {
-                let sh = shared.clone();
-                let delay = (at - now()).max(0.0);
-                spawn_local(async move {
-                    sleep(delay).await;
-                    push(&sh, Event::Wake);
-                });
+                wake_at(shared, at, None);
                 return;
             }
         }
@@ -453,12 +456,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
             }
             Action::Wait { until_ms } => {
                 if let Some(until) = until_ms {
-                    let sh = shared.clone();
-                    let delay = (until - now()).max(0.0);
-                    spawn_local(async move {
-                        sleep(delay).await;
-                        push(&sh, Event::Wake);
-                    });
+                    wake_at(&shared, until, None);
                 }
                 watch_stalls(&shared);
                 NextEvent(shared.clone()).await;
