@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Size of every entry of the npm package against its budget: the wasm after wasm-opt -Oz plus the
+# Size of every entry of the npm package against its budget: the wasm after wasm-opt -Oz (the
+# passes of scripts/entries.sh, ending with -Oz) plus the
 # JS glue exactly as wasm-bindgen emits it, each file gzip -9, summed (web: chunkup_bg.wasm +
 # chunkup.js; bundler: chunkup_bg.wasm + chunkup.js + chunkup_bg.js). Budgets: `chunkup` (all four
 # providers) <= 140 KiB, each single-provider entry (`chunkup/<provider>`) <= 90 KiB, for both
