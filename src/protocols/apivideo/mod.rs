@@ -39,7 +39,7 @@ use crate::core::url::{encode_component, join};
 use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 use parts::Parts;
-use wire::{check_token, check_video_id, collides, Answer, Record};
+use wire::{check_token, check_video_id, collides, record, Answer};
 
 pub const PROVIDER: &str = "apivideo";
 pub const DEFAULT_ENDPOINT: &str = "https://ws.api.video";
@@ -403,7 +403,7 @@ impl Protocol for ApiVideo {
     }
     fn session(&self) -> Json {
         match self.phase.video_id() {
-            Some(id) => codec::to_json(&Record { video_id: Some(id.to_string()), parts_done: Some(self.parts.done()), chunk_size: None }),
+            Some(id) => record(id, self.parts.done(), None),
             None => Json::Null,
         }
     }
@@ -413,7 +413,7 @@ impl Protocol for ApiVideo {
     fn resume_state(&self) -> Option<Json> {
         match (&self.phase, &self.source) {
             (Phase::Parts { video_id }, Source::File { chunk, .. }) if self.parts.done() > 0 => {
-                Some(codec::to_json(&Record { video_id: Some(video_id.clone()), parts_done: Some(self.parts.done()), chunk_size: Some(*chunk) }))
+                Some(record(video_id, self.parts.done(), Some(*chunk)))
             }
             _ => None,
         }
@@ -440,7 +440,7 @@ impl Protocol for ApiVideo {
             _ => return Err(not_begun()),
         };
         // A field of the wrong type (a record from elsewhere) is no usable record.
-        let record = codec::from_json::<Record>(state).map_err(|_| bad("the record is not an api.video record"))?;
+        let record = codec::from_json::<Answer>(state).map_err(|_| bad("the record is not an api.video record"))?;
         let id = record.video_id;
         check_video_id(&id)?;
         let video_id = id.ok_or_else(|| bad("no videoId"))?;

@@ -1,7 +1,7 @@
 //! Upload-token API and auth (for trusted back-office pages: never ship an API key).
 
 use super::options::{options, CURRENT_PAGE, PAGE_SIZE, SORT_BY, SORT_ORDER};
-use super::wire::{check_token, Answer, RequestBody};
+use super::wire::{check_token, request_body, Answer};
 use super::PROVIDER;
 use crate::core::codec::{self, DecodeError};
 use crate::core::url::join;
@@ -12,7 +12,7 @@ fn bearer_json(
     method: Method,
     url: String,
     access_token: &str,
-    body: Option<RequestBody>,
+    body: Option<String>,
     what: &'static str,
     accept: crate::protocols::oneshot::Accept,
 ) -> Result<OneShot, UploadError> {
@@ -21,7 +21,7 @@ fn bearer_json(
     }
     let mut req = Request::new(method, url).bearer(access_token);
     if let Some(b) = body {
-        req = req.body(Body::json(codec::encode(&b)));
+        req = req.body(Body::json(b));
     }
     Ok(OneShot::new(PROVIDER, what, req, accept).with_token(access_token))
 }
@@ -62,7 +62,7 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
     if ttl.is_some_and(|t| t > 2_147_483_647) {
         return Err(UploadError::invalid(PROVIDER, "ttl must be 0 to 2147483647 seconds"));
     }
-    let body = RequestBody { ttl: Some(ttl.unwrap_or(0)), ..Default::default() };
+    let body = request_body("ttl", Json::from(ttl.unwrap_or(0)));
     bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation", accept_token)
 }
 
@@ -120,8 +120,8 @@ pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadErro
     if api_key.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "apiKey is required"));
     }
-    let body = RequestBody { api_key: Some(api_key), ..Default::default() };
-    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(codec::encode(&body)));
+    let body = request_body("apiKey", Json::from(api_key));
+    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "authentication", req, accept_access_token).with_secret(api_key))
 }
 
@@ -130,7 +130,7 @@ pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, Uplo
     if refresh_token.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
-    let body = RequestBody { refresh_token: Some(refresh_token), ..Default::default() };
-    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(codec::encode(&body)));
+    let body = request_body("refreshToken", Json::from(refresh_token));
+    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "token refresh", req, accept_access_token).with_secret(refresh_token))
 }
