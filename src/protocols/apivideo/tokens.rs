@@ -71,48 +71,43 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
 /// others are not looked at here).
 pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<OneShot, UploadError> {
     let q = options(query, PROVIDER)?;
-    let mut qs = Vec::new();
-    if let Some(s) = q.sort_by {
-        if !matches!(s.as_str(), "createdAt" | "ttl") {
-            return Err(UploadError::invalid(PROVIDER, SORT_BY));
-        }
-        qs.push(format!("sortBy={s}"));
-    }
-    if let Some(s) = q.sort_order {
-        if !matches!(s.as_str(), "asc" | "desc") {
-            return Err(UploadError::invalid(PROVIDER, SORT_ORDER));
-        }
-        qs.push(format!("sortOrder={s}"));
-    }
-    if let Some(n) = q.current_page {
-        if n < 1 {
-            return Err(UploadError::invalid(PROVIDER, CURRENT_PAGE));
-        }
-        qs.push(format!("currentPage={n}"));
-    }
-    if let Some(n) = q.page_size {
-        if !(1..=100).contains(&n) {
-            return Err(UploadError::invalid(PROVIDER, PAGE_SIZE));
-        }
-        qs.push(format!("pageSize={n}"));
-    }
+    // Each given parameter: whether it is valid, its text, and the message when it is not.
+    let params = [
+        ("sortBy", q.sort_by.map(|s| (matches!(s.as_str(), "createdAt" | "ttl"), s)), SORT_BY),
+        ("sortOrder", q.sort_order.map(|s| (matches!(s.as_str(), "asc" | "desc"), s)), SORT_ORDER),
+        ("currentPage", q.current_page.map(|n| (n >= 1, n.to_string())), CURRENT_PAGE),
+        ("pageSize", q.page_size.map(|n| ((1..=100).contains(&n), n.to_string())), PAGE_SIZE),
+    ];
     let mut url = join(endpoint, "/upload-tokens");
-    if !qs.is_empty() {
-        url = format!("{url}?{}", qs.join("&"));
+    let mut sep = '?';
+    for (key, given, why) in params {
+        let Some((valid, value)) = given else { continue };
+        if !valid {
+            return Err(UploadError::invalid(PROVIDER, why));
+        }
+        url.push(sep);
+        url.push_str(key);
+        url.push('=');
+        url.push_str(&value);
+        sep = '&';
     }
     bearer_json(Method::Get, url, access_token, None, "upload token listing", accept_token_list)
 }
 
 /// `GET /upload-tokens/{token}`.
 pub fn get_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
+    bearer_json(Method::Get, token_url(endpoint, token)?, access_token, None, "upload token lookup", accept_token)
+}
+
+/// `{endpoint}/upload-tokens/{token}`, once the token is checked.
+fn token_url(endpoint: &str, token: &str) -> Result<String, UploadError> {
     check_token(token)?;
-    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup", accept_token)
+    Ok(join(endpoint, &format!("/upload-tokens/{token}")))
 }
 
 /// `DELETE /upload-tokens/{token}` (204).
 pub fn delete_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
-    check_token(token)?;
-    bearer_json(Method::Delete, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token deletion", accept_empty)
+    bearer_json(Method::Delete, token_url(endpoint, token)?, access_token, None, "upload token deletion", accept_empty)
 }
 
 /// `POST /auth/api-key {apiKey}` → `{access_token, refresh_token, expires_in}`.
