@@ -21,9 +21,9 @@ fn av_options(opts: &Options) -> Result<av::Options, UploadError> {
 pub(super) fn upload_protocol(opts: &Options, infos: &[crate::core::FileInfo], chunk: Option<u64>) -> Result<Box<dyn Protocol>, UploadError> {
     let file = super::options::single(PROVIDER, infos)?;
     let endpoint = endpoint(opts)?;
-    let o = av_options(opts)?;
-    let token = required(opts.provider, o.upload_token, "uploadToken")?;
-    let mut up = ApiVideo::file(&endpoint, &token, &file, o.video_name.as_deref(), o.video_id, chunk)?;
+    let mut o = av_options(opts)?;
+    let token = required(opts.provider, o.upload_token.take(), "uploadToken")?;
+    let mut up = ApiVideo::file(&endpoint, &token, &file, o.video_name.as_deref(), o.video_id.take(), chunk)?;
     if let Some(n) = o.concurrency {
         let n = usize::try_from(n).ok().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(PROVIDER, CONCURRENCY))?;
         up = up.with_parallel(n)?;
@@ -69,8 +69,8 @@ impl ProgressiveUpload {
         if opts.provider != PROVIDER {
             return Err(UploadError::invalid(opts.provider, "progressive upload is available for provider 'apivideo'"));
         }
-        let o = av_options(&opts)?;
-        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(opts.provider, o.upload_token, "uploadToken")?, o.video_name.as_deref(), o.video_id)?;
+        let mut o = av_options(&opts)?;
+        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(opts.provider, o.upload_token.take(), "uploadToken")?, o.video_name.as_deref(), o.video_id.take())?;
         let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
         let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
         shared.borrow_mut().started = true;
@@ -140,8 +140,8 @@ impl ProgressiveUpload {
     /// The videoId, once the first part has been answered.
     #[wasm_bindgen(getter, js_name = videoId)]
     pub fn video_id(&self) -> Option<String> {
-        let r = self.shared.borrow();
-        av::session_video_id(&r.engine.protocol().session())
+        // api.video's resume key is the videoId (`ApiVideo::resume_key`), known once part 1 is answered.
+        self.shared.borrow().engine.protocol().resume_key().map(str::to_string)
     }
 }
 
@@ -165,18 +165,19 @@ fn token_call(options: &JsValue, call: Call) -> js_sys::Promise {
     let auth = matches!(call, Call::ApiKey | Call::Refresh);
     one_shot(options, PROVIDER, !auth, &|o| {
         let e = endpoint(o)?;
-        let a = av_options(o)?;
-        let need = |value: Option<String>, key: &str| required(o.provider, value, key);
+        // Fields are taken, not moved out: `a` stays whole, dropped by one call on every path.
+        let mut a = av_options(o)?;
+        let need = |value: &mut Option<String>, key: &str| required(o.provider, value.take(), key);
         let shot = match call {
-            Call::ApiKey => av::auth_api_key(&e, &need(a.api_key, "apiKey")?)?,
-            Call::Refresh => av::auth_refresh(&e, &need(a.refresh_token, "refreshToken")?)?,
+            Call::ApiKey => av::auth_api_key(&e, &need(&mut a.api_key, "apiKey")?)?,
+            Call::Refresh => av::auth_refresh(&e, &need(&mut a.refresh_token, "refreshToken")?)?,
             _ => {
-                let t = need(a.access_token, "accessToken")?;
+                let t = need(&mut a.access_token, "accessToken")?;
                 match call {
                     Call::Create => av::create_token(&e, &t, a.ttl)?,
                     Call::List => av::list_tokens(&e, &t, &o.data)?,
                     _ => {
-                        let token = need(a.token, "token")?;
+                        let token = need(&mut a.token, "token")?;
                         if matches!(call, Call::Get) {
                             av::get_token(&e, &t, &token)?
                         } else {
