@@ -17,14 +17,13 @@ fn av_options(opts: &Options) -> Result<av::Options, UploadError> {
     av::options(&opts.data, opts.provider)
 }
 
-/// A string option that must be there and not be empty.
 /// The `Upload` protocol for `provider: 'apivideo'` (a file, delegated upload token).
 pub(super) fn upload_protocol(opts: &Options, infos: &[crate::core::FileInfo], chunk: Option<u64>) -> Result<Box<dyn Protocol>, UploadError> {
     let file = super::options::single(PROVIDER, infos)?;
     let endpoint = endpoint(opts)?;
-    let o = av_options(opts)?;
-    let token = required(opts.provider, o.upload_token, "uploadToken")?;
-    let mut up = ApiVideo::file(&endpoint, &token, &file, o.video_name.as_deref(), o.video_id, chunk)?;
+    let mut o = av_options(opts)?;
+    let token = required(opts.provider, o.upload_token.take(), "uploadToken")?;
+    let mut up = ApiVideo::file(&endpoint, &token, &file, o.video_name.as_deref(), o.video_id.take(), chunk)?;
     if let Some(n) = o.concurrency {
         let n = usize::try_from(n).ok().filter(|n| *n <= 64).ok_or_else(|| UploadError::invalid(PROVIDER, CONCURRENCY))?;
         up = up.with_parallel(n)?;
@@ -70,8 +69,8 @@ impl ProgressiveUpload {
         if opts.provider != PROVIDER {
             return Err(UploadError::invalid(opts.provider, "progressive upload is available for provider 'apivideo'"));
         }
-        let o = av_options(&opts)?;
-        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(opts.provider, o.upload_token, "uploadToken")?, o.video_name.as_deref(), o.video_id)?;
+        let mut o = av_options(&opts)?;
+        let proto = ApiVideo::progressive(&endpoint(&opts)?, &required(opts.provider, o.upload_token.take(), "uploadToken")?, o.video_name.as_deref(), o.video_id.take())?;
         let engine = Engine::new(Box::new(proto) as Box<dyn Protocol>, retry_policy(&opts)?, false);
         let shared = Runner::new(engine, Vec::new(), opts.function("onProgress")?, None);
         shared.borrow_mut().started = true;
@@ -141,72 +140,91 @@ impl ProgressiveUpload {
     /// The videoId, once the first part has been answered.
     #[wasm_bindgen(getter, js_name = videoId)]
     pub fn video_id(&self) -> Option<String> {
-        let r = self.shared.borrow();
-        av::session_video_id(&r.engine.protocol().session())
+        // api.video's resume key is the videoId (`ApiVideo::resume_key`), known once part 1 is answered.
+        self.shared.borrow().engine.protocol().resume_key().map(str::to_string)
     }
 }
 
 use wasm_bindgen::JsCast;
 
-/// The endpoint, the access token and the other api.video options of a token API call.
-fn authed(o: &Options) -> Result<(String, String, av::Options), UploadError> {
-    let endpoint = endpoint(o)?;
-    let mut a = av_options(o)?;
-    let access = required(o.provider, a.access_token.take(), "accessToken")?;
-    Ok((endpoint, access, a))
+/// Which token API or auth call a helper makes: the six helpers share one prepared path (one
+/// closure, one copy of the option checks) instead of one each.
+#[derive(Clone, Copy)]
+enum Call {
+    Create,
+    List,
+    Get,
+    Delete,
+    ApiKey,
+    Refresh,
 }
 
-fn boxed(p: crate::protocols::oneshot::OneShot) -> Box<dyn Protocol> {
-    Box::new(p)
+/// Runs one token API (`accessToken` required, refreshable through `getAccessToken`) or auth call.
+#[inline(never)]
+fn token_call(options: &JsValue, call: Call) -> js_sys::Promise {
+    let auth = matches!(call, Call::ApiKey | Call::Refresh);
+    one_shot(options, PROVIDER, !auth, &|o| {
+        let e = endpoint(o)?;
+        // Fields are taken, not moved out: `a` stays whole, dropped by one call on every path.
+        let mut a = av_options(o)?;
+        let need = |value: &mut Option<String>, key: &str| required(o.provider, value.take(), key);
+        let shot = match call {
+            Call::ApiKey => av::auth_api_key(&e, &need(&mut a.api_key, "apiKey")?)?,
+            Call::Refresh => av::auth_refresh(&e, &need(&mut a.refresh_token, "refreshToken")?)?,
+            _ => {
+                let t = need(&mut a.access_token, "accessToken")?;
+                match call {
+                    Call::Create => av::create_token(&e, &t, a.ttl)?,
+                    Call::List => av::list_tokens(&e, &t, &o.data)?,
+                    _ => {
+                        let token = need(&mut a.token, "token")?;
+                        if matches!(call, Call::Get) {
+                            av::get_token(&e, &t, &token)?
+                        } else {
+                            av::delete_token(&e, &t, &token)?
+                        }
+                    }
+                }
+            }
+        };
+        Ok((Box::new(shot) as Box<dyn Protocol>, vec![]))
+    })
 }
 
 /// Creates a delegated upload token (`{ accessToken, ttl?, endpoint? }`). For trusted
 /// back-office pages only: the access token must not reach untrusted browsers.
 #[wasm_bindgen(js_name = apiVideoCreateUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
 pub fn create_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { ttl?: number }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t, a) = authed(o)?;
-        Ok((boxed(av::create_token(&e, &t, a.ttl)?), vec![]))
-    })
+    token_call(&options, Call::Create)
 }
 
 /// Lists upload tokens (`sortBy`, `sortOrder`, `currentPage`, `pageSize`).
 #[wasm_bindgen(js_name = apiVideoListUploadTokens, unchecked_return_type = "Promise<{ data: ApiVideoUploadToken[]; pagination: ApiVideoPagination }>")]
 pub fn list_upload_tokens(#[wasm_bindgen(unchecked_param_type = "ApiVideoListTokensOptions")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t, _) = authed(o)?;
-        Ok((boxed(av::list_tokens(&e, &t, &o.data)?), vec![]))
-    })
+    token_call(&options, Call::List)
 }
 
 /// Gets one upload token (`{ accessToken, token }`).
 #[wasm_bindgen(js_name = apiVideoGetUploadToken, unchecked_return_type = "Promise<ApiVideoUploadToken>")]
 pub fn get_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t, a) = authed(o)?;
-        Ok((boxed(av::get_token(&e, &t, &required(o.provider, a.token, "token")?)?), vec![]))
-    })
+    token_call(&options, Call::Get)
 }
 
 /// Deletes an upload token (`{ accessToken, token }`).
 #[wasm_bindgen(js_name = apiVideoDeleteUploadToken, unchecked_return_type = "Promise<void>")]
 pub fn delete_upload_token(#[wasm_bindgen(unchecked_param_type = "ApiVideoAuthOptions & { token: string }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, true, &|o| {
-        let (e, t, a) = authed(o)?;
-        Ok((boxed(av::delete_token(&e, &t, &required(o.provider, a.token, "token")?)?), vec![]))
-    })
+    token_call(&options, Call::Delete)
 }
 
 /// Exchanges an API key for an access token (`POST /auth/api-key`). Never ship an API key to a
 /// browser that the key's owner does not control.
 #[wasm_bindgen(js_name = apiVideoAuthenticate, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn authenticate(#[wasm_bindgen(unchecked_param_type = "{ apiKey: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_api_key(&endpoint(o)?, &required(o.provider, av_options(o)?.api_key, "apiKey")?)?), vec![])))
+    token_call(&options, Call::ApiKey)
 }
 
 /// Refreshes an access token (`POST /auth/refresh`).
 #[wasm_bindgen(js_name = apiVideoRefreshToken, unchecked_return_type = "Promise<ApiVideoAccessToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "{ refreshToken: string; endpoint?: string; retryDelays?: number[] }")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| Ok((boxed(av::auth_refresh(&endpoint(o)?, &required(o.provider, av_options(o)?.refresh_token, "refreshToken")?)?), vec![])))
+    token_call(&options, Call::Refresh)
 }
-

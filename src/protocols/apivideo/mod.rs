@@ -39,7 +39,7 @@ use crate::core::url::{encode_component, join};
 use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 use parts::Parts;
-use wire::{check_token, check_video_id, collides, Answer, Record};
+use wire::{check_token, check_video_id, collides, record, Answer};
 
 pub const PROVIDER: &str = "apivideo";
 pub const DEFAULT_ENDPOINT: &str = "https://ws.api.video";
@@ -209,6 +209,14 @@ impl ApiVideo {
         self.phase.video_id()
     }
 
+    /// Ends the upload with a protocol error (cold: one copy for every such case).
+    #[inline(never)]
+    fn fail_protocol(&mut self, why: &'static str, status: Option<u16>) -> Verdict {
+        let mut e = UploadError::protocol(PROVIDER, why);
+        e.status = status;
+        self.fail(e)
+    }
+
     fn fail(&mut self, error: UploadError) -> Verdict {
         let video_id = match std::mem::replace(&mut self.phase, Phase::First) {
             Phase::First => None,
@@ -232,11 +240,11 @@ impl ApiVideo {
     /// `body` is its text (empty when there is none, e.g. after a "collides" answer).
     fn part_done(&mut self, idx: usize, answer: Answer, body: &str) -> Verdict {
         if !self.parts.store(idx) {
-            return self.fail(UploadError::protocol(PROVIDER, "an answer for a part that was never sent"));
+            return self.fail_protocol("an answer for a part that was never sent", None);
         }
         match (&mut self.phase, answer.video_id.filter(|s| !s.is_empty())) {
             (Phase::First, Some(video_id)) => self.phase = Phase::Parts { video_id },
-            (Phase::First, None) => return self.fail(UploadError::protocol(PROVIDER, "the first part's answer carries no videoId")),
+            (Phase::First, None) => return self.fail_protocol("the first part's answer carries no videoId", None),
             (Phase::Parts { video_id }, Some(named)) => *video_id = named,
             // Answers are handled while the upload runs only.
             (Phase::Parts { .. } | Phase::Done { .. } | Phase::Failed { .. }, _) => {}
@@ -250,7 +258,9 @@ impl ApiVideo {
                         Ok(Json::Object(map)) => map,
                         _ => Default::default(),
                     };
-                    video.entry("videoId").or_insert_with(|| Json::String(video_id.clone()));
+                    if !video.contains_key("videoId") {
+                        video.insert("videoId".into(), Json::String(video_id.clone()));
+                    }
                     Phase::Done { video_id, video: Json::Object(video) }
                 }
                 other => other,
@@ -344,11 +354,9 @@ impl Protocol for ApiVideo {
             };
             return match answer {
                 Ok(a) => self.part_done(idx, a, body),
-                Err(DecodeError::Syntax) => self.fail(UploadError::protocol(PROVIDER, "a part's answer is not JSON").with_status(resp.status)),
+                Err(DecodeError::Syntax) => self.fail_protocol("a part's answer is not JSON", Some(resp.status)),
                 // JSON, but not a Video object: an array, a number, a videoId that is no string.
-                Err(DecodeError::Shape) => {
-                    self.fail(UploadError::protocol(PROVIDER, "a part's answer is not a Video object (videoId must be a string)").with_status(resp.status))
-                }
+                Err(DecodeError::Shape) => self.fail_protocol("a part's answer is not a Video object (videoId must be a string)", Some(resp.status)),
             };
         }
         let err = status_error(PROVIDER, "part upload", &resp);
@@ -403,7 +411,7 @@ impl Protocol for ApiVideo {
     }
     fn session(&self) -> Json {
         match self.phase.video_id() {
-            Some(id) => codec::to_json(&Record { video_id: Some(id.to_string()), parts_done: Some(self.parts.done()), chunk_size: None }),
+            Some(id) => record(id, self.parts.done(), None),
             None => Json::Null,
         }
     }
@@ -413,7 +421,7 @@ impl Protocol for ApiVideo {
     fn resume_state(&self) -> Option<Json> {
         match (&self.phase, &self.source) {
             (Phase::Parts { video_id }, Source::File { chunk, .. }) if self.parts.done() > 0 => {
-                Some(codec::to_json(&Record { video_id: Some(video_id.clone()), parts_done: Some(self.parts.done()), chunk_size: Some(*chunk) }))
+                Some(record(video_id, self.parts.done(), Some(*chunk)))
             }
             _ => None,
         }
@@ -440,7 +448,7 @@ impl Protocol for ApiVideo {
             _ => return Err(not_begun()),
         };
         // A field of the wrong type (a record from elsewhere) is no usable record.
-        let record = codec::from_json::<Record>(state).map_err(|_| bad("the record is not an api.video record"))?;
+        let record = codec::from_json::<Answer>(state).map_err(|_| bad("the record is not an api.video record"))?;
         let id = record.video_id;
         check_video_id(&id)?;
         let video_id = id.ok_or_else(|| bad("no videoId"))?;

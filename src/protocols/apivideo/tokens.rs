@@ -1,7 +1,7 @@
 //! Upload-token API and auth (for trusted back-office pages: never ship an API key).
 
 use super::options::{options, CURRENT_PAGE, PAGE_SIZE, SORT_BY, SORT_ORDER};
-use super::wire::{check_token, Answer, RequestBody};
+use super::wire::{check_token, request_body, Answer};
 use super::PROVIDER;
 use crate::core::codec::{self, DecodeError};
 use crate::core::url::join;
@@ -12,7 +12,7 @@ fn bearer_json(
     method: Method,
     url: String,
     access_token: &str,
-    body: Option<RequestBody>,
+    body: Option<String>,
     what: &'static str,
     accept: crate::protocols::oneshot::Accept,
 ) -> Result<OneShot, UploadError> {
@@ -21,7 +21,7 @@ fn bearer_json(
     }
     let mut req = Request::new(method, url).bearer(access_token);
     if let Some(b) = body {
-        req = req.body(Body::json(codec::encode(&b)));
+        req = req.body(Body::json(b));
     }
     Ok(OneShot::new(PROVIDER, what, req, accept).with_token(access_token))
 }
@@ -62,7 +62,7 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
     if ttl.is_some_and(|t| t > 2_147_483_647) {
         return Err(UploadError::invalid(PROVIDER, "ttl must be 0 to 2147483647 seconds"));
     }
-    let body = RequestBody { ttl: Some(ttl.unwrap_or(0)), ..Default::default() };
+    let body = request_body("ttl", Json::from(ttl.unwrap_or(0)));
     bearer_json(Method::Post, join(endpoint, "/upload-tokens"), access_token, Some(body), "upload token creation", accept_token)
 }
 
@@ -71,48 +71,43 @@ pub fn create_token(endpoint: &str, access_token: &str, ttl: Option<u64>) -> Res
 /// others are not looked at here).
 pub fn list_tokens(endpoint: &str, access_token: &str, query: &Json) -> Result<OneShot, UploadError> {
     let q = options(query, PROVIDER)?;
-    let mut qs = Vec::new();
-    if let Some(s) = q.sort_by {
-        if !matches!(s.as_str(), "createdAt" | "ttl") {
-            return Err(UploadError::invalid(PROVIDER, SORT_BY));
-        }
-        qs.push(format!("sortBy={s}"));
-    }
-    if let Some(s) = q.sort_order {
-        if !matches!(s.as_str(), "asc" | "desc") {
-            return Err(UploadError::invalid(PROVIDER, SORT_ORDER));
-        }
-        qs.push(format!("sortOrder={s}"));
-    }
-    if let Some(n) = q.current_page {
-        if n < 1 {
-            return Err(UploadError::invalid(PROVIDER, CURRENT_PAGE));
-        }
-        qs.push(format!("currentPage={n}"));
-    }
-    if let Some(n) = q.page_size {
-        if !(1..=100).contains(&n) {
-            return Err(UploadError::invalid(PROVIDER, PAGE_SIZE));
-        }
-        qs.push(format!("pageSize={n}"));
-    }
+    // Each given parameter: whether it is valid, its text, and the message when it is not.
+    let params = [
+        ("sortBy", q.sort_by.map(|s| (matches!(s.as_str(), "createdAt" | "ttl"), s)), SORT_BY),
+        ("sortOrder", q.sort_order.map(|s| (matches!(s.as_str(), "asc" | "desc"), s)), SORT_ORDER),
+        ("currentPage", q.current_page.map(|n| (n >= 1, n.to_string())), CURRENT_PAGE),
+        ("pageSize", q.page_size.map(|n| ((1..=100).contains(&n), n.to_string())), PAGE_SIZE),
+    ];
     let mut url = join(endpoint, "/upload-tokens");
-    if !qs.is_empty() {
-        url = format!("{url}?{}", qs.join("&"));
+    let mut sep = '?';
+    for (key, given, why) in params {
+        let Some((valid, value)) = given else { continue };
+        if !valid {
+            return Err(UploadError::invalid(PROVIDER, why));
+        }
+        url.push(sep);
+        url.push_str(key);
+        url.push('=');
+        url.push_str(&value);
+        sep = '&';
     }
     bearer_json(Method::Get, url, access_token, None, "upload token listing", accept_token_list)
 }
 
 /// `GET /upload-tokens/{token}`.
 pub fn get_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
+    bearer_json(Method::Get, token_url(endpoint, token)?, access_token, None, "upload token lookup", accept_token)
+}
+
+/// `{endpoint}/upload-tokens/{token}`, once the token is checked.
+fn token_url(endpoint: &str, token: &str) -> Result<String, UploadError> {
     check_token(token)?;
-    bearer_json(Method::Get, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token lookup", accept_token)
+    Ok(join(endpoint, &format!("/upload-tokens/{token}")))
 }
 
 /// `DELETE /upload-tokens/{token}` (204).
 pub fn delete_token(endpoint: &str, access_token: &str, token: &str) -> Result<OneShot, UploadError> {
-    check_token(token)?;
-    bearer_json(Method::Delete, join(endpoint, &format!("/upload-tokens/{token}")), access_token, None, "upload token deletion", accept_empty)
+    bearer_json(Method::Delete, token_url(endpoint, token)?, access_token, None, "upload token deletion", accept_empty)
 }
 
 /// `POST /auth/api-key {apiKey}` → `{access_token, refresh_token, expires_in}`.
@@ -120,8 +115,8 @@ pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadErro
     if api_key.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "apiKey is required"));
     }
-    let body = RequestBody { api_key: Some(api_key), ..Default::default() };
-    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(codec::encode(&body)));
+    let body = request_body("apiKey", Json::from(api_key));
+    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "authentication", req, accept_access_token).with_secret(api_key))
 }
 
@@ -130,7 +125,7 @@ pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, Uplo
     if refresh_token.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
-    let body = RequestBody { refresh_token: Some(refresh_token), ..Default::default() };
-    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(codec::encode(&body)));
+    let body = request_body("refreshToken", Json::from(refresh_token));
+    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "token refresh", req, accept_access_token).with_secret(refresh_token))
 }

@@ -4,15 +4,17 @@
 use super::PROVIDER;
 use crate::core::codec;
 use crate::core::{Json, UploadError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Every answer api.video code reads, as one type (one decoder in the module): a part's answer
 /// (the Video object: `videoId`), an error body (`{type, title, name, status, detail?}`: its
 /// `title` says whether a resent part collides), an upload token (`token`), a token listing
-/// (`data`: tokens) and an access token (`access_token`). Every field is optional, so a field of
-/// the wrong type (a number for `videoId`…) fails the decoding instead of reading as absent; each
-/// reader then checks the fields it needs. Results handed to the page (the last part's Video, the
-/// token API's answers) stay the provider's own JSON.
+/// (`data`: tokens), an access token (`access_token`), and this module's own session value and
+/// resume record (`{videoId, partsDone, chunkSize?}`, read back by [`session_video_id`] and
+/// `restore`; none of api.video's answers has `partsDone` or `chunkSize`). Every field is
+/// optional, so a field of the wrong type (a number for `videoId`…) fails the decoding instead of
+/// reading as absent; each reader then checks the fields it needs. Results handed to the page
+/// (the last part's Video, the token API's answers) stay the provider's own JSON.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Answer {
@@ -22,33 +24,32 @@ pub(super) struct Answer {
     pub(super) data: Option<Vec<Answer>>,
     #[serde(rename = "access_token")]
     pub(super) access_token: Option<String>,
+    pub(super) parts_done: Option<u64>,
+    pub(super) chunk_size: Option<u64>,
 }
 
-/// The upload's session (`{videoId, partsDone}`) and resume record (plus `chunkSize`).
-#[derive(Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Record {
-    pub(super) video_id: Option<String>,
-    pub(super) parts_done: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) chunk_size: Option<u64>,
+/// The upload's session (`{videoId, partsDone}`) and resume record (plus `chunkSize`), built as
+/// JSON directly (no serializer code for it in the module).
+pub(super) fn record(video_id: &str, parts_done: u64, chunk_size: Option<u64>) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert("videoId".into(), Json::from(video_id));
+    m.insert("partsDone".into(), Json::from(parts_done));
+    if let Some(c) = chunk_size {
+        m.insert("chunkSize".into(), Json::from(c));
+    }
+    Json::Object(m)
 }
 
 /// The `videoId` of an upload's session value (see [`crate::protocols::Protocol::session`]), once known.
 pub fn session_video_id(session: &Json) -> Option<String> {
-    codec::from_json::<Record>(session).ok()?.video_id
+    codec::from_json::<Answer>(session).ok()?.video_id
 }
 
-/// JSON request bodies of the token API and auth: one field each.
-#[derive(Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RequestBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) ttl: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) api_key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) refresh_token: Option<&'a str>,
+/// A JSON request body of the token API and auth: one field.
+pub(super) fn request_body(key: &str, value: Json) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert(key.into(), value);
+    codec::encode(&Json::Object(m))
 }
 
 pub(super) fn check_token(token: &str) -> Result<(), UploadError> {
