@@ -3,18 +3,12 @@
 
 use super::options::{invalid, is_uuid, valid_language};
 use super::wire::object;
-use super::{rate_limit_wait, PROVIDER};
+use super::{json_object, rate_limit_wait, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{codec, status_error, Body, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
-use serde::{Deserialize, Serialize};
-
-#[derive(Serialize)]
-struct Ask<'a> {
-    manga: &'a str,
-    locale: &'a str,
-}
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,7 +44,7 @@ impl ApprovalCheck {
         let manga = manga.to_ascii_lowercase();
         let request = Request::new(Method::Post, join(endpoint, "/upload/check-approval-required"))
             .bearer(access_token)
-            .body(Body::json(codec::encode(&Ask { manga: &manga, locale })));
+            .body(Body::json(codec::encode(&json_object(vec![("manga", manga.as_str().into()), ("locale", locale.into())]))));
         Ok(ApprovalCheck { request, token: access_token.into(), manga, state: None, in_flight: false })
     }
 
