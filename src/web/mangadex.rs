@@ -152,18 +152,20 @@ fn helper(options: &JsValue, which: Helper) -> js_sys::Promise {
                 &required(PROVIDER, h.manga, "manga")?,
                 &required(PROVIDER, h.locale, "locale")?,
             )?),
+            // `md::login` and `md::refresh` check that each is given (in this order, with the
+            // same "`key` is required" as `required`).
             Helper::Login => Box::new(md::login(
                 &auth_endpoint(&mut h)?,
-                &required(PROVIDER, h.username, "username")?,
-                &required(PROVIDER, h.password, "password")?,
-                &required(PROVIDER, h.client_id, "clientId")?,
-                &required(PROVIDER, h.client_secret, "clientSecret")?,
+                h.username.as_deref().unwrap_or_default(),
+                h.password.as_deref().unwrap_or_default(),
+                h.client_id.as_deref().unwrap_or_default(),
+                h.client_secret.as_deref().unwrap_or_default(),
             )?),
             Helper::Refresh => Box::new(md::refresh(
                 &auth_endpoint(&mut h)?,
-                &required(PROVIDER, h.refresh_token, "refreshToken")?,
-                &required(PROVIDER, h.client_id, "clientId")?,
-                &required(PROVIDER, h.client_secret, "clientSecret")?,
+                h.refresh_token.as_deref().unwrap_or_default(),
+                h.client_id.as_deref().unwrap_or_default(),
+                h.client_secret.as_deref().unwrap_or_default(),
             )?),
         };
         Ok((p, vec![]))
