@@ -146,14 +146,14 @@ fn helper(options: &JsValue, which: Helper) -> js_sys::Promise {
         let endpoint = if which == Helper::Approval { o.endpoint()? } else { String::new() };
         let mut h = HelperOptions::read(&o.data)?;
         let p: Box<dyn Protocol> = match which {
+            // `ApprovalCheck::new`, `md::login` and `md::refresh` check that each option is
+            // given (in this order, with the same "`key` is required" as `required`).
             Helper::Approval => Box::new(ApprovalCheck::new(
                 &endpoint,
-                &required(PROVIDER, h.access_token, "accessToken")?,
-                &required(PROVIDER, h.manga, "manga")?,
-                &required(PROVIDER, h.locale, "locale")?,
+                h.access_token.as_deref().unwrap_or_default(),
+                h.manga.as_deref().unwrap_or_default(),
+                h.locale.as_deref().unwrap_or_default(),
             )?),
-            // `md::login` and `md::refresh` check that each is given (in this order, with the
-            // same "`key` is required" as `required`).
             Helper::Login => Box::new(md::login(
                 &auth_endpoint(&mut h)?,
                 h.username.as_deref().unwrap_or_default(),

@@ -2,6 +2,7 @@
 //! this manga in this language wait for a moderator? A protocol of its own, one request.
 
 use super::options::{invalid, is_uuid, valid_language};
+use super::login::required;
 use super::wire::object;
 use super::{json_object, rate_limit_wait, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
@@ -29,9 +30,10 @@ pub struct ApprovalCheck {
 
 impl ApprovalCheck {
     pub fn new(endpoint: &str, access_token: &str, manga: &str, locale: &str) -> Result<Self, UploadError> {
-        if access_token.is_empty() {
-            return Err(invalid("accessToken is required"));
-        }
+        // Each is given (empty is "`key` is required", checked in this order), then valid.
+        required(access_token, "accessToken")?;
+        required(manga, "manga")?;
+        required(locale, "locale")?;
         if !is_absolute_http(endpoint) {
             return Err(invalid("endpoint must be an http(s) URL or a path on this site"));
         }

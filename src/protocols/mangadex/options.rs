@@ -380,7 +380,7 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
 
 /// What the one-request helpers (`mangadexCheckApprovalRequired`, `mangadexLogin`,
 /// `mangadexRefreshToken`) read besides `endpoint`, typed. Each helper checks the ones it needs
-/// with [`crate::protocols::required`].
+/// are given (`ApprovalCheck::new`, [`super::login`], [`super::refresh`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelperOptions {
