@@ -124,8 +124,12 @@ export interface MangaDexToken {
 }
 "#;
 
-fn boxed<P: Protocol + 'static>(p: P) -> Box<dyn Protocol> {
-    Box::new(p)
+/// Which one-request helper: they share one path (one closure in the binary).
+#[derive(Clone, Copy, PartialEq)]
+enum Helper {
+    Approval,
+    Login,
+    Refresh,
 }
 
 fn auth_endpoint(h: &mut HelperOptions) -> Result<String, UploadError> {
@@ -134,22 +138,46 @@ fn auth_endpoint(h: &mut HelperOptions) -> Result<String, UploadError> {
         .ok_or_else(|| UploadError::invalid(PROVIDER, format!("authEndpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))
 }
 
+/// Runs one helper: its options checked in the order each has always checked them (the
+/// approval check's `endpoint` first), then its one request.
+#[inline(never)]
+fn helper(options: &JsValue, which: Helper) -> js_sys::Promise {
+    one_shot(options, PROVIDER, which == Helper::Approval, &|o| {
+        let endpoint = if which == Helper::Approval { o.endpoint()? } else { String::new() };
+        let mut h = HelperOptions::read(&o.data)?;
+        let p: Box<dyn Protocol> = match which {
+            // `ApprovalCheck::new`, `md::login` and `md::refresh` check that each option is
+            // given (in this order, with the same "`key` is required" as `required`).
+            Helper::Approval => Box::new(ApprovalCheck::new(
+                &endpoint,
+                h.access_token.as_deref().unwrap_or_default(),
+                h.manga.as_deref().unwrap_or_default(),
+                h.locale.as_deref().unwrap_or_default(),
+            )?),
+            Helper::Login => Box::new(md::login(
+                &auth_endpoint(&mut h)?,
+                h.username.as_deref().unwrap_or_default(),
+                h.password.as_deref().unwrap_or_default(),
+                h.client_id.as_deref().unwrap_or_default(),
+                h.client_secret.as_deref().unwrap_or_default(),
+            )?),
+            Helper::Refresh => Box::new(md::refresh(
+                &auth_endpoint(&mut h)?,
+                h.refresh_token.as_deref().unwrap_or_default(),
+                h.client_id.as_deref().unwrap_or_default(),
+                h.client_secret.as_deref().unwrap_or_default(),
+            )?),
+        };
+        Ok((p, vec![]))
+    })
+}
+
 /// Whether a chapter of `manga` in `locale` will wait for staff approval (a first upload, or a
 /// new language): `{ endpoint, accessToken, manga, locale }` → `true` or `false`. Rejects with
 /// code `http`, status 404, when the manga does not exist.
 #[wasm_bindgen(js_name = mangadexCheckApprovalRequired, unchecked_return_type = "Promise<boolean>")]
 pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexApprovalOptions")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, true, &|o| {
-        let endpoint = o.endpoint()?;
-        let h = HelperOptions::read(&o.data)?;
-        let p = ApprovalCheck::new(
-            &endpoint,
-            &required(PROVIDER, h.access_token, "accessToken")?,
-            &required(PROVIDER, h.manga, "manga")?,
-            &required(PROVIDER, h.locale, "locale")?,
-        )?;
-        Ok((boxed(p), vec![]))
-    })
+    helper(&options, Helper::Approval)
 }
 
 /// Personal-client login (OAuth password grant, form-encoded): `{ authEndpoint, username,
@@ -157,30 +185,11 @@ pub fn check_approval_required(#[wasm_bindgen(unchecked_param_type = "MangaDexAp
 /// The client secret must not reach browsers of people other than its owner.
 #[wasm_bindgen(js_name = mangadexLogin, unchecked_return_type = "Promise<MangaDexToken>")]
 pub fn login(#[wasm_bindgen(unchecked_param_type = "MangaDexLoginOptions")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| {
-        let mut h = HelperOptions::read(&o.data)?;
-        let p = md::login(
-            &auth_endpoint(&mut h)?,
-            &required(PROVIDER, h.username, "username")?,
-            &required(PROVIDER, h.password, "password")?,
-            &required(PROVIDER, h.client_id, "clientId")?,
-            &required(PROVIDER, h.client_secret, "clientSecret")?,
-        )?;
-        Ok((boxed(p), vec![]))
-    })
+    helper(&options, Helper::Login)
 }
 
 /// Refreshes an access token: `{ authEndpoint, refreshToken, clientId, clientSecret }`.
 #[wasm_bindgen(js_name = mangadexRefreshToken, unchecked_return_type = "Promise<MangaDexToken>")]
 pub fn refresh_token(#[wasm_bindgen(unchecked_param_type = "MangaDexRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| {
-        let mut h = HelperOptions::read(&o.data)?;
-        let p = md::refresh(
-            &auth_endpoint(&mut h)?,
-            &required(PROVIDER, h.refresh_token, "refreshToken")?,
-            &required(PROVIDER, h.client_id, "clientId")?,
-            &required(PROVIDER, h.client_secret, "clientSecret")?,
-        )?;
-        Ok((boxed(p), vec![]))
-    })
+    helper(&options, Helper::Refresh)
 }

@@ -2,19 +2,14 @@
 //! this manga in this language wait for a moderator? A protocol of its own, one request.
 
 use super::options::{invalid, is_uuid, valid_language};
+use super::login::required;
 use super::wire::object;
-use super::{rate_limit_wait, PROVIDER};
+use super::{json_object, rate_limit_wait, PROVIDER};
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{codec, status_error, Body, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
-use serde::{Deserialize, Serialize};
-
-#[derive(Serialize)]
-struct Ask<'a> {
-    manga: &'a str,
-    locale: &'a str,
-}
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,9 +30,10 @@ pub struct ApprovalCheck {
 
 impl ApprovalCheck {
     pub fn new(endpoint: &str, access_token: &str, manga: &str, locale: &str) -> Result<Self, UploadError> {
-        if access_token.is_empty() {
-            return Err(invalid("accessToken is required"));
-        }
+        // Each is given (empty is "`key` is required", checked in this order), then valid.
+        required(access_token, "accessToken")?;
+        required(manga, "manga")?;
+        required(locale, "locale")?;
         if !is_absolute_http(endpoint) {
             return Err(invalid("endpoint must be an http(s) URL or a path on this site"));
         }
@@ -50,7 +46,7 @@ impl ApprovalCheck {
         let manga = manga.to_ascii_lowercase();
         let request = Request::new(Method::Post, join(endpoint, "/upload/check-approval-required"))
             .bearer(access_token)
-            .body(Body::json(codec::encode(&Ask { manga: &manga, locale })));
+            .body(Body::json(codec::encode(&json_object(vec![("manga", manga.as_str().into()), ("locale", locale.into())]))));
         Ok(ApprovalCheck { request, token: access_token.into(), manga, state: None, in_flight: false })
     }
 

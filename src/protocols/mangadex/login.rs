@@ -46,7 +46,8 @@ fn token_request(auth_endpoint: &str, pairs: &[(&str, &str)]) -> Result<Request,
     }))
 }
 
-fn required<'a>(v: &'a str, name: &str) -> Result<&'a str, UploadError> {
+/// A helper's option that must be given: empty (or absent) is "`name` is required".
+pub(super) fn required<'a>(v: &'a str, name: &str) -> Result<&'a str, UploadError> {
     if v.is_empty() {
         Err(invalid(format!("{name} is required")))
     } else {

@@ -47,7 +47,7 @@ use crate::core::{status_error, Body, ErrorCode, FileInfo, Json, Method, Outcome
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 use images::{invalid_pages, page_label};
 use options::{invalid, safe_id};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub const PROVIDER: &str = "mangadex";
 /// Files per `POST /upload/{id}` request.
@@ -120,25 +120,15 @@ impl Kind {
 
 // ---- request bodies and the resume record ----------------------------------------------------
 
-/// `POST /upload/begin`.
-#[derive(Serialize)]
-struct Begin<'a> {
-    manga: &'a str,
-    groups: &'a [String],
+/// A JSON object of these fields, in this order: the request bodies and the results are built
+/// by hand, as each serialised type would cost its own serde code in the wasm module.
+pub(super) fn json_object(fields: Vec<(&str, Json)>) -> Json {
+    Json::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
-/// `POST /upload/begin/{chapterId}`.
-#[derive(Serialize)]
-struct BeginEdit {
-    version: u64,
-}
-
-/// What `session()` and `resume_state()` give: the open session and how many pages it holds.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionState<'a> {
-    session_id: &'a str,
-    pages_stored: usize,
+/// What `session()` and `resume_state()` give: `{sessionId, pagesStored}`.
+fn session_state(id: &str, stored: usize) -> Json {
+    json_object(vec![("sessionId", id.into()), ("pagesStored", stored.into())])
 }
 
 /// The part of a resume record `restore` reads.
@@ -387,9 +377,9 @@ impl MangaDex {
         match &self.params.edit {
             Some((chapter, version)) => self
                 .request(Method::Post, &format!("/upload/begin/{chapter}"), Kind::Begin)
-                .body(Body::json(codec::encode(&BeginEdit { version: *version }))),
+                .body(Body::json(codec::encode(&json_object(vec![("version", (*version).into())])))),
             None => {
-                let body = Begin { manga: self.params.manga.as_deref().unwrap_or_default(), groups: &self.params.groups };
+                let body = json_object(vec![("manga", self.params.manga.as_deref().unwrap_or_default().into()), ("groups", self.params.groups.clone().into())]);
                 self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(codec::encode(&body)))
             }
         }
@@ -553,7 +543,7 @@ impl Protocol for MangaDex {
 
     fn session(&self) -> Json {
         match self.phase.session_id() {
-            Some(id) => codec::to_json(&SessionState { session_id: id, pages_stored: self.stored() }),
+            Some(id) => session_state(id, self.stored()),
             None => Json::Null,
         }
     }
@@ -562,7 +552,7 @@ impl Protocol for MangaDex {
     /// resumed upload reads them again and sends only the pages missing.)
     fn resume_state(&self) -> Option<Json> {
         match &self.phase {
-            Phase::Upload(up) => Some(codec::to_json(&SessionState { session_id: &up.session.id, pages_stored: self.stored() })),
+            Phase::Upload(up) => Some(session_state(&up.session.id, self.stored())),
             _ => None,
         }
     }

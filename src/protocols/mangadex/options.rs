@@ -123,6 +123,25 @@ pub struct ChapterDraft {
     pub publish_at: Option<String>,
 }
 
+impl ChapterDraft {
+    /// As the commit body writes it (`externalUrl` and `publishAt` only when given).
+    pub fn to_json(&self) -> Json {
+        let mut f = vec![
+            ("volume", self.volume.clone().into()),
+            ("chapter", self.chapter.clone().into()),
+            ("title", self.title.clone().into()),
+            ("translatedLanguage", self.translated_language.as_str().into()),
+        ];
+        if let Some(u) = &self.external_url {
+            f.push(("externalUrl", u.as_str().into()));
+        }
+        if let Some(p) = &self.publish_at {
+            f.push(("publishAt", p.as_str().into()));
+        }
+        super::json_object(f)
+    }
+}
+
 pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
@@ -361,7 +380,7 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
 
 /// What the one-request helpers (`mangadexCheckApprovalRequired`, `mangadexLogin`,
 /// `mangadexRefreshToken`) read besides `endpoint`, typed. Each helper checks the ones it needs
-/// with [`crate::protocols::required`].
+/// are given (`ApprovalCheck::new`, [`super::login`], [`super::refresh`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelperOptions {

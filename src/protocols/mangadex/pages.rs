@@ -4,39 +4,18 @@
 //! order.
 
 use super::images::page_label;
-use super::options::{safe_id, ChapterDraft};
+use super::options::safe_id;
 use super::wire::object;
-use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, Upload, MAX_PAGE_ATTEMPTS, PROVIDER};
+use super::{json_object, hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, Upload, MAX_PAGE_ATTEMPTS, PROVIDER};
 use crate::core::{codec, server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
-use serde::Serialize;
-
-/// `POST /upload/{id}/commit`: `termsAccepted` only when the caller set it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Commit<'a> {
-    chapter_draft: &'a ChapterDraft,
-    /// The stored files' ids in reading order.
-    page_order: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    terms_accepted: Option<bool>,
-}
-
-/// What `start()` resolves with when the commit's answer is not a JSON object (the chapter
-/// exists all the same).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CommitFallback<'a> {
-    result: &'a str,
-    session_id: &'a str,
-}
 
 /// The path (and body) of a delete: one file by its id, or several in a batch.
 fn delete_target(sid: &str, ids: Vec<String>) -> (String, Option<Body>) {
     if let [one] = ids.as_slice() {
         return (format!("/upload/{sid}/{one}"), None);
     }
-    (format!("/upload/{sid}/batch"), Some(Body::json(codec::encode(&ids))))
+    (format!("/upload/{sid}/batch"), Some(Body::json(codec::encode(&Json::from(ids)))))
 }
 
 impl MangaDex {
@@ -235,7 +214,8 @@ impl MangaDex {
             self.advance(|from| match from {
                 Phase::Commit { session, .. } => {
                     // The chapter exists: failing now would only make the caller upload it twice.
-                    let answer = answer.unwrap_or_else(|| codec::to_json(&CommitFallback { result: "ok", session_id: &session.id }));
+                    // What `start()` resolves with when the commit's answer is not a JSON object.
+                    let answer = answer.unwrap_or_else(|| json_object(vec![("result", "ok".into()), ("sessionId", session.id.as_str().into())]));
                     Phase::Done { answer, session: session.id }
                 }
                 other => other,
@@ -275,7 +255,13 @@ impl MangaDex {
     }
 
     pub(super) fn commit_request(&self, sid: &str, page_order: &[String]) -> Request {
-        let body = Commit { chapter_draft: &self.params.draft, page_order, terms_accepted: self.params.terms_accepted.then_some(true) };
+        // `{chapterDraft, pageOrder: the stored files' ids in reading order}`, and
+        // `termsAccepted` only when the caller set it.
+        let mut body = vec![("chapterDraft", self.params.draft.to_json()), ("pageOrder", page_order.to_vec().into())];
+        if self.params.terms_accepted {
+            body.push(("termsAccepted", true.into()));
+        }
+        let body = json_object(body);
         self.request(Method::Post, &format!("/upload/{sid}/commit"), Kind::Commit).body(Body::json(codec::encode(&body)))
     }
 

@@ -4,25 +4,17 @@
 
 use super::options::safe_id;
 use super::wire::{object, sha256_hex, Entity};
-use super::{parse_session, Kind, MangaDex, Page, PageState, Params, Phase, RemoteFile, Session, PROVIDER};
+use super::{json_object, parse_session, Kind, MangaDex, Page, PageState, Params, Phase, RemoteFile, Session, PROVIDER};
 use crate::core::retry::RetryAfter;
 use crate::core::{codec, ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Verdict};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// A `GET /chapter` answer. The chapters stay as MangaDex wrote them (the one found is handed
 /// to the caller); each is read as an [`Entity`] to tell whether it is ours.
 #[derive(Deserialize)]
 struct ChapterList {
     data: Vec<Json>,
-}
-
-/// What a commit answers, rebuilt around the chapter found.
-#[derive(Serialize)]
-struct Found<'a> {
-    result: &'a str,
-    response: &'a str,
-    data: &'a Json,
 }
 
 /// After a lost commit answer, the chapter list is read this many times at most: a committed
@@ -193,7 +185,7 @@ impl MangaDex {
             let found = list.iter().find(|c| codec::from_json::<Entity>(c).is_ok_and(|c| is_our_chapter(&self.params, session, &c)));
             if let Some(chapter) = found {
                 // What a commit answers: the chapter entity.
-                let answer = codec::to_json(&Found { result: "ok", response: "entity", data: chapter });
+                let answer = json_object(vec![("result", "ok".into()), ("response", "entity".into()), ("data", chapter.clone())]);
                 self.advance(|from| match from {
                     Phase::FindChapter { session, .. } => Phase::Done { answer, session: session.id },
                     other => other,
