@@ -6,7 +6,9 @@ use super::PROVIDER;
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};
+use crate::core::Outcome;
 use crate::protocols::oneshot::OneShot;
+use crate::protocols::{Next, Protocol, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// Turns a 2xx envelope into its `data`, or an error (`code != 0`).
@@ -168,6 +170,79 @@ pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>,
     let body = LoginBody { email: email.trim(), password, captcha: captcha.filter(|c| !c.is_empty()), ticket: ticket.filter(|t| !t.is_empty()) };
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "login", req, accept_login).with_secret(password))
+}
+
+/// `cloudreveLogin`: the login, then, when the account answers that it needs a second factor
+/// (code 203), `POST /api/v4/session/token/2fa` with `otp`; one protocol through the engine, so
+/// the helper shares the one-request path of the others.
+pub struct Login {
+    step: OneShot,
+    endpoint: String,
+    /// The one-time code; taken when the two-factor step is built.
+    otp: Option<String>,
+    second: bool,
+    /// The password and the one-time code.
+    secrets: Vec<String>,
+    failed: Option<UploadError>,
+}
+
+/// [`login`], followed by [`login_2fa`] with `otp` when the account needs it.
+pub fn login_flow(endpoint: &str, email: &str, password: &str, captcha: Option<&str>, ticket: Option<&str>, otp: Option<String>) -> Result<Login, UploadError> {
+    let step = login(endpoint, email, password, captcha, ticket)?;
+    Ok(Login { step, endpoint: endpoint.to_string(), otp, second: false, secrets: vec![password.to_string()], failed: None })
+}
+
+impl Protocol for Login {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        0
+    }
+    fn confirmed(&self) -> u64 {
+        0
+    }
+    fn next(&mut self) -> Next {
+        if let Some(e) = &self.failed {
+            return Next::Fail(e.clone());
+        }
+        let answer = match self.step.next() {
+            Next::Done(answer) if !self.second => answer,
+            n => return n,
+        };
+        // `{ twoFactorRequired: true, sessionId }` (see [`accept_login`]), else the token.
+        let two_factor = codec::from_json::<TwoFactor>(&answer).unwrap_or_default();
+        if !two_factor.two_factor_required {
+            return Next::Done(answer);
+        }
+        let second = match self.otp.take().filter(|c| !c.is_empty()) {
+            None => Err(UploadError::new(ErrorCode::Auth, PROVIDER, "this account uses two-factor authentication: pass otp")),
+            Some(code) => {
+                let step = login_2fa(&self.endpoint, &code, &two_factor.session_id);
+                self.secrets.push(code);
+                step
+            }
+        };
+        match second {
+            Ok(step) => {
+                self.step = step;
+                self.second = true;
+                self.step.next()
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Next::Fail(e)
+            }
+        }
+    }
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        self.step.handle(req, outcome)
+    }
+    fn secrets(&self) -> Vec<String> {
+        let mut v = self.step.secrets();
+        v.extend(self.secrets.iter().cloned());
+        v
+    }
 }
 
 /// `POST /api/v4/session/token/2fa {otp, session_id}` after a login answered 203.

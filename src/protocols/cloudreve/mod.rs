@@ -47,7 +47,7 @@ mod s3;
 mod transfer;
 mod wire;
 
-pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, refresh_token, TwoFactor};
+pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, login_flow, refresh_token, Login, TwoFactor};
 pub use options::{from_options, target_uri, HelperOptions, UploadParams};
 pub use wire::{
     chunk_count, completion_xml, envelope_verdict, parse_envelope, parse_session, xml_field, Envelope, PolicyKind, Route, S3Flavor, SessionInfo,
