@@ -1,7 +1,7 @@
 //! Login helpers (one request each, through the shared engine): login, two-factor login, token
 //! refresh, and deleting a session left by an earlier page.
 
-use super::wire::{envelope_message, parse_envelope, reply, valid_session_id, DeleteSession, Envelope, Reply};
+use super::wire::{delete_body, envelope_message, object, parse_envelope, reply, text, valid_session_id, Envelope, Reply};
 use super::PROVIDER;
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
@@ -129,30 +129,6 @@ fn flatten_token(provider: &'static str, token: TokenAnswer, user: Option<Json>,
     }))
 }
 
-/// `POST /api/v4/session/token`'s body (`service/user/login.go` `UserLoginService`).
-#[derive(Serialize)]
-struct LoginBody<'a> {
-    email: &'a str,
-    password: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    captcha: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ticket: Option<&'a str>,
-}
-
-/// `POST /api/v4/session/token/2fa`'s body.
-#[derive(Serialize)]
-struct OtpBody<'a> {
-    otp: &'a str,
-    session_id: &'a str,
-}
-
-/// `POST /api/v4/session/token/refresh`'s body.
-#[derive(Serialize)]
-struct RefreshBody<'a> {
-    refresh_token: &'a str,
-}
-
 fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
     let u = join(endpoint, path);
     if is_absolute_http(&u) {
@@ -167,7 +143,9 @@ pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>,
     if email.trim().is_empty() || password.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "email and password are required"));
     }
-    let body = LoginBody { email: email.trim(), password, captcha: captcha.filter(|c| !c.is_empty()), ticket: ticket.filter(|t| !t.is_empty()) };
+    // `service/user/login.go` `UserLoginService`.
+    let optional = |v: Option<&str>| v.filter(|v| !v.is_empty()).and_then(text);
+    let body = object(vec![("email", text(email.trim())), ("password", text(password)), ("captcha", optional(captcha)), ("ticket", optional(ticket))]);
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "login", req, accept_login).with_secret(password))
 }
@@ -250,7 +228,7 @@ pub fn login_2fa(endpoint: &str, otp: &str, session_id: &str) -> Result<OneShot,
     if otp.trim().is_empty() {
         return Err(UploadError::invalid(PROVIDER, "otp is required"));
     }
-    let body = OtpBody { otp: otp.trim(), session_id };
+    let body = object(vec![("otp", text(otp.trim())), ("session_id", text(session_id))]);
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/2fa")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "two-factor login", req, accept_login).with_secret(otp.trim()))
 }
@@ -260,7 +238,7 @@ pub fn refresh_token(endpoint: &str, refresh: &str) -> Result<OneShot, UploadErr
     if refresh.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
-    let body = RefreshBody { refresh_token: refresh };
+    let body = object(vec![("refresh_token", text(refresh))]);
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/refresh")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "token refresh", req, accept_refresh).with_secret(refresh))
 }
@@ -276,7 +254,7 @@ pub fn delete_session(endpoint: &str, access_token: &str, session_id: &str, uri:
     if !uri.starts_with("cloudreve://") {
         return Err(UploadError::invalid(PROVIDER, "uri must start with cloudreve://"));
     }
-    let body = codec::encode(&DeleteSession { id: session_id, uri });
+    let body = delete_body(session_id, uri);
     let req = Request::new(Method::Delete, api_url(endpoint, "/api/v4/file/upload")?).bearer(access_token).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "upload session deletion", req, accept_envelope).with_token(access_token))
 }

@@ -2,47 +2,14 @@
 //! the target [`target_uri`], and [`Cloudreve::new`], which checks them and builds the create
 //! call's body.
 
+use super::wire::{object, text};
 use super::{Cloudreve, Phase, SessionInfo, PROVIDER};
 use crate::core::codec;
 use crate::core::url::{encode_component, is_absolute_http, join};
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde::ser::{Serialize, Serializer};
 use std::fmt;
-
-/// `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
-#[derive(serde::Serialize)]
-struct CreateBody<'a> {
-    uri: &'a str,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy_id: Option<&'a str>,
-    /// Unix milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_modified: Option<u64>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    mime_type: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    entity_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Pairs::is_empty")]
-    metadata: Pairs<'a>,
-}
-
-/// Key–value pairs written as a JSON object, in order.
-struct Pairs<'a>(&'a [(String, String)]);
-
-impl Pairs<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for Pairs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
-    }
-}
 
 /// Options of a Cloudreve upload besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -201,15 +168,19 @@ impl Cloudreve {
         // Milliseconds up to 2^53 (JSON numbers are exact that far; Cloudreve reads an int64).
         let lm = file.last_modified;
         let last_modified = (lm > 0.0 && lm <= 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
-        let body = codec::encode(&CreateBody {
-            uri: &uri,
-            size: file.size,
-            policy_id: p.policy_id.as_deref(),
-            last_modified,
-            mime_type: p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim()),
-            entity_type: p.overwrite.then_some("version"),
-            metadata: Pairs(&p.metadata),
-        });
+        let mime_type = p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim());
+        let metadata: serde_json::Map<String, Json> = p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
+        // `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
+        let body = codec::encode(&object(vec![
+            ("uri", text(&uri)),
+            ("size", Some(file.size.into())),
+            ("policy_id", p.policy_id.as_deref().and_then(text)),
+            // Unix milliseconds.
+            ("last_modified", last_modified.map(Json::from)),
+            ("mime_type", Some(mime_type).filter(|m| !m.is_empty()).and_then(text)),
+            ("entity_type", p.overwrite.then_some("version").and_then(text)),
+            ("metadata", (!metadata.is_empty()).then_some(Json::Object(metadata))),
+        ]));
         Ok(Cloudreve {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token: p.access_token,
