@@ -24,13 +24,23 @@ pub struct UploadParams {
     pub metadata: Vec<(String, String)>,
 }
 
-/// The Cloudreve options of `new Upload(…)` (`CloudreveUploadOptions`); the common ones are
-/// read elsewhere and ignored here. Every field may be missing or null.
+/// The Cloudreve options, typed: those of `new Upload(…)` (`CloudreveUploadOptions`) and those
+/// the one-request helpers (`cloudreveLogin`, `cloudreveRefreshToken`,
+/// `cloudreveDeleteUploadSession`) read besides `endpoint`; one type for both, so one decoder.
+/// The common options are read elsewhere and ignored here. Every field may be missing or null;
+/// each helper checks the ones it needs with [`crate::protocols::required`].
 #[derive(Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct CloudreveOptions {
-    uri: Option<String>,
-    access_token: Option<String>,
+pub struct HelperOptions {
+    pub uri: Option<String>,
+    pub access_token: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub captcha: Option<String>,
+    pub ticket: Option<String>,
+    pub otp: Option<String>,
+    pub refresh_token: Option<String>,
+    pub session_id: Option<String>,
     policy_id: Option<String>,
     purchase_ticket: Option<String>,
     overwrite: Option<bool>,
@@ -73,16 +83,18 @@ const EXPECTED: [(&str, &str); 7] = [
 ];
 
 /// The options, typed; a value of the wrong type is named: all fields are optional, so the
-/// first key whose one-key object does not decode is the culprit.
-fn decode_options(options: &Json) -> Result<CloudreveOptions, UploadError> {
-    let Ok(shape) = codec::from_json::<CloudreveOptions>(options) else {
+/// first key whose one-key object does not decode is the culprit (`not_object`: what is said
+/// when the options are no object).
+fn decode_options(options: &Json, not_object: &'static str) -> Result<HelperOptions, UploadError> {
+    let Ok(shape) = codec::from_json::<HelperOptions>(options) else {
         let mut keys = options.as_object().map(|map| map.keys().map(String::as_str)).into_iter().flatten();
-        let culprit = codec::culprit(options, &mut keys, &|one| codec::from_json::<CloudreveOptions>(one).is_ok())
+        let culprit = codec::culprit(options, &mut keys, &|one| codec::from_json::<HelperOptions>(one).is_ok())
             .and_then(|k| Some((k, options.get(k)?)));
         let message = match culprit {
-            Some((k, v)) if k == "metadata" && v.is_object() => "metadata values must be strings",
-            Some((k, _)) => EXPECTED.iter().find(|(name, _)| *name == k).map_or("the options are malformed", |(_, m)| *m),
-            None => "the options must be an object",
+            Some((k, v)) if k == "metadata" && v.is_object() => "metadata values must be strings".to_string(),
+            // The helpers' options are all strings.
+            Some((k, _)) => EXPECTED.iter().find(|(name, _)| *name == k).map_or_else(|| format!("{k} must be a string"), |(_, m)| m.to_string()),
+            None => not_object.to_string(),
         };
         return Err(UploadError::invalid(PROVIDER, message));
     };
@@ -103,7 +115,7 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
             "chunkSize cannot be set for Cloudreve: the storage policy decides the chunk size",
         ));
     }
-    let o = decode_options(options)?;
+    let o = decode_options(options, "the options must be an object")?;
     let metadata = o.metadata.map(|m| m.0).unwrap_or_default();
     if metadata.len() > 256 {
         return Err(UploadError::invalid(PROVIDER, "metadata has more than 256 entries"));
@@ -207,25 +219,8 @@ impl Cloudreve {
     }
 }
 
-/// What the one-request helpers (`cloudreveLogin`, `cloudreveRefreshToken`,
-/// `cloudreveDeleteUploadSession`) read besides `endpoint`, typed. Each helper checks the ones
-/// it needs with [`crate::protocols::required`].
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HelperOptions {
-    pub email: Option<String>,
-    pub password: Option<String>,
-    pub captcha: Option<String>,
-    pub ticket: Option<String>,
-    pub otp: Option<String>,
-    pub refresh_token: Option<String>,
-    pub access_token: Option<String>,
-    pub session_id: Option<String>,
-    pub uri: Option<String>,
-}
-
 impl HelperOptions {
     pub fn read(options: &Json) -> Result<Self, UploadError> {
-        crate::protocols::string_options(PROVIDER, options)
+        decode_options(options, "options must be an object")
     }
 }
