@@ -66,8 +66,8 @@ struct TokenResult {
 
 /// A login that needs its second factor: what [`accept_login`] resolves with for code 203, read
 /// back by the JS helper to send the one-time code.
-#[derive(Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TwoFactor {
     pub two_factor_required: bool,
     pub session_id: String,
@@ -159,6 +159,8 @@ pub struct Login {
     /// The one-time code; taken when the two-factor step is built.
     otp: Option<String>,
     second: bool,
+    /// The two-factor session id of a first answer with code 203 (see [`accept_login`]).
+    two_factor: Option<String>,
     /// The password and the one-time code.
     secrets: Vec<String>,
     failed: Option<UploadError>,
@@ -167,7 +169,7 @@ pub struct Login {
 /// [`login`], followed by [`login_2fa`] with `otp` when the account needs it.
 pub fn login_flow(endpoint: &str, email: &str, password: &str, captcha: Option<&str>, ticket: Option<&str>, otp: Option<String>) -> Result<Login, UploadError> {
     let step = login(endpoint, email, password, captcha, ticket)?;
-    Ok(Login { step, endpoint: endpoint.to_string(), otp, second: false, secrets: vec![password.to_string()], failed: None })
+    Ok(Login { step, endpoint: endpoint.to_string(), otp, second: false, two_factor: None, secrets: vec![password.to_string()], failed: None })
 }
 
 impl Protocol for Login {
@@ -184,19 +186,15 @@ impl Protocol for Login {
         if let Some(e) = &self.failed {
             return Next::Fail(e.clone());
         }
-        let answer = match self.step.next() {
-            Next::Done(answer) if !self.second => answer,
+        let session = match self.step.next() {
+            // The login was accepted as `{ twoFactorRequired: true, sessionId }`.
+            Next::Done(_) if !self.second && self.two_factor.is_some() => self.two_factor.take().unwrap_or_default(),
             n => return n,
         };
-        // `{ twoFactorRequired: true, sessionId }` (see [`accept_login`]), else the token.
-        let two_factor = codec::from_json::<TwoFactor>(&answer).unwrap_or_default();
-        if !two_factor.two_factor_required {
-            return Next::Done(answer);
-        }
         let second = match self.otp.take().filter(|c| !c.is_empty()) {
             None => Err(UploadError::new(ErrorCode::Auth, PROVIDER, "this account uses two-factor authentication: pass otp")),
             Some(code) => {
-                let step = login_2fa(&self.endpoint, &code, &two_factor.session_id);
+                let step = login_2fa(&self.endpoint, &code, &session);
                 self.secrets.push(code);
                 step
             }
@@ -214,6 +212,13 @@ impl Protocol for Login {
         }
     }
     fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        if let (false, Outcome::Response(resp)) = (self.second, &outcome) {
+            // Code 203: the account needs its second factor (what `accept_login` answers with).
+            self.two_factor = match parse_envelope(&resp.body) {
+                Some(Envelope { code: 203, data: Json::String(sid), .. }) => Some(sid),
+                _ => None,
+            };
+        }
         self.step.handle(req, outcome)
     }
     fn secrets(&self) -> Vec<String> {
