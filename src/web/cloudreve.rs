@@ -2,14 +2,12 @@
 //! token refresh, and cancelling a session left by an earlier page. Each returns a Promise and
 //! rejects with `UploadError`; all run through the shared engine.
 
-use super::error::to_js;
 use super::options::Options;
-use super::{json_to_js, one_shot, retry_policy, run_protocol};
-use crate::core::{codec, ErrorCode, UploadError};
+use super::{one_shot, Parts};
+use crate::core::UploadError;
 use crate::protocols::cloudreve::{self as cr, PROVIDER};
 use crate::protocols::{required, Protocol};
 use wasm_bindgen::prelude::*;
-use super::future_to_promise;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_CLOUDREVE: &'static str = r#"
@@ -96,8 +94,40 @@ export interface CloudreveDeleteSessionOptions {
 }
 "#;
 
-fn opts(raw: &JsValue) -> Result<Options, UploadError> {
-    Options::parse(raw, PROVIDER)
+/// The three helpers, for [`helper`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Helper {
+    Login,
+    Refresh,
+    DeleteSession,
+}
+
+/// The protocol a helper runs, from its options: one function for the three.
+fn helper(o: &Options, which: Helper) -> Result<Parts, UploadError> {
+    let endpoint = o.endpoint()?;
+    let h = cr::HelperOptions::read(&o.data)?;
+    let need = |v: Option<String>, key: &str| required(PROVIDER, v, key);
+    let p: Box<dyn Protocol> = match which {
+        Helper::Login => {
+            let password = need(h.password, "password")?;
+            let email = need(h.email, "email")?;
+            Box::new(cr::login_flow(&endpoint, &email, &password, h.captcha.as_deref(), h.ticket.as_deref(), h.otp)?)
+        }
+        Helper::Refresh => Box::new(cr::refresh_token(&endpoint, &need(h.refresh_token, "refreshToken")?)?),
+        Helper::DeleteSession => Box::new(cr::delete_session(
+            &endpoint,
+            &need(h.access_token, "accessToken")?,
+            &need(h.session_id, "sessionId")?,
+            &need(h.uri, "uri")?,
+        )?),
+    };
+    Ok((p, vec![]))
+}
+
+/// Runs a helper through the shared one-request path (deleting a session may refresh its token).
+#[inline(never)]
+fn run(options: &JsValue, which: Helper) -> js_sys::Promise {
+    one_shot(options, PROVIDER, which == Helper::DeleteSession, &|o| helper(o, which))
 }
 
 /// Logs in with email and password (`POST /api/v4/session/token`, then `…/2fa` with `otp` when
@@ -105,57 +135,18 @@ fn opts(raw: &JsValue) -> Result<Options, UploadError> {
 /// accessExpires, refreshExpires, user }`.
 #[wasm_bindgen(js_name = cloudreveLogin, unchecked_return_type = "Promise<CloudreveToken>")]
 pub fn cloudreve_login(#[wasm_bindgen(unchecked_param_type = "CloudreveLoginOptions")] options: JsValue) -> js_sys::Promise {
-    let prepared = (|| -> Result<_, UploadError> {
-        let o = opts(&options)?;
-        let endpoint = o.endpoint()?;
-        let h = cr::HelperOptions::read(&o.data)?;
-        let password = required(PROVIDER, h.password, "password")?;
-        let first = cr::login(&endpoint, &required(PROVIDER, h.email, "email")?, &password, h.captcha.as_deref(), h.ticket.as_deref())?;
-        Ok((endpoint, password, h.otp, first, retry_policy(&o)?))
-    })();
-    let (endpoint, password, otp, first, retry) = match prepared {
-        Ok(p) => p,
-        Err(e) => return js_sys::Promise::reject(&to_js(e)),
-    };
-    future_to_promise(async move {
-        let answer = run_protocol(Box::new(first) as Box<dyn Protocol>, vec![], retry.clone(), None).await.map_err(|e| to_js(e.redact(&password)))?;
-        let two_factor = codec::from_json::<cr::TwoFactor>(&answer).unwrap_or_default();
-        if !two_factor.two_factor_required {
-            return Ok(json_to_js(&answer));
-        }
-        let session = two_factor.session_id;
-        let Some(code) = otp.filter(|c| !c.is_empty()) else {
-            return Err(to_js(UploadError::new(ErrorCode::Auth, PROVIDER, "this account uses two-factor authentication: pass otp")));
-        };
-        let second = cr::login_2fa(&endpoint, &code, &session).map_err(to_js)?;
-        let token = run_protocol(Box::new(second), vec![], retry, None).await.map_err(|e| to_js(e.redact(&code)))?;
-        Ok(json_to_js(&token))
-    })
+    run(&options, Helper::Login)
 }
 
 /// Exchanges a refresh token for a new token pair (`POST /api/v4/session/token/refresh`).
 #[wasm_bindgen(js_name = cloudreveRefreshToken, unchecked_return_type = "Promise<CloudreveToken>")]
 pub fn cloudreve_refresh_token(#[wasm_bindgen(unchecked_param_type = "CloudreveRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, false, &|o| {
-        let endpoint = o.endpoint()?;
-        let p = cr::refresh_token(&endpoint, &required(PROVIDER, cr::HelperOptions::read(&o.data)?.refresh_token, "refreshToken")?)?;
-        Ok((Box::new(p) as Box<dyn Protocol>, vec![]))
-    })
+    run(&options, Helper::Refresh)
 }
 
 /// Cancels an upload session (`DELETE /api/v4/file/upload {id, uri}`), e.g. one an earlier page
 /// left behind. `upload.abort()` already does this for its own session.
 #[wasm_bindgen(js_name = cloudreveDeleteUploadSession, unchecked_return_type = "Promise<void>")]
 pub fn cloudreve_delete_upload_session(#[wasm_bindgen(unchecked_param_type = "CloudreveDeleteSessionOptions")] options: JsValue) -> js_sys::Promise {
-    one_shot(&options, PROVIDER, true, &|o| {
-        let endpoint = o.endpoint()?;
-        let h = cr::HelperOptions::read(&o.data)?;
-        let p = cr::delete_session(
-            &endpoint,
-            &required(PROVIDER, h.access_token, "accessToken")?,
-            &required(PROVIDER, h.session_id, "sessionId")?,
-            &required(PROVIDER, h.uri, "uri")?,
-        )?;
-        Ok((Box::new(p) as Box<dyn Protocol>, vec![]))
-    })
+    run(&options, Helper::DeleteSession)
 }

@@ -1,12 +1,14 @@
 //! Login helpers (one request each, through the shared engine): login, two-factor login, token
 //! refresh, and deleting a session left by an earlier page.
 
-use super::wire::{envelope_message, parse_envelope, reply, valid_session_id, DeleteSession, Envelope, Reply};
+use super::wire::{delete_body, envelope_message, object, parse_envelope, reply, text, valid_session_id, Envelope, Reply};
 use super::PROVIDER;
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};
+use crate::core::Outcome;
 use crate::protocols::oneshot::OneShot;
+use crate::protocols::{Next, Protocol, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// Turns a 2xx envelope into its `data`, or an error (`code != 0`).
@@ -64,8 +66,8 @@ struct TokenResult {
 
 /// A login that needs its second factor: what [`accept_login`] resolves with for code 203, read
 /// back by the JS helper to send the one-time code.
-#[derive(Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TwoFactor {
     pub two_factor_required: bool,
     pub session_id: String,
@@ -127,30 +129,6 @@ fn flatten_token(provider: &'static str, token: TokenAnswer, user: Option<Json>,
     }))
 }
 
-/// `POST /api/v4/session/token`'s body (`service/user/login.go` `UserLoginService`).
-#[derive(Serialize)]
-struct LoginBody<'a> {
-    email: &'a str,
-    password: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    captcha: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ticket: Option<&'a str>,
-}
-
-/// `POST /api/v4/session/token/2fa`'s body.
-#[derive(Serialize)]
-struct OtpBody<'a> {
-    otp: &'a str,
-    session_id: &'a str,
-}
-
-/// `POST /api/v4/session/token/refresh`'s body.
-#[derive(Serialize)]
-struct RefreshBody<'a> {
-    refresh_token: &'a str,
-}
-
 fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
     let u = join(endpoint, path);
     if is_absolute_http(&u) {
@@ -165,9 +143,89 @@ pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>,
     if email.trim().is_empty() || password.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "email and password are required"));
     }
-    let body = LoginBody { email: email.trim(), password, captcha: captcha.filter(|c| !c.is_empty()), ticket: ticket.filter(|t| !t.is_empty()) };
+    // `service/user/login.go` `UserLoginService`.
+    let optional = |v: Option<&str>| v.filter(|v| !v.is_empty()).and_then(text);
+    let body = object(vec![("email", text(email.trim())), ("password", text(password)), ("captcha", optional(captcha)), ("ticket", optional(ticket))]);
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "login", req, accept_login).with_secret(password))
+}
+
+/// `cloudreveLogin`: the login, then, when the account answers that it needs a second factor
+/// (code 203), `POST /api/v4/session/token/2fa` with `otp`; one protocol through the engine, so
+/// the helper shares the one-request path of the others.
+pub struct Login {
+    step: OneShot,
+    endpoint: String,
+    /// The one-time code; taken when the two-factor step is built.
+    otp: Option<String>,
+    second: bool,
+    /// The two-factor session id of a first answer with code 203 (see [`accept_login`]).
+    two_factor: Option<String>,
+    /// The password and the one-time code.
+    secrets: Vec<String>,
+    failed: Option<UploadError>,
+}
+
+/// [`login`], followed by [`login_2fa`] with `otp` when the account needs it.
+pub fn login_flow(endpoint: &str, email: &str, password: &str, captcha: Option<&str>, ticket: Option<&str>, otp: Option<String>) -> Result<Login, UploadError> {
+    let step = login(endpoint, email, password, captcha, ticket)?;
+    Ok(Login { step, endpoint: endpoint.to_string(), otp, second: false, two_factor: None, secrets: vec![password.to_string()], failed: None })
+}
+
+impl Protocol for Login {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        0
+    }
+    fn confirmed(&self) -> u64 {
+        0
+    }
+    fn next(&mut self) -> Next {
+        if let Some(e) = &self.failed {
+            return Next::Fail(e.clone());
+        }
+        let session = match self.step.next() {
+            // The login was accepted as `{ twoFactorRequired: true, sessionId }`.
+            Next::Done(_) if !self.second && self.two_factor.is_some() => self.two_factor.take().unwrap_or_default(),
+            n => return n,
+        };
+        let second = match self.otp.take().filter(|c| !c.is_empty()) {
+            None => Err(UploadError::new(ErrorCode::Auth, PROVIDER, "this account uses two-factor authentication: pass otp")),
+            Some(code) => {
+                let step = login_2fa(&self.endpoint, &code, &session);
+                self.secrets.push(code);
+                step
+            }
+        };
+        match second {
+            Ok(step) => {
+                self.step = step;
+                self.second = true;
+                self.step.next()
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Next::Fail(e)
+            }
+        }
+    }
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        if let (false, Outcome::Response(resp)) = (self.second, &outcome) {
+            // Code 203: the account needs its second factor (what `accept_login` answers with).
+            self.two_factor = match parse_envelope(&resp.body) {
+                Some(Envelope { code: 203, data: Json::String(sid), .. }) => Some(sid),
+                _ => None,
+            };
+        }
+        self.step.handle(req, outcome)
+    }
+    fn secrets(&self) -> Vec<String> {
+        let mut v = self.step.secrets();
+        v.extend(self.secrets.iter().cloned());
+        v
+    }
 }
 
 /// `POST /api/v4/session/token/2fa {otp, session_id}` after a login answered 203.
@@ -175,7 +233,7 @@ pub fn login_2fa(endpoint: &str, otp: &str, session_id: &str) -> Result<OneShot,
     if otp.trim().is_empty() {
         return Err(UploadError::invalid(PROVIDER, "otp is required"));
     }
-    let body = OtpBody { otp: otp.trim(), session_id };
+    let body = object(vec![("otp", text(otp.trim())), ("session_id", text(session_id))]);
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/2fa")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "two-factor login", req, accept_login).with_secret(otp.trim()))
 }
@@ -185,7 +243,7 @@ pub fn refresh_token(endpoint: &str, refresh: &str) -> Result<OneShot, UploadErr
     if refresh.is_empty() {
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
-    let body = RefreshBody { refresh_token: refresh };
+    let body = object(vec![("refresh_token", text(refresh))]);
     let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/refresh")?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, "token refresh", req, accept_refresh).with_secret(refresh))
 }
@@ -201,7 +259,7 @@ pub fn delete_session(endpoint: &str, access_token: &str, session_id: &str, uri:
     if !uri.starts_with("cloudreve://") {
         return Err(UploadError::invalid(PROVIDER, "uri must start with cloudreve://"));
     }
-    let body = codec::encode(&DeleteSession { id: session_id, uri });
+    let body = delete_body(session_id, uri);
     let req = Request::new(Method::Delete, api_url(endpoint, "/api/v4/file/upload")?).bearer(access_token).body(Body::json(body));
     Ok(OneShot::new(PROVIDER, "upload session deletion", req, accept_envelope).with_token(access_token))
 }

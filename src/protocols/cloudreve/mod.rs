@@ -47,7 +47,7 @@ mod s3;
 mod transfer;
 mod wire;
 
-pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, refresh_token, TwoFactor};
+pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, login_flow, refresh_token, Login, TwoFactor};
 pub use options::{from_options, target_uri, HelperOptions, UploadParams};
 pub use wire::{
     chunk_count, completion_xml, envelope_verdict, parse_envelope, parse_session, xml_field, Envelope, PolicyKind, Route, S3Flavor, SessionInfo,
@@ -57,7 +57,7 @@ use crate::core::codec;
 use crate::core::{Body, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{Next, Protocol, Verdict};
 use serde::{Deserialize, Serialize};
-use wire::{proto_err, valid_session_id, DeleteSession};
+use wire::{delete_body, proto_err, valid_session_id};
 
 pub const PROVIDER: &str = "cloudreve";
 /// Parts in flight at once on S3-like policies when the policy does not say.
@@ -469,16 +469,16 @@ impl Protocol for Cloudreve {
     /// Continues a local session at `nextChunk` (Cloudreve rewrites a chunk sent twice at the
     /// same offset). A session that has expired meanwhile (40011) is replaced by a new one.
     fn restore(&mut self, state: &Json) -> Result<(), UploadError> {
-        let bad = |m: &str| UploadError::invalid(PROVIDER, format!("cannot resume: {m}"));
+        let bad = |m: &'static str| UploadError::invalid(PROVIDER, m);
         if !matches!(self.phase, Phase::Create { .. }) || self.session.is_some() || self.in_flight > 0 {
-            return Err(bad("the upload has already begun"));
+            return Err(bad("cannot resume: the upload has already begun"));
         }
-        let state = codec::from_json::<SessionRecord>(state).map_err(|_| bad("the record has fields of unexpected types"))?;
-        let sid = state.session_id.filter(|s| valid_session_id(s)).ok_or_else(|| bad("no usable sessionId"))?;
-        let uri = state.uri.filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("no usable uri"))?;
-        let chunk = state.chunk_size.filter(|c| *c > 0).ok_or_else(|| bad("no usable chunkSize"))?;
+        let state = codec::from_json::<SessionRecord>(state).map_err(|_| bad("cannot resume: the record has fields of unexpected types"))?;
+        let sid = state.session_id.filter(|s| valid_session_id(s)).ok_or_else(|| bad("cannot resume: no usable sessionId"))?;
+        let uri = state.uri.filter(|u| u.starts_with("cloudreve://") && u.len() <= 4096).ok_or_else(|| bad("cannot resume: no usable uri"))?;
+        let chunk = state.chunk_size.filter(|c| *c > 0).ok_or_else(|| bad("cannot resume: no usable chunkSize"))?;
         let count = chunk_count(self.total, chunk);
-        let next = state.next_chunk.filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("nextChunk does not fit the file"))?;
+        let next = state.next_chunk.filter(|n| *n >= 1 && *n < count).ok_or_else(|| bad("cannot resume: nextChunk does not fit the file"))?;
         self.session = Some(SessionInfo {
             policy_type: state.policy_type.unwrap_or_else(|| "local".into()),
             chunk_size: chunk,
@@ -505,7 +505,7 @@ impl Cloudreve {
             (Kind::Verify, _) => self.verify_request(),
             (Kind::Probe, _) => self.verify_request().tag(Kind::Probe.tag()),
             (Kind::Discard, Phase::Discard(sid)) => {
-                let body = codec::encode(&DeleteSession { id: sid, uri: self.target() });
+                let body = delete_body(sid, self.target());
                 self.api(Method::Delete, "/api/v4/file/upload").tag(Kind::Discard.tag()).body(Body::json(body))
             }
             _ => return Err(proto_err("no request for this upload state")),
@@ -529,7 +529,7 @@ impl Cloudreve {
         }
         let Some(s) = &self.session else { return Vec::new() };
         self.cleaned = true;
-        let body = codec::encode(&DeleteSession { id: &s.session_id, uri: &s.uri });
+        let body = delete_body(&s.session_id, &s.uri);
         vec![self.api(Method::Delete, "/api/v4/file/upload").body(Body::json(body))]
     }
 }

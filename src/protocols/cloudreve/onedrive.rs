@@ -123,7 +123,9 @@ impl Cloudreve {
                 let mut e = UploadError::new(ErrorCode::SessionExpired, PROVIDER, format!("{what}: the OneDrive upload session is gone"))
                     .with_status(404);
                 if let Some(m) = graph_message() {
-                    e.message.push_str(&format!(" ({m})"));
+                    e.message.push_str(" (");
+                    e.message.push_str(&m);
+                    e.message.push(')');
                 }
                 // Gone with Cloudreve's session (expired or cancelled)? The file check tells.
                 self.probe_chunk_gone(Some(e));
@@ -150,7 +152,8 @@ impl Cloudreve {
                 }
                 let mut e = status_error(PROVIDER, what, &resp);
                 if let Some(m) = graph_message() {
-                    e.message.push_str(&format!(": {m}"));
+                    e.message.push_str(": ");
+                    e.message.push_str(&m);
                 }
                 let retry_after = resp.header("retry-after").and_then(parse_retry_after);
                 if s == 429 {
@@ -162,7 +165,8 @@ impl Cloudreve {
             _ => {
                 let mut e = status_error(PROVIDER, what, &resp);
                 if let Some(m) = graph_message() {
-                    e.message.push_str(&format!(": {m}"));
+                    e.message.push_str(": ");
+                    e.message.push_str(&m);
                 }
                 self.fail(e)
             }

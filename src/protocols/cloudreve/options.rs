@@ -2,47 +2,14 @@
 //! the target [`target_uri`], and [`Cloudreve::new`], which checks them and builds the create
 //! call's body.
 
+use super::wire::{object, text};
 use super::{Cloudreve, Phase, SessionInfo, PROVIDER};
 use crate::core::codec;
 use crate::core::url::{encode_component, is_absolute_http, join};
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde::ser::{Serialize, Serializer};
 use std::fmt;
-
-/// `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
-#[derive(serde::Serialize)]
-struct CreateBody<'a> {
-    uri: &'a str,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy_id: Option<&'a str>,
-    /// Unix milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_modified: Option<u64>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    mime_type: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    entity_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Pairs::is_empty")]
-    metadata: Pairs<'a>,
-}
-
-/// Key–value pairs written as a JSON object, in order.
-struct Pairs<'a>(&'a [(String, String)]);
-
-impl Pairs<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for Pairs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
-    }
-}
 
 /// Options of a Cloudreve upload besides the file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -57,13 +24,23 @@ pub struct UploadParams {
     pub metadata: Vec<(String, String)>,
 }
 
-/// The Cloudreve options of `new Upload(…)` (`CloudreveUploadOptions`); the common ones are
-/// read elsewhere and ignored here. Every field may be missing or null.
+/// The Cloudreve options, typed: those of `new Upload(…)` (`CloudreveUploadOptions`) and those
+/// the one-request helpers (`cloudreveLogin`, `cloudreveRefreshToken`,
+/// `cloudreveDeleteUploadSession`) read besides `endpoint`; one type for both, so one decoder.
+/// The common options are read elsewhere and ignored here. Every field may be missing or null;
+/// each helper checks the ones it needs with [`crate::protocols::required`].
 #[derive(Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct CloudreveOptions {
-    uri: Option<String>,
-    access_token: Option<String>,
+pub struct HelperOptions {
+    pub uri: Option<String>,
+    pub access_token: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub captcha: Option<String>,
+    pub ticket: Option<String>,
+    pub otp: Option<String>,
+    pub refresh_token: Option<String>,
+    pub session_id: Option<String>,
     policy_id: Option<String>,
     purchase_ticket: Option<String>,
     overwrite: Option<bool>,
@@ -106,16 +83,18 @@ const EXPECTED: [(&str, &str); 7] = [
 ];
 
 /// The options, typed; a value of the wrong type is named: all fields are optional, so the
-/// first key whose one-key object does not decode is the culprit.
-fn decode_options(options: &Json) -> Result<CloudreveOptions, UploadError> {
-    let Ok(shape) = codec::from_json::<CloudreveOptions>(options) else {
+/// first key whose one-key object does not decode is the culprit (`not_object`: what is said
+/// when the options are no object).
+fn decode_options(options: &Json, not_object: &'static str) -> Result<HelperOptions, UploadError> {
+    let Ok(shape) = codec::from_json::<HelperOptions>(options) else {
         let mut keys = options.as_object().map(|map| map.keys().map(String::as_str)).into_iter().flatten();
-        let culprit = codec::culprit(options, &mut keys, &|one| codec::from_json::<CloudreveOptions>(one).is_ok())
+        let culprit = codec::culprit(options, &mut keys, &|one| codec::from_json::<HelperOptions>(one).is_ok())
             .and_then(|k| Some((k, options.get(k)?)));
         let message = match culprit {
-            Some((k, v)) if k == "metadata" && v.is_object() => "metadata values must be strings",
-            Some((k, _)) => EXPECTED.iter().find(|(name, _)| *name == k).map_or("the options are malformed", |(_, m)| *m),
-            None => "the options must be an object",
+            Some((k, v)) if k == "metadata" && v.is_object() => "metadata values must be strings".to_string(),
+            // The helpers' options are all strings.
+            Some((k, _)) => EXPECTED.iter().find(|(name, _)| *name == k).map_or_else(|| format!("{k} must be a string"), |(_, m)| m.to_string()),
+            None => not_object.to_string(),
         };
         return Err(UploadError::invalid(PROVIDER, message));
     };
@@ -136,7 +115,7 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
             "chunkSize cannot be set for Cloudreve: the storage policy decides the chunk size",
         ));
     }
-    let o = decode_options(options)?;
+    let o = decode_options(options, "the options must be an object")?;
     let metadata = o.metadata.map(|m| m.0).unwrap_or_default();
     if metadata.len() > 256 {
         return Err(UploadError::invalid(PROVIDER, "metadata has more than 256 entries"));
@@ -201,15 +180,19 @@ impl Cloudreve {
         // Milliseconds up to 2^53 (JSON numbers are exact that far; Cloudreve reads an int64).
         let lm = file.last_modified;
         let last_modified = (lm > 0.0 && lm <= 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
-        let body = codec::encode(&CreateBody {
-            uri: &uri,
-            size: file.size,
-            policy_id: p.policy_id.as_deref(),
-            last_modified,
-            mime_type: p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim()),
-            entity_type: p.overwrite.then_some("version"),
-            metadata: Pairs(&p.metadata),
-        });
+        let mime_type = p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim());
+        let metadata: serde_json::Map<String, Json> = p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
+        // `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
+        let body = codec::encode(&object(vec![
+            ("uri", text(&uri)),
+            ("size", Some(file.size.into())),
+            ("policy_id", p.policy_id.as_deref().and_then(text)),
+            // Unix milliseconds.
+            ("last_modified", last_modified.map(Json::from)),
+            ("mime_type", Some(mime_type).filter(|m| !m.is_empty()).and_then(text)),
+            ("entity_type", p.overwrite.then_some("version").and_then(text)),
+            ("metadata", (!metadata.is_empty()).then_some(Json::Object(metadata))),
+        ]));
         Ok(Cloudreve {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token: p.access_token,
@@ -236,25 +219,8 @@ impl Cloudreve {
     }
 }
 
-/// What the one-request helpers (`cloudreveLogin`, `cloudreveRefreshToken`,
-/// `cloudreveDeleteUploadSession`) read besides `endpoint`, typed. Each helper checks the ones
-/// it needs with [`crate::protocols::required`].
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HelperOptions {
-    pub email: Option<String>,
-    pub password: Option<String>,
-    pub captcha: Option<String>,
-    pub ticket: Option<String>,
-    pub otp: Option<String>,
-    pub refresh_token: Option<String>,
-    pub access_token: Option<String>,
-    pub session_id: Option<String>,
-    pub uri: Option<String>,
-}
-
 impl HelperOptions {
     pub fn read(options: &Json) -> Result<Self, UploadError> {
-        crate::protocols::string_options(PROVIDER, options)
+        decode_options(options, "options must be an object")
     }
 }

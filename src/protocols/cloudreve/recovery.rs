@@ -2,8 +2,8 @@
 //! credential that expired with it, a lost creation answer holding the file's lock), deleting
 //! this upload's own stale session and starting over, bounded by [`MAX_NEW_SESSIONS`].
 
-use super::transfer::{with_file, FileData, MALFORMED_FILE};
-use super::wire::{proto_err, valid_session_id, verdict_error, Refusal, Route};
+use super::transfer::{malformed_file, with_file, FileData};
+use super::wire::{valid_session_id, verdict_error, Refusal, Route};
 use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER};
 use crate::core::codec;
 use crate::core::{ErrorCode, Json, Outcome, UploadError};
@@ -22,7 +22,7 @@ impl Cloudreve {
         match self.envelope_reply::<Json>(what, &resp, Route::Api) {
             Ok(data) => {
                 let Ok(file) = codec::from_json::<FileData>(&data) else {
-                    return self.fail(proto_err(format!("{what}: {MALFORMED_FILE}")).with_status(resp.status));
+                    return self.fail(malformed_file(what, resp.status));
                 };
                 // The token works, so a 40011 was not about the token: the session is gone.
                 let recorded = file.session().filter(|s| valid_session_id(s)).map(str::to_string);
@@ -95,7 +95,9 @@ impl Cloudreve {
                     ProbeFor::ChunkGone | ProbeFor::Finish => {
                         self.final_maybe_done = false;
                         let mut ie = self.gone_for_good(resp.status);
-                        ie.message.push_str(&format!(" ({})", e.message));
+                        ie.message.push_str(" (");
+                        ie.message.push_str(&e.message);
+                        ie.message.push(')');
                         self.fail(ie)
                     }
                     // The lock went away meanwhile (its session was cancelled): create again.
@@ -128,7 +130,8 @@ impl Cloudreve {
         }
     }
 
-    fn ended_incomplete(&self, status: u16) -> UploadError {
+    /// The session ended with the file incomplete (with what ended it, when known).
+    pub(super) fn ended_incomplete(&self, status: u16) -> UploadError {
         let mut e = UploadError::new(
             ErrorCode::SessionExpired,
             PROVIDER,
@@ -136,7 +139,8 @@ impl Cloudreve {
         )
         .with_status(status);
         if let Some(g) = self.gone_error() {
-            e.message.push_str(&format!(": {}", g.message));
+            e.message.push_str(": ");
+            e.message.push_str(&g.message);
         }
         e
     }

@@ -3,7 +3,7 @@
 
 use super::wire::{completion_xml, envelope_verdict, http_verdict, parse_envelope, proto_err, xml_field, Route};
 use super::{Cloudreve, Kind, Part, Phase, Probe, S3Flavor, SessionInfo, Transfer, PROVIDER};
-use crate::core::{status_error, text, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Slice, UploadError};
+use crate::core::{status_error, text, truncate, Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
 impl Cloudreve {
@@ -50,23 +50,13 @@ impl Cloudreve {
         self.set_part(i, Part::Pending);
         match resp.status {
             404 => {
-                let mut e = status_error(PROVIDER, &what, &resp);
-                e.code = ErrorCode::SessionExpired;
-                if let Some(m) = xml_field(&resp.body, "Message") {
-                    e.message.push_str(&format!(": {m}"));
-                }
-                e.message.push_str(" (the multipart upload is gone)");
+                let e = storage_error(status_error(PROVIDER, &what, &resp), ErrorCode::SessionExpired, &resp.body, false, " (the multipart upload is gone)");
                 self.fail(e)
             }
             403 => {
-                let mut e = status_error(PROVIDER, &what, &resp);
-                e.code = ErrorCode::Auth;
-                let m = xml_field(&resp.body, "Message");
-                if let Some(m) = &m {
-                    e.message.push_str(&format!(": {m}"));
-                }
-                e.message.push_str(" (the bucket refused the presigned part URL: expired, or a signature mismatch)");
-                if m.is_some_and(|m| text::contains(&m.to_ascii_lowercase(), "expired")) {
+                let note = " (the bucket refused the presigned part URL: expired, or a signature mismatch)";
+                let mut e = storage_error(status_error(PROVIDER, &what, &resp), ErrorCode::Auth, &resp.body, false, note);
+                if says_expired(&resp) {
                     // "Request has expired": the URLs are signed for the session's lifetime, so
                     // the session has expired. The file check tells whether it can be replaced;
                     // if not, the upload failed because its session expired, not for a refused
@@ -163,41 +153,27 @@ impl Cloudreve {
                 }
             }
             404 => {
-                let mut e = status_error(PROVIDER, what, &resp);
-                e.code = ErrorCode::SessionExpired;
-                if let Some(m) = xml_field(&resp.body, "Message") {
-                    e.message.push_str(&format!(": {m}"));
-                }
+                let e = storage_error(status_error(PROVIDER, what, &resp), ErrorCode::SessionExpired, &resp.body, false, "");
                 self.fail(e)
             }
             s if (200..300).contains(&s) => {
                 // OSS answers 203 when its callback to Cloudreve failed.
                 let mut e = status_error(PROVIDER, what, &resp);
                 e.message = format!("{what}: the storage could not call Cloudreve back (HTTP {s})");
-                if let Some(m) = xml_field(&resp.body, "Message") {
-                    e.message.push_str(&format!(": {m}"));
-                }
-                self.fail(e)
+                let code = e.code;
+                self.fail(storage_error(e, code, &resp.body, false, ""))
             }
-            403 if xml_field(&resp.body, "Message").is_some_and(|m| text::contains(&m.to_ascii_lowercase(), "expired")) => {
+            403 if says_expired(&resp) => {
                 // "Request has expired": `completeURL` is presigned for the session's lifetime
                 // (like the part URLs), so the session expired before the upload was finished.
                 // The file check tells whether it is this upload's to replace.
-                let mut e = status_error(PROVIDER, what, &resp);
-                e.code = ErrorCode::SessionExpired;
-                if let Some(m) = xml_field(&resp.body, "Message") {
-                    e.message.push_str(&format!(": {m}"));
-                }
-                e.message.push_str(" (the presigned completion URL expired with the upload session)");
+                let note = " (the presigned completion URL expired with the upload session)";
+                let e = storage_error(status_error(PROVIDER, what, &resp), ErrorCode::SessionExpired, &resp.body, false, note);
                 self.phase = Phase::Probe { check: Probe::Finish, gone: Some(e) };
                 Verdict::Continue
             }
             400 => {
-                let mut e = status_error(PROVIDER, what, &resp);
-                e.code = ErrorCode::Protocol;
-                if let Some(m) = xml_field(&resp.body, "Message").or_else(|| xml_field(&resp.body, "Code")) {
-                    e.message.push_str(&format!(": {m}"));
-                }
+                let e = storage_error(status_error(PROVIDER, what, &resp), ErrorCode::Protocol, &resp.body, true, "");
                 self.fail(e)
             }
             s => {
@@ -209,4 +185,22 @@ impl Cloudreve {
             }
         }
     }
+}
+
+/// The storage's refusal of `what`: its status error as `code`, with the S3-style XML `Message`
+/// (or, with `or_code`, its `Code`) appended, then `note`.
+fn storage_error(mut e: UploadError, code: ErrorCode, body: &str, or_code: bool, note: &str) -> UploadError {
+    e.code = code;
+    let m = xml_field(body, "Message").or_else(|| xml_field(body, "Code").filter(|_| or_code));
+    if let Some(m) = m {
+        e.message.push_str(": ");
+        e.message.push_str(&m);
+    }
+    e.message.push_str(note);
+    e
+}
+
+/// A 403 whose XML `Message` says "Request has expired": the presigned URL expired with the session.
+fn says_expired(resp: &Response) -> bool {
+    xml_field(&resp.body, "Message").is_some_and(|m| text::contains(&m.to_ascii_lowercase(), "expired"))
 }

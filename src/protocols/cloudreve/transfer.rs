@@ -47,7 +47,9 @@ impl FileData {
 }
 
 /// What is said of a file check whose answer has fields of unexpected types.
-pub(super) const MALFORMED_FILE: &str = "the file's fields have unexpected types";
+pub(super) fn malformed_file(what: &str, status: u16) -> UploadError {
+    proto_err(format!("{what}: the file's fields have unexpected types")).with_status(status)
+}
 
 /// The result's `file`: Cloudreve's own description of the file, as it sent it.
 pub(super) fn with_file(data: Json) -> Json {
@@ -357,18 +359,10 @@ impl Cloudreve {
             Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
             Outcome::Response(r) => r,
         };
-        let incomplete = |status: u16| {
-            UploadError::new(
-                ErrorCode::SessionExpired,
-                PROVIDER,
-                "the upload session ended before the file was complete (it expired or was cancelled)",
-            )
-            .with_status(status)
-        };
         match self.envelope_reply::<Json>(what, &resp, Route::Api) {
             Ok(data) => {
                 let Ok(file) = codec::from_json::<FileData>(&data) else {
-                    return self.fail(proto_err(format!("{what}: {MALFORMED_FILE}")).with_status(resp.status));
+                    return self.fail(malformed_file(what, resp.status));
                 };
                 let sid = self.session.as_ref().map(|s| s.session_id.as_str());
                 let still_uploading = file.session().is_some() && file.session() == sid;
@@ -377,13 +371,16 @@ impl Cloudreve {
                 } else {
                     // Known incomplete: deleting the session now only removes its placeholder.
                     self.final_maybe_done = false;
-                    self.fail(incomplete(resp.status))
+                    let e = self.ended_incomplete(resp.status);
+                    self.fail(e)
                 }
             }
             Err(Refusal { verdict: Verdict::Fail(e), .. }) if matches!(e.code, ErrorCode::Http | ErrorCode::InvalidInput | ErrorCode::SessionExpired) => {
                 // Not found (40016, 40044, 404) or similar: nothing completed there.
-                let mut ie = incomplete(resp.status);
-                ie.message.push_str(&format!(" ({})", e.message));
+                let mut ie = self.ended_incomplete(resp.status);
+                ie.message.push_str(" (");
+                ie.message.push_str(&e.message);
+                ie.message.push(')');
                 self.final_maybe_done = false;
                 self.fail(ie)
             }

@@ -10,7 +10,7 @@ use crate::core::url::{is_absolute_http, resolve};
 use crate::core::{status_error, truncate, ErrorCode, Json, Response, UploadError};
 use crate::protocols::Verdict;
 use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 // ---------------------------------------------------------------------------------------------
 // Envelope and error mapping
@@ -226,11 +226,27 @@ pub fn completion_xml(etags: &[String]) -> String {
     out
 }
 
-/// `DELETE /api/v4/file/upload`'s body (`service/explorer/upload.go` `DeleteUploadSessionService`).
-#[derive(Serialize)]
-pub(super) struct DeleteSession<'a> {
-    pub id: &'a str,
-    pub uri: &'a str,
+/// A JSON object of `entries` in order, the absent ones left out: request bodies are built as
+/// values (one encoder for all, no serializer per body type).
+pub(super) fn object(entries: Vec<(&str, Option<Json>)>) -> Json {
+    let mut map = serde_json::Map::new();
+    for (key, value) in entries {
+        if let Some(v) = value {
+            map.insert(key.to_string(), v);
+        }
+    }
+    Json::Object(map)
+}
+
+/// A string value for [`object`].
+pub(super) fn text(s: &str) -> Option<Json> {
+    Some(Json::String(s.to_string()))
+}
+
+/// `DELETE /api/v4/file/upload`'s body `{id, uri}` (`service/explorer/upload.go`
+/// `DeleteUploadSessionService`).
+pub(super) fn delete_body(id: &str, uri: &str) -> String {
+    codec::encode(&object(vec![("id", text(id)), ("uri", text(uri))]))
 }
 
 // ---------------------------------------------------------------------------------------------
