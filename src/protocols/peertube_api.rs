@@ -7,7 +7,8 @@ use super::oneshot::{accept_json, OneShot};
 use super::peertube::{VideoOptions, PROVIDER, VIDEO_FIELDS};
 use crate::core::url::{encode_component, form_urlencoded, join};
 use crate::core::codec::{self, DecodeError};
-use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Response, Slice, UploadError};
+use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, Slice, UploadError};
+use crate::protocols::{Next, Protocol, Verdict};
 use serde::de::DeserializeOwned;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -207,6 +208,87 @@ pub fn token_password(endpoint: &str, client_id: &str, client_secret: &str, user
         ],
         otp,
     ))
+}
+
+/// `peertubeLogin`: the instance's OAuth client (`GET /api/v1/oauth-clients/local`, unless the
+/// caller gave one), then the password grant, as one protocol run by one engine. Resolves with
+/// PeerTube's token answer plus `client_id` and `client_secret` (needed to refresh). The client
+/// found counts as progress (1 of 1), so the token request starts with a retry budget of its own,
+/// as a request of its own.
+pub struct Login {
+    shot: OneShot,
+    endpoint: String,
+    username: String,
+    password: String,
+    otp: Option<String>,
+    client: Option<(String, String)>,
+    looked_up: bool,
+    failed: Option<UploadError>,
+}
+
+impl Login {
+    pub fn new(endpoint: &str, username: String, password: String, otp: Option<String>, client: Option<(String, String)>) -> Result<Login, UploadError> {
+        let shot = match &client {
+            Some((id, secret)) => token_password(endpoint, id, secret, &username, &password, otp.as_deref())?,
+            None => oauth_client(endpoint),
+        };
+        Ok(Login { shot, endpoint: endpoint.to_string(), username, password, otp, client, looked_up: false, failed: None })
+    }
+}
+
+impl Protocol for Login {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        1
+    }
+    fn confirmed(&self) -> u64 {
+        u64::from(self.looked_up)
+    }
+    fn next(&mut self) -> Next {
+        if let Some(e) = &self.failed {
+            return Next::Fail(e.clone());
+        }
+        match (self.shot.next(), &self.client) {
+            (Next::Done(Json::Object(mut token)), Some((id, secret))) => {
+                token.insert("client_id".into(), Json::String(id.clone()));
+                token.insert("client_secret".into(), Json::String(secret.clone()));
+                Next::Done(Json::Object(token))
+            }
+            (n, _) => n,
+        }
+    }
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        let v = self.shot.handle(req, outcome);
+        if self.client.is_some() || v != Verdict::Continue {
+            return v;
+        }
+        // The client is known (its answer's shape was checked, `OAuthClient`): on to the
+        // password grant.
+        let answer = match self.shot.next() {
+            Next::Done(j) => j,
+            _ => Json::Null,
+        };
+        let next = codec::from_json::<OAuthClient>(&answer)
+            .map_err(|_| UploadError::protocol(PROVIDER, OAuthClient::SHAPE))
+            .and_then(|c| Ok((token_password(&self.endpoint, &c.client_id, &c.client_secret, &self.username, &self.password, self.otp.as_deref())?, c)));
+        match next {
+            Ok((shot, c)) => {
+                self.shot = shot;
+                self.client = Some((c.client_id, c.client_secret));
+                self.looked_up = true;
+                v
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Verdict::Fail(e)
+            }
+        }
+    }
+    fn secrets(&self) -> Vec<String> {
+        self.shot.secrets()
+    }
 }
 
 /// Refresh grant.
@@ -410,8 +492,6 @@ pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Outcome, Response};
-    use crate::protocols::{Next, Protocol, Verdict};
 
     fn info(name: &str, size: u64) -> FileInfo {
         FileInfo { name: name.into(), size, mime: String::new(), last_modified: 0.0 }

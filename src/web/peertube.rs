@@ -1,18 +1,14 @@
 //! JS functions for PeerTube's one-request operations. Each returns a Promise and rejects with
 //! `UploadError`; all run through the shared engine (retries, typed errors, token refresh).
 
-use super::error::to_js;
 use crate::core::codec;
 use super::options::{files, Options};
-use super::{json_to_js, run_protocol};
-use crate::core::retry::RetryPolicy;
 use crate::core::{Json, UploadError};
 use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
 use crate::protocols::required;
 use wasm_bindgen::prelude::*;
-use super::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'peertube'` (a video) or `'peertube-import'` (a user
@@ -94,21 +90,12 @@ impl PeerTubeOptions {
     }
 }
 
-/// A required string option: absent or empty is "`key` is required".
-fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
-    super::retry_policy(opts)
-}
-
 /// What a PeerTube one-request helper builds: its request and the files it sends.
 type Built = (OneShot, Vec<Blob>);
 
 /// A one-request helper of PeerTube (see [`super::one_shot`]).
 fn spawn(options: &JsValue, refreshable: bool, build: &dyn Fn(&Options) -> Result<Built, UploadError>) -> js_sys::Promise {
     super::one_shot(options, PROVIDER, refreshable, &|o| build(o).map(|(p, b)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b)))
-}
-
-fn opts(raw: &JsValue) -> Result<Options, UploadError> {
-    Options::parse(raw, PROVIDER)
 }
 
 /// One file from `input` (File or Blob).
@@ -133,37 +120,13 @@ fn authed(o: &Options, keys: &[&str]) -> Result<(String, String, PeerTubeOptions
 /// (needed to refresh).
 #[wasm_bindgen(js_name = peertubeLogin, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOptions")] options: JsValue) -> js_sys::Promise {
-    let prepared = (|| -> Result<_, UploadError> {
-        let o = opts(&options)?;
+    super::one_shot(&options, PROVIDER, false, &|o| {
         let endpoint = o.endpoint()?;
-        let po = PeerTubeOptions::read(&o, &["username", "password", "otp", "clientId", "clientSecret"])?;
+        let po = PeerTubeOptions::read(o, &["username", "password", "otp", "clientId", "clientSecret"])?;
         let user = required(o.provider, po.username, "username")?;
         let pass = required(o.provider, po.password, "password")?;
-        Ok((endpoint, user, pass, po.otp, po.client_id, po.client_secret, policy(&o)?))
-    })();
-    let (endpoint, user, pass, otp, cid, csec, retry) = match prepared {
-        Ok(p) => p,
-        Err(e) => return js_sys::Promise::reject(&to_js(e)),
-    };
-    future_to_promise(async move {
-        let (cid, csec) = match (cid, csec) {
-            (Some(a), Some(b)) => (a, b),
-            _ => {
-                let c = run_protocol(Box::new(api::oauth_client(&endpoint)), vec![], retry.clone(), None).await.map_err(to_js)?;
-                // Already checked by the one-request answer (`api::OAuthClient`).
-                let c = codec::from_json::<api::OAuthClient>(&c)
-                    .map_err(|_| to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret")))?;
-                (c.client_id, c.client_secret)
-            }
-        };
-        let proto = api::token_password(&endpoint, &cid, &csec, &user, &pass, otp.as_deref()).map_err(to_js)?;
-        // PeerTube's answer, its shape checked (`api::Token`), plus the client needed to refresh.
-        let mut tok = run_protocol(Box::new(proto), vec![], retry, None).await.map_err(|e| to_js(e.redact(&pass)))?;
-        if let Json::Object(fields) = &mut tok {
-            fields.insert("client_id".into(), Json::String(cid));
-            fields.insert("client_secret".into(), Json::String(csec));
-        }
-        Ok(json_to_js(&tok))
+        let login = api::Login::new(&endpoint, user, pass, po.otp, po.client_id.zip(po.client_secret))?;
+        Ok((Box::new(login), vec![]))
     })
 }
 
