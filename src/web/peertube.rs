@@ -4,7 +4,6 @@
 use crate::core::codec;
 use super::options::{files, Options};
 use crate::core::{Json, UploadError};
-use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
 use crate::protocols::required;
@@ -90,14 +89,6 @@ impl PeerTubeOptions {
     }
 }
 
-/// What a PeerTube one-request helper builds: its request and the files it sends.
-type Built = (OneShot, Vec<Blob>);
-
-/// A one-request helper of PeerTube (see [`super::one_shot`]).
-fn spawn(options: &JsValue, refreshable: bool, build: &dyn Fn(&Options) -> Result<Built, UploadError>) -> js_sys::Promise {
-    super::one_shot(options, PROVIDER, refreshable, &|o| build(o).map(|(p, b)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b)))
-}
-
 /// One file from `input` (File or Blob).
 fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadError> {
     let mut v = files(input, PROVIDER)?;
@@ -107,39 +98,93 @@ fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadErro
     v.pop().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"))
 }
 
-/// The endpoint, the access token and PeerTube's other options.
-fn authed(o: &Options, keys: &[&str]) -> Result<(String, String, PeerTubeOptions), UploadError> {
-    let endpoint = o.endpoint()?;
-    let mut po = PeerTubeOptions::read(o, &[&["accessToken"][..], keys].concat())?;
-    let token = required(o.provider, po.access_token.take(), "accessToken")?;
-    Ok((endpoint, token, po))
-}
-
 /// Logs in with the OAuth password grant: `{ endpoint, username, password, otp?, clientId?,
 /// clientSecret? }`. Resolves with PeerTube's token response plus `client_id`/`client_secret`
 /// (needed to refresh).
 #[wasm_bindgen(js_name = peertubeLogin, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOptions")] options: JsValue) -> js_sys::Promise {
-    super::one_shot(&options, PROVIDER, false, &|o| {
-        let endpoint = o.endpoint()?;
-        let po = PeerTubeOptions::read(o, &["username", "password", "otp", "clientId", "clientSecret"])?;
-        let user = required(o.provider, po.username, "username")?;
-        let pass = required(o.provider, po.password, "password")?;
-        let login = api::Login::new(&endpoint, user, pass, po.otp, po.client_id.zip(po.client_secret))?;
-        Ok((Box::new(login), vec![]))
-    })
+    helper(Op::Login, None, &options)
 }
 
 /// Refreshes a token: `{ endpoint, refreshToken, clientId, clientSecret }`.
 #[wasm_bindgen(js_name = peertubeRefreshToken, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    spawn(&options, false, &|o| {
+    helper(Op::Refresh, None, &options)
+}
+
+/// PeerTube's one-request helpers (the login: two requests), each built by [`helper`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Login,
+    Refresh,
+    ImportStatus,
+    ListImports,
+    LegacyUpload,
+    Caption,
+    Avatar,
+    Banner,
+    ImportVideo,
+}
+
+/// One body for PeerTube's helpers (one copy of the option reading, the file taking and the
+/// wrapping, through [`super::one_shot`]): reads the endpoint and the options `op` reads (all
+/// but the login and the refresh: `accessToken` first, required, and a fresh token may be asked
+/// of `getAccessToken`), then takes `file` (None: the helper takes none; for `ImportVideo`
+/// null/undefined is none), then builds `op`'s request, in that order (the first error rejects).
+fn helper(op: Op, file: Option<&JsValue>, options: &JsValue) -> js_sys::Promise {
+    let authed = !matches!(op, Op::Login | Op::Refresh);
+    super::one_shot(options, PROVIDER, authed, &|o| {
+        let keys: &[&str] = match op {
+            Op::Login => &["username", "password", "otp", "clientId", "clientSecret"],
+            Op::Refresh => &["clientId", "clientSecret", "refreshToken"],
+            Op::ImportStatus => &["accessToken", "userId"],
+            Op::Caption => &["accessToken", "videoId", "language"],
+            Op::Avatar | Op::Banner => &["accessToken", "channel"],
+            _ => &["accessToken"],
+        };
         let endpoint = o.endpoint()?;
-        let po = PeerTubeOptions::read(o, &["clientId", "clientSecret", "refreshToken"])?;
-        let client_id = required(o.provider, po.client_id, "clientId")?;
-        let client_secret = required(o.provider, po.client_secret, "clientSecret")?;
-        let p = api::token_refresh(&endpoint, &client_id, &client_secret, &required(o.provider, po.refresh_token, "refreshToken")?)?;
-        Ok((p, vec![]))
+        let mut po = PeerTubeOptions::read(o, keys)?;
+        let req = |v: Option<String>, key: &str| required(o.provider, v, key);
+        let (e, token) = (&endpoint, if authed { req(po.access_token.take(), "accessToken")? } else { String::new() });
+        let t = &token;
+        let (blobs, info) = match file {
+            Some(f) if !(op == Op::ImportVideo && (f.is_null() || f.is_undefined())) => {
+                let (b, i) = one_file(f)?;
+                (vec![b], Some(i))
+            }
+            _ => (vec![], None),
+        };
+        let file = || info.as_ref().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"));
+        let p = match op {
+            Op::Login => {
+                let user = req(po.username, "username")?;
+                let pass = req(po.password, "password")?;
+                return Ok((Box::new(api::Login::new(e, user, pass, po.otp, po.client_id.zip(po.client_secret))?), vec![]));
+            }
+            Op::Refresh => {
+                let client_id = req(po.client_id.take(), "clientId")?;
+                let client_secret = req(po.client_secret.take(), "clientSecret")?;
+                api::token_refresh(e, &client_id, &client_secret, &req(po.refresh_token.take(), "refreshToken")?)?
+            }
+            Op::ImportStatus => {
+                let user = po.user_id.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
+                api::import_latest(e, t, user)?
+            }
+            Op::ListImports => api::list_imports(e, t, &o.data)?,
+            Op::LegacyUpload => api::legacy_upload(e, t, file()?, &o.data)?,
+            Op::Caption => {
+                let video = match po.video_id.take() {
+                    Some(Json::String(s)) => s,
+                    Some(n) => n.as_f64().map(|n| (n as u64).to_string()).unwrap_or_default(),
+                    None => String::new(),
+                };
+                api::caption(e, t, &video, &req(po.language.take(), "language")?, file()?)?
+            }
+            Op::Avatar => api::avatar(e, t, po.channel.as_deref(), file()?)?,
+            Op::Banner => api::banner(e, t, &req(po.channel.take(), "channel")?, file()?)?,
+            Op::ImportVideo => api::import_video(e, t, info.as_ref(), &o.data)?,
+        };
+        Ok((Box::new(p) as _, blobs))
     })
 }
 
@@ -147,20 +192,13 @@ pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRef
 /// or `null` when there is none.
 #[wasm_bindgen(js_name = peertubeImportStatus, unchecked_return_type = "Promise<PeerTubeUserImport | null>")]
 pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { userId: number }")] options: JsValue) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["userId"])?;
-        let user = po.user_id.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
-        Ok((api::import_latest(&endpoint, &token, user)?, vec![]))
-    })
+    helper(Op::ImportStatus, None, &options)
 }
 
 /// Lists my video imports: `{ endpoint, accessToken, start?, count?, sort?, search?, targetUrl? }`.
 #[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: PeerTubeVideoImport[] }>")]
 pub fn peertube_list_imports(#[wasm_bindgen(unchecked_param_type = "PeerTubeListImportsOptions")] options: JsValue) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, _) = authed(o, &[])?;
-        Ok((api::list_imports(&endpoint, &token, &o.data)?, vec![]))
-    })
+    helper(Op::ListImports, None, &options)
 }
 
 /// Legacy single-request video upload: `file`, `{ endpoint, accessToken, channelId, name?, …video fields }`.
@@ -169,11 +207,7 @@ pub fn peertube_legacy_upload(
     #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeLegacyUploadOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, _) = authed(o, &[])?;
-        let (blob, info) = one_file(&file)?;
-        Ok((api::legacy_upload(&endpoint, &token, &info, &o.data)?, vec![blob]))
-    })
+    helper(Op::LegacyUpload, Some(&file), &options)
 }
 
 /// Adds or replaces a caption: `file` (.vtt/.srt), `{ endpoint, accessToken, videoId, language }`.
@@ -182,17 +216,7 @@ pub fn peertube_upload_caption(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { videoId: string | number; language: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["videoId", "language"])?;
-        let video = match po.video_id {
-            Some(Json::String(s)) => s,
-            Some(n) => n.as_f64().map(|n| (n as u64).to_string()).unwrap_or_default(),
-            None => String::new(),
-        };
-        let (blob, info) = one_file(&file)?;
-        let p = api::caption(&endpoint, &token, &video, &required(o.provider, po.language, "language")?, &info)?;
-        Ok((p, vec![blob]))
-    })
+    helper(Op::Caption, Some(&file), &options)
 }
 
 /// Sets my avatar, or a channel's when `channel` (its handle) is given.
@@ -201,12 +225,7 @@ pub fn peertube_update_avatar(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel?: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["channel"])?;
-        let (blob, info) = one_file(&file)?;
-        let p = api::avatar(&endpoint, &token, po.channel.as_deref(), &info)?;
-        Ok((p, vec![blob]))
-    })
+    helper(Op::Avatar, Some(&file), &options)
 }
 
 /// Sets a channel's banner: `{ endpoint, accessToken, channel }`.
@@ -215,12 +234,7 @@ pub fn peertube_update_banner(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["channel"])?;
-        let (blob, info) = one_file(&file)?;
-        let p = api::banner(&endpoint, &token, &required(o.provider, po.channel, "channel")?, &info)?;
-        Ok((p, vec![blob]))
-    })
+    helper(Op::Banner, Some(&file), &options)
 }
 
 /// Imports a video from a `.torrent` file (or `targetUrl`/`magnetUri` with `file` = null).
@@ -229,15 +243,5 @@ pub fn peertube_import_video(
     #[wasm_bindgen(unchecked_param_type = "File | null")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeImportVideoOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, _) = authed(o, &[])?;
-        let (blobs, info) = if file.is_null() || file.is_undefined() {
-            (vec![], None)
-        } else {
-            let (b, i) = one_file(&file)?;
-            (vec![b], Some(i))
-        };
-        let p = api::import_video(&endpoint, &token, info.as_ref(), &o.data)?;
-        Ok((p, blobs))
-    })
+    helper(Op::ImportVideo, Some(&file), &options)
 }
