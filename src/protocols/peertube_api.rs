@@ -35,11 +35,17 @@ trait Answer: DeserializeOwned {
 
 /// [`Accept`](super::oneshot::Accept) for an [`Answer`]: an empty body reads as `{}`; a body
 /// that is not JSON gets the shared one-request message.
+/// Only the decoding is generic (one copy per type); the rest is [`shaped`], shared.
 fn accept<T: Answer>(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
     let body = resp.body.trim();
-    match codec::decode::<T>(if body.is_empty() { "{}" } else { body }) {
-        Ok(_) | Err(DecodeError::Syntax) => accept_json(provider, resp),
-        Err(DecodeError::Shape) => Err(UploadError::protocol(provider, T::SHAPE).with_status(resp.status)),
+    shaped(provider, resp, codec::decode::<T>(if body.is_empty() { "{}" } else { body }).err(), T::SHAPE)
+}
+
+#[inline(never)]
+fn shaped(provider: &'static str, resp: &Response, error: Option<DecodeError>, shape: &'static str) -> Result<Json, UploadError> {
+    match error {
+        None | Some(DecodeError::Syntax) => accept_json(provider, resp),
+        Some(DecodeError::Shape) => Err(UploadError::protocol(provider, shape).with_status(resp.status)),
     }
 }
 
@@ -417,10 +423,12 @@ pub fn legacy_upload(endpoint: &str, token: &str, file: &FileInfo, options: &Jso
     // The caller's video fields, open-ended, pass through; a missing name is the file's.
     let mut opts = options.clone();
     if o.name.as_ref().and_then(Json::as_str).is_none_or(|n| n.trim().is_empty()) {
-        let name: String = file.name.chars().take(120).collect();
-        let name = Json::String(if name.chars().count() >= 3 { name } else { format!("{name:_<3}") });
+        let mut name: String = file.name.chars().take(120).collect();
+        while name.chars().count() < 3 {
+            name.push('_');
+        }
         if let Some(map) = opts.as_object_mut() {
-            map.insert("name".into(), name);
+            map.insert("name".into(), Json::String(name));
         }
     }
     let mut parts = Vec::new();
