@@ -4,7 +4,7 @@
 //! Wire details: shared/protocols/peertube-and-apivideo.md §1.4–1.7.
 
 use super::oneshot::{accept_json, OneShot};
-use super::peertube::{VideoOptions, PROVIDER, VIDEO_FIELDS};
+use super::peertube::{pick, PeerTubeOptions, PROVIDER, VIDEO_FIELDS};
 use crate::core::url::{encode_component, form_urlencoded, join};
 use crate::core::codec::{self, DecodeError};
 use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, Slice, UploadError};
@@ -150,27 +150,9 @@ impl Answer for Banners {
     const SHAPE: &'static str = "the banner answer is not {banners: [...]}";
 }
 
-/// Query parameters of the import listing, in the order they are sent.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImportQuery {
-    #[serde(default)]
-    start: Option<Json>,
-    #[serde(default)]
-    count: Option<Json>,
-    #[serde(default)]
-    sort: Option<Json>,
-    #[serde(default)]
-    target_url: Option<Json>,
-    #[serde(default)]
-    video_channel_sync_id: Option<Json>,
-    #[serde(default)]
-    search: Option<Json>,
-}
-
 /// `channelId` (required, a positive integer) and the rest of what the helpers read.
-fn video_options(options: &Json) -> Result<VideoOptions, UploadError> {
-    VideoOptions::read(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
+fn video_options(options: &Json) -> Result<PeerTubeOptions, UploadError> {
+    PeerTubeOptions::video(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
 }
 
 /// `GET /api/v1/oauth-clients/local` → `{client_id, client_secret}`.
@@ -325,7 +307,8 @@ pub fn import_latest(endpoint: &str, token: &str, user_id: u64) -> Result<OneSho
 /// `videoChannelSyncId`, `search` from `query`.
 pub fn list_imports(endpoint: &str, token: &str, query: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    let q: Option<ImportQuery> = codec::from_json(query).ok();
+    let keys = ["start", "count", "sort", "targetUrl", "videoChannelSyncId", "search"];
+    let q: Option<PeerTubeOptions> = codec::from_json(&pick(query, &keys)).ok();
     let mut qs = Vec::new();
     if let Some(q) = &q {
         let keys = [

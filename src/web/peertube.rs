@@ -31,35 +31,7 @@ pub(super) fn upload_protocol(
     }
 }
 
-/// PeerTube's own options, as the JS object gives them (`rename_all = "camelCase"`). Endpoint,
-/// retry and the other shared options are read by [`Options`].
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PeerTubeOptions {
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    user_id: Option<u64>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    otp: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    client_secret: Option<String>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    language: Option<String>,
-    #[serde(default)]
-    channel: Option<String>,
-    /// A video id (number) or its uuid / short uuid (string).
-    #[serde(default)]
-    video_id: Option<Json>,
-}
+use crate::protocols::peertube::{pick, PeerTubeOptions};
 
 /// What each option must be, for the message naming the one that did not decode.
 /// The others are strings.
@@ -68,13 +40,7 @@ const EXPECTED: &[(&str, &str)] = &[("userId", "must be a non-negative integer")
 impl PeerTubeOptions {
     /// Decodes the options in `keys` (those the caller reads; the others are not looked at).
     fn read(o: &Options, keys: &[&str]) -> Result<Self, UploadError> {
-        let mut mine = serde_json::Map::new();
-        for (key, value) in o.data.as_object().into_iter().flatten() {
-            if keys.contains(&key.as_str()) {
-                mine.insert(key.clone(), value.clone());
-            }
-        }
-        let all = Json::Object(mine);
+        let all = pick(&o.data, keys);
         if let Ok(v) = codec::from_json::<Self>(&all) {
             return Ok(v);
         }
