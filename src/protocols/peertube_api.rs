@@ -4,10 +4,11 @@
 //! Wire details: shared/protocols/peertube-and-apivideo.md §1.4–1.7.
 
 use super::oneshot::{accept_json, OneShot};
-use super::peertube::{VideoOptions, PROVIDER, VIDEO_FIELDS};
+use super::peertube::{pick, PeerTubeOptions, PROVIDER, VIDEO_FIELDS};
 use crate::core::url::{encode_component, form_urlencoded, join};
 use crate::core::codec::{self, DecodeError};
-use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Part, Request, Response, Slice, UploadError};
+use crate::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Part, Request, Response, Slice, UploadError};
+use crate::protocols::{Next, Protocol, Verdict};
 use serde::de::DeserializeOwned;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -34,11 +35,17 @@ trait Answer: DeserializeOwned {
 
 /// [`Accept`](super::oneshot::Accept) for an [`Answer`]: an empty body reads as `{}`; a body
 /// that is not JSON gets the shared one-request message.
+/// Only the decoding is generic (one copy per type); the rest is [`shaped`], shared.
 fn accept<T: Answer>(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
     let body = resp.body.trim();
-    match codec::decode::<T>(if body.is_empty() { "{}" } else { body }) {
-        Ok(_) | Err(DecodeError::Syntax) => accept_json(provider, resp),
-        Err(DecodeError::Shape) => Err(UploadError::protocol(provider, T::SHAPE).with_status(resp.status)),
+    shaped(provider, resp, codec::decode::<T>(if body.is_empty() { "{}" } else { body }).err(), T::SHAPE)
+}
+
+#[inline(never)]
+fn shaped(provider: &'static str, resp: &Response, error: Option<DecodeError>, shape: &'static str) -> Result<Json, UploadError> {
+    match error {
+        None | Some(DecodeError::Syntax) => accept_json(provider, resp),
+        Some(DecodeError::Shape) => Err(UploadError::protocol(provider, shape).with_status(resp.status)),
     }
 }
 
@@ -143,27 +150,9 @@ impl Answer for Banners {
     const SHAPE: &'static str = "the banner answer is not {banners: [...]}";
 }
 
-/// Query parameters of the import listing, in the order they are sent.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImportQuery {
-    #[serde(default)]
-    start: Option<Json>,
-    #[serde(default)]
-    count: Option<Json>,
-    #[serde(default)]
-    sort: Option<Json>,
-    #[serde(default)]
-    target_url: Option<Json>,
-    #[serde(default)]
-    video_channel_sync_id: Option<Json>,
-    #[serde(default)]
-    search: Option<Json>,
-}
-
 /// `channelId` (required, a positive integer) and the rest of what the helpers read.
-fn video_options(options: &Json) -> Result<VideoOptions, UploadError> {
-    VideoOptions::read(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
+fn video_options(options: &Json) -> Result<PeerTubeOptions, UploadError> {
+    PeerTubeOptions::video(PROVIDER, options, "channelId must be a positive integer").map(|(o, _)| o)
 }
 
 /// `GET /api/v1/oauth-clients/local` → `{client_id, client_secret}`.
@@ -209,6 +198,87 @@ pub fn token_password(endpoint: &str, client_id: &str, client_secret: &str, user
     ))
 }
 
+/// `peertubeLogin`: the instance's OAuth client (`GET /api/v1/oauth-clients/local`, unless the
+/// caller gave one), then the password grant, as one protocol run by one engine. Resolves with
+/// PeerTube's token answer plus `client_id` and `client_secret` (needed to refresh). The client
+/// found counts as progress (1 of 1), so the token request starts with a retry budget of its own,
+/// as a request of its own.
+pub struct Login {
+    shot: OneShot,
+    endpoint: String,
+    username: String,
+    password: String,
+    otp: Option<String>,
+    client: Option<(String, String)>,
+    looked_up: bool,
+    failed: Option<UploadError>,
+}
+
+impl Login {
+    pub fn new(endpoint: &str, username: String, password: String, otp: Option<String>, client: Option<(String, String)>) -> Result<Login, UploadError> {
+        let shot = match &client {
+            Some((id, secret)) => token_password(endpoint, id, secret, &username, &password, otp.as_deref())?,
+            None => oauth_client(endpoint),
+        };
+        Ok(Login { shot, endpoint: endpoint.to_string(), username, password, otp, client, looked_up: false, failed: None })
+    }
+}
+
+impl Protocol for Login {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+    fn total(&self) -> u64 {
+        1
+    }
+    fn confirmed(&self) -> u64 {
+        u64::from(self.looked_up)
+    }
+    fn next(&mut self) -> Next {
+        if let Some(e) = &self.failed {
+            return Next::Fail(e.clone());
+        }
+        match (self.shot.next(), &self.client) {
+            (Next::Done(Json::Object(mut token)), Some((id, secret))) => {
+                token.insert("client_id".into(), Json::String(id.clone()));
+                token.insert("client_secret".into(), Json::String(secret.clone()));
+                Next::Done(Json::Object(token))
+            }
+            (n, _) => n,
+        }
+    }
+    fn handle(&mut self, req: &Request, outcome: Outcome) -> Verdict {
+        let v = self.shot.handle(req, outcome);
+        if self.client.is_some() || v != Verdict::Continue {
+            return v;
+        }
+        // The client is known (its answer's shape was checked, `OAuthClient`): on to the
+        // password grant.
+        let answer = match self.shot.next() {
+            Next::Done(j) => j,
+            _ => Json::Null,
+        };
+        let next = codec::from_json::<OAuthClient>(&answer)
+            .map_err(|_| UploadError::protocol(PROVIDER, OAuthClient::SHAPE))
+            .and_then(|c| Ok((token_password(&self.endpoint, &c.client_id, &c.client_secret, &self.username, &self.password, self.otp.as_deref())?, c)));
+        match next {
+            Ok((shot, c)) => {
+                self.shot = shot;
+                self.client = Some((c.client_id, c.client_secret));
+                self.looked_up = true;
+                v
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Verdict::Fail(e)
+            }
+        }
+    }
+    fn secrets(&self) -> Vec<String> {
+        self.shot.secrets()
+    }
+}
+
 /// Refresh grant.
 pub fn token_refresh(endpoint: &str, client_id: &str, client_secret: &str, refresh_token: &str) -> Result<OneShot, UploadError> {
     if refresh_token.is_empty() {
@@ -237,7 +307,8 @@ pub fn import_latest(endpoint: &str, token: &str, user_id: u64) -> Result<OneSho
 /// `videoChannelSyncId`, `search` from `query`.
 pub fn list_imports(endpoint: &str, token: &str, query: &Json) -> Result<OneShot, UploadError> {
     need(token)?;
-    let q: Option<ImportQuery> = codec::from_json(query).ok();
+    let keys = ["start", "count", "sort", "targetUrl", "videoChannelSyncId", "search"];
+    let q: Option<PeerTubeOptions> = codec::from_json(&pick(query, &keys)).ok();
     let mut qs = Vec::new();
     if let Some(q) = &q {
         let keys = [
@@ -335,10 +406,12 @@ pub fn legacy_upload(endpoint: &str, token: &str, file: &FileInfo, options: &Jso
     // The caller's video fields, open-ended, pass through; a missing name is the file's.
     let mut opts = options.clone();
     if o.name.as_ref().and_then(Json::as_str).is_none_or(|n| n.trim().is_empty()) {
-        let name: String = file.name.chars().take(120).collect();
-        let name = Json::String(if name.chars().count() >= 3 { name } else { format!("{name:_<3}") });
+        let mut name: String = file.name.chars().take(120).collect();
+        while name.chars().count() < 3 {
+            name.push('_');
+        }
         if let Some(map) = opts.as_object_mut() {
-            map.insert("name".into(), name);
+            map.insert("name".into(), Json::String(name));
         }
     }
     let mut parts = Vec::new();
@@ -410,8 +483,6 @@ pub fn import_video(endpoint: &str, token: &str, file: Option<&FileInfo>, option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Outcome, Response};
-    use crate::protocols::{Next, Protocol, Verdict};
 
     fn info(name: &str, size: u64) -> FileInfo {
         FileInfo { name: name.into(), size, mime: String::new(), last_modified: 0.0 }

@@ -1,18 +1,13 @@
 //! JS functions for PeerTube's one-request operations. Each returns a Promise and rejects with
 //! `UploadError`; all run through the shared engine (retries, typed errors, token refresh).
 
-use super::error::to_js;
 use crate::core::codec;
 use super::options::{files, Options};
-use super::{json_to_js, run_protocol};
-use crate::core::retry::RetryPolicy;
 use crate::core::{Json, UploadError};
-use crate::protocols::oneshot::OneShot;
 use crate::protocols::peertube::PROVIDER;
 use crate::protocols::peertube_api as api;
 use crate::protocols::required;
 use wasm_bindgen::prelude::*;
-use super::future_to_promise;
 use web_sys::Blob;
 
 /// The `Upload` protocol for `provider: 'peertube'` (a video) or `'peertube-import'` (a user
@@ -36,35 +31,7 @@ pub(super) fn upload_protocol(
     }
 }
 
-/// PeerTube's own options, as the JS object gives them (`rename_all = "camelCase"`). Endpoint,
-/// retry and the other shared options are read by [`Options`].
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PeerTubeOptions {
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    user_id: Option<u64>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    otp: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    client_secret: Option<String>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    language: Option<String>,
-    #[serde(default)]
-    channel: Option<String>,
-    /// A video id (number) or its uuid / short uuid (string).
-    #[serde(default)]
-    video_id: Option<Json>,
-}
+use crate::protocols::peertube::{pick, PeerTubeOptions};
 
 /// What each option must be, for the message naming the one that did not decode.
 /// The others are strings.
@@ -73,13 +40,7 @@ const EXPECTED: &[(&str, &str)] = &[("userId", "must be a non-negative integer")
 impl PeerTubeOptions {
     /// Decodes the options in `keys` (those the caller reads; the others are not looked at).
     fn read(o: &Options, keys: &[&str]) -> Result<Self, UploadError> {
-        let mut mine = serde_json::Map::new();
-        for (key, value) in o.data.as_object().into_iter().flatten() {
-            if keys.contains(&key.as_str()) {
-                mine.insert(key.clone(), value.clone());
-            }
-        }
-        let all = Json::Object(mine);
+        let all = pick(&o.data, keys);
         if let Ok(v) = codec::from_json::<Self>(&all) {
             return Ok(v);
         }
@@ -94,23 +55,6 @@ impl PeerTubeOptions {
     }
 }
 
-/// A required string option: absent or empty is "`key` is required".
-fn policy(opts: &Options) -> Result<RetryPolicy, UploadError> {
-    super::retry_policy(opts)
-}
-
-/// What a PeerTube one-request helper builds: its request and the files it sends.
-type Built = (OneShot, Vec<Blob>);
-
-/// A one-request helper of PeerTube (see [`super::one_shot`]).
-fn spawn(options: &JsValue, refreshable: bool, build: &dyn Fn(&Options) -> Result<Built, UploadError>) -> js_sys::Promise {
-    super::one_shot(options, PROVIDER, refreshable, &|o| build(o).map(|(p, b)| (Box::new(p) as Box<dyn crate::protocols::Protocol>, b)))
-}
-
-fn opts(raw: &JsValue) -> Result<Options, UploadError> {
-    Options::parse(raw, PROVIDER)
-}
-
 /// One file from `input` (File or Blob).
 fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadError> {
     let mut v = files(input, PROVIDER)?;
@@ -120,63 +64,93 @@ fn one_file(input: &JsValue) -> Result<(Blob, crate::core::FileInfo), UploadErro
     v.pop().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"))
 }
 
-/// The endpoint, the access token and PeerTube's other options.
-fn authed(o: &Options, keys: &[&str]) -> Result<(String, String, PeerTubeOptions), UploadError> {
-    let endpoint = o.endpoint()?;
-    let mut po = PeerTubeOptions::read(o, &[&["accessToken"][..], keys].concat())?;
-    let token = required(o.provider, po.access_token.take(), "accessToken")?;
-    Ok((endpoint, token, po))
-}
-
 /// Logs in with the OAuth password grant: `{ endpoint, username, password, otp?, clientId?,
 /// clientSecret? }`. Resolves with PeerTube's token response plus `client_id`/`client_secret`
 /// (needed to refresh).
 #[wasm_bindgen(js_name = peertubeLogin, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_login(#[wasm_bindgen(unchecked_param_type = "PeerTubeLoginOptions")] options: JsValue) -> js_sys::Promise {
-    let prepared = (|| -> Result<_, UploadError> {
-        let o = opts(&options)?;
-        let endpoint = o.endpoint()?;
-        let po = PeerTubeOptions::read(&o, &["username", "password", "otp", "clientId", "clientSecret"])?;
-        let user = required(o.provider, po.username, "username")?;
-        let pass = required(o.provider, po.password, "password")?;
-        Ok((endpoint, user, pass, po.otp, po.client_id, po.client_secret, policy(&o)?))
-    })();
-    let (endpoint, user, pass, otp, cid, csec, retry) = match prepared {
-        Ok(p) => p,
-        Err(e) => return js_sys::Promise::reject(&to_js(e)),
-    };
-    future_to_promise(async move {
-        let (cid, csec) = match (cid, csec) {
-            (Some(a), Some(b)) => (a, b),
-            _ => {
-                let c = run_protocol(Box::new(api::oauth_client(&endpoint)), vec![], retry.clone(), None).await.map_err(to_js)?;
-                // Already checked by the one-request answer (`api::OAuthClient`).
-                let c = codec::from_json::<api::OAuthClient>(&c)
-                    .map_err(|_| to_js(UploadError::protocol(PROVIDER, "oauth-clients/local did not return client_id and client_secret")))?;
-                (c.client_id, c.client_secret)
-            }
-        };
-        let proto = api::token_password(&endpoint, &cid, &csec, &user, &pass, otp.as_deref()).map_err(to_js)?;
-        // PeerTube's answer, its shape checked (`api::Token`), plus the client needed to refresh.
-        let mut tok = run_protocol(Box::new(proto), vec![], retry, None).await.map_err(|e| to_js(e.redact(&pass)))?;
-        if let Json::Object(fields) = &mut tok {
-            fields.insert("client_id".into(), Json::String(cid));
-            fields.insert("client_secret".into(), Json::String(csec));
-        }
-        Ok(json_to_js(&tok))
-    })
+    helper(Op::Login, None, &options)
 }
 
 /// Refreshes a token: `{ endpoint, refreshToken, clientId, clientSecret }`.
 #[wasm_bindgen(js_name = peertubeRefreshToken, unchecked_return_type = "Promise<PeerTubeToken>")]
 pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRefreshOptions")] options: JsValue) -> js_sys::Promise {
-    spawn(&options, false, &|o| {
+    helper(Op::Refresh, None, &options)
+}
+
+/// PeerTube's one-request helpers (the login: two requests), each built by [`helper`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Login,
+    Refresh,
+    ImportStatus,
+    ListImports,
+    LegacyUpload,
+    Caption,
+    Avatar,
+    Banner,
+    ImportVideo,
+}
+
+/// One body for PeerTube's helpers (one copy of the option reading, the file taking and the
+/// wrapping, through [`super::one_shot`]): reads the endpoint and the options `op` reads (all
+/// but the login and the refresh: `accessToken` first, required, and a fresh token may be asked
+/// of `getAccessToken`), then takes `file` (None: the helper takes none; for `ImportVideo`
+/// null/undefined is none), then builds `op`'s request, in that order (the first error rejects).
+fn helper(op: Op, file: Option<&JsValue>, options: &JsValue) -> js_sys::Promise {
+    let authed = !matches!(op, Op::Login | Op::Refresh);
+    super::one_shot(options, PROVIDER, authed, &|o| {
+        let keys: &[&str] = match op {
+            Op::Login => &["username", "password", "otp", "clientId", "clientSecret"],
+            Op::Refresh => &["clientId", "clientSecret", "refreshToken"],
+            Op::ImportStatus => &["accessToken", "userId"],
+            Op::Caption => &["accessToken", "videoId", "language"],
+            Op::Avatar | Op::Banner => &["accessToken", "channel"],
+            _ => &["accessToken"],
+        };
         let endpoint = o.endpoint()?;
-        let po = PeerTubeOptions::read(o, &["clientId", "clientSecret", "refreshToken"])?;
-        let client_id = required(o.provider, po.client_id, "clientId")?;
-        let client_secret = required(o.provider, po.client_secret, "clientSecret")?;
-        let p = api::token_refresh(&endpoint, &client_id, &client_secret, &required(o.provider, po.refresh_token, "refreshToken")?)?;
-        Ok((p, vec![]))
+        let mut po = PeerTubeOptions::read(o, keys)?;
+        let req = |v: Option<String>, key: &str| required(o.provider, v, key);
+        let (e, token) = (&endpoint, if authed { req(po.access_token.take(), "accessToken")? } else { String::new() });
+        let t = &token;
+        let (blobs, info) = match file {
+            Some(f) if !(op == Op::ImportVideo && (f.is_null() || f.is_undefined())) => {
+                let (b, i) = one_file(f)?;
+                (vec![b], Some(i))
+            }
+            _ => (vec![], None),
+        };
+        let file = || info.as_ref().ok_or_else(|| UploadError::invalid(PROVIDER, "no file given"));
+        let p = match op {
+            Op::Login => {
+                let user = req(po.username, "username")?;
+                let pass = req(po.password, "password")?;
+                return Ok((Box::new(api::Login::new(e, user, pass, po.otp, po.client_id.zip(po.client_secret))?), vec![]));
+            }
+            Op::Refresh => {
+                let client_id = req(po.client_id.take(), "clientId")?;
+                let client_secret = req(po.client_secret.take(), "clientSecret")?;
+                api::token_refresh(e, &client_id, &client_secret, &req(po.refresh_token.take(), "refreshToken")?)?
+            }
+            Op::ImportStatus => {
+                let user = po.user_id.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
+                api::import_latest(e, t, user)?
+            }
+            Op::ListImports => api::list_imports(e, t, &o.data)?,
+            Op::LegacyUpload => api::legacy_upload(e, t, file()?, &o.data)?,
+            Op::Caption => {
+                let video = match po.video_id.take() {
+                    Some(Json::String(s)) => s,
+                    Some(n) => n.as_f64().map(|n| (n as u64).to_string()).unwrap_or_default(),
+                    None => String::new(),
+                };
+                api::caption(e, t, &video, &req(po.language.take(), "language")?, file()?)?
+            }
+            Op::Avatar => api::avatar(e, t, po.channel.as_deref(), file()?)?,
+            Op::Banner => api::banner(e, t, &req(po.channel.take(), "channel")?, file()?)?,
+            Op::ImportVideo => api::import_video(e, t, info.as_ref(), &o.data)?,
+        };
+        Ok((Box::new(p) as _, blobs))
     })
 }
 
@@ -184,20 +158,13 @@ pub fn peertube_refresh_token(#[wasm_bindgen(unchecked_param_type = "PeerTubeRef
 /// or `null` when there is none.
 #[wasm_bindgen(js_name = peertubeImportStatus, unchecked_return_type = "Promise<PeerTubeUserImport | null>")]
 pub fn peertube_import_status(#[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { userId: number }")] options: JsValue) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["userId"])?;
-        let user = po.user_id.filter(|u| *u > 0).ok_or_else(|| UploadError::invalid(PROVIDER, "userId is required"))?;
-        Ok((api::import_latest(&endpoint, &token, user)?, vec![]))
-    })
+    helper(Op::ImportStatus, None, &options)
 }
 
 /// Lists my video imports: `{ endpoint, accessToken, start?, count?, sort?, search?, targetUrl? }`.
 #[wasm_bindgen(js_name = peertubeListImports, unchecked_return_type = "Promise<{ total: number; data: PeerTubeVideoImport[] }>")]
 pub fn peertube_list_imports(#[wasm_bindgen(unchecked_param_type = "PeerTubeListImportsOptions")] options: JsValue) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, _) = authed(o, &[])?;
-        Ok((api::list_imports(&endpoint, &token, &o.data)?, vec![]))
-    })
+    helper(Op::ListImports, None, &options)
 }
 
 /// Legacy single-request video upload: `file`, `{ endpoint, accessToken, channelId, name?, …video fields }`.
@@ -206,11 +173,7 @@ pub fn peertube_legacy_upload(
     #[wasm_bindgen(unchecked_param_type = "File | Blob")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeLegacyUploadOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, _) = authed(o, &[])?;
-        let (blob, info) = one_file(&file)?;
-        Ok((api::legacy_upload(&endpoint, &token, &info, &o.data)?, vec![blob]))
-    })
+    helper(Op::LegacyUpload, Some(&file), &options)
 }
 
 /// Adds or replaces a caption: `file` (.vtt/.srt), `{ endpoint, accessToken, videoId, language }`.
@@ -219,17 +182,7 @@ pub fn peertube_upload_caption(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { videoId: string | number; language: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["videoId", "language"])?;
-        let video = match po.video_id {
-            Some(Json::String(s)) => s,
-            Some(n) => n.as_f64().map(|n| (n as u64).to_string()).unwrap_or_default(),
-            None => String::new(),
-        };
-        let (blob, info) = one_file(&file)?;
-        let p = api::caption(&endpoint, &token, &video, &required(o.provider, po.language, "language")?, &info)?;
-        Ok((p, vec![blob]))
-    })
+    helper(Op::Caption, Some(&file), &options)
 }
 
 /// Sets my avatar, or a channel's when `channel` (its handle) is given.
@@ -238,12 +191,7 @@ pub fn peertube_update_avatar(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel?: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["channel"])?;
-        let (blob, info) = one_file(&file)?;
-        let p = api::avatar(&endpoint, &token, po.channel.as_deref(), &info)?;
-        Ok((p, vec![blob]))
-    })
+    helper(Op::Avatar, Some(&file), &options)
 }
 
 /// Sets a channel's banner: `{ endpoint, accessToken, channel }`.
@@ -252,12 +200,7 @@ pub fn peertube_update_banner(
     #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeAuthOptions & { channel: string }")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, po) = authed(o, &["channel"])?;
-        let (blob, info) = one_file(&file)?;
-        let p = api::banner(&endpoint, &token, &required(o.provider, po.channel, "channel")?, &info)?;
-        Ok((p, vec![blob]))
-    })
+    helper(Op::Banner, Some(&file), &options)
 }
 
 /// Imports a video from a `.torrent` file (or `targetUrl`/`magnetUri` with `file` = null).
@@ -266,15 +209,5 @@ pub fn peertube_import_video(
     #[wasm_bindgen(unchecked_param_type = "File | null")] file: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PeerTubeImportVideoOptions")] options: JsValue,
 ) -> js_sys::Promise {
-    spawn(&options, true, &|o| {
-        let (endpoint, token, _) = authed(o, &[])?;
-        let (blobs, info) = if file.is_null() || file.is_undefined() {
-            (vec![], None)
-        } else {
-            let (b, i) = one_file(&file)?;
-            (vec![b], Some(i))
-        };
-        let p = api::import_video(&endpoint, &token, info.as_ref(), &o.data)?;
-        Ok((p, blobs))
-    })
+    helper(Op::ImportVideo, Some(&file), &options)
 }

@@ -1709,7 +1709,7 @@ fn run_oneshot(p: OneShot, answers: Vec<Outcome>) -> (Result<Json, UploadError>,
 }
 
 /// `refresh`: whether the page can hand over a fresh token (the shell gives logins none).
-fn run_oneshot_with(p: OneShot, answers: Vec<Outcome>, refresh: bool) -> (Result<Json, UploadError>, Vec<Request>) {
+fn run_oneshot_with<P: Protocol>(p: P, answers: Vec<Outcome>, refresh: bool) -> (Result<Json, UploadError>, Vec<Request>) {
     let mut e = Engine::new(p, policy(), refresh);
     e.start(0.0);
     let mut server = Answers { answers: answers.into_iter(), sent: Vec::new() };
@@ -1767,6 +1767,40 @@ fn oauth_client_and_password_login() {
     assert_eq!(first(&mut p).get_header("x-peertube-otp"), None);
     assert_eq!(api::token_password(EP, "c", "s", "", "p", None).err().map(|e| e.code), Some(ErrorCode::InvalidInput));
     assert_eq!(api::token_password(EP, "c", "s", "u", "", None).err().map(|e| e.code), Some(ErrorCode::InvalidInput));
+}
+
+/// `peertubeLogin` (`api::Login`): the client lookup, then the password grant with the client
+/// found, each request with its own retry budget (3 retries here), as two engines gave them.
+#[test]
+fn login_looks_up_the_client_then_asks_for_a_token() {
+    let login = || api::Login::new(EP, "alice".into(), "hunter2".into(), Some("123".into()), None).unwrap();
+    let client = || out(resp(200).with_body(r#"{"client_id":"cid","client_secret":"csec"}"#));
+    let token = || out(resp(200).with_body(r#"{"access_token":"at","refresh_token":"rt","expires_in":60}"#));
+    let busy = || out(resp(503));
+    let (res, sent) = run_oneshot_with(login(), vec![busy(), busy(), busy(), client(), busy(), busy(), busy(), token()], false);
+    assert_eq!(res.unwrap(), opts(r#"{"access_token":"at","refresh_token":"rt","expires_in":60,"client_id":"cid","client_secret":"csec"}"#));
+    assert_eq!(sent.len(), 8);
+    assert!(sent[..4].iter().all(|r| r.method == Method::Get && r.url == format!("{EP}/api/v1/oauth-clients/local")));
+    for r in &sent[4..] {
+        assert_eq!((r.method, r.url.as_str(), r.get_header("x-peertube-otp")), (Method::Post, "http://tube.test:9000/api/v1/users/token", Some("123")));
+        assert_eq!(form(r).1, "client_id=cid&client_secret=csec&grant_type=password&username=alice&password=hunter2");
+    }
+    // A fourth retry of the token request is one too many.
+    let (res, sent) = run_oneshot_with(login(), vec![client(), busy(), busy(), busy(), busy()], false);
+    assert_eq!((res.unwrap_err().status, sent.len()), (Some(503), 5));
+    // A client given: no lookup.
+    let given = api::Login::new(EP, "alice".into(), "pw".into(), None, Some(("c".into(), "s".into()))).unwrap();
+    let (res, sent) = run_oneshot_with(given, vec![token()], false);
+    assert_eq!(res.unwrap().get("client_secret").and_then(Json::as_str), Some("s"));
+    assert_eq!((sent.len(), form(&sent[0]).1.as_str()), (1, "client_id=c&client_secret=s&grant_type=password&username=alice&password=pw"));
+    // A lookup answer without the client; a refused password (never in the message).
+    let (res, sent) = run_oneshot_with(login(), vec![out(resp(200).with_body(r#"{"client_id":"cid"}"#))], false);
+    assert_eq!((res.unwrap_err().message, sent.len()), ("oauth-clients/local did not return client_id and client_secret".to_string(), 1));
+    let refused = out(problem(400, "invalid_grant", "Invalid grant: user credentials are invalid (hunter2)"));
+    let (res, sent) = run_oneshot_with(login(), vec![client(), refused], false);
+    let e = res.unwrap_err();
+    assert_eq!((e.code, e.status, sent.len()), (ErrorCode::Http, Some(400), 2));
+    assert!(e.message.contains("Invalid grant") && !e.message.contains("hunter2"), "{}", e.message);
 }
 
 #[test]

@@ -20,7 +20,7 @@ mod options;
 mod transfer;
 
 pub use find::{CLOCK_SKEW_MS, FIND_PAGE, FIND_PAGES};
-pub(crate) use options::VideoOptions;
+pub(crate) use options::{pick, PeerTubeOptions};
 pub use options::VIDEO_FIELDS;
 pub use transfer::parse_range;
 

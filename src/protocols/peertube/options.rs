@@ -22,34 +22,83 @@ struct ImportInit<'a> {
     last_modified: Json,
 }
 
-/// The options a video upload reads itself (the other video fields pass through untouched).
-/// `name` and `filename` stay open-ended: a name that is not a string is replaced by the file's.
+/// PeerTube's options, as the JS object gives them (`rename_all = "camelCase"`; endpoint, retry
+/// and the other shared options are read by the shell's `Options`): those a video upload reads
+/// itself (the other video fields pass through untouched), the helpers' and the import listing's
+/// query. One type for all: each reader decodes only the keys it reads ([`pick`]), so an option
+/// meant for another never fails it.
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct VideoOptions {
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the helpers' fields: read by the shell
+pub(crate) struct PeerTubeOptions {
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<u64>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub otp: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// A video id (number) or its uuid / short uuid (string).
+    #[serde(default)]
+    pub video_id: Option<Json>,
     #[serde(default)]
     pub channel_id: Option<u64>,
+    /// `name` and `filename` stay open-ended: a name that is not a string is replaced by the
+    /// file's.
     #[serde(default)]
     pub name: Option<Json>,
     #[serde(default)]
     pub filename: Option<Json>,
-    /// The sources of a video import (`peertubeImportVideo`), sent as given.
+    /// The sources of a video import (`peertubeImportVideo`), sent as given; `targetUrl` is
+    /// also a filter of the import listing.
     #[serde(default)]
     pub target_url: Option<Json>,
     #[serde(default)]
     pub magnet_uri: Option<Json>,
+    /// The import listing's query, sent as given (strings and numbers).
+    #[serde(default)]
+    pub start: Option<Json>,
+    #[serde(default)]
+    pub count: Option<Json>,
+    #[serde(default)]
+    pub sort: Option<Json>,
+    #[serde(default)]
+    pub video_channel_sync_id: Option<Json>,
+    #[serde(default)]
+    pub search: Option<Json>,
 }
 
-impl VideoOptions {
+/// The entries of `options` named in `keys` (those a reader reads; the others are not looked at).
+pub(crate) fn pick(options: &Json, keys: &[&str]) -> Json {
+    let mut mine = serde_json::Map::new();
+    for (key, value) in options.as_object().into_iter().flatten() {
+        if keys.contains(&key.as_str()) {
+            mine.insert(key.clone(), value.clone());
+        }
+    }
+    Json::Object(mine)
+}
+
+impl PeerTubeOptions {
     /// Decodes the options a video upload or helper reads; `channelId` must be given and be a
-    /// positive integer (the only field that can fail to decode, so it is the culprit).
-    pub(crate) fn read(provider: &'static str, options: &Json, missing: &str) -> Result<(VideoOptions, u64), UploadError> {
+    /// positive integer (the only field of these that can fail to decode, so it is the culprit).
+    pub(crate) fn video(provider: &'static str, options: &Json, missing: &str) -> Result<(PeerTubeOptions, u64), UploadError> {
         let bad = || UploadError::invalid(provider, "channelId must be a positive integer");
-        let opts: VideoOptions = match codec::from_json(options) {
-            Ok(o) => o,
-            Err(_) if options.is_object() => return Err(bad()),
-            Err(_) => VideoOptions::default(),
-        };
+        let keys = ["channelId", "name", "filename", "targetUrl", "magnetUri"];
+        let opts: PeerTubeOptions = codec::from_json(&pick(options, &keys)).map_err(|_| bad())?;
         let channel = opts.channel_id.ok_or_else(|| UploadError::invalid(provider, missing))?;
         if channel == 0 {
             return Err(bad());
@@ -66,7 +115,7 @@ impl PeerTube {
         if token.is_empty() {
             return Err(UploadError::invalid(p, "accessToken is required"));
         }
-        let (opts, channel) = VideoOptions::read(p, options, "channelId is required")?;
+        let (opts, channel) = PeerTubeOptions::video(p, options, "channelId is required")?;
         // The caller's video fields pass through as given (open-ended: PeerTube's own schema).
         let mut body = serde_json::Map::new();
         for (k, v) in options.as_object().into_iter().flatten() {
