@@ -321,6 +321,18 @@ async fn pause_stops_requests_and_resume_continues_from_the_server_offset() {
     assert_eq!(after[0], "offset", "resume asks the server first: {after:?}");
 }
 
+/// Until the server holds the upload's session (read from the fake, not a fixed wait: a loaded
+/// machine may take longer than any guess to send the init).
+async fn wait_for_session(s: &Session) {
+    for _ in 0..400 {
+        if s.uploads().await.length() > 0 {
+            return;
+        }
+        sleep_ms(25.0).await;
+    }
+    panic!("no upload session on the server after 10 s");
+}
+
 #[wasm_bindgen_test]
 async fn abort_cancels_the_session_on_the_server() {
     let s = Session::new("{}").await;
@@ -329,7 +341,7 @@ async fn abort_cancels_the_session_on_the_server() {
     let f = file(&data, "a.mp4", "video/mp4");
     let up = new_upload(&f.into(), &pt_options(&s, r#""chunkSize":65536"#)).unwrap();
     let p = up.start();
-    sleep_ms(350.0).await;
+    wait_for_session(&s).await;
     JsFuture::from(up.abort()).await.expect("abort resolves");
     let err = JsFuture::from(p).await.expect_err("start rejects");
     assert_eq!(code(&err), "aborted");
@@ -354,7 +366,7 @@ async fn an_abort_signal_works_like_abort() {
     set(&o, "signal", &ctl.signal());
     let up = new_upload(&f.into(), &o).unwrap();
     let p = up.start();
-    sleep_ms(300.0).await;
+    wait_for_session(&s).await;
     ctl.abort();
     let err = JsFuture::from(p).await.expect_err("start rejects");
     assert_eq!(code(&err), "aborted");
