@@ -8,7 +8,7 @@ use chunkup::core::retry::RetryPolicy;
 use chunkup::core::{Body, ErrorCode, FileInfo, Json, Method, Outcome, Request, Response, UploadError};
 use chunkup::engine::Engine;
 use chunkup::protocols::cloudreve::{
-    accept_login, accept_refresh, completion_xml, envelope_verdict, from_options, parse_envelope, target_uri, xml_field, Cloudreve, Envelope, Route,
+    accept_login, accept_refresh, completion_xml, login_flow, envelope_verdict, from_options, parse_envelope, target_uri, xml_field, Cloudreve, Envelope, Route,
     UploadParams,
 };
 use chunkup::protocols::{Next, Protocol, Verdict};
@@ -1461,4 +1461,51 @@ fn helper_options_are_typed_and_name_the_bad_one() {
     }
     let e = chunkup::protocols::required("cloudreve", Some(String::new()), "refreshToken").unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidInput, "refreshToken is required"));
+}
+
+/// Answers the requests in turn (no token refresh: the shell gives logins none).
+struct Turns {
+    answers: std::vec::IntoIter<Outcome>,
+    sent: Vec<Request>,
+}
+
+impl drive::Server for Turns {
+    fn answer(&mut self, req: &Request) -> Outcome {
+        self.sent.push(req.clone());
+        self.answers.next().expect("more requests than answers")
+    }
+    fn token(&mut self) -> Option<String> {
+        None
+    }
+}
+
+fn run_login(answers: Vec<Outcome>) -> (Result<Json, UploadError>, Vec<Request>) {
+    let p = login_flow(EP, "a@b.c", "hunter2", None, None, Some("654321".into())).unwrap();
+    let mut engine = Engine::new(p, RetryPolicy::new(vec![10, 10, 10]), false);
+    engine.start(0.0);
+    let mut server = Turns { answers: answers.into_iter(), sent: Vec::new() };
+    let run = drive::drive(&mut engine, &mut server, Drive::new(Order::Now, 0.0, 1.0));
+    (run.result, server.sent)
+}
+
+#[test]
+fn login_with_two_factor_gives_each_request_its_own_retries() {
+    let busy = || Outcome::Response(Response::new(503));
+    let needs_2fa = || Outcome::Response(Response::new(200).with_body(r#"{"code":203,"data":"2fa-1"}"#));
+    let token = || Outcome::Response(Response::new(200).with_body(r#"{"code":0,"data":{"user":{"id":"u1"},"token":{"access_token":"a","refresh_token":"r"}}}"#));
+    // 3 retries of the login, then 3 of the two-factor step: 8 requests, all within budget.
+    let (res, sent) = run_login(vec![busy(), busy(), busy(), needs_2fa(), busy(), busy(), busy(), token()]);
+    assert_eq!(res.unwrap().get("accessToken").and_then(Json::as_str), Some("a"));
+    assert_eq!(sent.len(), 8);
+    assert!(sent[..4].iter().all(|r| r.url.ends_with("/api/v4/session/token")));
+    for r in &sent[4..] {
+        assert!(r.url.ends_with("/api/v4/session/token/2fa"), "{}", r.url);
+        let Body::Text { text, .. } = &r.body else { panic!("a JSON body") };
+        assert!(text.contains("654321") && text.contains("2fa-1"), "{text}");
+    }
+    // A fourth retry of the two-factor step is one too many; the code never shows in the message.
+    let (res, sent) = run_login(vec![needs_2fa(), busy(), busy(), busy(), busy()]);
+    let e = res.unwrap_err();
+    assert_eq!((e.status, sent.len()), (Some(503), 5));
+    assert!(!e.message.contains("654321") && !e.message.contains("hunter2"), "{}", e.message);
 }

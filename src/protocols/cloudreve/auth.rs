@@ -176,11 +176,13 @@ impl Protocol for Login {
     fn provider(&self) -> &'static str {
         PROVIDER
     }
+    /// The login accepted counts as progress (1 of 1): the engine then gives the two-factor
+    /// request a retry budget of its own, as two separate runs had.
     fn total(&self) -> u64 {
-        0
+        1
     }
     fn confirmed(&self) -> u64 {
-        0
+        u64::from(self.second)
     }
     fn next(&mut self) -> Next {
         if let Some(e) = &self.failed {
