@@ -168,23 +168,19 @@ fn token_call(options: &JsValue, call: Call) -> js_sys::Promise {
         // Fields are taken, not moved out: `a` stays whole, dropped by one call on every path.
         let mut a = av_options(o)?;
         let need = |value: &mut Option<String>, key: &str| required(o.provider, value.take(), key);
+        // `accessToken` is checked before `token`, as each helper always has.
         let shot = match call {
             Call::ApiKey => av::auth_api_key(&e, &need(&mut a.api_key, "apiKey")?)?,
             Call::Refresh => av::auth_refresh(&e, &need(&mut a.refresh_token, "refreshToken")?)?,
-            _ => {
+            Call::Create => av::create_token(&e, &need(&mut a.access_token, "accessToken")?, a.ttl)?,
+            Call::List => av::list_tokens(&e, &need(&mut a.access_token, "accessToken")?, &o.data)?,
+            Call::Get => {
                 let t = need(&mut a.access_token, "accessToken")?;
-                match call {
-                    Call::Create => av::create_token(&e, &t, a.ttl)?,
-                    Call::List => av::list_tokens(&e, &t, &o.data)?,
-                    _ => {
-                        let token = need(&mut a.token, "token")?;
-                        if matches!(call, Call::Get) {
-                            av::get_token(&e, &t, &token)?
-                        } else {
-                            av::delete_token(&e, &t, &token)?
-                        }
-                    }
-                }
+                av::get_token(&e, &t, &need(&mut a.token, "token")?)?
+            }
+            Call::Delete => {
+                let t = need(&mut a.access_token, "accessToken")?;
+                av::delete_token(&e, &t, &need(&mut a.token, "token")?)?
             }
         };
         Ok((Box::new(shot) as Box<dyn Protocol>, vec![]))

@@ -112,20 +112,19 @@ pub fn delete_token(endpoint: &str, access_token: &str, token: &str) -> Result<O
 
 /// `POST /auth/api-key {apiKey}` → `{access_token, refresh_token, expires_in}`.
 pub fn auth_api_key(endpoint: &str, api_key: &str) -> Result<OneShot, UploadError> {
-    if api_key.is_empty() {
-        return Err(UploadError::invalid(PROVIDER, "apiKey is required"));
-    }
-    let body = request_body("apiKey", Json::from(api_key));
-    let req = Request::new(Method::Post, join(endpoint, "/auth/api-key")).body(Body::json(body));
-    Ok(OneShot::new(PROVIDER, "authentication", req, accept_access_token).with_secret(api_key))
+    auth_call(endpoint, "/auth/api-key", "apiKey", api_key, "authentication")
 }
 
 /// `POST /auth/refresh {refreshToken}`.
 pub fn auth_refresh(endpoint: &str, refresh_token: &str) -> Result<OneShot, UploadError> {
-    if refresh_token.is_empty() {
-        return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
+    auth_call(endpoint, "/auth/refresh", "refreshToken", refresh_token, "token refresh")
+}
+
+/// `POST {path} {key: secret}` → an access token; `secret` (required) never shows in a message.
+fn auth_call(endpoint: &str, path: &str, key: &'static str, secret: &str, what: &'static str) -> Result<OneShot, UploadError> {
+    if secret.is_empty() {
+        return Err(UploadError::invalid(PROVIDER, format!("{key} is required")));
     }
-    let body = request_body("refreshToken", Json::from(refresh_token));
-    let req = Request::new(Method::Post, join(endpoint, "/auth/refresh")).body(Body::json(body));
-    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_access_token).with_secret(refresh_token))
+    let req = Request::new(Method::Post, join(endpoint, path)).body(Body::json(request_body(key, Json::from(secret))));
+    Ok(OneShot::new(PROVIDER, what, req, accept_access_token).with_secret(secret))
 }
