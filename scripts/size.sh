@@ -11,12 +11,15 @@
 #
 #   bash scripts/size.sh                      # every entry: all peertube apivideo cloudreve mangadex
 #   bash scripts/size.sh peertube mangadex    # just these
-#   bash scripts/size.sh --check              # exit 1 when an entry is over its budget
+#   bash scripts/size.sh --check              # exit 1 when an entry is over its ceiling
 #   SIZE_OUT=/tmp/sizes bash scripts/size.sh  # also copy each web build to $SIZE_OUT/<entry>/
 #
-# --check is NOT wired into CI yet: scripts/test.sh (CI) runs build.sh, which runs this script
-# without it, because no entry meets its budget today (issue 14 item 6: all four providers
-# ~218 KiB, one provider ~120-141 KiB). Pass --check from build.sh once every entry is within.
+# Budget and ceiling: the budgets (issue 14 item 6) are the targets, not met yet (all four
+# ~204 KiB, one provider ~112-134 KiB). The ceilings are a ratchet: each entry's size when it was
+# last cut, plus 1.5 KiB, so that no change makes the module heavier unnoticed. build.sh (so CI)
+# runs --check, which fails above a ceiling; an entry over its budget only says OVER. When an
+# entry shrinks, lower its ceiling here (CEILING_KIB); once it is within its budget, the budget
+# is its ceiling. The same numbers apply to both targets (the bundler build is ~0.9 KiB smaller).
 #
 # What is checked always (CI too): no entry's wasm carries std's string panic path (its message
 # "is not a char boundary" drags in char Debug and the Unicode tables, ~5 KiB gzip: use
@@ -39,12 +42,15 @@ done
 KIB=1024
 BUDGET_ALL=$((140 * KIB))
 BUDGET_ONE=$((90 * KIB))
+# Ceilings in KiB (web build of stop 22 + 1.5, rounded to 0.5): see the top of this file.
+declare -A CEILING_KIB=([all]=205.5 [peertube]=128 [apivideo]=113.5 [cloudreve]=133.5 [mangadex]=135)
 gz() { gzip -9 -n -c "$1" | wc -c; }
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 over=0
+above=0
 links=0
-printf '%-22s %9s %8s %9s %8s %9s %11s %9s  %s\n' entry 'wasm raw' 'wasm gz' 'glue raw' 'glue gz' 'total gz' '' budget status
+printf '%-22s %9s %8s %9s %8s %9s %11s %9s %9s  %s\n' entry 'wasm raw' 'wasm gz' 'glue raw' 'glue gz' 'total gz' '' budget ceiling status
 for entry in "${WANTED[@]}"; do
   entry_fresh "$entry" web && entry_fresh "$entry" bundler || build_entry "$entry"
   for target in "${ENTRY_TARGETS[@]}"; do
@@ -68,17 +74,21 @@ for entry in "${WANTED[@]}"; do
     [ "$target" = bundler ] || name="$name/web"
     budget=$BUDGET_ONE
     [ "$entry" != all ] || budget=$BUDGET_ALL
+    ceiling=$(awk -v k="${CEILING_KIB[$entry]}" 'BEGIN { printf "%d", k * 1024 }')
+    [ "$ceiling" -le "$budget" ] || [ "$total" -gt "$budget" ] || ceiling=$budget
     status=ok
     [ "$total" -le "$budget" ] || { status=OVER; over=$((over + 1)); }
-    printf '%-22s %9d %8d %9d %8d %9d %11s %9s  %s\n' "$name" "$wasm_raw" "$wasm_gz" "$glue_raw" "$glue_gz" "$total" \
-      "($(kib "$total"))" "$(kib "$budget")" "$status"
+    [ "$total" -le "$ceiling" ] || { status="$status, ABOVE CEILING"; above=$((above + 1)); }
+    printf '%-22s %9d %8d %9d %8d %9d %11s %9s %9s  %s\n' "$name" "$wasm_raw" "$wasm_gz" "$glue_raw" "$glue_gz" "$total" \
+      "($(kib "$total"))" "$(kib "$budget")" "$(kib "$ceiling")" "$status"
     if [ -n "${SIZE_OUT:-}" ] && [ "$target" = web ]; then
       mkdir -p "$SIZE_OUT/$entry" && cp "$dir/chunkup_bg.wasm" "$dir/chunkup.js" "$SIZE_OUT/$entry/"
     fi
   done
 done
 [ "$links" = 0 ] || exit 1
-if [ "$over" -gt 0 ]; then
-  echo "size: $over entr$([ "$over" = 1 ] && echo y || echo ies) over budget"
+[ "$over" = 0 ] || echo "size: $over entr$([ "$over" = 1 ] && echo y || echo ies) over budget (issue 14's targets)"
+if [ "$above" -gt 0 ]; then
+  echo "size: $above entr$([ "$above" = 1 ] && echo y || echo ies) above the ceiling: the module grew (see the top of scripts/size.sh)" >&2
   [ "$CHECK" = 0 ] || exit 1
 fi
