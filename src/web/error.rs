@@ -71,7 +71,8 @@ pub fn to_js(e: CoreError) -> JsValue {
     v
 }
 
-#[wasm_bindgen(start)]
+// `private`: run at load, but not exported (no `on_load` in the package's JS API or `.d.ts`).
+#[wasm_bindgen(start, private)]
 fn on_load() {
     // Patch the prototype at load time so `instanceof Error` holds even before the first error.
     patch_prototype(&JsUploadError { inner: CoreError::invalid("chunkup", "") }.into());

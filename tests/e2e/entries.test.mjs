@@ -40,6 +40,18 @@ const OPTIONS_TYPE = {
   cloudreve: 'CloudreveUploadOptions',
   mangadex: 'MangaDexUploadOptions'
 };
+/** The JS API each provider adds to `Upload` and `UploadError` (README "JS API"): nothing else is
+ *  exported (e.g. no `on_load`, the module's start function). */
+const EXPORTS = {
+  peertube: ['peertubeImportStatus', 'peertubeImportVideo', 'peertubeLegacyUpload', 'peertubeListImports', 'peertubeLogin',
+    'peertubeRefreshToken', 'peertubeUpdateAvatar', 'peertubeUpdateBanner', 'peertubeUploadCaption'],
+  apivideo: ['ProgressiveUpload', 'apiVideoAuthenticate', 'apiVideoCreateUploadToken', 'apiVideoDeleteUploadToken',
+    'apiVideoGetUploadToken', 'apiVideoListUploadTokens', 'apiVideoRefreshToken'],
+  cloudreve: ['cloudreveDeleteUploadSession', 'cloudreveLogin', 'cloudreveRefreshToken'],
+  mangadex: ['mangadexCheckApprovalRequired', 'mangadexLogin', 'mangadexRefreshToken']
+};
+/** The names a chunkup.d.ts exports (functions and classes), sorted. */
+const exportedNames = dts => [...dts.matchAll(/^export (?:default )?(?:declare )?(?:function|class) (\w+)/gm)].map(m => m[1]).sort();
 /** The single-provider pages of tests/consumer: page, entry, where its wasm comes from in pkg/. */
 const PAGES = [
   ['peertube.html', 'chunkup/peertube', 'peertube/chunkup_bg.wasm'],
@@ -103,6 +115,17 @@ describe('per-provider entries', () => {
         for (const q of PROVIDERS) {
           assert.equal(has(wasm, MARKER[q]), p === q, `${p}/${dir}chunkup_bg.wasm ${p === q ? 'has' : 'lacks'} ${q}'s ${MARKER[q]}`);
         }
+      }
+    }
+  });
+
+  test('each entry exports Upload, UploadError and its providers\' helpers, nothing more', () => {
+    for (const dir of ['', 'web/']) {
+      const init = dir ? ['__wbg_init', 'initSync'] : [];
+      const expect = ps => ['Upload', 'UploadError', ...init, ...ps.flatMap(p => EXPORTS[p])].sort();
+      assert.deepEqual(exportedNames(readFileSync(join(PKG, `${dir}chunkup.d.ts`), 'utf8')), expect(PROVIDERS), `${dir}chunkup.d.ts (all)`);
+      for (const p of PROVIDERS) {
+        assert.deepEqual(exportedNames(readFileSync(join(PKG, p, `${dir}chunkup.d.ts`), 'utf8')), expect([p]), `${p}/${dir}chunkup.d.ts`);
       }
     }
   });
