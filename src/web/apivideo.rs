@@ -114,7 +114,7 @@ impl ProgressiveUpload {
 
     /// Sends what is left (plus `data`, if given) as the last part; resolves with the Video.
     #[wasm_bindgen(unchecked_return_type = "Promise<ApiVideoVideo>")]
-    pub fn finish(&mut self, #[wasm_bindgen(unchecked_param_type = "Blob | undefined")] data: JsValue) -> js_sys::Promise {
+    pub fn finish(&mut self, #[wasm_bindgen(unchecked_optional_param_type = "Blob")] data: JsValue) -> js_sys::Promise {
         if !data.is_undefined() && !data.is_null() {
             if let Err(e) = self.append_inner(data) {
                 return js_sys::Promise::reject(&to_js(e));

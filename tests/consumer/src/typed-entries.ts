@@ -74,7 +74,7 @@ export async function apivideo(): Promise<void> {
   const video = await new ApiVideoUpload(file, { provider: 'apivideo', uploadToken: access_token }).start();
   const videoId: string = video.videoId;
   const progressive = new ProgressiveUpload({ provider: 'apivideo', uploadToken: 't' });
-  const done: ApiVideoVideo = await progressive.finish(undefined);
+  const done: ApiVideoVideo = await progressive.finish();
   // @ts-expect-error chunkup/apivideo takes no PeerTube options
   new ApiVideoUpload(file, { provider: 'peertube', endpoint: 'x', accessToken: 't', channelId: 1 });
   new ApiVideoQueue({ provider: 'apivideo', uploadToken: 't' }).add([file]);

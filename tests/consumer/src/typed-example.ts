@@ -93,7 +93,7 @@ export async function uploads(): Promise<void> {
   }
   const progressive = new ProgressiveUpload({ provider: 'apivideo', uploadToken: 'to1', onProgress } satisfies ProgressiveUploadOptions);
   progressive.append(new Blob(['part']));
-  const video: ApiVideoVideo = await progressive.finish(undefined);
+  const video: ApiVideoVideo = await progressive.finish();
   console.log(video.assets?.hls, progressive.videoId);
 }
 
