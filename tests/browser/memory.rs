@@ -3,6 +3,9 @@
 //! (memory stops growing), and an impossible request fails instead of corrupting memory.
 #![cfg(target_arch = "wasm32")]
 
+// Links the crate (and with it its #[global_allocator]): nothing below names it otherwise.
+extern crate chunkup;
+
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -100,11 +103,40 @@ fn freed_blocks_are_reused() {
 }
 
 #[wasm_bindgen_test]
+fn blocks_are_aligned_to_their_class() {
+    // A block of class c is 2^c bytes aligned to its size (up to a page): 3000 bytes take a
+    // 4 KiB-aligned block. (dlmalloc puts them about 3 KiB apart: this also proves the tests run
+    // chunkup's allocator, which they did not while the crate was not linked.)
+    let blocks: Vec<Vec<u8>> = (0..8).map(|i| vec![i as u8; 3000]).collect();
+    for b in &blocks {
+        assert!((b.as_ptr() as usize).is_multiple_of(4096), "a 3000-byte block at {:?}", b.as_ptr());
+    }
+}
+
+#[wasm_bindgen_test]
 fn an_impossible_request_fails_cleanly() {
-    // More than wasm32 can ever hold: try_reserve reports the failure, nothing is corrupted.
-    let mut v: Vec<u8> = Vec::new();
-    assert!(v.try_reserve(3usize << 30).is_err());
+    // The largest request a layout allows on wasm32 (2 GiB - 1: a 2 GiB block) reaches the
+    // allocator (3 GiB would not: `try_reserve` refuses anything past isize::MAX by itself). Two
+    // of them cannot fit in 4 GiB: `memory.grow` fails and the allocator says so, and nothing is
+    // corrupted. (The memory is reserved, not touched, but for a byte at each end.)
     let mut w = vec![7u8; 100];
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut failed = false;
+    for _ in 0..3 {
+        let mut v: Vec<u8> = Vec::new();
+        if v.try_reserve_exact(isize::MAX as usize).is_err() {
+            failed = true;
+            break;
+        }
+        v.push(1);
+        // SAFETY: within the capacity just reserved; u8 needs no initialising beyond the write.
+        unsafe {
+            v.as_mut_ptr().add(v.capacity() - 1).write(2);
+        }
+        got.push(v);
+    }
+    assert!(failed, "three 2 GiB blocks in a 4 GiB memory");
+    assert!(got.iter().all(|v| v[0] == 1 && unsafe { *v.as_ptr().add(v.capacity() - 1) } == 2));
     w.push(8);
     assert_eq!(w.iter().map(|&b| b as u32).sum::<u32>(), 708);
 }
