@@ -12,6 +12,8 @@
 //!
 //! A block of class `c` is `1 << c` bytes, aligned to its size up to a page (64 KiB), so a block
 //! reused from a free list satisfies any request of its class (`class` folds the alignment in).
+//! A request for more than a page's alignment gets null (allowed by `GlobalAlloc`; nothing here
+//! asks for it).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
@@ -80,7 +82,8 @@ impl Heap {
 unsafe impl GlobalAlloc for SizeClasses {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let c = class(layout.size(), layout.align());
-        if c >= CLASSES {
+        // Blocks are aligned to at most a page: refuse rather than hand out a less aligned one.
+        if c >= CLASSES || layout.align() > PAGE {
             return null_mut();
         }
         // SAFETY: one thread, and no allocation happens while this borrow lives.

@@ -140,3 +140,26 @@ fn an_impossible_request_fails_cleanly() {
     w.push(8);
     assert_eq!(w.iter().map(|&b| b as u32).sum::<u32>(), 708);
 }
+
+#[wasm_bindgen_test]
+fn an_alignment_past_a_page_is_kept_or_refused() {
+    // Blocks carved from fresh pages are aligned to their size only up to a page (64 KiB); a
+    // request for more alignment must get it or a null pointer, never a block less aligned.
+    // 64 KiB blocks in between shift where the next 128 KiB block starts.
+    use std::alloc::{alloc, dealloc, Layout};
+    let (page, big) = (Layout::from_size_align(65536, 65536).unwrap(), Layout::from_size_align(16, 1 << 17).unwrap());
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let p = unsafe { alloc(page) };
+        assert!(!p.is_null());
+        held.push((p, page));
+        let q = unsafe { alloc(big) };
+        assert!((q as usize).is_multiple_of(1 << 17), "a block at {q:?} for a 128 KiB alignment");
+        if !q.is_null() {
+            held.push((q, big));
+        }
+    }
+    for (p, layout) in held {
+        unsafe { dealloc(p, layout) };
+    }
+}
