@@ -1,6 +1,7 @@
 //! The module's allocator (`src/web/alloc.rs`: power-of-two size classes over `memory.grow`):
 //! every block keeps its bytes while others come and go, alignment holds, freed blocks are reused
-//! (memory stops growing), and an impossible request fails instead of corrupting memory.
+//! (memory stops growing), a reused block comes back zeroed when asked, an alignment past a page
+//! is refused, and an impossible request fails instead of corrupting memory.
 #![cfg(target_arch = "wasm32")]
 
 // Links the crate (and with it its #[global_allocator]): nothing below names it otherwise.
@@ -162,4 +163,26 @@ fn an_alignment_past_a_page_is_kept_or_refused() {
     for (p, layout) in held {
         unsafe { dealloc(p, layout) };
     }
+}
+
+#[wasm_bindgen_test]
+fn a_reused_block_comes_back_zeroed_when_asked_and_a_shrink_keeps_the_bytes() {
+    // `vec![0; n]` asks for zeroed memory (`alloc_zeroed`): a block from a free list still holds
+    // its last owner's bytes, so they must be cleared.
+    let dirty = vec![0xaau8; 3000];
+    let at = dirty.as_ptr();
+    drop(dirty);
+    let clean = vec![0u8; 3000];
+    assert_eq!(clean.as_ptr(), at, "the freed block is handed out again (last in, first out)");
+    assert!(clean.iter().all(|&b| b == 0), "a reused block not zeroed");
+    // Shrinking into a smaller class moves the bytes that remain (realloc copies the new size).
+    let mut v: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    v.truncate(100);
+    v.shrink_to_fit();
+    assert!(v.iter().enumerate().all(|(i, &b)| b == (i as u32 * 7) as u8));
+    // And growing across classes keeps them too (a byte past the old class's end included).
+    let mut w: Vec<u8> = (0..16u8).collect();
+    w.reserve_exact(100_000);
+    w.extend(16..=255u8);
+    assert!(w.iter().enumerate().all(|(i, &b)| b == i as u8));
 }
