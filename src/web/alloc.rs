@@ -71,7 +71,10 @@ impl Heap {
             if base != self.end {
                 self.next = base; // not contiguous with the last region: start afresh
             }
-            self.end = base.checked_add(pages.checked_mul(PAGE)?)?;
+            // Saturating: memory grown to exactly 4 GiB ends at 2^32, past usize; the last
+            // byte's address stands for it (a block ending at 2^32 is refused by `checked_add`).
+            // Failing here instead would leave the pages just grown unused for good.
+            self.end = base.saturating_add(pages.checked_mul(PAGE)?);
             start = aligned(self.next)?;
         }
         self.next = start.checked_add(size)?;
