@@ -12,6 +12,8 @@
 //!
 //! A block of class `c` is `1 << c` bytes, aligned to its size up to a page (64 KiB), so a block
 //! reused from a free list satisfies any request of its class (`class` folds the alignment in).
+//! A request for more than a page's alignment gets null (allowed by `GlobalAlloc`; nothing here
+//! asks for it).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
@@ -69,7 +71,10 @@ impl Heap {
             if base != self.end {
                 self.next = base; // not contiguous with the last region: start afresh
             }
-            self.end = base.checked_add(pages.checked_mul(PAGE)?)?;
+            // Saturating: memory grown to exactly 4 GiB ends at 2^32, past usize; the last
+            // byte's address stands for it (a block ending at 2^32 is refused by `checked_add`).
+            // Failing here instead would leave the pages just grown unused for good.
+            self.end = base.saturating_add(pages.checked_mul(PAGE)?);
             start = aligned(self.next)?;
         }
         self.next = start.checked_add(size)?;
@@ -80,7 +85,8 @@ impl Heap {
 unsafe impl GlobalAlloc for SizeClasses {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let c = class(layout.size(), layout.align());
-        if c >= CLASSES {
+        // Blocks are aligned to at most a page: refuse rather than hand out a less aligned one.
+        if c >= CLASSES || layout.align() > PAGE {
             return null_mut();
         }
         // SAFETY: one thread, and no allocation happens while this borrow lives.

@@ -52,3 +52,49 @@ fn values_encode_as_json_stringify_writes_them() {
     assert_eq!(from_json::<Part>(&to_json(&p)), Ok(p), "typed -> open-ended -> typed");
     assert_eq!(decode::<Json>(&encode(&v)).unwrap(), v, "round trip");
 }
+
+/// The vendored serde-wasm-bindgen (vendor/README.md) drops the field-name cache and formats no
+/// error: every decode converts the names afresh and must read the same values as upstream, and a
+/// value that does not fit still fails (with the fixed text, which shows the patch is in).
+#[wasm_bindgen_test]
+fn the_patched_serde_wasm_bindgen_decodes_as_upstream() {
+    use wasm_bindgen::JsValue;
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Kind {
+        Plain,
+        Sized(u64),
+        Named { part_number: u32 },
+    }
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Opts {
+        chunk_size: Option<u64>,
+        offset: i64,
+        kind: Kind,
+        #[serde(default)]
+        note: Option<String>,
+    }
+    let js = |text: &str| js_sys::JSON::parse(text).unwrap();
+    let from = |v: JsValue| serde_wasm_bindgen::from_value::<Opts>(v);
+    // Field names every time (the cache used to serve the second and later decodes).
+    for i in 0..3u64 {
+        let o = from(js(&format!(r#"{{"chunkSize":{i},"offset":-{i},"kind":"plain","note":"n{i}"}}"#))).unwrap();
+        assert_eq!(o, Opts { chunk_size: Some(i), offset: -(i as i64), kind: Kind::Plain, note: Some(format!("n{i}")) });
+    }
+    let o = from(js(r#"{"chunkSize":null,"offset":0,"kind":{"sized":9007199254740991}}"#)).unwrap();
+    assert_eq!((o.chunk_size, o.kind, o.note), (None, Kind::Sized(9_007_199_254_740_991), None), "null, a newtype variant, a missing option");
+    let o = from(js(r#"{"offset":1,"kind":{"named":{"part_number":7}}}"#)).unwrap();
+    assert_eq!(o.kind, Kind::Named { part_number: 7 }, "a struct variant (its fields keep their names: rename_all renames the variants)");
+    // A BigInt reads as u64/i64 past 2^53.
+    let obj = js(r#"{"offset":0,"kind":"plain"}"#);
+    js_sys::Reflect::set(&obj, &"chunkSize".into(), &JsValue::bigint_from_str("18446744073709551615")).unwrap();
+    js_sys::Reflect::set(&obj, &"offset".into(), &JsValue::bigint_from_str("-9223372036854775808")).unwrap();
+    let o = from(obj).unwrap();
+    assert_eq!((o.chunk_size, o.offset), (Some(u64::MAX), i64::MIN));
+    // What does not fit still fails.
+    for bad in [r#"{"offset":1.5,"kind":"plain"}"#, r#"{"offset":1,"kind":"other"}"#, r#"{"offset":"1","kind":"plain"}"#, r#"{"kind":"plain"}"#, r#"{"offset":1,"kind":"plain","chunkSize":-1}"#] {
+        let e = from(js(bad)).expect_err(bad);
+        assert_eq!(e.to_string(), "Error: serde-wasm-bindgen: the value does not fit the type (details left out)", "{bad}");
+    }
+}
