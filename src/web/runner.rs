@@ -118,7 +118,21 @@ pub fn wake(shared: &Shared) {
 fn wake_at(shared: &Shared, at: f64, then: Option<fn(&mut Runner, f64)>) {
     let sh = shared.clone();
     spawn_local(async move {
-        sleep((at - now()).max(0.0)).await;
+        // setTimeout keeps its own clock: by `now()` (Date.now, rounded to 100 ms or more where
+        // the browser blurs timers, e.g. Firefox's resistFingerprinting) it can fire before `at`,
+        // and a check that finds its held-back value not yet due arms no timer again (the value
+        // would wait for the next event, none while paused). So sleep on until `at` has come by
+        // `now()`, a few rounds at most. (Always one sleep, even for an `at` already past: a
+        // timer turn, never a wake-up within the same task.)
+        let mut left = (at - now()).max(0.0);
+        for _ in 0..4 {
+            sleep(left).await;
+            left = at - now();
+            if left <= 0.0 {
+                break;
+            }
+            left += 1.0;
+        }
         if let Some(f) = then {
             f(&mut sh.borrow_mut(), at);
         }
