@@ -67,12 +67,14 @@ impl Cloudreve {
         r
     }
 
+    #[inline(never)]
     pub(super) fn fail(&mut self, e: UploadError) -> Verdict {
         self.phase = Phase::Failed(e.clone());
         Verdict::Fail(e)
     }
 
     /// A verdict from the mapping: a Fail also ends the protocol.
+    #[inline(never)]
     pub(super) fn apply(&mut self, v: Verdict) -> Verdict {
         match v {
             Verdict::Fail(e) => self.fail(e),
@@ -109,6 +111,7 @@ impl Cloudreve {
         Json::Object(out)
     }
 
+    #[inline(never)]
     pub(super) fn done(&mut self, data: &Json) -> Verdict {
         self.confirmed = self.total;
         self.final_maybe_done = false;
@@ -127,6 +130,7 @@ impl Cloudreve {
 
     /// An answer from Cloudreve's API (or a node), decoded once: `Ok(data)` for code 0, else
     /// the verdict (with the envelope's code and words, when it was one).
+    #[inline(never)]
     pub(super) fn envelope_reply<T: DeserializeOwned + Default>(&self, what: &str, resp: &Response, route: Route) -> Result<T, Refusal> {
         let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
         let (env, data) = match reply::<T>(&resp.body) {
