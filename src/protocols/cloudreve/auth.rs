@@ -9,7 +9,7 @@ use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError}
 use crate::core::Outcome;
 use crate::protocols::oneshot::OneShot;
 use crate::protocols::{Next, Protocol, Verdict};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Turns a 2xx envelope into its `data`, or an error (`code != 0`).
 pub fn accept_envelope(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
@@ -50,41 +50,20 @@ struct TokenAnswer {
     refresh_expires: Option<String>,
 }
 
-/// What the login and refresh helpers resolve with.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenResult {
-    access_token: String,
-    refresh_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_expires: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_expires: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<Json>,
-}
-
-/// A login that needs its second factor: what [`accept_login`] resolves with for code 203, read
-/// back by the JS helper to send the one-time code.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TwoFactor {
-    pub two_factor_required: bool,
-    pub session_id: String,
-}
-
-/// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203).
+/// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203,
+/// read back by [`Login`] to send the one-time code). Results are built as values, like the
+/// request bodies (one encoder for all, no serializer per result type).
 pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<Option<TokenAnswer>>(&resp.body) {
+    match reply::<TokenAnswer>(&resp.body) {
         // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
         Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if !sid.is_empty() => {
-            Ok(codec::to_json(&TwoFactor { two_factor_required: true, session_id: sid }))
+            Ok(object(vec![("twoFactorRequired", Some(Json::Bool(true))), ("sessionId", Some(Json::String(sid)))]))
         }
         Reply::Typed(Envelope { code: 203, .. }) | Reply::Loose(Envelope { code: 203, .. }) => {
             Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status))
         }
         Reply::Typed(env) if env.code == 0 => {
-            let data = env.data.unwrap_or_default();
+            let data = env.data;
             flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
         }
         Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env.head())),
@@ -96,8 +75,8 @@ pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, Upl
 
 /// A refresh answer: the new token pair (flattened).
 pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<Option<TokenAnswer>>(&resp.body) {
-        Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data.unwrap_or_default(), None, resp.status),
+    match reply::<TokenAnswer>(&resp.body) {
+        Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data, None, resp.status),
         Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env.head())),
         Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
         Reply::Loose(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
@@ -120,13 +99,14 @@ fn flatten_token(provider: &'static str, token: TokenAnswer, user: Option<Json>,
     let (Some(access_token), Some(refresh_token)) = (s(token.access_token), s(token.refresh_token)) else {
         return Err(no_token(provider, status));
     };
-    Ok(codec::to_json(&TokenResult {
-        access_token,
-        refresh_token,
-        access_expires: s(token.access_expires),
-        refresh_expires: s(token.refresh_expires),
-        user: user.filter(|u| !u.is_null()),
-    }))
+    // `{ accessToken, refreshToken, accessExpires?, refreshExpires?, user? }`.
+    Ok(object(vec![
+        ("accessToken", Some(Json::String(access_token))),
+        ("refreshToken", Some(Json::String(refresh_token))),
+        ("accessExpires", s(token.access_expires).map(Json::String)),
+        ("refreshExpires", s(token.refresh_expires).map(Json::String)),
+        ("user", user.filter(|u| !u.is_null())),
+    ]))
 }
 
 fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {

@@ -168,8 +168,8 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        let data = match self.envelope_reply::<Option<SessionData>>(what, &resp, Route::Api) {
-            Ok(d) => d.unwrap_or_default(),
+        let data = match self.envelope_reply::<SessionData>(what, &resp, Route::Api) {
+            Ok(d) => d,
             Err(Refusal { verdict: v, code, .. }) => {
                 if resp.status >= 500 {
                     self.phase = Phase::Create { maybe_received: true };

@@ -66,7 +66,9 @@ pub(super) fn reply<T: DeserializeOwned + Default>(body: &str) -> Reply<T> {
         return Reply::Other;
     }
     let Ok(env) = codec::decode::<Envelope>(body) else { return Reply::Other };
-    match codec::from_json::<T>(&env.data) {
+    // No data (null or missing) is the answer type's default: no `Option` decoder per type.
+    let data = if env.data.is_null() { Ok(T::default()) } else { codec::from_json::<T>(&env.data) };
+    match data {
         Ok(data) => Reply::Typed(Envelope { code: env.code, msg: env.msg, error: env.error, data }),
         Err(_) => Reply::Loose(env),
     }
