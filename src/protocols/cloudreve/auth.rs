@@ -7,7 +7,7 @@ use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};
 use crate::core::Outcome;
-use crate::protocols::oneshot::OneShot;
+use crate::protocols::oneshot::{Accept, OneShot};
 use crate::protocols::{Next, Protocol, Verdict};
 use serde::Deserialize;
 
@@ -54,32 +54,37 @@ struct TokenAnswer {
 /// read back by [`Login`] to send the one-time code). Results are built as values, like the
 /// request bodies (one encoder for all, no serializer per result type).
 pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<TokenAnswer>(&resp.body) {
-        // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
-        Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if !sid.is_empty() => {
-            Ok(object(vec![("twoFactorRequired", Some(Json::Bool(true))), ("sessionId", Some(Json::String(sid)))]))
-        }
-        Reply::Typed(Envelope { code: 203, .. }) | Reply::Loose(Envelope { code: 203, .. }) => {
-            Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status))
-        }
-        Reply::Typed(env) if env.code == 0 => {
-            let data = env.data;
-            flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
-        }
-        Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env.head())),
-        Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
-        Reply::Loose(env) => Err(login_error(provider, "login", resp.status, &env)),
-        Reply::Other => Err(not_api(provider, resp)),
-    }
+    accept_token(provider, resp, true)
 }
 
 /// A refresh answer: the new token pair (flattened).
 pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
+    accept_token(provider, resp, false)
+}
+
+/// A login's (`login`: the pair under `token`, code 203 for a second factor) or a refresh's
+/// answer: one body for both.
+fn accept_token(provider: &'static str, resp: &Response, login: bool) -> Result<Json, UploadError> {
+    let what = if login { "login" } else { "token refresh" };
     match reply::<TokenAnswer>(&resp.body) {
-        Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data, None, resp.status),
-        Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env.head())),
+        // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
+        Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if login && !sid.is_empty() => {
+            Ok(object(vec![("twoFactorRequired", Some(Json::Bool(true))), ("sessionId", Some(Json::String(sid)))]))
+        }
+        Reply::Typed(Envelope { code: 203, .. }) | Reply::Loose(Envelope { code: 203, .. }) if login => {
+            Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status))
+        }
+        Reply::Typed(env) if env.code == 0 => {
+            let data = env.data;
+            if login {
+                flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
+            } else {
+                flatten_token(provider, data, None, resp.status)
+            }
+        }
+        Reply::Typed(env) => Err(login_error(provider, what, resp.status, &env.head())),
         Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
-        Reply::Loose(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
+        Reply::Loose(env) => Err(login_error(provider, what, resp.status, &env)),
         Reply::Other => Err(not_api(provider, resp)),
     }
 }
@@ -118,6 +123,14 @@ fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
     }
 }
 
+/// `POST {endpoint}{path}` with the JSON `body`, as one request whose answer `accept` reads;
+/// `secret` is kept out of messages. One body for login, two-factor login and refresh.
+#[inline(never)]
+fn post(endpoint: &str, path: &str, body: Json, what: &'static str, accept: Accept, secret: &str) -> Result<OneShot, UploadError> {
+    let req = Request::new(Method::Post, api_url(endpoint, path)?).body(Body::json(codec::encode(&body)));
+    Ok(OneShot::new(PROVIDER, what, req, accept).with_secret(secret))
+}
+
 /// `POST /api/v4/session/token {email, password, captcha?, ticket?}`.
 pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>, ticket: Option<&str>) -> Result<OneShot, UploadError> {
     if email.trim().is_empty() || password.is_empty() {
@@ -126,8 +139,7 @@ pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>,
     // `service/user/login.go` `UserLoginService`.
     let optional = |v: Option<&str>| v.filter(|v| !v.is_empty()).and_then(text);
     let body = object(vec![("email", text(email.trim())), ("password", text(password)), ("captcha", optional(captcha)), ("ticket", optional(ticket))]);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "login", req, accept_login).with_secret(password))
+    post(endpoint, "/api/v4/session/token", body, "login", accept_login, password)
 }
 
 /// `cloudreveLogin`: the login, then, when the account answers that it needs a second factor
@@ -216,8 +228,7 @@ pub fn login_2fa(endpoint: &str, otp: &str, session_id: &str) -> Result<OneShot,
         return Err(UploadError::invalid(PROVIDER, "otp is required"));
     }
     let body = object(vec![("otp", text(otp.trim())), ("session_id", text(session_id))]);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/2fa")?).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "two-factor login", req, accept_login).with_secret(otp.trim()))
+    post(endpoint, "/api/v4/session/token/2fa", body, "two-factor login", accept_login, otp.trim())
 }
 
 /// `POST /api/v4/session/token/refresh {refresh_token}`.
@@ -226,8 +237,7 @@ pub fn refresh_token(endpoint: &str, refresh: &str) -> Result<OneShot, UploadErr
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
     let body = object(vec![("refresh_token", text(refresh))]);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/refresh")?).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_refresh).with_secret(refresh))
+    post(endpoint, "/api/v4/session/token/refresh", body, "token refresh", accept_refresh, refresh)
 }
 
 /// `DELETE /api/v4/file/upload {id, uri}`: cancels a session left by an earlier page.
