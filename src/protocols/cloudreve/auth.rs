@@ -1,7 +1,7 @@
 //! Login helpers (one request each, through the shared engine): login, two-factor login, token
 //! refresh, and deleting a session left by an earlier page.
 
-use super::wire::{delete_body, envelope_message, object, parse_envelope, reply, text, valid_session_id, Envelope, Reply};
+use super::wire::{delete_body, envelope_message, object, parse_envelope, text, valid_session_id, Envelope};
 use super::PROVIDER;
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
@@ -66,26 +66,23 @@ pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, U
 /// answer: one body for both.
 fn accept_token(provider: &'static str, resp: &Response, login: bool) -> Result<Json, UploadError> {
     let what = if login { "login" } else { "token refresh" };
-    match reply::<TokenAnswer>(&resp.body) {
+    // The envelope with open-ended `data` (one envelope decoder), then `data` as a token answer.
+    let Some(env) = parse_envelope(&resp.body) else { return Err(not_api(provider, resp)) };
+    match env.code {
         // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
-        Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if login && !sid.is_empty() => {
-            Ok(object(vec![("twoFactorRequired", Some(Json::Bool(true))), ("sessionId", Some(Json::String(sid)))]))
-        }
-        Reply::Typed(Envelope { code: 203, .. }) | Reply::Loose(Envelope { code: 203, .. }) if login => {
-            Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status))
-        }
-        Reply::Typed(env) if env.code == 0 => {
-            let data = env.data;
-            if login {
-                flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
-            } else {
-                flatten_token(provider, data, None, resp.status)
+        203 if login => match env.data {
+            Json::String(sid) if !sid.is_empty() => Ok(object(vec![("twoFactorRequired", Some(Json::Bool(true))), ("sessionId", Some(Json::String(sid)))])),
+            _ => Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status)),
+        },
+        0 => {
+            let data = if env.data.is_null() { Ok(TokenAnswer::default()) } else { codec::from_json::<TokenAnswer>(&env.data) };
+            match data {
+                Ok(data) if login => flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status),
+                Ok(data) => flatten_token(provider, data, None, resp.status),
+                Err(_) => Err(mistyped_token(provider, resp.status)),
             }
         }
-        Reply::Typed(env) => Err(login_error(provider, what, resp.status, &env.head())),
-        Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
-        Reply::Loose(env) => Err(login_error(provider, what, resp.status, &env)),
-        Reply::Other => Err(not_api(provider, resp)),
+        _ => Err(login_error(provider, what, resp.status, &env)),
     }
 }
 

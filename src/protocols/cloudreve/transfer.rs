@@ -4,8 +4,8 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{
-    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, proto_err, reply, valid_session_id, verdict_error,
-    Envelope, Refusal, Reply, Route, SessionData, MALFORMED_SESSION,
+    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, valid_session_id, verdict_error,
+    Envelope, Refusal, Route, SessionData, MALFORMED_SESSION,
 };
 use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER};
 use crate::core::codec;
@@ -133,24 +133,21 @@ impl Cloudreve {
     #[inline(never)]
     pub(super) fn envelope_reply(&self, what: &str, resp: &Response, route: Route) -> Result<Json, Refusal> {
         let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
-        let (env, data) = match reply::<Json>(&resp.body) {
-            Reply::Typed(Envelope { code, msg, error, data }) => (Envelope { code, msg, error, data: Json::Null }, Some(data)),
-            Reply::Loose(e) => (e, None),
-            Reply::Other if resp.is_success() => {
+        let mut env = match parse_envelope(&resp.body) {
+            Some(env) => env,
+            None if resp.is_success() => {
                 let e = proto_err(format!("{what}: the answer is not a Cloudreve API response (is endpoint the Cloudreve site?)"));
                 return Err(refused(Verdict::Fail(e.with_status(resp.status)), None));
             }
-            Reply::Other => return Err(refused(http_verdict(what, resp, route), None)),
+            None => return Err(refused(http_verdict(what, resp, route), None)),
         };
-        match data {
-            _ if env.code != 0 => Err(refused(envelope_verdict(what, resp.status, &env, route), Some(&env))),
-            _ if !resp.is_success() => Err(refused(http_verdict(what, resp, route), Some(&env))),
-            Some(data) => Ok(data),
-            None => {
-                let e = proto_err(format!("{what}: the answer's data has fields of unexpected types")).with_status(resp.status);
-                Err(refused(Verdict::Fail(e), Some(&env)))
-            }
+        if env.code != 0 {
+            return Err(refused(envelope_verdict(what, resp.status, &env, route), Some(&env)));
         }
+        if !resp.is_success() {
+            return Err(refused(http_verdict(what, resp, route), Some(&env)));
+        }
+        Ok(std::mem::take(&mut env.data))
     }
 
     fn is_session_gone(v: &Verdict) -> bool {
