@@ -66,14 +66,12 @@ impl Cloudreve {
         r
     }
 
-    #[inline(never)]
     pub(super) fn fail(&mut self, e: UploadError) -> Verdict {
         self.phase = Phase::Failed(e.clone());
         Verdict::Fail(e)
     }
 
     /// A verdict from the mapping: a Fail also ends the protocol.
-    #[inline(never)]
     pub(super) fn apply(&mut self, v: Verdict) -> Verdict {
         match v {
             Verdict::Fail(e) => self.fail(e),
@@ -110,7 +108,6 @@ impl Cloudreve {
         Json::Object(out)
     }
 
-    #[inline(never)]
     pub(super) fn done(&mut self, data: &Json) -> Verdict {
         self.confirmed = self.total;
         self.final_maybe_done = false;
@@ -130,7 +127,6 @@ impl Cloudreve {
     /// An answer from Cloudreve's API (or a node), decoded once: `Ok(data)` (open-ended; the
     /// caller decodes it into its answer type) for code 0, else the verdict (with the
     /// envelope's code and words, when it was one). Not generic: one copy for every answer.
-    #[inline(never)]
     pub(super) fn envelope_reply(&self, what: &str, resp: &Response, route: Route) -> Result<Json, Refusal> {
         let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
         let mut env = match parse_envelope(&resp.body) {
