@@ -122,7 +122,6 @@ fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
 
 /// `POST {endpoint}{path}` with the JSON `body`, as one request whose answer `accept` reads;
 /// `secret` is kept out of messages. One body for login, two-factor login and refresh.
-#[inline(never)]
 fn post(endpoint: &str, path: &str, body: Json, what: &'static str, accept: Accept, secret: &str) -> Result<OneShot, UploadError> {
     let req = Request::new(Method::Post, api_url(endpoint, path)?).body(Body::json(codec::encode(&body)));
     Ok(OneShot::new(PROVIDER, what, req, accept).with_secret(secret))
