@@ -105,20 +105,22 @@ enum Helper {
 /// The protocol a helper runs, from its options: one function for the three.
 fn helper(o: &Options, which: Helper) -> Result<Parts, UploadError> {
     let endpoint = o.endpoint()?;
-    let h = cr::HelperOptions::read(&o.data)?;
+    // Fields are taken, not moved out: `h` stays whole and is dropped in one piece on every
+    // early return (a partly moved struct is dropped field by field at each of them).
+    let mut h = cr::HelperOptions::read(&o.data)?;
     let need = |v: Option<String>, key: &str| required(PROVIDER, v, key);
     let p: Box<dyn Protocol> = match which {
         Helper::Login => {
-            let password = need(h.password, "password")?;
-            let email = need(h.email, "email")?;
-            Box::new(cr::login_flow(&endpoint, &email, &password, h.captcha.as_deref(), h.ticket.as_deref(), h.otp)?)
+            let password = need(h.password.take(), "password")?;
+            let email = need(h.email.take(), "email")?;
+            Box::new(cr::login_flow(&endpoint, &email, &password, h.captcha.as_deref(), h.ticket.as_deref(), h.otp.take())?)
         }
-        Helper::Refresh => Box::new(cr::refresh_token(&endpoint, &need(h.refresh_token, "refreshToken")?)?),
+        Helper::Refresh => Box::new(cr::refresh_token(&endpoint, &need(h.refresh_token.take(), "refreshToken")?)?),
         Helper::DeleteSession => Box::new(cr::delete_session(
             &endpoint,
-            &need(h.access_token, "accessToken")?,
-            &need(h.session_id, "sessionId")?,
-            &need(h.uri, "uri")?,
+            &need(h.access_token.take(), "accessToken")?,
+            &need(h.session_id.take(), "sessionId")?,
+            &need(h.uri.take(), "uri")?,
         )?),
     };
     Ok((p, vec![]))

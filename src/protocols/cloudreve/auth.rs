@@ -1,15 +1,15 @@
 //! Login helpers (one request each, through the shared engine): login, two-factor login, token
 //! refresh, and deleting a session left by an earlier page.
 
-use super::wire::{delete_body, envelope_message, object, parse_envelope, reply, text, valid_session_id, Envelope, Reply};
+use super::wire::{delete_body, envelope_message, object, parse_envelope, text, valid_session_id, Envelope};
 use super::PROVIDER;
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};
 use crate::core::Outcome;
-use crate::protocols::oneshot::OneShot;
+use crate::protocols::oneshot::{Accept, OneShot};
 use crate::protocols::{Next, Protocol, Verdict};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Turns a 2xx envelope into its `data`, or an error (`code != 0`).
 pub fn accept_envelope(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
@@ -50,58 +50,39 @@ struct TokenAnswer {
     refresh_expires: Option<String>,
 }
 
-/// What the login and refresh helpers resolve with.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenResult {
-    access_token: String,
-    refresh_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_expires: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_expires: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<Json>,
-}
-
-/// A login that needs its second factor: what [`accept_login`] resolves with for code 203, read
-/// back by the JS helper to send the one-time code.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TwoFactor {
-    pub two_factor_required: bool,
-    pub session_id: String,
-}
-
-/// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203).
+/// A login answer: the token pair (flattened), or `{ twoFactorRequired, sessionId }` (code 203,
+/// read back by [`Login`] to send the one-time code). Results are built as values, like the
+/// request bodies (one encoder for all, no serializer per result type).
 pub fn accept_login(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<Option<TokenAnswer>>(&resp.body) {
-        // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
-        Reply::Loose(Envelope { code: 203, data: Json::String(sid), .. }) if !sid.is_empty() => {
-            Ok(codec::to_json(&TwoFactor { two_factor_required: true, session_id: sid }))
-        }
-        Reply::Typed(Envelope { code: 203, .. }) | Reply::Loose(Envelope { code: 203, .. }) => {
-            Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status))
-        }
-        Reply::Typed(env) if env.code == 0 => {
-            let data = env.data.unwrap_or_default();
-            flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status)
-        }
-        Reply::Typed(env) => Err(login_error(provider, "login", resp.status, &env.head())),
-        Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
-        Reply::Loose(env) => Err(login_error(provider, "login", resp.status, &env)),
-        Reply::Other => Err(not_api(provider, resp)),
-    }
+    accept_token(provider, resp, true)
 }
 
 /// A refresh answer: the new token pair (flattened).
 pub fn accept_refresh(provider: &'static str, resp: &Response) -> Result<Json, UploadError> {
-    match reply::<Option<TokenAnswer>>(&resp.body) {
-        Reply::Typed(env) if env.code == 0 => flatten_token(provider, env.data.unwrap_or_default(), None, resp.status),
-        Reply::Typed(env) => Err(login_error(provider, "token refresh", resp.status, &env.head())),
-        Reply::Loose(env) if env.code == 0 => Err(mistyped_token(provider, resp.status)),
-        Reply::Loose(env) => Err(login_error(provider, "token refresh", resp.status, &env)),
-        Reply::Other => Err(not_api(provider, resp)),
+    accept_token(provider, resp, false)
+}
+
+/// A login's (`login`: the pair under `token`, code 203 for a second factor) or a refresh's
+/// answer: one body for both.
+fn accept_token(provider: &'static str, resp: &Response, login: bool) -> Result<Json, UploadError> {
+    let what = if login { "login" } else { "token refresh" };
+    // The envelope with open-ended `data` (one envelope decoder), then `data` as a token answer.
+    let Some(env) = parse_envelope(&resp.body) else { return Err(not_api(provider, resp)) };
+    match env.code {
+        // Code 203's data is the two-factor session id, a string: not a `TokenAnswer`.
+        203 if login => match env.data {
+            Json::String(sid) if !sid.is_empty() => Ok(object(vec![("twoFactorRequired", Some(Json::Bool(true))), ("sessionId", Some(Json::String(sid)))])),
+            _ => Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status)),
+        },
+        0 => {
+            let data = if env.data.is_null() { Ok(TokenAnswer::default()) } else { codec::from_json::<TokenAnswer>(&env.data) };
+            match data {
+                Ok(data) if login => flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status),
+                Ok(data) => flatten_token(provider, data, None, resp.status),
+                Err(_) => Err(mistyped_token(provider, resp.status)),
+            }
+        }
+        _ => Err(login_error(provider, what, resp.status, &env)),
     }
 }
 
@@ -120,13 +101,14 @@ fn flatten_token(provider: &'static str, token: TokenAnswer, user: Option<Json>,
     let (Some(access_token), Some(refresh_token)) = (s(token.access_token), s(token.refresh_token)) else {
         return Err(no_token(provider, status));
     };
-    Ok(codec::to_json(&TokenResult {
-        access_token,
-        refresh_token,
-        access_expires: s(token.access_expires),
-        refresh_expires: s(token.refresh_expires),
-        user: user.filter(|u| !u.is_null()),
-    }))
+    // `{ accessToken, refreshToken, accessExpires?, refreshExpires?, user? }`.
+    Ok(object(vec![
+        ("accessToken", Some(Json::String(access_token))),
+        ("refreshToken", Some(Json::String(refresh_token))),
+        ("accessExpires", s(token.access_expires).map(Json::String)),
+        ("refreshExpires", s(token.refresh_expires).map(Json::String)),
+        ("user", user.filter(|u| !u.is_null())),
+    ]))
 }
 
 fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
@@ -138,6 +120,13 @@ fn api_url(endpoint: &str, path: &str) -> Result<String, UploadError> {
     }
 }
 
+/// `POST {endpoint}{path}` with the JSON `body`, as one request whose answer `accept` reads;
+/// `secret` is kept out of messages. One body for login, two-factor login and refresh.
+fn post(endpoint: &str, path: &str, body: Json, what: &'static str, accept: Accept, secret: &str) -> Result<OneShot, UploadError> {
+    let req = Request::new(Method::Post, api_url(endpoint, path)?).body(Body::json(codec::encode(&body)));
+    Ok(OneShot::new(PROVIDER, what, req, accept).with_secret(secret))
+}
+
 /// `POST /api/v4/session/token {email, password, captcha?, ticket?}`.
 pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>, ticket: Option<&str>) -> Result<OneShot, UploadError> {
     if email.trim().is_empty() || password.is_empty() {
@@ -146,8 +135,7 @@ pub fn login(endpoint: &str, email: &str, password: &str, captcha: Option<&str>,
     // `service/user/login.go` `UserLoginService`.
     let optional = |v: Option<&str>| v.filter(|v| !v.is_empty()).and_then(text);
     let body = object(vec![("email", text(email.trim())), ("password", text(password)), ("captcha", optional(captcha)), ("ticket", optional(ticket))]);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token")?).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "login", req, accept_login).with_secret(password))
+    post(endpoint, "/api/v4/session/token", body, "login", accept_login, password)
 }
 
 /// `cloudreveLogin`: the login, then, when the account answers that it needs a second factor
@@ -236,8 +224,7 @@ pub fn login_2fa(endpoint: &str, otp: &str, session_id: &str) -> Result<OneShot,
         return Err(UploadError::invalid(PROVIDER, "otp is required"));
     }
     let body = object(vec![("otp", text(otp.trim())), ("session_id", text(session_id))]);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/2fa")?).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "two-factor login", req, accept_login).with_secret(otp.trim()))
+    post(endpoint, "/api/v4/session/token/2fa", body, "two-factor login", accept_login, otp.trim())
 }
 
 /// `POST /api/v4/session/token/refresh {refresh_token}`.
@@ -246,8 +233,7 @@ pub fn refresh_token(endpoint: &str, refresh: &str) -> Result<OneShot, UploadErr
         return Err(UploadError::invalid(PROVIDER, "refreshToken is required"));
     }
     let body = object(vec![("refresh_token", text(refresh))]);
-    let req = Request::new(Method::Post, api_url(endpoint, "/api/v4/session/token/refresh")?).body(Body::json(codec::encode(&body)));
-    Ok(OneShot::new(PROVIDER, "token refresh", req, accept_refresh).with_secret(refresh))
+    post(endpoint, "/api/v4/session/token/refresh", body, "token refresh", accept_refresh, refresh)
 }
 
 /// `DELETE /api/v4/file/upload {id, uri}`: cancels a session left by an earlier page.

@@ -47,7 +47,7 @@ mod s3;
 mod transfer;
 mod wire;
 
-pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, login_flow, refresh_token, Login, TwoFactor};
+pub use auth::{accept_envelope, accept_login, accept_refresh, delete_session, login, login_2fa, login_flow, refresh_token, Login};
 pub use options::{from_options, target_uri, HelperOptions, UploadParams};
 pub use wire::{
     chunk_count, completion_xml, envelope_verdict, parse_envelope, parse_session, xml_field, Envelope, PolicyKind, Route, S3Flavor, SessionInfo,
@@ -56,8 +56,8 @@ pub use wire::{
 use crate::core::codec;
 use crate::core::{Body, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{Next, Protocol, Verdict};
-use serde::{Deserialize, Serialize};
-use wire::{delete_body, proto_err, valid_session_id};
+use serde::Deserialize;
+use wire::{delete_body, object, proto_err, text, valid_session_id};
 
 pub const PROVIDER: &str = "cloudreve";
 /// Parts in flight at once on S3-like policies when the policy does not say.
@@ -214,35 +214,35 @@ pub struct Cloudreve {
 }
 
 /// What is said of the upload session: `session()` (with `confirmed`) and the resume record of
-/// a local (or relayed) chunked session (with `nextChunk`). Read back leniently: every field may
-/// be missing, and [`Cloudreve::restore`] says which one is unusable.
-#[derive(Default, Serialize, Deserialize)]
+/// a local (or relayed) chunked session (with `nextChunk`), built by [`session_record`]. Read
+/// back leniently: every field may be missing, and [`Cloudreve::restore`] says which one is
+/// unusable.
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct SessionRecord {
     session_id: Option<String>,
     uri: Option<String>,
     policy_type: Option<String>,
     chunk_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirmed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What `session()` says; not used to resume, but a value of another type is still refused.
+    #[serde(rename = "confirmed")]
+    _confirmed: Option<u64>,
     next_chunk: Option<u64>,
     /// Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<u64>,
 }
 
-impl SessionRecord {
-    fn of(s: &SessionInfo) -> SessionRecord {
-        SessionRecord {
-            session_id: Some(s.session_id.clone()),
-            uri: Some(s.uri.clone()),
-            policy_type: Some(s.policy_type.clone()),
-            chunk_size: Some(s.chunk_size),
-            expires: s.expires,
-            ..SessionRecord::default()
-        }
-    }
+/// `{sessionId, uri, policyType, chunkSize, <key>: <value>, expires?}` (`key`: `confirmed` or
+/// `nextChunk`), built as a value like the request bodies.
+fn session_record(s: &SessionInfo, key: &str, value: u64) -> Json {
+    object(vec![
+        ("sessionId", text(&s.session_id)),
+        ("uri", text(&s.uri)),
+        ("policyType", text(&s.policy_type)),
+        ("chunkSize", Some(s.chunk_size.into())),
+        (key, Some(value.into())),
+        ("expires", s.expires.map(Json::from)),
+    ])
 }
 
 impl Protocol for Cloudreve {
@@ -440,7 +440,7 @@ impl Protocol for Cloudreve {
 
     fn session(&self) -> Json {
         match &self.session {
-            Some(s) => codec::to_json(&SessionRecord { confirmed: Some(self.confirmed()), ..SessionRecord::of(s) }),
+            Some(s) => session_record(s, "confirmed", self.confirmed()),
             None => Json::Null,
         }
     }
@@ -459,7 +459,7 @@ impl Protocol for Cloudreve {
         if s.kind != PolicyKind::Local || s.chunk_size == 0 || next == 0 {
             return None;
         }
-        Some(codec::to_json(&SessionRecord { next_chunk: Some(next), ..SessionRecord::of(s) }))
+        Some(session_record(s, "nextChunk", next))
     }
 
     fn resume_key(&self) -> Option<&str> {

@@ -6,7 +6,7 @@ use super::transfer::{malformed_file, with_file, FileData};
 use super::wire::{valid_session_id, verdict_error, Refusal, Route};
 use super::{Cloudreve, Phase, Probe, ProbeFor, Transfer, MAX_NEW_SESSIONS, PROVIDER};
 use crate::core::codec;
-use crate::core::{ErrorCode, Json, Outcome, UploadError};
+use crate::core::{ErrorCode, Outcome, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
 impl Cloudreve {
@@ -19,7 +19,7 @@ impl Cloudreve {
             Outcome::Response(r) => r,
         };
         let ours = self.session.as_ref().map(|s| s.session_id.clone());
-        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
+        match self.envelope_reply(what, &resp, Route::Api) {
             Ok(data) => {
                 let Ok(file) = codec::from_json::<FileData>(&data) else {
                     return self.fail(malformed_file(what, resp.status));
@@ -194,7 +194,7 @@ impl Cloudreve {
             Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
+        match self.envelope_reply(what, &resp, Route::Api) {
             Ok(_) => self.start_over(),
             Err(Refusal { verdict: Verdict::Reauth(e), .. }) => Verdict::Reauth(e),
             Err(Refusal { verdict: v, code, .. }) => match code {

@@ -4,15 +4,14 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{
-    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, reply, valid_session_id, verdict_error,
-    Envelope, Refusal, Reply, Route, SessionData, MALFORMED_SESSION,
+    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, valid_session_id, verdict_error,
+    Envelope, Refusal, Route, SessionData, MALFORMED_SESSION,
 };
 use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER};
 use crate::core::codec;
 use crate::core::url::{encode_component, join};
 use crate::core::{Body, ErrorCode, Json, Method, Outcome, Request, Response, Slice, UploadError};
 use crate::protocols::{network_retry, Verdict};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// What the file check reads of `GET /api/v4/file/info` (`service/explorer/response.go`
@@ -125,28 +124,26 @@ impl Cloudreve {
         self.apply(v)
     }
 
-    /// An answer from Cloudreve's API (or a node), decoded once: `Ok(data)` for code 0, else
-    /// the verdict (with the envelope's code and words, when it was one).
-    pub(super) fn envelope_reply<T: DeserializeOwned + Default>(&self, what: &str, resp: &Response, route: Route) -> Result<T, Refusal> {
+    /// An answer from Cloudreve's API (or a node), decoded once: `Ok(data)` (open-ended; the
+    /// caller decodes it into its answer type) for code 0, else the verdict (with the
+    /// envelope's code and words, when it was one). Not generic: one copy for every answer.
+    pub(super) fn envelope_reply(&self, what: &str, resp: &Response, route: Route) -> Result<Json, Refusal> {
         let refused = |verdict: Verdict, env: Option<&Envelope>| Refusal { verdict, code: env.map(|e| e.code), text: env.map(envelope_text).unwrap_or_default() };
-        let (env, data) = match reply::<T>(&resp.body) {
-            Reply::Typed(Envelope { code, msg, error, data }) => (Envelope { code, msg, error, data: Json::Null }, Some(data)),
-            Reply::Loose(e) => (e, None),
-            Reply::Other if resp.is_success() => {
+        let mut env = match parse_envelope(&resp.body) {
+            Some(env) => env,
+            None if resp.is_success() => {
                 let e = proto_err(format!("{what}: the answer is not a Cloudreve API response (is endpoint the Cloudreve site?)"));
                 return Err(refused(Verdict::Fail(e.with_status(resp.status)), None));
             }
-            Reply::Other => return Err(refused(http_verdict(what, resp, route), None)),
+            None => return Err(refused(http_verdict(what, resp, route), None)),
         };
-        match data {
-            _ if env.code != 0 => Err(refused(envelope_verdict(what, resp.status, &env, route), Some(&env))),
-            _ if !resp.is_success() => Err(refused(http_verdict(what, resp, route), Some(&env))),
-            Some(data) => Ok(data),
-            None => {
-                let e = proto_err(format!("{what}: the answer's data has fields of unexpected types")).with_status(resp.status);
-                Err(refused(Verdict::Fail(e), Some(&env)))
-            }
+        if env.code != 0 {
+            return Err(refused(envelope_verdict(what, resp.status, &env, route), Some(&env)));
         }
+        if !resp.is_success() {
+            return Err(refused(http_verdict(what, resp, route), Some(&env)));
+        }
+        Ok(std::mem::take(&mut env.data))
     }
 
     fn is_session_gone(v: &Verdict) -> bool {
@@ -164,21 +161,23 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        let data = match self.envelope_reply::<Option<SessionData>>(what, &resp, Route::Api) {
-            Ok(d) => d.unwrap_or_default(),
-            Err(Refusal { verdict: v, code, .. }) => {
-                if resp.status >= 500 {
-                    self.phase = Phase::Create { maybe_received: true };
-                }
-                if code == Some(0) && resp.is_success() {
+        let data = match self.envelope_reply(what, &resp, Route::Api) {
+            // No data (null or missing) is an empty answer, caught below as having no session id.
+            Ok(loose) => match if loose.is_null() { Ok(SessionData::default()) } else { codec::from_json::<SessionData>(&loose) } {
+                Ok(d) => d,
+                Err(_) => {
                     // Fields of unexpected types: if the session id reads, keep it so that
                     // cleanup can delete the session (read from the answer as open-ended JSON:
                     // it failed to decode as a session).
-                    let loose = parse_envelope(&resp.body).map(|e| e.data).unwrap_or_default();
                     if let Some(sid) = loose.get("session_id").and_then(Json::as_str).filter(|s| valid_session_id(s)) {
                         self.session = Some(SessionInfo::provisional(sid.to_string(), self.uri.clone()));
                     }
                     return self.fail(proto_err(MALFORMED_SESSION).with_status(resp.status));
+                }
+            },
+            Err(Refusal { verdict: v, code, .. }) => {
+                if resp.status >= 500 {
+                    self.phase = Phase::Create { maybe_received: true };
                 }
                 if matches!(self.phase, Phase::Create { maybe_received: true }) && matches!(code, Some(40004 | 40073)) {
                     // An earlier attempt whose answer was lost may have created a session: its
@@ -253,7 +252,7 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply::<Json>(&what, &resp, route) {
+        match self.envelope_reply(&what, &resp, route) {
             Ok(data) => {
                 let (_, end) = self.range(index);
                 self.confirmed = end;
@@ -320,7 +319,7 @@ impl Cloudreve {
             }
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply::<Json>(what, &resp, Route::Callback) {
+        match self.envelope_reply(what, &resp, Route::Callback) {
             Ok(data) => self.done(&data),
             Err(Refusal { verdict: v, code, .. }) => {
                 if Self::is_session_gone(&v) && code == Some(40011) {
@@ -359,7 +358,7 @@ impl Cloudreve {
             Outcome::Network(d) => return network_retry(PROVIDER, what, &d),
             Outcome::Response(r) => r,
         };
-        match self.envelope_reply::<Json>(what, &resp, Route::Api) {
+        match self.envelope_reply(what, &resp, Route::Api) {
             Ok(data) => {
                 let Ok(file) = codec::from_json::<FileData>(&data) else {
                     return self.fail(malformed_file(what, resp.status));

@@ -9,17 +9,17 @@ use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, resolve};
 use crate::core::{status_error, truncate, ErrorCode, Json, Response, UploadError};
 use crate::protocols::Verdict;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 // ---------------------------------------------------------------------------------------------
 // Envelope and error mapping
 
 /// Cloudreve's answer `{code, msg, error?, data?}` (`pkg/serializer/response.go` `Response`),
-/// with `data` read as `T`: the call's own answer type, or open-ended [`Json`] where the data is
-/// handed on as it is (results, error details).
+/// with `data` open-ended: each caller decodes it into its own answer type (one envelope
+/// decoder in the module, not one per answer), or hands it on as it is (results, error details).
 #[derive(Deserialize)]
-pub struct Envelope<T = Json> {
+pub struct Envelope {
     /// An exact integer: a string or a fraction is no envelope.
     pub code: i64,
     #[serde(default, deserialize_with = "loose_text")]
@@ -28,7 +28,7 @@ pub struct Envelope<T = Json> {
     #[serde(default, deserialize_with = "loose_text")]
     pub error: String,
     #[serde(default)]
-    pub data: T,
+    pub data: Json,
 }
 
 /// A message field: its text when it is a string, else empty (a wrong type in a message does
@@ -40,45 +40,14 @@ fn loose_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
-impl<T> Envelope<T> {
-    /// The code and words without the data (for error mapping, one copy for every `T`).
-    pub(super) fn head(self) -> Envelope {
-        Envelope { code: self.code, msg: self.msg, error: self.error, data: Json::Null }
-    }
-}
-
-/// A Cloudreve answer, decoded once.
-pub(super) enum Reply<T> {
-    /// An envelope whose `data` reads as `T`.
-    Typed(Envelope<T>),
-    /// An envelope whose `data` does not (an error's details, or a malformed success).
-    Loose(Envelope),
-    /// Not an envelope: an HTML page from a proxy, a bucket's XML, a code that is not an exact
-    /// integer.
-    Other,
-}
-
-/// The envelope is decoded once with open-ended `data` (one envelope decoder in the module, not
-/// one per `T`), then its `data` as `T`.
-pub(super) fn reply<T: DeserializeOwned + Default>(body: &str) -> Reply<T> {
+/// Parses an envelope. None when the body is not a JSON object with an integer `code` (an HTML
+/// page from a proxy, a bucket's XML, a code that is not an exact integer).
+pub fn parse_envelope(body: &str) -> Option<Envelope> {
     // Only an object is an envelope (serde would read an array as the fields in order).
     if !body.trim_start().starts_with('{') {
-        return Reply::Other;
+        return None;
     }
-    let Ok(env) = codec::decode::<Envelope>(body) else { return Reply::Other };
-    match codec::from_json::<T>(&env.data) {
-        Ok(data) => Reply::Typed(Envelope { code: env.code, msg: env.msg, error: env.error, data }),
-        Err(_) => Reply::Loose(env),
-    }
-}
-
-/// Parses an envelope with open-ended `data`. None when the body is not a JSON object with an
-/// integer `code`.
-pub fn parse_envelope(body: &str) -> Option<Envelope> {
-    match reply::<Json>(body) {
-        Reply::Typed(env) | Reply::Loose(env) => Some(env),
-        Reply::Other => None,
-    }
+    codec::decode::<Envelope>(body).ok()
 }
 
 /// A refused answer: the verdict, and the envelope's code and its `msg error` text in lower
