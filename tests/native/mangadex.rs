@@ -1471,4 +1471,11 @@ fn helper_options_are_typed_and_name_the_bad_one() {
         let e = o(text).err().unwrap();
         assert_eq!((e.code, e.message), (ErrorCode::InvalidInput, format!("{key} must be a string")), "{text}");
     }
+    // One type for the upload's and the helpers' options: the upload's are typed for a helper
+    // too, and a helper's option of the wrong type is named for an upload.
+    let e = o(r#"{"authEndpoint":"https://auth.example","batchSize":"ten"}"#).err().unwrap();
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidInput, "batchSize must be an integer from 1 to 10"));
+    let e = from_options(EP, &opts(r#""clientSecret":1"#), &pages(1), None).err().unwrap();
+    assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidInput, "clientSecret must be a string"));
+    assert!(from_options(EP, &opts(r#""clientSecret":"s","locale":"en""#), &pages(1), None).is_ok(), "given, they are ignored");
 }

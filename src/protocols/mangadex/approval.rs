@@ -4,8 +4,7 @@
 use super::options::{invalid, is_uuid, valid_language};
 use super::login::required;
 use super::wire::object;
-use super::{json_object, rate_limit_wait, PROVIDER};
-use crate::core::retry::{parse_retry_after, status_is_retryable};
+use super::{json_object, status_verdict, PROVIDER};
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{codec, status_error, Body, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
@@ -93,17 +92,13 @@ impl Protocol for ApprovalCheck {
                 None => self.settle(Err(UploadError::protocol(PROVIDER, "the approval check's answer has no requiresApproval").with_status(resp.status))),
             };
         }
-        let e = status_error(PROVIDER, "approval check", &resp);
-        match resp.status {
-            404 => {
-                let e = UploadError::new(ErrorCode::Http, PROVIDER, format!("approval check: manga {} was not found", self.manga)).with_status(404);
-                self.settle(Err(e))
-            }
-            401 => Verdict::Reauth(e),
-            429 => Verdict::Throttled { error: e, retry_after: rate_limit_wait(&resp) },
-            s if status_is_retryable(s) => Verdict::Retry { error: e, retry_after: resp.header("retry-after").and_then(parse_retry_after) },
-            _ => {
-                let mut e = e;
+        if resp.status == 404 {
+            let e = UploadError::new(ErrorCode::Http, PROVIDER, format!("approval check: manga {} was not found", self.manga)).with_status(404);
+            return self.settle(Err(e));
+        }
+        match status_verdict(status_error(PROVIDER, "approval check", &resp), &resp) {
+            Ok(v) => v,
+            Err(mut e) => {
                 if resp.status == 403 {
                     e.code = ErrorCode::Auth;
                 }

@@ -138,9 +138,20 @@ struct Restored {
     session_id: String,
 }
 
+/// What 401, 429 and retryable statuses mean to every MangaDex request (a new token, the
+/// rate limit's wait, a retry); `Err(e)` for any other status, for the caller to decide.
+fn status_verdict(e: UploadError, resp: &Response) -> Result<Verdict, UploadError> {
+    Ok(match resp.status {
+        401 => Verdict::Reauth(e),
+        429 => Verdict::Throttled { error: e, retry_after: rate_limit_wait(resp) },
+        s if status_is_retryable(s) => Verdict::Retry { error: e, retry_after: resp.header("retry-after").and_then(parse_retry_after) },
+        _ => return Err(e),
+    })
+}
+
 // ---- the state ------------------------------------------------------------------------------
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 enum PageState {
     Pending,
     Sending,
@@ -359,18 +370,12 @@ impl MangaDex {
 
     /// Statuses every step treats alike. None: the step decides.
     fn common(&mut self, what: &str, resp: &Response) -> Option<Verdict> {
-        let e = self.error(what, resp);
-        match resp.status {
-            401 => Some(Verdict::Reauth(e)),
-            403 => {
-                let mut e = e;
-                e.code = ErrorCode::Auth;
-                Some(self.fail(e))
-            }
-            429 => Some(Verdict::Throttled { error: e, retry_after: rate_limit_wait(resp) }),
-            s if status_is_retryable(s) => Some(Verdict::Retry { error: e, retry_after: resp.header("retry-after").and_then(parse_retry_after) }),
-            _ => None,
+        let mut e = self.error(what, resp);
+        if resp.status == 403 {
+            e.code = ErrorCode::Auth;
+            return Some(self.fail(e));
         }
+        status_verdict(e, resp).ok()
     }
 
     fn begin_request(&self) -> Request {

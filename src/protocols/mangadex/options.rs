@@ -3,20 +3,24 @@
 //! builds the protocol from them.
 
 use super::{MangaDex, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_FILES_PER_REQUEST, MAX_GROUPS, PROVIDER};
-use crate::core::codec::{self, DecodeError};
+use crate::core::codec;
 use crate::core::{FileInfo, Json, UploadError};
 use crate::protocols::Protocol;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The caller's MangaDex options, as given (the common ones are read elsewhere and ignored
-/// here). Checked into [`Params`] by [`Params::from_options`].
+/// The caller's MangaDex options, as given: those of `new Upload(…)` and those the one-request
+/// helpers (`mangadexCheckApprovalRequired`, `mangadexLogin`, `mangadexRefreshToken`) read
+/// besides `endpoint`; one type for both, so one decoder. The common options are read elsewhere
+/// and ignored here. Every field may be missing or null: the upload's are checked into
+/// [`Params`] by [`Params::from_options`]; each helper checks that the ones it needs are given
+/// (`ApprovalCheck::new`, [`super::login`], [`super::refresh`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Given {
-    access_token: Option<String>,
+pub struct HelperOptions {
+    pub access_token: Option<String>,
     chapter_id: Option<String>,
     version: Option<u64>,
-    manga: Option<String>,
+    pub manga: Option<String>,
     groups: Option<Vec<String>>,
     /// Checked field by field by [`chapter_draft`] (labels may be strings or numbers); `null`
     /// is kept, to be told apart from a missing `chapter`.
@@ -26,6 +30,13 @@ struct Given {
     existing_session: Option<String>,
     batch_size: Option<u64>,
     concurrency: Option<u64>,
+    pub auth_endpoint: Option<String>,
+    pub locale: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 /// A field given as `null` is `Some(null)`, not `None` (missing).
@@ -49,14 +60,32 @@ struct GivenChapter {
     publish_at: Option<String>,
 }
 
-/// The options whose type [`Given`] fixes, in the order they are checked.
-const TYPED: [&str; 9] = ["accessToken", "chapterId", "version", "manga", "groups", "termsAccepted", "existingSession", "batchSize", "concurrency"];
+/// The options whose type [`HelperOptions`] fixes, in the order they are checked (the
+/// helpers' strings last).
+const TYPED: [&str; 16] = [
+    "accessToken",
+    "chapterId",
+    "version",
+    "manga",
+    "groups",
+    "termsAccepted",
+    "existingSession",
+    "batchSize",
+    "concurrency",
+    "authEndpoint",
+    "locale",
+    "username",
+    "password",
+    "clientId",
+    "clientSecret",
+    "refreshToken",
+];
 
 /// Why `options` did not decode: the first option (in [`TYPED`] order) that does not decode on
 /// its own, with the message that option has always had.
 fn wrong_type(options: &Json) -> UploadError {
     let given = |k: &str| options.get(k).filter(|v| !v.is_null());
-    let culprit = codec::culprit(options, &mut TYPED.iter().copied().filter(|k| given(k).is_some()), &|one| codec::from_json::<Given>(one).is_ok());
+    let culprit = codec::culprit(options, &mut TYPED.iter().copied().filter(|k| given(k).is_some()), &|one| codec::from_json::<HelperOptions>(one).is_ok());
     invalid(match culprit {
         Some("accessToken") => "accessToken must be a string".to_string(),
         Some("chapterId") => "chapterId must be a chapter UUID".into(),
@@ -69,7 +98,9 @@ fn wrong_type(options: &Json) -> UploadError {
         Some("existingSession") => "existingSession must be a string".into(),
         Some("batchSize") => bounded_message("batchSize", MAX_FILES_PER_REQUEST),
         Some("concurrency") => bounded_message("concurrency", MAX_CONCURRENCY),
-        _ => "the options must be an object".into(),
+        // The helpers' options are strings.
+        Some(k) => format!("{k} must be a string"),
+        None => "the options must be an object".into(),
     })
 }
 
@@ -295,10 +326,7 @@ pub fn chapter_draft(chapter: Option<&Json>) -> Result<ChapterDraft, UploadError
 
 impl Params {
     pub fn from_options(options: &Json) -> Result<Params, UploadError> {
-        let o: Given = match codec::from_json(options) {
-            Ok(o) => o,
-            Err(DecodeError::Shape | DecodeError::Syntax) => return Err(wrong_type(options)),
-        };
+        let o = HelperOptions::read(options)?;
         let access_token = o.access_token.filter(|t| !t.is_empty()).ok_or_else(|| invalid("accessToken is required"))?;
         let edit = match o.chapter_id {
             None => {
@@ -378,25 +406,9 @@ pub fn from_options(endpoint: &str, options: &Json, files: &[FileInfo], chunk: O
     Ok(Box::new(MangaDex::new(endpoint, params, files)?))
 }
 
-/// What the one-request helpers (`mangadexCheckApprovalRequired`, `mangadexLogin`,
-/// `mangadexRefreshToken`) read besides `endpoint`, typed. Each helper checks the ones it needs
-/// are given (`ApprovalCheck::new`, [`super::login`], [`super::refresh`]).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HelperOptions {
-    pub auth_endpoint: Option<String>,
-    pub access_token: Option<String>,
-    pub manga: Option<String>,
-    pub locale: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub refresh_token: Option<String>,
-}
-
 impl HelperOptions {
+    /// The options, typed; a value of the wrong type is named (see [`wrong_type`]).
     pub fn read(options: &Json) -> Result<Self, UploadError> {
-        crate::protocols::string_options(PROVIDER, options)
+        codec::from_json(options).map_err(|_| wrong_type(options))
     }
 }

@@ -57,7 +57,7 @@ impl MangaDex {
         };
         let back = |me: &mut Self| {
             for &i in &idx {
-                if let Some(p) = me.pages.get_mut(i).filter(|p| p.state == PageState::Sending) {
+                if let Some(p) = me.pages.get_mut(i).filter(|p| matches!(p.state, PageState::Sending)) {
                     p.state = PageState::Pending;
                 }
             }
@@ -107,7 +107,7 @@ impl MangaDex {
         for f in files {
             let page = idx.iter().copied().find(|&i| self.pages.get(i).is_some_and(|p| f.name.as_deref() == Some(p.name.as_str())));
             match page.and_then(|i| Some(i).zip(self.pages.get_mut(i))) {
-                Some((i, p)) if p.state == PageState::Sending && f.size.is_none_or(|s| s == p.size) => {
+                Some((i, p)) if matches!(p.state, PageState::Sending) && f.size.is_none_or(|s| s == p.size) => {
                     if hash_contradicts(f.hash.as_deref(), p.sha256.as_ref()) {
                         // Stored, but not the bytes we sent: delete that copy and send the page again.
                         corrupted.push(i);
@@ -126,7 +126,7 @@ impl MangaDex {
             }
         }
         self.queue_deletes(deletes);
-        let failed: Vec<usize> = idx.iter().copied().filter(|&i| self.pages.get(i).is_some_and(|p| p.state == PageState::Sending)).collect();
+        let failed: Vec<usize> = idx.iter().copied().filter(|&i| self.pages.get(i).is_some_and(|p| matches!(p.state, PageState::Sending))).collect();
         if failed.is_empty() {
             return Verdict::Continue;
         }
@@ -321,7 +321,7 @@ impl MangaDex {
             return None;
         }
         let picked: Vec<usize> =
-            self.pages.iter().enumerate().filter(|(_, p)| p.state == PageState::Pending).map(|(i, _)| i).take(self.params.batch_size).collect();
+            self.pages.iter().enumerate().filter(|(_, p)| matches!(p.state, PageState::Pending)).map(|(i, _)| i).take(self.params.batch_size).collect();
         if picked.is_empty() {
             return None;
         }

@@ -105,30 +105,40 @@ impl MangaDex {
     /// number and groups, newest first (query parameters of the spec's `GetChapter`; every
     /// content rating, as the default leaves out pornographic mangas).
     pub(super) fn find_request(&self, session: &Session) -> Request {
-        use crate::core::url::encode_component as enc;
-        let mut q = vec![format!("manga={}", enc(self.params.manga.as_deref().unwrap_or("")))];
-        q.push(format!("translatedLanguage[]={}", enc(&self.params.draft.translated_language)));
+        let mut q = String::from("/chapter?");
+        // `key=value&`, the value percent-encoded unless `raw`.
+        let mut add = |key: &str, value: &str, raw: bool| {
+            q.push_str(key);
+            q.push('=');
+            if raw {
+                q.push_str(value);
+            } else {
+                q.push_str(&crate::core::url::encode_component(value));
+            }
+            q.push('&');
+        };
+        add("manga", self.params.manga.as_deref().unwrap_or(""), false);
+        add("translatedLanguage[]", &self.params.draft.translated_language, false);
         if let Some(c) = &self.params.draft.chapter {
-            q.push(format!("chapter={}", enc(c)));
+            add("chapter", c, false);
         }
         for g in &self.params.groups {
-            q.push(format!("groups[]={}", enc(g)));
+            add("groups[]", g, false);
         }
         if let Some(u) = &session.user {
-            q.push(format!("uploader={}", enc(u)));
+            add("uploader", u, false);
         }
         if let Some(ms) = session.created_ms {
             // `YYYY-MM-DDTHH:MM:SS` in UTC, no zone (the spec's pattern); a second early, as the
             // chapter's own stamp may be rounded.
             let t = crate::core::time::format_iso8601_ms(ms - 1000.0);
-            q.push(format!("createdAtSince={}", t.get(..19).unwrap_or("")));
+            add("createdAtSince", t.get(..19).unwrap_or(""), true);
         }
         for r in ["safe", "suggestive", "erotica", "pornographic"] {
-            q.push(format!("contentRating[]={r}"));
+            add("contentRating[]", r, true);
         }
-        q.push("includeFuturePublishAt=1&includeEmptyPages=1&includeExternalUrl=1".into());
-        q.push("order[createdAt]=desc&limit=20&offset=0".into());
-        self.request(Method::Get, &format!("/chapter?{}", q.join("&")), Kind::Find)
+        q.push_str("includeFuturePublishAt=1&includeEmptyPages=1&includeExternalUrl=1&order[createdAt]=desc&limit=20&offset=0");
+        self.request(Method::Get, &q, Kind::Find)
     }
 
 }

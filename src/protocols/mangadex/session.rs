@@ -24,17 +24,15 @@ impl MangaDex {
     }
 
     fn describe(s: &SessionInfo) -> String {
-        let mut d = format!("session {}", s.id);
-        if let Some(c) = &s.chapter {
-            d.push_str(&format!(", editing chapter {c}"));
-        }
-        if let Some(m) = &s.manga {
-            d.push_str(&format!(", manga {m}"));
-        }
-        d.push_str(&format!(", groups [{}]", s.groups.join(", ")));
-        let local = s.files.iter().filter(|f| !f.remote).count();
-        d.push_str(&format!(", {local} file(s) uploaded"));
-        d
+        let part = |label: &str, v: &Option<String>| v.as_ref().map(|v| format!(", {label} {v}")).unwrap_or_default();
+        format!(
+            "session {}{}{}, groups [{}], {} file(s) uploaded",
+            s.id,
+            part("editing chapter", &s.chapter),
+            part("manga", &s.manga),
+            s.groups.join(", "),
+            s.files.iter().filter(|f| !f.remote).count()
+        )
     }
 
     /// Takes up this session: its file list says which pages it holds already.
