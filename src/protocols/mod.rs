@@ -161,17 +161,6 @@ pub fn network_retry(provider: &'static str, what: &str, detail: &str) -> Verdic
     Verdict::Retry { error: UploadError::network(provider, msg), retry_after: None }
 }
 
-/// Options that are all optional strings (a one-request helper's credentials and ids), decoded
-/// into `T`; a value that is not a string is named: "`key` must be a string".
-pub fn string_options<T: serde::de::DeserializeOwned>(provider: &'static str, options: &Json) -> Result<T, UploadError> {
-    if let Ok(typed) = crate::core::codec::from_json::<T>(options) {
-        return Ok(typed);
-    }
-    let mut keys = options.as_object().map(|m| m.keys().map(String::as_str)).into_iter().flatten();
-    let culprit = crate::core::codec::culprit(options, &mut keys, &|one| crate::core::codec::from_json::<T>(one).is_ok());
-    Err(UploadError::invalid(provider, culprit.map_or_else(|| "options must be an object".to_string(), |k| format!("{k} must be a string"))))
-}
-
 /// A helper's required option: absent or empty is "`key` is required".
 pub fn required(provider: &'static str, value: Option<String>, key: &str) -> Result<String, UploadError> {
     value.filter(|s| !s.is_empty()).ok_or_else(|| UploadError::invalid(provider, format!("{key} is required")))
