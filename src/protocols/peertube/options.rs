@@ -28,56 +28,35 @@ struct ImportInit<'a> {
 /// query. One type for all: each reader decodes only the keys it reads ([`pick`]), so an option
 /// meant for another never fails it.
 #[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the helpers' fields: read by the shell
 pub(crate) struct PeerTubeOptions {
-    #[serde(default)]
     pub access_token: Option<String>,
-    #[serde(default)]
     pub user_id: Option<u64>,
-    #[serde(default)]
     pub username: Option<String>,
-    #[serde(default)]
     pub password: Option<String>,
-    #[serde(default)]
     pub otp: Option<String>,
-    #[serde(default)]
     pub client_id: Option<String>,
-    #[serde(default)]
     pub client_secret: Option<String>,
-    #[serde(default)]
     pub refresh_token: Option<String>,
-    #[serde(default)]
     pub language: Option<String>,
-    #[serde(default)]
     pub channel: Option<String>,
     /// A video id (number) or its uuid / short uuid (string).
-    #[serde(default)]
     pub video_id: Option<Json>,
-    #[serde(default)]
     pub channel_id: Option<u64>,
     /// `name` and `filename` stay open-ended: a name that is not a string is replaced by the
     /// file's.
-    #[serde(default)]
     pub name: Option<Json>,
-    #[serde(default)]
     pub filename: Option<Json>,
     /// The sources of a video import (`peertubeImportVideo`), sent as given; `targetUrl` is
     /// also a filter of the import listing.
-    #[serde(default)]
     pub target_url: Option<Json>,
-    #[serde(default)]
     pub magnet_uri: Option<Json>,
     /// The import listing's query, sent as given (strings and numbers).
-    #[serde(default)]
     pub start: Option<Json>,
-    #[serde(default)]
     pub count: Option<Json>,
-    #[serde(default)]
     pub sort: Option<Json>,
-    #[serde(default)]
     pub video_channel_sync_id: Option<Json>,
-    #[serde(default)]
     pub search: Option<Json>,
 }
 
