@@ -3,7 +3,7 @@
 
 use super::{Kind, PeerTube, Phase};
 use crate::core::codec;
-use crate::core::{url, ErrorCode, Method, Outcome, Request, UploadError};
+use crate::core::{url, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
 /// Videos asked for per page when looking for the one a lost final answer created, and pages
@@ -27,19 +27,19 @@ struct VideoList {
     data: Vec<ListedVideo>,
 }
 
-#[derive(serde::Deserialize, serde::Serialize)]
+#[derive(serde::Deserialize)]
 struct ListedVideo {
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, rename = "createdAt", skip_serializing)]
+    #[serde(default, rename = "createdAt")]
     created_at: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     channel: Option<ChannelRef>,
     #[serde(default)]
     id: Option<u64>,
-    #[serde(default, rename = "shortUUID", skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "shortUUID")]
     short_uuid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     uuid: Option<String>,
 }
 
@@ -50,10 +50,18 @@ struct ChannelRef {
 }
 
 /// What the last chunk's answer carries, rebuilt from the video the lookup found:
-/// `{video: {id, shortUUID, uuid}}`.
-#[derive(serde::Serialize)]
-struct FoundVideo<'a> {
-    video: &'a ListedVideo,
+/// `{video: {id, shortUUID, uuid}}` (the uuids when the listing had them).
+fn found_video(v: &ListedVideo) -> Json {
+    let mut video = serde_json::Map::new();
+    video.insert("id".into(), v.id.map_or(Json::Null, Json::from));
+    for (key, value) in [("shortUUID", &v.short_uuid), ("uuid", &v.uuid)] {
+        if let Some(s) = value {
+            video.insert(key.into(), Json::String(s.clone()));
+        }
+    }
+    let mut answer = serde_json::Map::new();
+    answer.insert("video".into(), Json::Object(video));
+    Json::Object(answer)
 }
 
 /// What identifies the video this upload creates: where the user's videos are listed, its
@@ -115,7 +123,7 @@ impl PeerTube {
                 && v.id.is_some()
         });
         if let Some(v) = found {
-            let answer = codec::to_json(&FoundVideo { video: v });
+            let answer = found_video(v);
             return self.done(answer);
         }
         let total = list.total;

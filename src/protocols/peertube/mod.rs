@@ -87,13 +87,20 @@ impl Kind {
 }
 
 /// The resume state (`session()`, `resume_state()`, `restore()`): the upload URL and the offset
-/// the server confirmed. `restore` reads only the URL (the offset is asked of the server).
-#[derive(serde::Serialize, serde::Deserialize)]
+/// the server confirmed, written by [`resume_json`]. `restore` reads only the URL (the offset is
+/// asked of the server).
+#[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ResumeState {
     upload_url: String,
-    #[serde(default, skip_deserializing)]
-    offset: u64,
+}
+
+/// `{uploadUrl, offset}`, as the page stores it.
+fn resume_json(upload_url: &str, offset: u64) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert("uploadUrl".into(), Json::String(upload_url.to_string()));
+    m.insert("offset".into(), Json::from(offset));
+    Json::Object(m)
 }
 
 /// Where the upload stands. Each phase owns what only it needs: an upload URL exists only while
@@ -396,7 +403,7 @@ impl Protocol for PeerTube {
 
     fn session(&self) -> Json {
         match self.upload_url() {
-            Some(u) => codec::to_json(&ResumeState { upload_url: u.to_string(), offset: self.confirmed() }),
+            Some(u) => resume_json(u, self.confirmed()),
             None => Json::Null,
         }
     }
@@ -405,7 +412,7 @@ impl Protocol for PeerTube {
     /// confirmed offset.
     fn resume_state(&self) -> Option<Json> {
         match &self.phase {
-            Phase::Transfer { session, .. } => Some(codec::to_json(&ResumeState { upload_url: session.url.clone(), offset: session.offset })),
+            Phase::Transfer { session, .. } => Some(resume_json(&session.url, session.offset)),
             _ => None,
         }
     }

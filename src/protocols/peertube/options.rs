@@ -14,14 +14,6 @@ pub const VIDEO_FIELDS: &[&str] = &[
     "originallyPublishedAt", "videoPasswords", "generateTranscription", "pluginData", "filename",
 ];
 
-/// The init body of a user archive import.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ImportInit<'a> {
-    filename: &'a str,
-    last_modified: Json,
-}
-
 /// PeerTube's options, as the JS object gives them (`rename_all = "camelCase"`; endpoint, retry
 /// and the other shared options are read by the shell's `Options`): those a video upload reads
 /// itself (the other video fields pass through untouched), the helpers' and the import listing's
@@ -137,7 +129,11 @@ impl PeerTube {
         if !file.name.to_ascii_lowercase().ends_with(".zip") {
             return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {})", crate::core::quoted(&file.name))));
         }
-        let body = codec::encode(&ImportInit { filename: &file.name, last_modified: crate::core::json::number(file.last_modified) });
+        // The init body of a user archive import: `{filename, lastModified}`.
+        let mut body = serde_json::Map::new();
+        body.insert("filename".into(), Json::String(file.name.clone()));
+        body.insert("lastModified".into(), crate::core::json::number(file.last_modified));
+        let body = codec::encode(&body);
         let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));
         Self::build(p, init_url, token, file, body, chunk)
     }
