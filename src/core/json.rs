@@ -4,6 +4,19 @@
 
 pub use serde_json::Value as Json;
 
+/// A JSON object of these fields, in this order, leaving out those given as `None`: request
+/// bodies, results and records are built this way rather than serialised from a type of their
+/// own, as each serialised type would cost its own serde code in the wasm module.
+pub fn object(entries: Vec<(&str, Option<Json>)>) -> Json {
+    let mut map = serde_json::Map::new();
+    for (key, value) in entries {
+        if let Some(v) = value {
+            map.insert(key.to_string(), v);
+        }
+    }
+    Json::Object(map)
+}
+
 /// A JSON number for `n`: an integer when `n` is one (so `1700000000000.0` is written
 /// `1700000000000`, as `JSON.stringify` does), else a float; `null` when not finite.
 pub fn number(n: f64) -> Json {

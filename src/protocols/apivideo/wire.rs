@@ -3,6 +3,7 @@
 
 use super::PROVIDER;
 use crate::core::codec;
+use crate::core::json::object;
 use crate::core::{Json, UploadError};
 use serde::Deserialize;
 
@@ -31,13 +32,7 @@ pub(super) struct Answer {
 /// The upload's session (`{videoId, partsDone}`) and resume record (plus `chunkSize`), built as
 /// JSON directly (no serializer code for it in the module).
 pub(super) fn record(video_id: &str, parts_done: u64, chunk_size: Option<u64>) -> Json {
-    let mut m = serde_json::Map::new();
-    m.insert("videoId".into(), Json::from(video_id));
-    m.insert("partsDone".into(), Json::from(parts_done));
-    if let Some(c) = chunk_size {
-        m.insert("chunkSize".into(), Json::from(c));
-    }
-    Json::Object(m)
+    object(vec![("videoId", Some(video_id.into())), ("partsDone", Some(parts_done.into())), ("chunkSize", chunk_size.map(Json::from))])
 }
 
 /// The `videoId` of an upload's session value (see [`crate::protocols::Protocol::session`]), once known.
@@ -47,9 +42,7 @@ pub fn session_video_id(session: &Json) -> Option<String> {
 
 /// A JSON request body of the token API and auth: one field.
 pub(super) fn request_body(key: &str, value: Json) -> String {
-    let mut m = serde_json::Map::new();
-    m.insert(key.into(), value);
-    codec::encode(&Json::Object(m))
+    codec::encode(&object(vec![(key, Some(value))]))
 }
 
 pub(super) fn check_token(token: &str) -> Result<(), UploadError> {

@@ -1,10 +1,11 @@
 //! Login helpers (one request each, through the shared engine): login, two-factor login, token
 //! refresh, and deleting a session left by an earlier page.
 
-use super::wire::{delete_body, envelope_message, object, parse_envelope, text, valid_session_id, Envelope};
+use super::wire::{data_as, delete_body, envelope_message, parse_envelope, text, valid_session_id, Envelope};
 use super::PROVIDER;
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
+use crate::core::json::object;
 use crate::core::{Body, ErrorCode, Json, Method, Request, Response, UploadError};
 use crate::core::Outcome;
 use crate::protocols::oneshot::{Accept, OneShot};
@@ -75,8 +76,7 @@ fn accept_token(provider: &'static str, resp: &Response, login: bool) -> Result<
             _ => Err(UploadError::protocol(provider, "two-factor login without a session id").with_status(resp.status)),
         },
         0 => {
-            let data = if env.data.is_null() { Ok(TokenAnswer::default()) } else { codec::from_json::<TokenAnswer>(&env.data) };
-            match data {
+            match data_as::<TokenAnswer>(&env.data) {
                 Ok(data) if login => flatten_token(provider, *data.token.unwrap_or_default(), data.user, resp.status),
                 Ok(data) => flatten_token(provider, data, None, resp.status),
                 Err(_) => Err(mistyped_token(provider, resp.status)),

@@ -57,7 +57,8 @@ use crate::core::codec;
 use crate::core::{Body, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{Next, Protocol, Verdict};
 use serde::Deserialize;
-use wire::{delete_body, object, proto_err, text, valid_session_id};
+use crate::core::json::object;
+use wire::{delete_body, proto_err, text, valid_session_id};
 
 pub const PROVIDER: &str = "cloudreve";
 /// Parts in flight at once on S3-like policies when the policy does not say.

@@ -2,7 +2,8 @@
 //! the target [`target_uri`], and [`Cloudreve::new`], which checks them and builds the create
 //! call's body.
 
-use super::wire::{object, text};
+use super::wire::text;
+use crate::core::json::object;
 use super::{Cloudreve, Phase, SessionInfo, PROVIDER};
 use crate::core::codec;
 use crate::core::url::{encode_component, is_absolute_http, join};

@@ -4,7 +4,7 @@
 //! file check after the session ended with the last step's answer lost.
 
 use super::wire::{
-    check_session, chunk_count, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, valid_session_id, verdict_error,
+    check_session, chunk_count, data_as, envelope_text, envelope_verdict, http_verdict, parse_envelope, proto_err, valid_session_id, verdict_error,
     Envelope, Refusal, Route, SessionData, MALFORMED_SESSION,
 };
 use super::{Cloudreve, Kind, Part, Phase, PolicyKind, Probe, SessionInfo, Transfer, PROVIDER};
@@ -52,9 +52,7 @@ pub(super) fn malformed_file(what: &str, status: u16) -> UploadError {
 
 /// The result's `file`: Cloudreve's own description of the file, as it sent it.
 pub(super) fn with_file(data: Json) -> Json {
-    let mut map = serde_json::Map::new();
-    map.insert("file".into(), data);
-    Json::Object(map)
+    crate::core::json::object(vec![("file", Some(data))])
 }
 
 impl Cloudreve {
@@ -163,7 +161,7 @@ impl Cloudreve {
         };
         let data = match self.envelope_reply(what, &resp, Route::Api) {
             // No data (null or missing) is an empty answer, caught below as having no session id.
-            Ok(loose) => match if loose.is_null() { Ok(SessionData::default()) } else { codec::from_json::<SessionData>(&loose) } {
+            Ok(loose) => match data_as::<SessionData>(&loose) {
                 Ok(d) => d,
                 Err(_) => {
                     // Fields of unexpected types: if the session id reads, keep it so that

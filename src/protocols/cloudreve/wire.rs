@@ -5,11 +5,12 @@
 
 use super::{DEFAULT_S3_CONCURRENCY, MAX_CONCURRENCY, MAX_PARTS, PROVIDER};
 use crate::core::codec;
+use crate::core::json::object;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::url::{is_absolute_http, resolve};
 use crate::core::{status_error, truncate, ErrorCode, Json, Response, UploadError};
 use crate::protocols::Verdict;
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 
 // ---------------------------------------------------------------------------------------------
@@ -38,6 +39,16 @@ fn loose_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         Json::String(s) => s,
         _ => String::new(),
     })
+}
+
+/// An envelope's `data` as the call's answer type `T`: no data (null or missing) is `T`'s
+/// default, for the caller's checks to find what is missing.
+pub(super) fn data_as<T: DeserializeOwned + Default>(data: &Json) -> Result<T, codec::DecodeError> {
+    if data.is_null() {
+        Ok(T::default())
+    } else {
+        codec::from_json(data)
+    }
 }
 
 /// Parses an envelope. None when the body is not a JSON object with an integer `code` (an HTML
@@ -195,19 +206,8 @@ pub fn completion_xml(etags: &[String]) -> String {
     out
 }
 
-/// A JSON object of `entries` in order, the absent ones left out: request bodies are built as
-/// values (one encoder for all, no serializer per body type).
-pub(super) fn object(entries: Vec<(&str, Option<Json>)>) -> Json {
-    let mut map = serde_json::Map::new();
-    for (key, value) in entries {
-        if let Some(v) = value {
-            map.insert(key.to_string(), v);
-        }
-    }
-    Json::Object(map)
-}
 
-/// A string value for [`object`].
+/// A string value for [`object`](crate::core::json::object).
 pub(super) fn text(s: &str) -> Option<Json> {
     Some(Json::String(s.to_string()))
 }

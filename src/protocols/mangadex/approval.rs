@@ -4,7 +4,8 @@
 use super::options::{invalid, is_uuid, valid_language};
 use super::login::required;
 use super::wire::object;
-use super::{json_object, status_verdict, PROVIDER};
+use super::{status_verdict, PROVIDER};
+use crate::core::json;
 use crate::core::url::{is_absolute_http, join};
 use crate::core::{codec, status_error, Body, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
@@ -45,7 +46,7 @@ impl ApprovalCheck {
         let manga = manga.to_ascii_lowercase();
         let request = Request::new(Method::Post, join(endpoint, "/upload/check-approval-required"))
             .bearer(access_token)
-            .body(Body::json(codec::encode(&json_object(vec![("manga", manga.as_str().into()), ("locale", locale.into())]))));
+            .body(Body::json(codec::encode(&json::object(vec![("manga", Some(manga.as_str().into())), ("locale", Some(locale.into()))]))));
         Ok(ApprovalCheck { request, token: access_token.into(), manga, state: None, in_flight: false })
     }
 

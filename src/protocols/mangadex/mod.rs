@@ -40,6 +40,7 @@ pub use options::{chapter_draft, from_options, ChapterDraft, HelperOptions, is_u
 pub use recovery::{CLOCK_SKEW_MS, FIND_ATTEMPTS, FIND_DELAYS_MS};
 pub use wire::{hash_contradicts, parse_batch, parse_session, rate_limit_wait, FileError, RemoteFile, SessionInfo};
 
+use crate::core::json::object;
 use crate::core::retry::{parse_retry_after, status_is_retryable};
 use crate::core::codec;
 use crate::core::url::{is_absolute_http, join};
@@ -120,15 +121,9 @@ impl Kind {
 
 // ---- request bodies and the resume record ----------------------------------------------------
 
-/// A JSON object of these fields, in this order: the request bodies and the results are built
-/// by hand, as each serialised type would cost its own serde code in the wasm module.
-pub(super) fn json_object(fields: Vec<(&str, Json)>) -> Json {
-    Json::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-}
-
 /// What `session()` and `resume_state()` give: `{sessionId, pagesStored}`.
 fn session_state(id: &str, stored: usize) -> Json {
-    json_object(vec![("sessionId", id.into()), ("pagesStored", stored.into())])
+    object(vec![("sessionId", Some(id.into())), ("pagesStored", Some(stored.into()))])
 }
 
 /// The part of a resume record `restore` reads.
@@ -382,9 +377,9 @@ impl MangaDex {
         match &self.params.edit {
             Some((chapter, version)) => self
                 .request(Method::Post, &format!("/upload/begin/{chapter}"), Kind::Begin)
-                .body(Body::json(codec::encode(&json_object(vec![("version", (*version).into())])))),
+                .body(Body::json(codec::encode(&object(vec![("version", Some((*version).into()))])))),
             None => {
-                let body = json_object(vec![("manga", self.params.manga.as_deref().unwrap_or_default().into()), ("groups", self.params.groups.clone().into())]);
+                let body = object(vec![("manga", Some(self.params.manga.as_deref().unwrap_or_default().into())), ("groups", Some(self.params.groups.clone().into()))]);
                 self.request(Method::Post, "/upload/begin", Kind::Begin).body(Body::json(codec::encode(&body)))
             }
         }

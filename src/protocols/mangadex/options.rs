@@ -157,19 +157,15 @@ pub struct ChapterDraft {
 impl ChapterDraft {
     /// As the commit body writes it (`externalUrl` and `publishAt` only when given).
     pub fn to_json(&self) -> Json {
-        let mut f = vec![
-            ("volume", self.volume.clone().into()),
-            ("chapter", self.chapter.clone().into()),
-            ("title", self.title.clone().into()),
-            ("translatedLanguage", self.translated_language.as_str().into()),
-        ];
-        if let Some(u) = &self.external_url {
-            f.push(("externalUrl", u.as_str().into()));
-        }
-        if let Some(p) = &self.publish_at {
-            f.push(("publishAt", p.as_str().into()));
-        }
-        super::json_object(f)
+        // `volume`, `chapter` and `title` are written as null when not given.
+        crate::core::json::object(vec![
+            ("volume", Some(self.volume.clone().into())),
+            ("chapter", Some(self.chapter.clone().into())),
+            ("title", Some(self.title.clone().into())),
+            ("translatedLanguage", Some(self.translated_language.as_str().into())),
+            ("externalUrl", self.external_url.as_deref().map(Json::from)),
+            ("publishAt", self.publish_at.as_deref().map(Json::from)),
+        ])
     }
 }
 

@@ -6,7 +6,8 @@
 use super::images::page_label;
 use super::options::safe_id;
 use super::wire::object;
-use super::{json_object, hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, Upload, MAX_PAGE_ATTEMPTS, PROVIDER};
+use super::{hash_contradicts, parse_batch, rate_limit_wait, FileError, Kind, MangaDex, PageState, Phase, Upload, MAX_PAGE_ATTEMPTS, PROVIDER};
+use crate::core::json;
 use crate::core::{codec, server_message, Body, ErrorCode, Json, Method, Outcome, Part, Request, Slice, UploadError};
 use crate::protocols::{network_retry, Next, Protocol, Verdict};
 
@@ -215,7 +216,7 @@ impl MangaDex {
                 Phase::Commit { session, .. } => {
                     // The chapter exists: failing now would only make the caller upload it twice.
                     // What `start()` resolves with when the commit's answer is not a JSON object.
-                    let answer = answer.unwrap_or_else(|| json_object(vec![("result", "ok".into()), ("sessionId", session.id.as_str().into())]));
+                    let answer = answer.unwrap_or_else(|| json::object(vec![("result", Some("ok".into())), ("sessionId", Some(session.id.as_str().into()))]));
                     Phase::Done { answer, session: session.id }
                 }
                 other => other,
@@ -257,11 +258,11 @@ impl MangaDex {
     pub(super) fn commit_request(&self, sid: &str, page_order: &[String]) -> Request {
         // `{chapterDraft, pageOrder: the stored files' ids in reading order}`, and
         // `termsAccepted` only when the caller set it.
-        let mut body = vec![("chapterDraft", self.params.draft.to_json()), ("pageOrder", page_order.to_vec().into())];
-        if self.params.terms_accepted {
-            body.push(("termsAccepted", true.into()));
-        }
-        let body = json_object(body);
+        let body = json::object(vec![
+            ("chapterDraft", Some(self.params.draft.to_json())),
+            ("pageOrder", Some(page_order.to_vec().into())),
+            ("termsAccepted", self.params.terms_accepted.then_some(Json::Bool(true))),
+        ]);
         self.request(Method::Post, &format!("/upload/{sid}/commit"), Kind::Commit).body(Body::json(codec::encode(&body)))
     }
 

@@ -4,7 +4,8 @@
 
 use super::options::safe_id;
 use super::wire::{object, sha256_hex, Entity};
-use super::{json_object, parse_session, Kind, MangaDex, Page, PageState, Params, Phase, RemoteFile, Session, PROVIDER};
+use super::{parse_session, Kind, MangaDex, Page, PageState, Params, Phase, RemoteFile, Session, PROVIDER};
+use crate::core::json;
 use crate::core::retry::RetryAfter;
 use crate::core::{codec, ErrorCode, Json, Method, Outcome, Request, Response, UploadError};
 use crate::protocols::{network_retry, Verdict};
@@ -195,7 +196,7 @@ impl MangaDex {
             let found = list.iter().find(|c| codec::from_json::<Entity>(c).is_ok_and(|c| is_our_chapter(&self.params, session, &c)));
             if let Some(chapter) = found {
                 // What a commit answers: the chapter entity.
-                let answer = json_object(vec![("result", "ok".into()), ("response", "entity".into()), ("data", chapter.clone())]);
+                let answer = json::object(vec![("result", Some("ok".into())), ("response", Some("entity".into())), ("data", Some(chapter.clone()))]);
                 self.advance(|from| match from {
                     Phase::FindChapter { session, .. } => Phase::Done { answer, session: session.id },
                     other => other,

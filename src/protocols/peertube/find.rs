@@ -3,6 +3,7 @@
 
 use super::{Kind, PeerTube, Phase};
 use crate::core::codec;
+use crate::core::json::object;
 use crate::core::{url, ErrorCode, Json, Method, Outcome, Request, UploadError};
 use crate::protocols::{network_retry, Verdict};
 
@@ -52,16 +53,12 @@ struct ChannelRef {
 /// What the last chunk's answer carries, rebuilt from the video the lookup found:
 /// `{video: {id, shortUUID, uuid}}` (the uuids when the listing had them).
 fn found_video(v: &ListedVideo) -> Json {
-    let mut video = serde_json::Map::new();
-    video.insert("id".into(), v.id.map_or(Json::Null, Json::from));
-    for (key, value) in [("shortUUID", &v.short_uuid), ("uuid", &v.uuid)] {
-        if let Some(s) = value {
-            video.insert(key.into(), Json::String(s.clone()));
-        }
-    }
-    let mut answer = serde_json::Map::new();
-    answer.insert("video".into(), Json::Object(video));
-    Json::Object(answer)
+    let video = object(vec![
+        ("id", Some(v.id.map_or(Json::Null, Json::from))),
+        ("shortUUID", v.short_uuid.as_deref().map(Json::from)),
+        ("uuid", v.uuid.as_deref().map(Json::from)),
+    ]);
+    object(vec![("video", Some(video))])
 }
 
 /// What identifies the video this upload creates: where the user's videos are listed, its

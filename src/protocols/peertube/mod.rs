@@ -97,10 +97,7 @@ struct ResumeState {
 
 /// `{uploadUrl, offset}`, as the page stores it.
 fn resume_json(upload_url: &str, offset: u64) -> Json {
-    let mut m = serde_json::Map::new();
-    m.insert("uploadUrl".into(), Json::String(upload_url.to_string()));
-    m.insert("offset".into(), Json::from(offset));
-    Json::Object(m)
+    crate::core::json::object(vec![("uploadUrl", Some(upload_url.into())), ("offset", Some(offset.into()))])
 }
 
 /// Where the upload stands. Each phase owns what only it needs: an upload URL exists only while

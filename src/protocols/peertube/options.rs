@@ -4,6 +4,7 @@
 use super::find::FindVideo;
 use super::{PeerTube, Phase, ADAPTIVE_MAX, ADAPTIVE_MIN, DEFAULT_CHUNK, IMPORT_PROVIDER, MAX_CHUNK, MIN_CHUNK, PROVIDER};
 use crate::core::codec;
+use crate::core::json::object;
 use crate::core::plan::ChunkPlan;
 use crate::core::{url, FileInfo, Json, UploadError};
 
@@ -130,9 +131,7 @@ impl PeerTube {
             return Err(UploadError::invalid(p, format!("a user import must be a .zip archive (got {})", crate::core::quoted(&file.name))));
         }
         // The init body of a user archive import: `{filename, lastModified}`.
-        let mut body = serde_json::Map::new();
-        body.insert("filename".into(), Json::String(file.name.clone()));
-        body.insert("lastModified".into(), crate::core::json::number(file.last_modified));
+        let body = object(vec![("filename", Some(file.name.as_str().into())), ("lastModified", Some(crate::core::json::number(file.last_modified)))]);
         let body = codec::encode(&body);
         let init_url = url::join(endpoint, &format!("/api/v1/users/{user_id}/imports/import-resumable"));
         Self::build(p, init_url, token, file, body, chunk)
