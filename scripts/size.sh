@@ -43,7 +43,7 @@ KIB=1024
 BUDGET_ALL=$((140 * KIB))
 BUDGET_ONE=$((90 * KIB))
 # Ceilings in KiB (web build at the end of stop 22 + 1.5, rounded up to 0.5): see the top of this file.
-declare -A CEILING_KIB=([all]=201 [peertube]=127.5 [apivideo]=113.5 [cloudreve]=131 [mangadex]=134.5)
+declare -A CEILING_KIB=([all]=200.5 [peertube]=127.5 [apivideo]=113.5 [cloudreve]=131 [mangadex]=134.5)
 gz() { gzip -9 -n -c "$1" | wc -c; }
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
