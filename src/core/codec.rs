@@ -71,7 +71,7 @@ pub fn culprit<'k>(object: &crate::core::Json, keys: &mut dyn Iterator<Item = &'
     let map = object.as_object()?;
     for k in keys {
         let Some(v) = map.get(k) else { continue };
-        let mut one = serde_json::Map::new();
+        let mut one = crate::core::json::Map::new();
         one.insert(k.to_string(), v.clone());
         if !decodes(&crate::core::Json::Object(one)) {
             return Some(k);

@@ -39,7 +39,7 @@ pub fn target_keys(provider: &str) -> &'static [&'static str] {
 
 /// The target part of the fingerprint from the caller's options (plain data).
 pub fn target(provider: &str, options: &Json) -> String {
-    let mut t = serde_json::Map::new();
+    let mut t = crate::core::json::Map::new();
     for k in target_keys(provider) {
         if let Some(v) = options.get(k).filter(|v| !v.is_null()) {
             t.insert(k.to_string(), v.clone());
@@ -134,7 +134,7 @@ struct Stored {
     updated_at: f64,
     expires_at: f64,
     /// An object (the protocol's state), never another value.
-    session: serde_json::Map<String, Json>,
+    session: crate::core::json::Map,
 }
 
 /// The part of a protocol's resume state the record reads: a session's own expiry.
@@ -194,7 +194,7 @@ impl ResumeRecord {
             expires_at: self.expires_at,
             session: match &self.session {
                 Json::Object(m) => m.clone(),
-                _ => serde_json::Map::new(),
+                _ => crate::core::json::Map::new(),
             },
         }
     }

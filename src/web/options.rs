@@ -134,7 +134,7 @@ impl Options {
                 })?
             }
         };
-        let mut data = serde_json::Map::new();
+        let mut data = crate::core::json::Map::new();
         for key in Object::keys(&Object::from(raw.clone())).iter() {
             let Some(k) = key.as_string() else { continue };
             let Some(v) = get(raw, &k) else { continue };

@@ -413,7 +413,7 @@ fn a_failed_upload_keeps_its_video_and_is_no_longer_resumable() {
     let Next::Send(r3) = p.next() else { panic!("part 3") };
     let expired = Outcome::Response(Response::new(401).with_body(r#"{"title":"The upload token is invalid or expired","status":401}"#));
     assert!(matches!(p.handle(&r2, expired), Verdict::Fail(ref e) if e.status == Some(401)));
-    assert_eq!(p.session(), serde_json::json!({"videoId": "viSIM", "partsDone": 1}));
+    assert_eq!(p.session(), Json::from(serde_json::json!({"videoId": "viSIM", "partsDone": 1})));
     assert_eq!(p.resume_key(), Some("viSIM"));
     assert_eq!(p.resume_state(), None, "a failed upload is not offered for resuming");
     assert_eq!(p.handle(&r3, server.handle(&r3)), Verdict::Continue, "a late answer changes nothing");
@@ -424,7 +424,7 @@ fn a_failed_upload_keeps_its_video_and_is_no_longer_resumable() {
     let Next::Send(r1) = p.next() else { panic!("part 1") };
     assert!(matches!(p.handle(&r1, Outcome::Response(Response::new(403))), Verdict::Fail(_)));
     assert_eq!(p.session(), Json::Null, "no video was made");
-    let record = serde_json::json!({"videoId": "vi1", "partsDone": 1, "chunkSize": 5 * MIB});
+    let record = Json::from(serde_json::json!({"videoId": "vi1", "partsDone": 1, "chunkSize": 5 * MIB}));
     let e = p.restore(&record).unwrap_err();
     assert_eq!(e.message, "cannot resume: only a file upload that has not begun can be resumed");
     assert!(matches!(p.next(), Next::Fail(e) if e.status == Some(403)));

@@ -1020,13 +1020,13 @@ fn expired_session_is_replaced_a_bounded_number_of_times() {
     let mut sim = Sim::new("local", 100, 450).fault("chunk", 1, Fault::ExpireSession);
     sim.sessions = 1;
     let mut p = Cloudreve::new(EP, &info(450), params()).unwrap();
-    let state = serde_json::json!({
+    let state = Json::from(serde_json::json!({
         "sessionId": sim.sid,
         "uri": "cloudreve://my/dir/data.bin",
         "policyType": "local",
         "chunkSize": 100,
         "nextChunk": 2,
-    });
+    }));
     p.restore(&state).unwrap();
     let run = drive_with(p, &mut sim, Order::Fifo, false, None);
     run.result.unwrap();
@@ -1329,7 +1329,7 @@ fn fields_of_wrong_types_are_refused_not_read_as_absent() {
     let token = |body: &str| accept_refresh("cloudreve", &Response::new(200).with_body(body));
     let login = |body: &str| accept_login("cloudreve", &Response::new(200).with_body(body));
     let ok = token(r#"{"code":0,"data":{"access_token":"a","refresh_token":"r","access_expires":"2030-01-01T00:00:00Z"}}"#).unwrap();
-    assert_eq!(ok, serde_json::json!({"accessToken":"a","refreshToken":"r","accessExpires":"2030-01-01T00:00:00Z"}));
+    assert_eq!(ok, Json::from(serde_json::json!({"accessToken":"a","refreshToken":"r","accessExpires":"2030-01-01T00:00:00Z"})));
     let e = token(r#"{"code":0,"data":{"access_token":"a","refresh_token":"r","access_expires":5}}"#).unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (ErrorCode::Protocol, "the token answer has fields of unexpected types"));
     let e = token(r#"{"code":0,"data":{"access_token":"a"}}"#).unwrap_err();
@@ -1338,14 +1338,14 @@ fn fields_of_wrong_types_are_refused_not_read_as_absent() {
     assert_eq!((e.code, e.message.as_str()), (ErrorCode::Protocol, "the token answer has fields of unexpected types"));
     let e = token(r#"{"code":40020,"msg":"Credential invalid","data":[1]}"#).unwrap_err();
     assert_eq!(e.code, ErrorCode::Auth, "an error's data of any shape: {}", e.message);
-    assert_eq!(login(r#"{"code":203,"data":"2fa-1"}"#).unwrap(), serde_json::json!({"twoFactorRequired":true,"sessionId":"2fa-1"}));
+    assert_eq!(login(r#"{"code":203,"data":"2fa-1"}"#).unwrap(), Json::from(serde_json::json!({"twoFactorRequired":true,"sessionId":"2fa-1"})));
     assert_eq!(login(r#"{"code":203,"data":{"id":1}}"#).unwrap_err().code, ErrorCode::Protocol);
     let user = login(r#"{"code":0,"data":{"user":{"id":"u1","nickname":"n"},"token":{"access_token":"a","refresh_token":"r"}}}"#).unwrap();
-    assert_eq!(user, serde_json::json!({"accessToken":"a","refreshToken":"r","user":{"id":"u1","nickname":"n"}}));
+    assert_eq!(user, Json::from(serde_json::json!({"accessToken":"a","refreshToken":"r","user":{"id":"u1","nickname":"n"}})));
 
     // A resume record whose policyType is not a string was restored as "local".
     let mut p = Cloudreve::new(EP, &info(450), params()).unwrap();
-    let state = serde_json::json!({"sessionId":"s1","uri":"cloudreve://my/dir/data.bin","policyType":5,"chunkSize":100,"nextChunk":2});
+    let state = Json::from(serde_json::json!({"sessionId":"s1","uri":"cloudreve://my/dir/data.bin","policyType":5,"chunkSize":100,"nextChunk":2}));
     let e = p.restore(&state).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput);
     assert!(e.message.contains("unexpected types"), "{}", e.message);

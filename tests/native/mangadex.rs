@@ -17,6 +17,9 @@ use chunkup::protocols::{Next, Protocol, Verdict};
 use drive::{Drive, Order, Run};
 use std::collections::HashMap;
 
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 #[path = "common/drive.rs"]
 mod drive;
 

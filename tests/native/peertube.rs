@@ -18,6 +18,9 @@ use proptest::prelude::*;
 use drive::{Drive, Order, Run};
 use std::collections::HashMap;
 
+#[path = "common/json_ext.rs"]
+mod json_ext;
+use json_ext::JsonExt as _;
 #[path = "common/drive.rs"]
 mod drive;
 

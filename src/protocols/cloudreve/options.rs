@@ -182,7 +182,7 @@ impl Cloudreve {
         let lm = file.last_modified;
         let last_modified = (lm > 0.0 && lm <= 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
         let mime_type = p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim());
-        let metadata: serde_json::Map<String, Json> = p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
+        let metadata: crate::core::json::Map = p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
         // `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
         let body = codec::encode(&object(vec![
             ("uri", text(&uri)),

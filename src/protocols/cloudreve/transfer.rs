@@ -91,9 +91,9 @@ impl Cloudreve {
     fn result(&self, data: &Json) -> Json {
         let mut out = match data {
             Json::Object(map) => map.clone(),
-            Json::Null => serde_json::Map::new(),
+            Json::Null => crate::core::json::Map::new(),
             other => {
-                let mut map = serde_json::Map::new();
+                let mut map = crate::core::json::Map::new();
                 map.insert("data".into(), other.clone());
                 map
             }

@@ -55,7 +55,7 @@ pub(crate) struct PeerTubeOptions {
 
 /// The entries of `options` named in `keys` (those a reader reads; the others are not looked at).
 pub(crate) fn pick(options: &Json, keys: &[&str]) -> Json {
-    let mut mine = serde_json::Map::new();
+    let mut mine = crate::core::json::Map::new();
     for (key, value) in options.as_object().into_iter().flatten() {
         if keys.contains(&key.as_str()) {
             mine.insert(key.clone(), value.clone());
@@ -89,7 +89,7 @@ impl PeerTube {
         }
         let (opts, channel) = PeerTubeOptions::video(p, options, "channelId is required")?;
         // The caller's video fields pass through as given (open-ended: PeerTube's own schema).
-        let mut body = serde_json::Map::new();
+        let mut body = crate::core::json::Map::new();
         for (k, v) in options.as_object().into_iter().flatten() {
             if VIDEO_FIELDS.contains(&k.as_str()) && !v.is_null() {
                 body.insert(k.clone(), v.clone());

@@ -256,7 +256,7 @@ impl PeerTube {
         let body = resp.body.trim();
         // The server's own answer (`{video: {…}}`, `{userImport: {…}}`) goes to the page as it is.
         let json = if body.is_empty() {
-            Json::Object(serde_json::Map::new())
+            Json::Object(crate::core::json::Map::new())
         } else {
             match codec::decode::<Json>(body) {
                 Ok(j) => j,

@@ -1,4 +1,4 @@
-//! Test-side builders for open-ended JSON values (`serde_json::Value`): the tests write
+//! Test-side builders for open-ended JSON values (`chunkup::core::Json`): the tests write
 //! options, states and answers compactly with these. Shipped code reads typed structs only.
 #![allow(dead_code)]
 
@@ -12,6 +12,8 @@ pub trait JsonExt: Sized {
     fn with(self, key: &str, value: impl Into<Json>) -> Json;
     /// `a.b.c` lookup through objects.
     fn path(&self, dotted: &str) -> Option<&Json>;
+    /// JSON Pointer (`/a/b/0`) lookup through objects and arrays (no `~` escapes).
+    fn pointer(&self, pointer: &str) -> Option<&Json>;
     fn to_json_string(&self) -> String;
 }
 
@@ -20,7 +22,7 @@ impl JsonExt for Json {
         codec::decode(text)
     }
     fn object() -> Json {
-        Json::Object(serde_json::Map::new())
+        Json::Object(chunkup::core::json::Map::new())
     }
     fn set(&mut self, key: &str, value: Json) {
         if let Json::Object(map) = self {
@@ -33,6 +35,13 @@ impl JsonExt for Json {
     }
     fn path(&self, dotted: &str) -> Option<&Json> {
         dotted.split('.').try_fold(self, |v, k| v.get(k))
+    }
+    fn pointer(&self, pointer: &str) -> Option<&Json> {
+        let rest = pointer.strip_prefix('/')?;
+        rest.split('/').try_fold(self, |v, k| match v {
+            Json::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => v.get(k),
+        })
     }
     fn to_json_string(&self) -> String {
         codec::encode(self)
