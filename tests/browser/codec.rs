@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use chunkup::core::codec::{decode, encode, from_json, to_json, DecodeError};
-use chunkup::core::json::number;
+use chunkup::core::json::{number, object};
 use chunkup::core::Json;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen_test::*;
@@ -45,12 +45,41 @@ fn typed_answers_decode_through_json_parse() {
 
 #[wasm_bindgen_test]
 fn values_encode_as_json_stringify_writes_them() {
-    let v = serde_json::json!({"s": "a\"b\n\u{1}é", "n": number(1_700_000_000_123.0), "f": 0.5, "nan": number(f64::NAN), "u": 12u64});
+    let v = object(vec![
+        ("s", Some("a\"b\n\u{1}é".into())),
+        ("n", Some(number(1_700_000_000_123.0))),
+        ("f", Some(0.5.into())),
+        ("nan", Some(number(f64::NAN))),
+        ("u", Some(12u64.into())),
+    ]);
     assert_eq!(encode(&v), r#"{"s":"a\"b\n\u0001é","n":1700000000123,"f":0.5,"nan":null,"u":12}"#);
     let p = Part { part_number: 2, etag: None, sizes: vec![1, 2] };
     assert_eq!(encode(&p), r#"{"partNumber":2,"etag":null,"sizes":[1,2]}"#);
     assert_eq!(from_json::<Part>(&to_json(&p)), Ok(p), "typed -> open-ended -> typed");
     assert_eq!(decode::<Json>(&encode(&v)).unwrap(), v, "round trip");
+}
+
+/// Open-ended values (`core::json::Json`, the crate's own type) read from `JSON.parse` keep
+/// every key in its order, every kind of number and nesting, and write back the same text.
+#[wasm_bindgen_test]
+fn open_ended_values_keep_order_numbers_and_nesting() {
+    let text = r#"{"z":1,"a":[true,false,null,"x",{"k":[]}],"neg":-42,"big":9007199254740991,"f":-0.25,"e":1e+300,"o":{"b":{},"a":""}}"#;
+    let v: Json = decode(text).unwrap();
+    assert_eq!(encode(&v), text);
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["z", "a", "neg", "big", "f", "e", "o"]);
+    assert_eq!(v["neg"].as_i64(), Some(-42));
+    assert_eq!(v["neg"].as_u64(), None);
+    assert_eq!(v["big"].as_u64(), Some(9_007_199_254_740_991));
+    assert_eq!(v["f"].as_f64(), Some(-0.25));
+    assert_eq!(v["a"][4]["k"], Json::Array(vec![]));
+    assert_eq!(v["missing"], Json::Null);
+    // A key given twice: its first place, its last value (as JSON.parse keeps it).
+    let d: Json = decode(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+    assert_eq!(encode(&d), r#"{"a":3,"b":2}"#);
+    // Objects compare as objects: the same fields in any order.
+    assert_eq!(decode::<Json>(r#"{"a":1,"b":[2]}"#), decode::<Json>(r#"{"b":[2],"a":1}"#));
+    assert_ne!(decode::<Json>(r#"{"a":1}"#), decode::<Json>(r#"{"a":1,"b":null}"#));
 }
 
 /// The vendored serde-wasm-bindgen (vendor/README.md) drops the field-name cache and formats no

@@ -626,3 +626,35 @@ proptest! {
         prop_assert!(got == expected || got == expected + 1, "{} -> {} (float {})", s, got, expected);
     }
 }
+
+/// `core::json::Json`, the crate's own open-ended value: keys keep their order (also when a
+/// field is replaced or removed), a key given twice keeps its first place and its last value,
+/// numbers keep their kind, objects compare as objects, and text round-trips.
+#[test]
+fn open_ended_values_keep_order_numbers_and_nesting() {
+    use chunkup::core::json::{number, object, Map};
+    let text = r#"{"z":1,"a":[true,false,null,"x",{"k":[]}],"neg":-42,"big":18446744073709551615,"f":-0.25,"o":{"b":{},"a":""}}"#;
+    let v: Json = decode(text).unwrap();
+    assert_eq!(encode(&v), text);
+    assert_eq!(v.as_object().unwrap().keys().map(String::as_str).collect::<Vec<_>>(), ["z", "a", "neg", "big", "f", "o"]);
+    assert_eq!((v["neg"].as_i64(), v["neg"].as_u64(), v["neg"].as_f64()), (Some(-42), None, Some(-42.0)));
+    assert_eq!(v["big"].as_u64(), Some(u64::MAX));
+    assert_eq!(v["big"].as_i64(), None);
+    assert_eq!(v["f"].as_f64(), Some(-0.25));
+    assert_eq!(v["f"].as_u64(), None);
+    assert_eq!(v["a"][4]["k"], Json::Array(vec![]));
+    assert_eq!((&v["missing"], &v["a"][9], &v["z"]["x"]), (&Json::Null, &Json::Null, &Json::Null));
+    assert_eq!(encode(&decode::<Json>(r#"{"a":1,"b":2,"a":3}"#).unwrap()), r#"{"a":3,"b":2}"#);
+    assert_eq!(decode::<Json>(r#"{"a":1,"b":[2]}"#), decode::<Json>(r#"{"b":[2],"a":1}"#));
+    assert_ne!(decode::<Json>(r#"{"a":1}"#), decode::<Json>(r#"{"a":1,"b":null}"#));
+    assert_ne!(decode::<Json>("1"), decode::<Json>("1.5"));
+    let mut m = Map::new();
+    assert_eq!(m.insert("x".into(), 1u64.into()), None);
+    m.insert("y".into(), "s".into());
+    m.insert("z".into(), true.into());
+    assert_eq!(m.insert("x".into(), 2u64.into()), Some(Json::from(1u64)), "replaced in place");
+    assert_eq!(m.remove("y"), Some(Json::from("s")));
+    assert_eq!(encode(&Json::Object(m)), r#"{"x":2,"z":true}"#, "order kept after replace and remove");
+    assert_eq!(encode(&object(vec![("b", Some(number(3.0))), ("gone", None), ("a", Some(number(-0.5)))])), r#"{"b":3,"a":-0.5}"#);
+    assert_eq!(number(f64::INFINITY), Json::Null);
+}
