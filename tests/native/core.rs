@@ -658,3 +658,21 @@ fn open_ended_values_keep_order_numbers_and_nesting() {
     assert_eq!(encode(&object(vec![("b", Some(number(3.0))), ("gone", None), ("a", Some(number(-0.5)))])), r#"{"b":3,"a":-0.5}"#);
     assert_eq!(number(f64::INFINITY), Json::Null);
 }
+
+/// An answer object with many keys decodes in linear time (keys are not looked up one by one as
+/// they arrive), and a key given twice still keeps its first place and its last value.
+#[test]
+fn an_object_with_many_keys_decodes() {
+    let n = 200_000;
+    let mut text = String::from("{");
+    for i in 0..n {
+        text.push_str(&format!("\"k{i}\":{i},"));
+    }
+    text.push_str("\"k0\":\"last\"}");
+    let v: Json = decode(&text).unwrap();
+    let m = v.as_object().unwrap();
+    assert_eq!(m.len(), n);
+    assert_eq!(m.keys().next().map(String::as_str), Some("k0"));
+    assert_eq!(v["k0"], "last");
+    assert_eq!(v[&*format!("k{}", n - 1)].as_u64(), Some(n as u64 - 1));
+}

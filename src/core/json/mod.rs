@@ -89,6 +89,29 @@ impl Map {
     pub fn new() -> Map {
         Map(Vec::new())
     }
+    /// The fields of an object as a deserializer gave them, in linear time (an answer may hold
+    /// many keys; [`Map::insert`] one by one would be quadratic). In wasm every object is read
+    /// from a JS object (`JSON.parse`, serde-wasm-bindgen), whose keys are unique already.
+    /// Natively serde_json hands a key given twice twice: it keeps its first place and its last
+    /// value, as `JSON.parse` does.
+    pub(crate) fn from_read(fields: Vec<(String, Json)>) -> Map {
+        #[cfg(not(target_arch = "wasm32"))]
+        let fields = {
+            let mut seen = std::collections::HashMap::new();
+            let mut kept: Vec<(String, Json)> = Vec::with_capacity(fields.len());
+            for (k, v) in fields {
+                match seen.get(&k).and_then(|&i| kept.get_mut(i)) {
+                    Some((_, old)) => *old = v,
+                    None => {
+                        seen.insert(k.clone(), kept.len());
+                        kept.push((k, v));
+                    }
+                }
+            }
+            kept
+        };
+        Map(fields)
+    }
     fn position(&self, key: &str) -> Option<usize> {
         self.0.iter().position(|(k, _)| k == key)
     }
@@ -382,14 +405,9 @@ impl From<serde_json::Value> for Json {
 /// A JSON object of these fields, in this order, leaving out those given as `None`: request
 /// bodies, results and records are built this way rather than serialised from a type of their
 /// own, as each serialised type would cost its own serde code in the wasm module.
+/// The keys are distinct (the callers' literals).
 pub fn object(entries: Vec<(&str, Option<Json>)>) -> Json {
-    let mut map = Map::new();
-    for (key, value) in entries {
-        if let Some(v) = value {
-            map.insert(key.to_string(), v);
-        }
-    }
-    Json::Object(map)
+    Json::Object(Map(entries.into_iter().filter_map(|(key, value)| Some((key.to_string(), value?))).collect()))
 }
 
 /// A JSON number for `n`: an integer when `n` is one (so `1700000000000.0` is written

@@ -96,13 +96,12 @@ impl<'de> Visitor<'de> for MapVisitor {
     fn visit_unit<E>(self) -> Result<Map, E> {
         Ok(Map::new())
     }
-    /// A key given twice keeps its first place and its last value (as `JSON.parse` does).
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map, A::Error> {
-        let mut map = Map::new();
-        while let Some((k, v)) = access.next_entry::<String, Json>()? {
-            map.insert(k, v);
+        let mut fields = Vec::new();
+        while let Some(field) = access.next_entry::<String, Json>()? {
+            fields.push(field);
         }
-        Ok(map)
+        Ok(Map::from_read(fields))
     }
 }
 
