@@ -215,27 +215,10 @@ impl Deserializer {
 
     #[cold]
     fn invalid_type_(&self, visitor: &dyn de::Expected) -> Error {
-        let string;
-        let bytes;
-
-        let unexpected = if self.is_nullish() {
-            de::Unexpected::Unit
-        } else if let Some(v) = self.value.as_bool() {
-            de::Unexpected::Bool(v)
-        } else if let Some(v) = self.value.as_f64() {
-            de::Unexpected::Float(v)
-        } else if let Some(v) = self.value.as_string() {
-            string = v;
-            de::Unexpected::Str(&string)
-        } else if let Some(v) = self.as_bytes() {
-            bytes = v;
-            de::Unexpected::Bytes(&bytes)
-        } else {
-            string = format!("{:?}", self.value);
-            de::Unexpected::Other(&string)
-        };
-
-        de::Error::invalid_type(unexpected, visitor)
+        // chunkup patch (vendor/README.md): the value that did not fit is not described (its
+        // type read back from JS with several calls, or its `Debug` text): `Error::invalid_type`
+        // formats nothing (see error.rs).
+        de::Error::invalid_type(de::Unexpected::Other("a JS value"), visitor)
     }
 
     fn invalid_type<'de, V: de::Visitor<'de>>(&self, visitor: V) -> Result<V::Value> {
