@@ -67,7 +67,7 @@ fn message_turn() -> Option<js_sys::Promise> {
 
 /// Bytes `start..end` of `blob`, read from the browser's Blob store (only this range).
 pub async fn read(blob: &Blob, start: f64, end: f64) -> Result<js_sys::Uint8Array, String> {
-    let part = blob.slice_with_f64_and_f64(start, end).map_err(|e| js_message(&e))?;
+    let part = blob.slice_with_f64_and_f64_and_content_type(start, end, "").map_err(|e| js_message(&e))?;
     let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| js_message(&e))?;
     Ok(js_sys::Uint8Array::new(&buf))
 }
