@@ -304,13 +304,19 @@ fn report_progress(shared: &Shared) {
         }
     };
     if let Some(cb) = cb {
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"loaded".into(), &JsValue::from_f64(snap.loaded as f64));
-        let _ = js_sys::Reflect::set(&o, &"total".into(), &JsValue::from_f64(snap.total as f64));
-        let _ = js_sys::Reflect::set(&o, &"bytesPerSecond".into(), &JsValue::from_f64(snap.bytes_per_second.round()));
         // A throwing callback must not kill the upload.
-        let _ = cb.call1(&JsValue::NULL, &o);
+        let _ = cb.call1(&JsValue::NULL, &progress_js(&snap));
     }
+}
+
+/// `{ loaded, total, bytesPerSecond }`: what `onProgress` gets and `Upload.progress` returns.
+#[inline(never)]
+pub fn progress_js(snap: &crate::core::progress::Snapshot) -> JsValue {
+    let o = js_sys::Object::new();
+    for (key, v) in [("loaded", snap.loaded as f64), ("total", snap.total as f64), ("bytesPerSecond", snap.bytes_per_second.round())] {
+        let _ = js_sys::Reflect::set(&o, &key.into(), &JsValue::from_f64(v));
+    }
+    o.into()
 }
 
 async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {

@@ -54,6 +54,31 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
     }
 }
 
+/// What `new Upload` and `Upload.findPrevious` both read first, in this order (so errors come
+/// in the same order): the options, the input, the protocol (`with_protocol`: the constructor
+/// only; sends nothing), the upload's identity and its store.
+struct Prepared {
+    opts: Options,
+    inputs: Vec<(web_sys::Blob, FileInfo)>,
+    proto: Option<Box<dyn Protocol>>,
+    identity: Identity,
+    store: Option<Store>,
+}
+
+#[inline(never)]
+fn prepare(input: &JsValue, options: &JsValue, with_protocol: bool) -> Result<Prepared, UploadError> {
+    let opts = Options::parse(options, "chunkup")?;
+    if opts.provider == "chunkup" {
+        return Err(UploadError::invalid("chunkup", "provider is required"));
+    }
+    let inputs = files(input, opts.provider)?;
+    let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
+    let proto = if with_protocol { Some(build_protocol(&opts, &infos)?) } else { None };
+    let identity = Identity::new(&opts, endpoint_of(&opts)?, infos)?;
+    let store = Store::from_options(&opts)?;
+    Ok(Prepared { opts, inputs, proto, identity, store })
+}
+
 #[wasm_bindgen]
 impl Upload {
     /// Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
@@ -66,15 +91,8 @@ impl Upload {
     }
 
     fn build(input: JsValue, options: JsValue) -> Result<Upload, UploadError> {
-        let opts = Options::parse(&options, "chunkup")?;
-        if opts.provider == "chunkup" {
-            return Err(UploadError::invalid("chunkup", "provider is required"));
-        }
-        let inputs = files(&input, opts.provider)?;
-        let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
-        let proto = build_protocol(&opts, &infos)?;
-        let identity = Identity::new(&opts, endpoint_of(&opts)?, infos.clone())?;
-        let store = Store::from_options(&opts)?;
+        let Prepared { opts, inputs, proto, identity, store } = prepare(&input, &options, true)?;
+        let Some(proto) = proto else { return Err(UploadError::invalid(opts.provider, "provider is required")) };
         let policy = match opts.retry_delays()? {
             Some(d) => RetryPolicy::new(d),
             None => RetryPolicy::default(),
@@ -120,18 +138,9 @@ impl Upload {
         #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        let prepared = (|| -> Result<_, UploadError> {
-            let opts = Options::parse(&options, "chunkup")?;
-            if opts.provider == "chunkup" {
-                return Err(UploadError::invalid("chunkup", "provider is required"));
-            }
-            let infos: Vec<FileInfo> = files(&input, opts.provider)?.into_iter().map(|(_, i)| i).collect();
-            let identity = Identity::new(&opts, endpoint_of(&opts)?, infos)?;
-            Ok((Store::from_options(&opts)?, identity))
-        })();
-        match prepared {
+        match prepare(&input, &options, false) {
             Err(e) => js_sys::Promise::reject(&to_js(e)),
-            Ok((store, identity)) => future_to_promise(async move {
+            Ok(Prepared { store, identity, .. }) => future_to_promise(async move {
                 let out = js_sys::Array::new();
                 if let Some(store) = store {
                     if let Some(rec) = persist::find(&store, &identity, runner::now()).await {
@@ -202,11 +211,6 @@ impl Upload {
     /// Progress so far: `{ loaded, total, bytesPerSecond }`.
     #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress")]
     pub fn progress(&self) -> JsValue {
-        let s = self.shared.borrow().engine.progress();
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"loaded".into(), &JsValue::from_f64(s.loaded as f64));
-        let _ = js_sys::Reflect::set(&o, &"total".into(), &JsValue::from_f64(s.total as f64));
-        let _ = js_sys::Reflect::set(&o, &"bytesPerSecond".into(), &JsValue::from_f64(s.bytes_per_second.round()));
-        o.into()
+        runner::progress_js(&self.shared.borrow().engine.progress())
     }
 }
