@@ -330,9 +330,15 @@ async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {
     v.as_string().filter(|s| !s.is_empty())
 }
 
+/// The input files (handles: the bytes stay in the Blobs).
+#[inline(never)]
+fn files_of(shared: &Shared) -> Vec<Blob> {
+    shared.borrow().files.borrow().clone()
+}
+
 /// Reads the first `n` bytes of each input file (only the head: the rest stays in the Blob).
 async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
-    let files: Vec<Blob> = shared.borrow().files.borrow().clone();
+    let files = files_of(shared);
     let mut heads = Vec::with_capacity(files.len());
     for f in files {
         heads.push(super::env::read(&f, 0.0, (n as f64).min(f.size())).await?.to_vec());
@@ -340,32 +346,31 @@ async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
     Ok(heads)
 }
 
-/// Runs the upload to its end.
-pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
+/// What the protocol needs read from the input before the first request: the files' heads,
+/// and, with `integrity` where the protocol compares each file's SHA-256 with the server's
+/// report, every input's hash.
+async fn read_inputs(shared: &Shared) -> Result<(), String> {
     let head = shared.borrow().engine.head_bytes();
     if head > 0 {
-        match read_heads(&shared, head).await {
-            Ok(h) => shared.borrow_mut().engine.set_heads(h),
-            Err(e) => {
-                let provider = shared.borrow().engine.protocol().provider();
-                return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
-            }
-        }
+        let h = read_heads(shared, head).await?;
+        shared.borrow_mut().engine.set_heads(h);
     }
-    // `integrity` where the protocol compares each file's SHA-256 with the server's report:
-    // hash every input now, before the first request.
     let digests = {
         let r = shared.borrow();
-        r.integrity.clone().filter(|_| r.engine.wants_file_digests()).map(|state| (state, r.files.borrow().clone()))
+        r.integrity.clone().filter(|_| r.engine.wants_file_digests())
     };
-    if let Some((state, files)) = digests {
-        match super::integrity::file_digests(&state, &files).await {
-            Ok(d) => shared.borrow_mut().engine.set_file_digests(d),
-            Err(e) => {
-                let provider = shared.borrow().engine.protocol().provider();
-                return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
-            }
-        }
+    if let Some(state) = digests {
+        let d = super::integrity::file_digests(&state, &files_of(shared)).await?;
+        shared.borrow_mut().engine.set_file_digests(d);
+    }
+    Ok(())
+}
+
+/// Runs the upload to its end.
+pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
+    if let Err(e) = read_inputs(&shared).await {
+        let provider = shared.borrow().engine.protocol().provider();
+        return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
     }
     {
         let mut r = shared.borrow_mut();
@@ -395,11 +400,8 @@ async fn hash_wanted(shared: &Shared) {
     if wanted.is_empty() {
         return;
     }
-    let (state, files) = {
-        let r = shared.borrow();
-        let files: Vec<Blob> = r.files.borrow().clone();
-        (r.integrity.clone().unwrap_or_else(super::integrity::new_state), files)
-    };
+    let state = shared.borrow().integrity.clone().unwrap_or_else(super::integrity::new_state);
+    let files = files_of(shared);
     match super::integrity::some_digests(&state, &files, &wanted).await {
         Ok(d) => {
             let mut r = shared.borrow_mut();
@@ -411,6 +413,64 @@ async fn hash_wanted(shared: &Shared) {
     }
 }
 
+/// Before a request goes out: the input files, its own AbortController's signal (so a stalled
+/// request can be aborted alone) and the `integrity` state.
+#[inline(never)]
+fn request_setup(shared: &Shared, id: RequestId) -> (Vec<Blob>, Option<web_sys::AbortSignal>, Option<super::integrity::Shared>) {
+    let files = files_of(shared);
+    let mut r = shared.borrow_mut();
+    let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
+    let signal = child.as_ref().map(|c| c.signal());
+    if let Some(controller) = child {
+        r.requests.push((id, controller));
+    }
+    (files, signal, r.integrity.clone())
+}
+
+/// Feeds the queued events (outcomes, upload progress, wake-ups) to the engine, then looks for
+/// stalls, writes the resume record if due and reports progress.
+#[inline(never)]
+fn take_events(shared: &Shared) {
+    loop {
+        let ev = shared.borrow_mut().events.pop_front();
+        let mut r = shared.borrow_mut();
+        match ev {
+            Some(Event::Outcome(id, outcome)) => {
+                r.requests.retain(|(i, _)| *i != id);
+                r.engine.on_outcome(id, outcome, now());
+            }
+            Some(Event::Sent(id, sent)) => {
+                if sent.is_finite() && sent >= 0.0 {
+                    r.engine.on_upload_progress(id, sent as u64, now());
+                } else {
+                    r.engine.on_activity(id, now());
+                }
+            }
+            Some(Event::Wake) => {}
+            None => break,
+        }
+    }
+    watch_stalls(shared);
+    update_record(shared, false);
+    report_progress(shared);
+}
+
+/// The upload is over: aborts what is still in flight, updates the resume record and returns
+/// the protocol's cleanup requests after a failure.
+#[inline(never)]
+fn finish_requests(shared: &Shared, result: &Result<Json, UploadError>) -> Vec<Request> {
+    let mut r = shared.borrow_mut();
+    if let Some(c) = r.controller.take() {
+        c.abort();
+    }
+    abort_requests(&mut r);
+    let cleanup = r.engine.cleanup_after_failure();
+    if let Some(p) = r.persist.as_mut() {
+        p.finish(result, !cleanup.is_empty());
+    }
+    cleanup
+}
+
 async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
     let shared = shared.clone();
     report_progress(&shared);
@@ -419,17 +479,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
         let action = shared.borrow_mut().engine.poll(now());
         match action {
             Action::Send { id, request } => {
-                let (files, signal, integrity) = {
-                    let mut r = shared.borrow_mut();
-                    let files: Vec<Blob> = r.files.borrow().clone();
-                    // Each request has its own controller, so a stalled one can be aborted alone.
-                    let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
-                    let signal = child.as_ref().map(|c| c.signal());
-                    if let Some(controller) = child {
-                        r.requests.push((id, controller));
-                    }
-                    (files, signal, r.integrity.clone())
-                };
+                let (files, signal, integrity) = request_setup(&shared, id);
                 let sh = shared.clone();
                 spawn_local(async move {
                     // `integrity`: hash exactly the bytes this request sends, add the header.
@@ -480,29 +530,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                 }
                 watch_stalls(&shared);
                 NextEvent(shared.clone()).await;
-                loop {
-                    let ev = shared.borrow_mut().events.pop_front();
-                    match ev {
-                        Some(Event::Outcome(id, outcome)) => {
-                            let mut r = shared.borrow_mut();
-                            r.requests.retain(|(i, _)| *i != id);
-                            r.engine.on_outcome(id, outcome, now());
-                        }
-                        Some(Event::Sent(id, sent)) => {
-                            let mut r = shared.borrow_mut();
-                            if sent.is_finite() && sent >= 0.0 {
-                                r.engine.on_upload_progress(id, sent as u64, now());
-                            } else {
-                                r.engine.on_activity(id, now());
-                            }
-                        }
-                        Some(Event::Wake) => {}
-                        None => break,
-                    }
-                }
-                watch_stalls(&shared);
-                update_record(&shared, false);
-                report_progress(&shared);
+                take_events(&shared);
             }
             Action::RefreshToken => {
                 let source = shared.borrow().token_source.clone();
@@ -510,24 +538,11 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                 shared.borrow_mut().engine.on_token(token);
             }
             Action::Finished(result) => {
-                {
-                    let mut r = shared.borrow_mut();
-                    if let Some(c) = r.controller.take() {
-                        c.abort();
-                    }
-                    abort_requests(&mut r);
-                }
-                let cleanup = shared.borrow_mut().engine.cleanup_after_failure();
-                if let Some(p) = shared.borrow_mut().persist.as_mut() {
-                    p.finish(&result, !cleanup.is_empty());
-                }
+                let cleanup = finish_requests(&shared, &result);
                 send_cleanup(&shared, cleanup).await;
                 let integrity = shared.borrow().integrity.clone();
                 let result = match (result, integrity) {
-                    (Ok(json), Some(state)) => {
-                        let files: Vec<Blob> = shared.borrow().files.borrow().clone();
-                        Ok(super::integrity::finish(&state, &files, json).await)
-                    }
+                    (Ok(json), Some(state)) => Ok(super::integrity::finish(&state, &files_of(&shared), json).await),
                     (result, _) => result,
                 };
                 if result.is_ok() {
@@ -558,7 +573,7 @@ async fn send_cleanup(shared: &Shared, requests: Vec<Request>) {
         return;
     }
     let Ok(c) = AbortController::new() else { return };
-    let files: Vec<Blob> = shared.borrow().files.borrow().clone();
+    let files = files_of(shared);
     let signal = c.signal();
     for req in requests {
         let _ = transport::send(&req, &files, &signal).await;
