@@ -160,7 +160,7 @@ pub fn update_record(shared: &Shared, force: bool) {
 /// Aborts every request in flight (the upload is over).
 fn abort_requests(r: &mut Runner) {
     for (_, controller) in r.requests.drain(..) {
-        controller.abort();
+        super::env::abort(&controller);
     }
 }
 
@@ -172,7 +172,7 @@ fn watch_stalls(shared: &Shared) {
         let mut r = shared.borrow_mut();
         for id in r.engine.stalled(t) {
             if let Some((_, c)) = r.requests.iter().find(|(i, _)| *i == id) {
-                c.abort();
+                super::env::abort(c);
             }
         }
         let next = r.engine.next_stall_check();
@@ -233,7 +233,9 @@ struct NetListeners {
 
 impl NetListeners {
     fn attach(shared: &Shared) -> Option<NetListeners> {
-        let target: EventTarget = js_sys::global().dyn_into().ok()?;
+        // Unchecked: where the global (or `document`) is no EventTarget, `addEventListener`
+        // fails and nothing is attached, as a type check would do (one imported check less).
+        let target: EventTarget = js_sys::global().unchecked_into();
         let (a, b, c) = (shared.clone(), shared.clone(), shared.clone());
         let offline = Closure::<dyn FnMut()>::new(move || net_offline(&a));
         let online = Closure::<dyn FnMut()>::new(move || net_online(&b));
@@ -241,7 +243,7 @@ impl NetListeners {
         target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;
         let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
         let _ = target.add_event_listener_with_callback("pagehide", hidden.as_ref().unchecked_ref());
-        let document = js_sys::Reflect::get(&target, &"document".into()).ok().and_then(|d| d.dyn_into::<EventTarget>().ok());
+        let document = js_sys::Reflect::get(&target, &"document".into()).ok().filter(|d| d.is_object()).map(|d| d.unchecked_into::<EventTarget>());
         if let Some(d) = &document {
             let _ = d.add_event_listener_with_callback("visibilitychange", hidden.as_ref().unchecked_ref());
         }
@@ -461,7 +463,7 @@ fn take_events(shared: &Shared) {
 fn finish_requests(shared: &Shared, result: &Result<Json, UploadError>) -> Vec<Request> {
     let mut r = shared.borrow_mut();
     if let Some(c) = r.controller.take() {
-        c.abort();
+        super::env::abort(&c);
     }
     abort_requests(&mut r);
     let cleanup = r.engine.cleanup_after_failure();
@@ -562,7 +564,7 @@ pub async fn abort(shared: Shared) {
         (r.engine.abort(), r.controller.take())
     };
     if let Some(c) = controller {
-        c.abort();
+        super::env::abort(&c);
     }
     wake(&shared);
     send_cleanup(&shared, cleanup).await;

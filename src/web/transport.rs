@@ -25,7 +25,7 @@ fn body_value(files: &[Blob], body: &Body) -> Result<Option<JsValue>, String> {
             let form = FormData::new().map_err(|e| js_message(&e))?;
             for p in parts {
                 match p {
-                    Part::Field { name, value } => form.append_with_str(name, value),
+                    Part::Field { name, value } => super::env::append(&form, name, value),
                     Part::File { name, filename, content_type, slice: s } => {
                         let b = slice(files, s, Some(content_type))?;
                         form.append_with_blob_and_filename(name, &b, filename)
@@ -81,11 +81,11 @@ fn gloo_method(m: Method) -> GlooMethod {
 fn request_headers(req: &Request) -> Result<Headers, String> {
     let headers = Headers::new().map_err(js_text)?;
     for (k, v) in &req.headers {
-        headers.append(k, v).map_err(js_text)?;
+        super::env::append(&headers, k, v).map_err(js_text)?;
     }
     if let Body::Text { content_type, .. } = &req.body {
         if req.get_header("content-type").is_none() {
-            headers.append("Content-Type", content_type).map_err(js_text)?;
+            super::env::append(&headers, "Content-Type", content_type).map_err(js_text)?;
         }
     }
     Ok(headers)
@@ -162,7 +162,7 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
     });
     let x2 = xhr.clone();
     let on_abort = Closure::<dyn FnMut()>::new(move || {
-        let _ = x2.abort();
+        super::env::abort(&x2);
     });
     let _ = signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
     // `send(body)` takes a Blob, a FormData, a string or nothing alike: one imported JS function
