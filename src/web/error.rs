@@ -65,8 +65,9 @@ pub fn to_js(e: CoreError) -> JsValue {
     let v: JsValue = JsUploadError { inner: e }.into();
     patch_prototype(&v);
     let carrier = js_sys::Error::new("");
-    if let Ok(stack) = Reflect::get(&carrier, &JsValue::from_str("stack")) {
-        let _ = Reflect::set(&v, &JsValue::from_str("stack"), &stack);
+    let key = JsValue::from_str("stack");
+    if let Ok(stack) = Reflect::get(&carrier, &key) {
+        let _ = Reflect::set(&v, &key, &stack);
     }
     v
 }

@@ -246,10 +246,10 @@ impl Options {
     pub fn endpoint(&self) -> Result<String, UploadError> {
         self.check("endpoint", || "endpoint must be a string".into())?;
         let e = self.common.endpoint.clone().filter(|s| !s.is_empty()).ok_or_else(|| self.err("endpoint is required"))?;
-        let resolved =
-            resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
-        check_endpoint(&resolved).map_err(|why| self.err(format!("endpoint {} {why}", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
-        Ok(resolved)
+        resolve_endpoint(&e)
+            .ok_or("is not a usable URL")
+            .and_then(|resolved| check_endpoint(&resolved).map(|()| resolved))
+            .map_err(|why| self.err(format!("endpoint {} {why}", crate::core::quoted(&crate::core::truncate(&e, 80)))))
     }
 }
 
