@@ -7,6 +7,7 @@
 //! the requests with no sign of life for `stallTimeout`; the runner aborts them, and the engine
 //! reports their network errors as stalls, which the protocol retries like any other.
 
+use super::Lock;
 use super::transport;
 use crate::core::{Json, Outcome, Request, UploadError};
 use crate::engine::{Action, Engine, RequestId, State};
@@ -65,7 +66,7 @@ pub type Shared = Rc<RefCell<Runner>>;
 impl Runner {
     /// Adds an input Blob (a stream of unknown length grows this way); returns its index.
     pub fn add_file(&mut self, blob: Blob) -> usize {
-        let mut f = self.files.borrow_mut();
+        let mut f = self.files.write();
         f.push(blob);
         f.len() - 1
     }
@@ -98,7 +99,7 @@ impl Runner {
 
 fn push(shared: &Shared, ev: Event) {
     let waker = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         r.events.push_back(ev);
         r.waker.take()
     };
@@ -134,7 +135,7 @@ fn wake_at(shared: &Shared, at: f64, then: Option<fn(&mut Runner, f64)>) {
             left += 1.0;
         }
         if let Some(f) = then {
-            f(&mut sh.borrow_mut(), at);
+            f(&mut sh.write(), at);
         }
         push(&sh, Event::Wake);
     });
@@ -169,7 +170,7 @@ fn abort_requests(r: &mut Runner) {
 fn watch_stalls(shared: &Shared) {
     let t = now();
     let next = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         for id in r.engine.stalled(t) {
             if let Some((_, c)) = r.requests.iter().find(|(i, _)| *i == id) {
                 super::env::abort(c);
@@ -200,7 +201,7 @@ fn watch_stalls(shared: &Shared) {
 /// `offline`: pause (in-flight requests settle or fail; nothing new is sent).
 fn net_offline(shared: &Shared) {
     {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         if r.engine.state() == State::Running {
             r.engine.pause();
             r.net_paused = true;
@@ -213,7 +214,7 @@ fn net_offline(shared: &Shared) {
 /// `online`: continue from what the server confirms, if `offline` paused it.
 fn net_online(shared: &Shared) {
     {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         if std::mem::replace(&mut r.net_paused, false) {
             r.engine.resume();
         }
@@ -277,7 +278,7 @@ struct NextEvent(Shared);
 impl Future for NextEvent {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut r = self.0.borrow_mut();
+        let mut r = self.0.write();
         if r.events.is_empty() {
             r.waker = Some(cx.waker().clone());
             Poll::Pending
@@ -294,7 +295,7 @@ impl Future for NextEvent {
 fn report_progress(shared: &Shared) {
     use crate::core::progress::Report;
     let (cb, snap) = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         let snap = r.engine.progress();
         match r.reporter.check(now(), &snap) {
             Report::Now => (r.on_progress.clone(), snap),
@@ -335,7 +336,7 @@ async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {
 /// The input files (handles: the bytes stay in the Blobs).
 #[inline(never)]
 fn files_of(shared: &Shared) -> Vec<Blob> {
-    shared.borrow().files.borrow().clone()
+    shared.read().files.read().clone()
 }
 
 /// Reads the first `n` bytes of each input file (only the head: the rest stays in the Blob).
@@ -352,18 +353,18 @@ async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
 /// and, with `integrity` where the protocol compares each file's SHA-256 with the server's
 /// report, every input's hash.
 async fn read_inputs(shared: &Shared) -> Result<(), String> {
-    let head = shared.borrow().engine.head_bytes();
+    let head = shared.read().engine.head_bytes();
     if head > 0 {
         let h = read_heads(shared, head).await?;
-        shared.borrow_mut().engine.set_heads(h);
+        shared.write().engine.set_heads(h);
     }
     let digests = {
-        let r = shared.borrow();
+        let r = shared.read();
         r.integrity.clone().filter(|_| r.engine.wants_file_digests())
     };
     if let Some(state) = digests {
         let d = super::integrity::file_digests(&state, &files_of(shared)).await?;
-        shared.borrow_mut().engine.set_file_digests(d);
+        shared.write().engine.set_file_digests(d);
     }
     Ok(())
 }
@@ -371,12 +372,12 @@ async fn read_inputs(shared: &Shared) -> Result<(), String> {
 /// Runs the upload to its end.
 pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
     if let Err(e) = read_inputs(&shared).await {
-        let provider = shared.borrow().engine.protocol().provider();
+        let provider = shared.read().engine.protocol().provider();
         return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
     }
     {
-        let mut r = shared.borrow_mut();
-        let sizes = r.files.borrow().iter().map(|b| b.size() as u64).collect();
+        let mut r = shared.write();
+        let sizes = r.files.read().iter().map(|b| b.size() as u64).collect();
         r.engine.set_file_sizes(sizes);
         r.engine.start(now());
         if r.controller.is_none() {
@@ -388,8 +389,8 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
         net_offline(&shared);
     }
     let result = drive_loop(&shared).await;
-    shared.borrow_mut().finished = true;
-    let integrity = shared.borrow().integrity.clone();
+    shared.write().finished = true;
+    let integrity = shared.read().integrity.clone();
     if let Some(state) = integrity {
         super::integrity::stop_ahead(&state);
     }
@@ -398,20 +399,20 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
 
 /// Files the protocol wants hashed mid-upload (e.g. MangaDex pages with a stored namesake).
 async fn hash_wanted(shared: &Shared) {
-    let wanted = shared.borrow_mut().engine.digests_wanted();
+    let wanted = shared.write().engine.digests_wanted();
     if wanted.is_empty() {
         return;
     }
-    let state = shared.borrow().integrity.clone().unwrap_or_else(super::integrity::new_state);
+    let state = shared.read().integrity.clone().unwrap_or_else(super::integrity::new_state);
     let files = files_of(shared);
     match super::integrity::some_digests(&state, &files, &wanted).await {
         Ok(d) => {
-            let mut r = shared.borrow_mut();
+            let mut r = shared.write();
             for (i, h) in d {
                 r.engine.set_file_digest(i, h);
             }
         }
-        Err(e) => shared.borrow_mut().engine.digests_failed(&e),
+        Err(e) => shared.write().engine.digests_failed(&e),
     }
 }
 
@@ -420,7 +421,7 @@ async fn hash_wanted(shared: &Shared) {
 #[inline(never)]
 fn request_setup(shared: &Shared, id: RequestId) -> (Vec<Blob>, Option<web_sys::AbortSignal>, Option<super::integrity::Shared>) {
     let files = files_of(shared);
-    let mut r = shared.borrow_mut();
+    let mut r = shared.write();
     let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
     let signal = child.as_ref().map(|c| c.signal());
     if let Some(controller) = child {
@@ -434,8 +435,8 @@ fn request_setup(shared: &Shared, id: RequestId) -> (Vec<Blob>, Option<web_sys::
 #[inline(never)]
 fn take_events(shared: &Shared) {
     loop {
-        let ev = shared.borrow_mut().events.pop_front();
-        let mut r = shared.borrow_mut();
+        let ev = shared.write().events.pop_front();
+        let mut r = shared.write();
         match ev {
             Some(Event::Outcome(id, outcome)) => {
                 r.requests.retain(|(i, _)| *i != id);
@@ -461,7 +462,7 @@ fn take_events(shared: &Shared) {
 /// the protocol's cleanup requests after a failure.
 #[inline(never)]
 fn finish_requests(shared: &Shared, result: &Result<Json, UploadError>) -> Vec<Request> {
-    let mut r = shared.borrow_mut();
+    let mut r = shared.write();
     if let Some(c) = r.controller.take() {
         super::env::abort(&c);
     }
@@ -478,7 +479,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
     report_progress(&shared);
     loop {
         hash_wanted(&shared).await;
-        let action = shared.borrow_mut().engine.poll(now());
+        let action = shared.write().engine.poll(now());
         match action {
             Action::Send { id, request } => {
                 let (files, signal, integrity) = request_setup(&shared, id);
@@ -535,14 +536,14 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                 take_events(&shared);
             }
             Action::RefreshToken => {
-                let source = shared.borrow().token_source.clone();
+                let source = shared.read().token_source.clone();
                 let token = ask_token(source).await;
-                shared.borrow_mut().engine.on_token(token);
+                shared.write().engine.on_token(token);
             }
             Action::Finished(result) => {
                 let cleanup = finish_requests(&shared, &result);
                 send_cleanup(&shared, cleanup).await;
-                let integrity = shared.borrow().integrity.clone();
+                let integrity = shared.read().integrity.clone();
                 let result = match (result, integrity) {
                     (Ok(json), Some(state)) => Ok(super::integrity::finish(&state, &files_of(&shared), json).await),
                     (result, _) => result,
@@ -559,7 +560,7 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
 /// Aborts: stops in-flight requests, then sends the protocol's cancel requests (best effort).
 pub async fn abort(shared: Shared) {
     let (cleanup, controller) = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         abort_requests(&mut r);
         (r.engine.abort(), r.controller.take())
     };

@@ -1,6 +1,7 @@
 //! The JS `Upload` class (API contract: constructor validates synchronously; `start`, `pause`,
 //! `resume`, `abort`).
 
+use super::Lock;
 use super::error::to_js;
 use super::options::{files, Options};
 use super::persist::{self, Identity, Persist, Store};
@@ -105,18 +106,18 @@ impl Upload {
         let blobs = inputs.into_iter().map(|(b, _)| b).collect();
         let shared = Runner::new(engine, blobs, on_progress, token_source);
         if let Some(t) = stall_timeout {
-            shared.borrow_mut().engine.set_stall_timeout(t);
+            shared.write().engine.set_stall_timeout(t);
         }
         if opts.integrity()? {
-            shared.borrow_mut().integrity = Some(super::integrity::new_state());
+            shared.write().integrity = Some(super::integrity::new_state());
         }
         if let Some(store) = store {
-            shared.borrow_mut().persist = Some(Persist::new(store, identity.clone()));
+            shared.write().persist = Some(Persist::new(store, identity.clone()));
         }
         let mut listener = None;
         if let Some(sig) = signal {
             if sig.aborted() {
-                shared.borrow_mut().engine.abort();
+                shared.write().engine.abort();
             } else {
                 let sh = shared.clone();
                 let cb = Closure::<dyn FnMut()>::new(move || {
@@ -158,7 +159,7 @@ impl Upload {
     #[wasm_bindgen(js_name = resumeFrom)]
     pub fn resume_from(&self, #[wasm_bindgen(unchecked_param_type = "PreviousUpload")] previous: JsValue) -> Result<(), JsValue> {
         let rec = persist::accept(&previous, &self.identity, runner::now()).map_err(to_js)?;
-        let mut r = self.shared.borrow_mut();
+        let mut r = self.shared.write();
         if r.started {
             return Err(to_js(UploadError::invalid(self.identity.provider, "resumeFrom() must come before start()")));
         }
@@ -173,8 +174,8 @@ impl Upload {
     #[wasm_bindgen(unchecked_return_type = "Promise<UploadResult>")]
     pub fn start(&self) -> js_sys::Promise {
         let shared = self.shared.clone();
-        let provider = shared.borrow().engine.protocol().provider();
-        if std::mem::replace(&mut shared.borrow_mut().started, true) {
+        let provider = shared.read().engine.protocol().provider();
+        if std::mem::replace(&mut shared.write().started, true) {
             let e = UploadError::invalid(provider, "start() was already called on this upload");
             return js_sys::Promise::reject(&to_js(e));
         }
@@ -183,7 +184,7 @@ impl Upload {
 
     /// Stops after in-flight requests settle; server state is kept.
     pub fn pause(&self) {
-        let mut r = self.shared.borrow_mut();
+        let mut r = self.shared.write();
         // The page's pause wins over the network: `online` does not undo it.
         r.net_paused = false;
         r.engine.pause();
@@ -194,7 +195,7 @@ impl Upload {
 
     /// Continues from the offset the server confirms.
     pub fn resume(&self) {
-        let mut r = self.shared.borrow_mut();
+        let mut r = self.shared.write();
         r.net_paused = false;
         r.engine.resume();
         drop(r);
@@ -211,6 +212,6 @@ impl Upload {
     /// Progress so far: `{ loaded, total, bytesPerSecond }`.
     #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress")]
     pub fn progress(&self) -> JsValue {
-        runner::progress_js(&self.shared.borrow().engine.progress())
+        runner::progress_js(&self.shared.read().engine.progress())
     }
 }
