@@ -146,13 +146,15 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
     let on_upload = on_progress.clone();
     // Listeners through `EventTarget.addEventListener` (imported anyway) rather than the `on…`
     // setters: the same events, fewer imported JS functions.
-    let on_prog = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| on_upload(e.loaded()));
+    // Closure types the module has anyway (`FnMut(JsValue)` as wasm-bindgen-futures uses,
+    // `FnMut()`): no glue of their own.
+    let on_prog = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| on_upload(e.unchecked_ref::<ProgressEvent>().loaded()));
     let upload = xhr.upload().ok();
     if let Some(upload) = &upload {
         let _ = upload.add_event_listener_with_callback("progress", on_prog.as_ref().unchecked_ref());
     }
     // Download progress counts as activity for the stall watchdog (reported as -1).
-    let on_down = Closure::<dyn FnMut(ProgressEvent)>::new(move |_e: ProgressEvent| on_progress(-1.0));
+    let on_down = Closure::<dyn FnMut()>::new(move || on_progress(-1.0));
     let _ = xhr.add_event_listener_with_callback("progress", on_down.as_ref().unchecked_ref());
     let done = js_sys::Promise::new(&mut |resolve, reject| {
         let _ = xhr.add_event_listener_with_callback("load", &resolve);
