@@ -13,7 +13,6 @@ use crate::core::{Json, Outcome, Request, UploadError};
 use crate::engine::{Action, Engine, RequestId, State};
 use crate::protocols::Protocol;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -38,7 +37,7 @@ enum Event {
 
 pub struct Runner {
     pub engine: Engine<Box<dyn Protocol>>,
-    events: VecDeque<Event>,
+    events: Vec<Event>,
     waker: Option<Waker>,
     controller: Option<AbortController>,
     files: Rc<RefCell<Vec<Blob>>>,
@@ -79,7 +78,7 @@ impl Runner {
     ) -> Shared {
         Rc::new(RefCell::new(Runner {
             engine,
-            events: VecDeque::new(),
+            events: Vec::new(),
             waker: None,
             controller: None,
             files: Rc::new(RefCell::new(files)),
@@ -100,7 +99,7 @@ impl Runner {
 fn push(shared: &Shared, ev: Event) {
     let waker = {
         let mut r = shared.write();
-        r.events.push_back(ev);
+        r.events.push(ev);
         r.waker.take()
     };
     if let Some(w) = waker {
@@ -434,23 +433,23 @@ fn request_setup(shared: &Shared, id: RequestId) -> (Vec<Blob>, Option<web_sys::
 /// stalls, writes the resume record if due and reports progress.
 #[inline(never)]
 fn take_events(shared: &Shared) {
-    loop {
-        let ev = shared.write().events.pop_front();
+    {
         let mut r = shared.write();
-        match ev {
-            Some(Event::Outcome(id, outcome)) => {
-                r.requests.retain(|(i, _)| *i != id);
-                r.engine.on_outcome(id, outcome, now());
-            }
-            Some(Event::Sent(id, sent)) => {
-                if sent.is_finite() && sent >= 0.0 {
-                    r.engine.on_upload_progress(id, sent as u64, now());
-                } else {
-                    r.engine.on_activity(id, now());
+        let r = &mut *r;
+        // In arrival order. Nothing is queued meanwhile: events come from JS callbacks and
+        // tasks, which cannot run while the engine handles these.
+        for ev in std::mem::take(&mut r.events) {
+            match ev {
+                Event::Outcome(id, outcome) => {
+                    r.requests.retain(|(i, _)| *i != id);
+                    r.engine.on_outcome(id, outcome, now());
                 }
+                Event::Sent(id, sent) if sent.is_finite() && sent >= 0.0 => {
+                    r.engine.on_upload_progress(id, sent as u64, now());
+                }
+                Event::Sent(id, _) => r.engine.on_activity(id, now()),
+                Event::Wake => {}
             }
-            Some(Event::Wake) => {}
-            None => break,
         }
     }
     watch_stalls(shared);
