@@ -15,8 +15,8 @@ impl JsUploadError {
     /// One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
     /// `unsupported-type`, `session-expired`, `protocol`, `aborted`.
     #[wasm_bindgen(getter, unchecked_return_type = "UploadErrorCode")]
-    pub fn code(&self) -> String {
-        self.inner.code.as_str().to_string()
+    pub fn code(&self) -> JsValue {
+        self.inner.code.as_str().into()
     }
     /// HTTP status when one was received.
     #[wasm_bindgen(getter)]
@@ -29,20 +29,22 @@ impl JsUploadError {
         self.inner.retryable
     }
     #[wasm_bindgen(getter, unchecked_return_type = "UploadProvider | 'chunkup'")]
-    pub fn provider(&self) -> String {
-        self.inner.provider.to_string()
+    pub fn provider(&self) -> JsValue {
+        self.inner.provider.into()
     }
-    #[wasm_bindgen(getter)]
-    pub fn message(&self) -> String {
-        self.inner.message.clone()
+    // The strings go out as JS values (`unchecked_return_type` keeps the .d.ts types): no
+    // string-passing glue per getter.
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
+    pub fn message(&self) -> JsValue {
+        self.inner.message.as_str().into()
     }
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        "UploadError".to_string()
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
+    pub fn name(&self) -> JsValue {
+        "UploadError".into()
     }
-    #[wasm_bindgen(js_name = toString)]
-    pub fn to_string_js(&self) -> String {
-        format!("UploadError [{}]: {}", self.inner.code.as_str(), self.inner.message)
+    #[wasm_bindgen(js_name = toString, unchecked_return_type = "string")]
+    pub fn to_string_js(&self) -> JsValue {
+        format!("UploadError [{}]: {}", self.inner.code.as_str(), self.inner.message).into()
     }
 }
 
