@@ -6,7 +6,15 @@ use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File, FileList};
 
-pub const PROVIDERS: &[&str] = &["peertube", "peertube-import", "apivideo", "cloudreve", "mangadex"];
+/// `PROVIDERS`, and `PROVIDER_LIST`: the same names as the error for an unknown one lists them
+/// (joined at compile time: no joining code in the binary).
+macro_rules! providers {
+    ($first:literal $(, $rest:literal)*) => {
+        pub const PROVIDERS: &[&str] = &[$first $(, $rest)*];
+        const PROVIDER_LIST: &str = concat!($first $(, ", ", $rest)*);
+    };
+}
+providers!("peertube", "peertube-import", "apivideo", "cloudreve", "mangadex");
 
 /// The one file of a provider that uploads one file at a time.
 pub fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, UploadError> {
@@ -129,7 +137,7 @@ impl Options {
                 PROVIDERS.iter().copied().find(|k| *k == name).ok_or_else(|| {
                     UploadError::invalid(
                         provider_fallback,
-                        format!("unknown provider {}; expected one of {}", crate::core::quoted(&crate::core::truncate(&name, 40)), PROVIDERS.join(", ")),
+                        format!("unknown provider {}; expected one of {}", crate::core::quoted(&crate::core::truncate(&name, 40)), PROVIDER_LIST),
                     )
                 })?
             }
