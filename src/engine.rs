@@ -547,7 +547,7 @@ impl<P: Protocol> Engine<P> {
                     None => {
                         let mut e = error;
                         if self.attempt > 1 {
-                            e.message.push_str(&format!(" (after {} retries)", self.attempt - 1));
+                            e.message.push_str(&format!(" (after {} retries)", u64::from(self.attempt - 1)));
                         }
                         self.finish(Err(e));
                     }
@@ -557,7 +557,7 @@ impl<P: Protocol> Engine<P> {
                 self.throttled += 1;
                 if self.throttled > MAX_THROTTLES {
                     let mut e = error;
-                    e.message.push_str(&format!(" (still rate limited after {MAX_THROTTLES} waits)"));
+                    e.message.push_str(&format!(" (still rate limited after {} waits)", u64::from(MAX_THROTTLES)));
                     self.finish(Err(e));
                 } else {
                     // Server's delay, else the retry schedule's (its last step once exhausted).
