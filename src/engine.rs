@@ -547,7 +547,7 @@ impl<P: Protocol> Engine<P> {
                     None => {
                         let mut e = error;
                         if self.attempt > 1 {
-                            e.message.push_str(&format!(" (after {} retries)", self.attempt - 1));
+                            e.message.push_str(&format!(" (after {} retries)", u64::from(self.attempt - 1)));
                         }
                         self.finish(Err(e));
                     }
@@ -557,12 +557,12 @@ impl<P: Protocol> Engine<P> {
                 self.throttled += 1;
                 if self.throttled > MAX_THROTTLES {
                     let mut e = error;
-                    e.message.push_str(&format!(" (still rate limited after {MAX_THROTTLES} waits)"));
+                    e.message.push_str(&format!(" (still rate limited after {} waits)", u64::from(MAX_THROTTLES)));
                     self.finish(Err(e));
                 } else {
                     // Server's delay, else the retry schedule's (its last step once exhausted).
                     let step = self.throttled.min(self.policy.delays.len() as u32);
-                    let fallback = if step == 0 { 1000 } else { self.policy.delays[step as usize - 1] };
+                    let fallback = step.checked_sub(1).and_then(|i| self.policy.delays.get(i as usize)).copied().unwrap_or(1000);
                     let delay = retry_after.map_or(fallback, |ra| ra.delay_from(now_ms).min(self.policy.max_retry_after_ms));
                     let until = now_ms + delay as f64;
                     self.backoff_until = Some(self.backoff_until.map_or(until, |u| u.max(until)));

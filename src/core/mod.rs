@@ -233,7 +233,8 @@ pub fn status_error(provider: &'static str, what: &str, resp: &Response) -> Uplo
         415 => ErrorCode::UnsupportedType,
         _ => ErrorCode::Http,
     };
-    let mut message = format!("{what} failed with HTTP {}", resp.status);
+    // As u64: the integer type the module formats anyway (no u16 formatting code of its own).
+    let mut message = format!("{what} failed with HTTP {}", u64::from(resp.status));
     if let Some(m) = server_message(&resp.body) {
         message.push_str(": ");
         message.push_str(&m);

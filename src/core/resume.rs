@@ -79,7 +79,7 @@ pub fn fingerprint(provider: &str, endpoint: &str, target: &str, user: &str, fil
         field(&f.mime);
     }
     let digest = h.finalize();
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    digest.first_chunk::<16>().map_or_else(String::new, |d| super::digest::hex(d))
 }
 
 /// The storage key of a fingerprint.

@@ -59,6 +59,13 @@ impl OneShot {
         self
     }
 
+    /// Fails for good: `next` reports `e` from now on.
+    #[inline(never)]
+    fn fail(&mut self, e: UploadError) -> Verdict {
+        self.state = State::Failed(e.clone());
+        Verdict::Fail(e)
+    }
+
     /// The bearer token in `request` that `set_token` may replace.
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = Some(token.to_string());
@@ -100,8 +107,7 @@ impl Protocol for OneShot {
                 } else if let Verdict::Retry { error, .. } = v {
                     let mut e = error;
                     e.message.push_str("; not resent automatically, the server may have received it");
-                    self.state = State::Failed(e.clone());
-                    Verdict::Fail(e)
+                    self.fail(e)
                 } else {
                     v
                 }
@@ -111,10 +117,7 @@ impl Protocol for OneShot {
                     self.state = State::Done(j);
                     Verdict::Continue
                 }
-                Err(e) => {
-                    self.state = State::Failed(e.clone());
-                    Verdict::Fail(e)
-                }
+                Err(e) => self.fail(e),
             },
             Outcome::Response(resp) if self.null_on.contains(&resp.status) => {
                 self.state = State::Done(Json::Null);
@@ -124,14 +127,8 @@ impl Protocol for OneShot {
                 let v = default_verdict(self.provider, self.what, &resp);
                 let resend_ok = self.idempotent || matches!(resp.status, 429 | 503);
                 match v {
-                    Verdict::Retry { error, .. } if !resend_ok => {
-                        self.state = State::Failed(error.clone());
-                        Verdict::Fail(error)
-                    }
-                    Verdict::Fail(e) => {
-                        self.state = State::Failed(e.clone());
-                        Verdict::Fail(e)
-                    }
+                    Verdict::Retry { error, .. } if !resend_ok => self.fail(error),
+                    Verdict::Fail(e) => self.fail(e),
                     v => v,
                 }
             }

@@ -10,6 +10,23 @@ use web_sys::Blob;
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+    /// A JS object whose method several web types share: one imported JS function for all of
+    /// them (web-sys has one per type).
+    type Shared;
+    #[wasm_bindgen(method, catch, js_name = abort)]
+    fn abort(this: &Shared) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = append)]
+    fn append(this: &Shared, name: &str, value: &str) -> Result<(), JsValue>;
+}
+
+/// `x.abort()` of an `AbortController` or an `XMLHttpRequest`.
+pub fn abort(x: &JsValue) {
+    let _ = x.unchecked_ref::<Shared>().abort();
+}
+
+/// `x.append(name, value)` of a `Headers` or a `FormData` (a string field).
+pub fn append(x: &JsValue, name: &str, value: &str) -> Result<(), JsValue> {
+    x.unchecked_ref::<Shared>().append(name, value)
 }
 
 /// Wall-clock time in ms since the epoch (`Date.now()`): what the engine, retries, progress and
@@ -23,7 +40,7 @@ pub fn now() -> f64 {
 pub fn monotonic() -> f64 {
     js_sys::Reflect::get(&js_sys::global(), &"performance".into())
         .ok()
-        .and_then(|p| p.dyn_into::<js_sys::Object>().ok())
+        .filter(|p| p.is_object())
         .and_then(|p| {
             let f = js_sys::Reflect::get(&p, &"now".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
             f.call0(&p).ok()?.as_f64()
@@ -67,7 +84,7 @@ fn message_turn() -> Option<js_sys::Promise> {
 
 /// Bytes `start..end` of `blob`, read from the browser's Blob store (only this range).
 pub async fn read(blob: &Blob, start: f64, end: f64) -> Result<js_sys::Uint8Array, String> {
-    let part = blob.slice_with_f64_and_f64(start, end).map_err(|e| js_message(&e))?;
+    let part = blob.slice_with_f64_and_f64_and_content_type(start, end, "").map_err(|e| js_message(&e))?;
     let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| js_message(&e))?;
     Ok(js_sys::Uint8Array::new(&buf))
 }

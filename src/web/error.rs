@@ -5,44 +5,75 @@ use crate::core::UploadError as CoreError;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(js_name = UploadError)]
+// The class's TypeScript declaration, with its documentation, is written out in
+// `TS_UPLOAD_ERROR` instead of generated (as `Upload`'s: wasm-bindgen would copy the doc comments
+// and type tags into the JS glue too). The getters' comments below are that text: keep the two
+// in step.
+#[wasm_bindgen(js_name = UploadError, skip_typescript)]
 pub struct JsUploadError {
     inner: CoreError,
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_UPLOAD_ERROR: &'static str = r#"
+export class UploadError {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    toString(): string;
+    /**
+     * One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
+     * `unsupported-type`, `session-expired`, `protocol`, `aborted`.
+     */
+    readonly code: UploadErrorCode;
+    readonly message: string;
+    readonly name: string;
+    readonly provider: UploadProvider | 'chunkup';
+    /**
+     * Whether retrying the same call later could succeed.
+     */
+    readonly retryable: boolean;
+    /**
+     * HTTP status when one was received.
+     */
+    readonly status: number | undefined;
+}
+"#;
+
 #[wasm_bindgen(js_class = UploadError)]
 impl JsUploadError {
-    /// One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
-    /// `unsupported-type`, `session-expired`, `protocol`, `aborted`.
-    #[wasm_bindgen(getter, unchecked_return_type = "UploadErrorCode")]
-    pub fn code(&self) -> String {
-        self.inner.code.as_str().to_string()
+    // One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
+    // `unsupported-type`, `session-expired`, `protocol`, `aborted`.
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadErrorCode", skip_jsdoc)]
+    pub fn code(&self) -> JsValue {
+        self.inner.code.as_str().into()
     }
-    /// HTTP status when one was received.
-    #[wasm_bindgen(getter)]
+    // HTTP status when one was received.
+    #[wasm_bindgen(getter, skip_jsdoc)]
     pub fn status(&self) -> Option<u16> {
         self.inner.status
     }
-    /// Whether retrying the same call later could succeed.
-    #[wasm_bindgen(getter)]
+    // Whether retrying the same call later could succeed.
+    #[wasm_bindgen(getter, skip_jsdoc)]
     pub fn retryable(&self) -> bool {
         self.inner.retryable
     }
-    #[wasm_bindgen(getter, unchecked_return_type = "UploadProvider | 'chunkup'")]
-    pub fn provider(&self) -> String {
-        self.inner.provider.to_string()
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadProvider | 'chunkup'", skip_jsdoc)]
+    pub fn provider(&self) -> JsValue {
+        self.inner.provider.into()
     }
-    #[wasm_bindgen(getter)]
-    pub fn message(&self) -> String {
-        self.inner.message.clone()
+    // The strings go out as JS values: no string-passing glue per getter.
+    #[wasm_bindgen(getter, unchecked_return_type = "string", skip_jsdoc)]
+    pub fn message(&self) -> JsValue {
+        self.inner.message.as_str().into()
     }
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        "UploadError".to_string()
+    #[wasm_bindgen(getter, unchecked_return_type = "string", skip_jsdoc)]
+    pub fn name(&self) -> JsValue {
+        "UploadError".into()
     }
-    #[wasm_bindgen(js_name = toString)]
-    pub fn to_string_js(&self) -> String {
-        format!("UploadError [{}]: {}", self.inner.code.as_str(), self.inner.message)
+    #[wasm_bindgen(js_name = toString, unchecked_return_type = "string", skip_jsdoc)]
+    pub fn to_string_js(&self) -> JsValue {
+        format!("UploadError [{}]: {}", self.inner.code.as_str(), self.inner.message).into()
     }
 }
 
@@ -65,8 +96,9 @@ pub fn to_js(e: CoreError) -> JsValue {
     let v: JsValue = JsUploadError { inner: e }.into();
     patch_prototype(&v);
     let carrier = js_sys::Error::new("");
-    if let Ok(stack) = Reflect::get(&carrier, &JsValue::from_str("stack")) {
-        let _ = Reflect::set(&v, &JsValue::from_str("stack"), &stack);
+    let key = JsValue::from_str("stack");
+    if let Ok(stack) = Reflect::get(&carrier, &key) {
+        let _ = Reflect::set(&v, &key, &stack);
     }
     v
 }

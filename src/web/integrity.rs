@@ -3,6 +3,7 @@
 //! between them (never more than [`BUDGET_MS`] of hashing in one go), adds the checksum header the
 //! protocol asked for, and adds the whole input's SHA-256 to the result.
 
+use super::Lock;
 use super::env::{monotonic as now, read, yield_now};
 use crate::core::digest::{with_sha256, Sha256Stream};
 use crate::core::{Json, Slice};
@@ -82,11 +83,11 @@ async fn hash_bytes(state: &Shared, bytes: &js_sys::Uint8Array, into: &mut [&mut
             *started = now();
         }
     }
-    state.borrow_mut().hashed += len as u64;
+    state.write().hashed += len as u64;
 }
 
 fn note_block(state: &Shared, ms: f64) {
-    let mut s = state.borrow_mut();
+    let mut s = state.write();
     if ms > s.longest_ms {
         s.longest_ms = ms;
     }
@@ -130,7 +131,7 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
     let size = blob.size() as u64;
     let (start, len) = (sent.end, sent.len());
     // Nothing after it, or already guessed (this chunk was sent again, e.g. after a 460).
-    if start >= size || len == 0 || state.borrow().ahead.as_ref().is_some_and(|a| a.file == sent.file && a.start == start) {
+    if start >= size || len == 0 || state.read().ahead.as_ref().is_some_and(|a| a.file == sent.file && a.start == start) {
         return;
     }
     let mut ends: Vec<u64> = [len / 2, len, len.saturating_mul(2)].iter().filter(|n| **n > 0).map(|n| start.saturating_add(*n).min(size)).collect();
@@ -141,22 +142,22 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
     let out = Rc::new(RefCell::new(AheadOut::default()));
     // A copy of the file's running hash when the chunk continues it.
     let running = {
-        let s = state.borrow();
+        let s = state.read();
         match s.files.get(sent.file) {
             Some((upto, Some(h))) if *upto == start => Some(h.clone()),
             _ => None,
         }
     };
     let last = ends.last().copied().unwrap_or(start);
-    if let Some(old) = state.borrow_mut().ahead.replace(Ahead { file: sent.file, start, ends: ends.clone(), done, out: out.clone() }) {
-        old.out.borrow_mut().stop_at = Some(0);
+    if let Some(old) = state.write().ahead.replace(Ahead { file: sent.file, start, ends: ends.clone(), done, out: out.clone() }) {
+        old.out.write().stop_at = Some(0);
     }
     let state = state.clone();
     super::spawn_local(async move {
         let mut running = running;
         let mut chunk = Sha256Stream::new();
         let mut at = start;
-        let stop = |at: u64| out.borrow().stop_at.is_some_and(|b| at >= b);
+        let stop = |at: u64| out.read().stop_at.is_some_and(|b| at >= b);
         for end in ends {
             // Hash up to this end, unless told to stop.
             let mut into: Vec<&mut Sha256Stream> = vec![&mut chunk];
@@ -170,8 +171,8 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
             if at != end {
                 break;
             }
-            out.borrow_mut().snaps.push((end, chunk.clone().finish(), running.clone()));
-            if end == last || out.borrow().stop_at.is_some_and(|b| end >= b) {
+            out.write().snaps.push((end, chunk.clone().finish(), running.clone()));
+            if end == last || out.read().stop_at.is_some_and(|b| end >= b) {
                 break;
             }
         }
@@ -181,8 +182,8 @@ pub fn hash_ahead(state: &Shared, files: &[Blob], sent: Slice) {
 
 /// Stops hashing ahead (the upload ended: nothing will ask for it).
 pub fn stop_ahead(state: &Shared) {
-    if let Some(a) = state.borrow_mut().ahead.take() {
-        a.out.borrow_mut().stop_at = Some(0);
+    if let Some(a) = state.write().ahead.take() {
+        a.out.write().stop_at = Some(0);
     }
 }
 
@@ -190,7 +191,7 @@ pub fn stop_ahead(state: &Shared) {
 /// moves the file's running hash over the slice when it was still where the guess began.
 async fn take_ahead(state: &Shared, slice: Slice) -> Option<[u8; 32]> {
     let ahead = {
-        let mut s = state.borrow_mut();
+        let mut s = state.write();
         match s.ahead.take() {
             Some(a) if a.file == slice.file && a.start == slice.start => a,
             other => {
@@ -198,7 +199,7 @@ async fn take_ahead(state: &Shared, slice: Slice) -> Option<[u8; 32]> {
                 s.ahead = match other {
                     Some(a) if a.file == slice.file && a.start > slice.start => Some(a),
                     Some(a) => {
-                        a.out.borrow_mut().stop_at = Some(0);
+                        a.out.write().stop_at = Some(0);
                         None
                     }
                     None => None,
@@ -208,19 +209,19 @@ async fn take_ahead(state: &Shared, slice: Slice) -> Option<[u8; 32]> {
         }
     };
     let wanted = ahead.ends.contains(&slice.end);
-    ahead.out.borrow_mut().stop_at = Some(if wanted { slice.end } else { 0 });
+    ahead.out.write().stop_at = Some(if wanted { slice.end } else { 0 });
     if !wanted {
         return None;
     }
     let _ = JsFuture::from(ahead.done).await;
     let (digest, running) = {
-        let mut out = ahead.out.borrow_mut();
+        let mut out = ahead.out.write();
         let i = out.snaps.iter().position(|(end, _, _)| *end == slice.end)?;
         let (_, digest, running) = out.snaps.swap_remove(i);
         (digest, running)
     };
     if let Some(r) = running {
-        let mut s = state.borrow_mut();
+        let mut s = state.write();
         if let Some(entry) = s.files.get_mut(slice.file) {
             if entry.0 == slice.start && entry.1.is_some() {
                 *entry = (slice.end, Some(r));
@@ -240,7 +241,7 @@ pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<
     // Take the file's running hash if this slice continues it (on a read error it stays taken:
     // the whole file is then hashed anew at the end).
     let mut running = {
-        let mut s = state.borrow_mut();
+        let mut s = state.write();
         if s.files.len() < files.len() {
             s.files.resize_with(files.len(), || (0, Some(Sha256Stream::new())));
         }
@@ -258,7 +259,7 @@ pub async fn hash_slice(state: &Shared, files: &[Blob], slice: Slice) -> Result<
         hash_range(state, blob, slice.start, slice.end, &mut into, NEVER).await?;
     }
     if let Some(r) = running {
-        if let Some(entry) = state.borrow_mut().files.get_mut(slice.file) {
+        if let Some(entry) = state.write().files.get_mut(slice.file) {
             *entry = (slice.end, Some(r));
         }
     }
@@ -288,7 +289,7 @@ pub async fn file_digests(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]
     for blob in files {
         out.push(hash_file(state, blob).await?);
     }
-    state.borrow_mut().before = Some(out.clone());
+    state.write().before = Some(out.clone());
     Ok(out)
 }
 
@@ -304,13 +305,13 @@ pub async fn some_digests(state: &Shared, files: &[Blob], which: &[usize]) -> Re
 }
 
 async fn hashes(state: &Shared, files: &[Blob]) -> Result<Vec<[u8; 32]>, String> {
-    if let Some(before) = state.borrow().before.clone() {
+    if let Some(before) = state.read().before.clone() {
         return Ok(before);
     }
     let mut hashes = Vec::with_capacity(files.len());
     for (i, blob) in files.iter().enumerate() {
         let running = {
-            let mut s = state.borrow_mut();
+            let mut s = state.write();
             match s.files.get_mut(i) {
                 Some((upto, h)) if *upto as f64 == blob.size() => h.take(),
                 _ => None,

@@ -51,6 +51,26 @@ fn spawn_boxed(f: LocalFuture<()>) {
     wasm_bindgen_futures::spawn_local(f)
 }
 
+/// `RefCell` borrows through one non-inlined function per cell type: a borrow conflict (a bug)
+/// still panics, but the binary holds one panic location per type instead of one per call site.
+pub trait Lock<T> {
+    /// `borrow()`.
+    fn read(&self) -> std::cell::Ref<'_, T>;
+    /// `borrow_mut()`.
+    fn write(&self) -> std::cell::RefMut<'_, T>;
+}
+
+impl<T> Lock<T> for std::cell::RefCell<T> {
+    #[inline(never)]
+    fn read(&self) -> std::cell::Ref<'_, T> {
+        self.borrow()
+    }
+    #[inline(never)]
+    fn write(&self) -> std::cell::RefMut<'_, T> {
+        self.borrow_mut()
+    }
+}
+
 /// Json → plain JS value (objects as objects, not Maps; null, not undefined), directly with
 /// serde-wasm-bindgen (no JSON text in between).
 pub fn json_to_js(j: &Json) -> JsValue {

@@ -6,7 +6,15 @@ use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, File, FileList};
 
-pub const PROVIDERS: &[&str] = &["peertube", "peertube-import", "apivideo", "cloudreve", "mangadex"];
+/// `PROVIDERS`, and `PROVIDER_LIST`: the same names as the error for an unknown one lists them
+/// (joined at compile time: no joining code in the binary).
+macro_rules! providers {
+    ($first:literal $(, $rest:literal)*) => {
+        pub const PROVIDERS: &[&str] = &[$first $(, $rest)*];
+        const PROVIDER_LIST: &str = concat!($first $(, ", ", $rest)*);
+    };
+}
+providers!("peertube", "peertube-import", "apivideo", "cloudreve", "mangadex");
 
 /// The one file of a provider that uploads one file at a time.
 pub fn single(provider: &'static str, infos: &[FileInfo]) -> Result<FileInfo, UploadError> {
@@ -129,7 +137,7 @@ impl Options {
                 PROVIDERS.iter().copied().find(|k| *k == name).ok_or_else(|| {
                     UploadError::invalid(
                         provider_fallback,
-                        format!("unknown provider {}; expected one of {}", crate::core::quoted(&crate::core::truncate(&name, 40)), PROVIDERS.join(", ")),
+                        format!("unknown provider {}; expected one of {}", crate::core::quoted(&crate::core::truncate(&name, 40)), PROVIDER_LIST),
                     )
                 })?
             }
@@ -246,10 +254,10 @@ impl Options {
     pub fn endpoint(&self) -> Result<String, UploadError> {
         self.check("endpoint", || "endpoint must be a string".into())?;
         let e = self.common.endpoint.clone().filter(|s| !s.is_empty()).ok_or_else(|| self.err("endpoint is required"))?;
-        let resolved =
-            resolve_endpoint(&e).ok_or_else(|| self.err(format!("endpoint {} is not a usable URL", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
-        check_endpoint(&resolved).map_err(|why| self.err(format!("endpoint {} {why}", crate::core::quoted(&crate::core::truncate(&e, 80)))))?;
-        Ok(resolved)
+        resolve_endpoint(&e)
+            .ok_or("is not a usable URL")
+            .and_then(|resolved| check_endpoint(&resolved).map(|()| resolved))
+            .map_err(|why| self.err(format!("endpoint {} {why}", crate::core::quoted(&crate::core::truncate(&e, 80)))))
     }
 }
 
@@ -305,10 +313,8 @@ pub fn files(input: &JsValue, provider: &'static str) -> Result<Vec<(Blob, FileI
     if input.is_instance_of::<Blob>() {
         return Ok(vec![one(input.clone())?]);
     }
-    if let Some(list) = input.dyn_ref::<FileList>() {
-        return (0..list.length()).filter_map(|i| list.get(i)).map(|f| one(f.into())).collect();
-    }
-    if Array::is_array(input) {
+    // A FileList is taken with `Array.from` as an array is (fewer imported JS functions).
+    if input.is_instance_of::<FileList>() || Array::is_array(input) {
         return Array::from(input).iter().map(one).collect();
     }
     Err(UploadError::invalid(provider, "input must be a File, a Blob, an array of Files or a FileList"))

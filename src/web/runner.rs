@@ -7,12 +7,12 @@
 //! the requests with no sign of life for `stallTimeout`; the runner aborts them, and the engine
 //! reports their network errors as stalls, which the protocol retries like any other.
 
+use super::Lock;
 use super::transport;
 use crate::core::{Json, Outcome, Request, UploadError};
 use crate::engine::{Action, Engine, RequestId, State};
 use crate::protocols::Protocol;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -37,7 +37,7 @@ enum Event {
 
 pub struct Runner {
     pub engine: Engine<Box<dyn Protocol>>,
-    events: VecDeque<Event>,
+    events: Vec<Event>,
     waker: Option<Waker>,
     controller: Option<AbortController>,
     files: Rc<RefCell<Vec<Blob>>>,
@@ -65,7 +65,7 @@ pub type Shared = Rc<RefCell<Runner>>;
 impl Runner {
     /// Adds an input Blob (a stream of unknown length grows this way); returns its index.
     pub fn add_file(&mut self, blob: Blob) -> usize {
-        let mut f = self.files.borrow_mut();
+        let mut f = self.files.write();
         f.push(blob);
         f.len() - 1
     }
@@ -78,7 +78,7 @@ impl Runner {
     ) -> Shared {
         Rc::new(RefCell::new(Runner {
             engine,
-            events: VecDeque::new(),
+            events: Vec::new(),
             waker: None,
             controller: None,
             files: Rc::new(RefCell::new(files)),
@@ -98,8 +98,8 @@ impl Runner {
 
 fn push(shared: &Shared, ev: Event) {
     let waker = {
-        let mut r = shared.borrow_mut();
-        r.events.push_back(ev);
+        let mut r = shared.write();
+        r.events.push(ev);
         r.waker.take()
     };
     if let Some(w) = waker {
@@ -134,7 +134,7 @@ fn wake_at(shared: &Shared, at: f64, then: Option<fn(&mut Runner, f64)>) {
             left += 1.0;
         }
         if let Some(f) = then {
-            f(&mut sh.borrow_mut(), at);
+            f(&mut sh.write(), at);
         }
         push(&sh, Event::Wake);
     });
@@ -160,7 +160,7 @@ pub fn update_record(shared: &Shared, force: bool) {
 /// Aborts every request in flight (the upload is over).
 fn abort_requests(r: &mut Runner) {
     for (_, controller) in r.requests.drain(..) {
-        controller.abort();
+        super::env::abort(&controller);
     }
 }
 
@@ -169,10 +169,10 @@ fn abort_requests(r: &mut Runner) {
 fn watch_stalls(shared: &Shared) {
     let t = now();
     let next = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         for id in r.engine.stalled(t) {
             if let Some((_, c)) = r.requests.iter().find(|(i, _)| *i == id) {
-                c.abort();
+                super::env::abort(c);
             }
         }
         let next = r.engine.next_stall_check();
@@ -200,7 +200,7 @@ fn watch_stalls(shared: &Shared) {
 /// `offline`: pause (in-flight requests settle or fail; nothing new is sent).
 fn net_offline(shared: &Shared) {
     {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         if r.engine.state() == State::Running {
             r.engine.pause();
             r.net_paused = true;
@@ -213,7 +213,7 @@ fn net_offline(shared: &Shared) {
 /// `online`: continue from what the server confirms, if `offline` paused it.
 fn net_online(shared: &Shared) {
     {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         if std::mem::replace(&mut r.net_paused, false) {
             r.engine.resume();
         }
@@ -233,7 +233,9 @@ struct NetListeners {
 
 impl NetListeners {
     fn attach(shared: &Shared) -> Option<NetListeners> {
-        let target: EventTarget = js_sys::global().dyn_into().ok()?;
+        // Unchecked: where the global (or `document`) is no EventTarget, `addEventListener`
+        // fails and nothing is attached, as a type check would do (one imported check less).
+        let target: EventTarget = js_sys::global().unchecked_into();
         let (a, b, c) = (shared.clone(), shared.clone(), shared.clone());
         let offline = Closure::<dyn FnMut()>::new(move || net_offline(&a));
         let online = Closure::<dyn FnMut()>::new(move || net_online(&b));
@@ -241,7 +243,7 @@ impl NetListeners {
         target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref()).ok()?;
         let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
         let _ = target.add_event_listener_with_callback("pagehide", hidden.as_ref().unchecked_ref());
-        let document = js_sys::Reflect::get(&target, &"document".into()).ok().and_then(|d| d.dyn_into::<EventTarget>().ok());
+        let document = js_sys::Reflect::get(&target, &"document".into()).ok().filter(|d| d.is_object()).map(|d| d.unchecked_into::<EventTarget>());
         if let Some(d) = &document {
             let _ = d.add_event_listener_with_callback("visibilitychange", hidden.as_ref().unchecked_ref());
         }
@@ -275,7 +277,7 @@ struct NextEvent(Shared);
 impl Future for NextEvent {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut r = self.0.borrow_mut();
+        let mut r = self.0.write();
         if r.events.is_empty() {
             r.waker = Some(cx.waker().clone());
             Poll::Pending
@@ -292,7 +294,7 @@ impl Future for NextEvent {
 fn report_progress(shared: &Shared) {
     use crate::core::progress::Report;
     let (cb, snap) = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         let snap = r.engine.progress();
         match r.reporter.check(now(), &snap) {
             Report::Now => (r.on_progress.clone(), snap),
@@ -304,13 +306,19 @@ fn report_progress(shared: &Shared) {
         }
     };
     if let Some(cb) = cb {
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"loaded".into(), &JsValue::from_f64(snap.loaded as f64));
-        let _ = js_sys::Reflect::set(&o, &"total".into(), &JsValue::from_f64(snap.total as f64));
-        let _ = js_sys::Reflect::set(&o, &"bytesPerSecond".into(), &JsValue::from_f64(snap.bytes_per_second.round()));
         // A throwing callback must not kill the upload.
-        let _ = cb.call1(&JsValue::NULL, &o);
+        let _ = cb.call1(&JsValue::NULL, &progress_js(&snap));
     }
+}
+
+/// `{ loaded, total, bytesPerSecond }`: what `onProgress` gets and `Upload.progress` returns.
+#[inline(never)]
+pub fn progress_js(snap: &crate::core::progress::Snapshot) -> JsValue {
+    let o = js_sys::Object::new();
+    for (key, v) in [("loaded", snap.loaded as f64), ("total", snap.total as f64), ("bytesPerSecond", snap.bytes_per_second.round())] {
+        let _ = js_sys::Reflect::set(&o, &key.into(), &JsValue::from_f64(v));
+    }
+    o.into()
 }
 
 async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {
@@ -324,9 +332,15 @@ async fn ask_token(source: Option<js_sys::Function>) -> Option<String> {
     v.as_string().filter(|s| !s.is_empty())
 }
 
+/// The input files (handles: the bytes stay in the Blobs).
+#[inline(never)]
+fn files_of(shared: &Shared) -> Vec<Blob> {
+    shared.read().files.read().clone()
+}
+
 /// Reads the first `n` bytes of each input file (only the head: the rest stays in the Blob).
 async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
-    let files: Vec<Blob> = shared.borrow().files.borrow().clone();
+    let files = files_of(shared);
     let mut heads = Vec::with_capacity(files.len());
     for f in files {
         heads.push(super::env::read(&f, 0.0, (n as f64).min(f.size())).await?.to_vec());
@@ -334,36 +348,35 @@ async fn read_heads(shared: &Shared, n: usize) -> Result<Vec<Vec<u8>>, String> {
     Ok(heads)
 }
 
+/// What the protocol needs read from the input before the first request: the files' heads,
+/// and, with `integrity` where the protocol compares each file's SHA-256 with the server's
+/// report, every input's hash.
+async fn read_inputs(shared: &Shared) -> Result<(), String> {
+    let head = shared.read().engine.head_bytes();
+    if head > 0 {
+        let h = read_heads(shared, head).await?;
+        shared.write().engine.set_heads(h);
+    }
+    let digests = {
+        let r = shared.read();
+        r.integrity.clone().filter(|_| r.engine.wants_file_digests())
+    };
+    if let Some(state) = digests {
+        let d = super::integrity::file_digests(&state, &files_of(shared)).await?;
+        shared.write().engine.set_file_digests(d);
+    }
+    Ok(())
+}
+
 /// Runs the upload to its end.
 pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
-    let head = shared.borrow().engine.head_bytes();
-    if head > 0 {
-        match read_heads(&shared, head).await {
-            Ok(h) => shared.borrow_mut().engine.set_heads(h),
-            Err(e) => {
-                let provider = shared.borrow().engine.protocol().provider();
-                return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
-            }
-        }
-    }
-    // `integrity` where the protocol compares each file's SHA-256 with the server's report:
-    // hash every input now, before the first request.
-    let digests = {
-        let r = shared.borrow();
-        r.integrity.clone().filter(|_| r.engine.wants_file_digests()).map(|state| (state, r.files.borrow().clone()))
-    };
-    if let Some((state, files)) = digests {
-        match super::integrity::file_digests(&state, &files).await {
-            Ok(d) => shared.borrow_mut().engine.set_file_digests(d),
-            Err(e) => {
-                let provider = shared.borrow().engine.protocol().provider();
-                return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
-            }
-        }
+    if let Err(e) = read_inputs(&shared).await {
+        let provider = shared.read().engine.protocol().provider();
+        return Err(UploadError::invalid(provider, format!("could not read the input files: {e}")));
     }
     {
-        let mut r = shared.borrow_mut();
-        let sizes = r.files.borrow().iter().map(|b| b.size() as u64).collect();
+        let mut r = shared.write();
+        let sizes = r.files.read().iter().map(|b| b.size() as u64).collect();
         r.engine.set_file_sizes(sizes);
         r.engine.start(now());
         if r.controller.is_none() {
@@ -375,8 +388,8 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
         net_offline(&shared);
     }
     let result = drive_loop(&shared).await;
-    shared.borrow_mut().finished = true;
-    let integrity = shared.borrow().integrity.clone();
+    shared.write().finished = true;
+    let integrity = shared.read().integrity.clone();
     if let Some(state) = integrity {
         super::integrity::stop_ahead(&state);
     }
@@ -385,24 +398,79 @@ pub async fn drive(shared: Shared) -> Result<Json, UploadError> {
 
 /// Files the protocol wants hashed mid-upload (e.g. MangaDex pages with a stored namesake).
 async fn hash_wanted(shared: &Shared) {
-    let wanted = shared.borrow_mut().engine.digests_wanted();
+    let wanted = shared.write().engine.digests_wanted();
     if wanted.is_empty() {
         return;
     }
-    let (state, files) = {
-        let r = shared.borrow();
-        let files: Vec<Blob> = r.files.borrow().clone();
-        (r.integrity.clone().unwrap_or_else(super::integrity::new_state), files)
-    };
+    let state = shared.read().integrity.clone().unwrap_or_else(super::integrity::new_state);
+    let files = files_of(shared);
     match super::integrity::some_digests(&state, &files, &wanted).await {
         Ok(d) => {
-            let mut r = shared.borrow_mut();
+            let mut r = shared.write();
             for (i, h) in d {
                 r.engine.set_file_digest(i, h);
             }
         }
-        Err(e) => shared.borrow_mut().engine.digests_failed(&e),
+        Err(e) => shared.write().engine.digests_failed(&e),
     }
+}
+
+/// Before a request goes out: the input files, its own AbortController's signal (so a stalled
+/// request can be aborted alone) and the `integrity` state.
+#[inline(never)]
+fn request_setup(shared: &Shared, id: RequestId) -> (Vec<Blob>, Option<web_sys::AbortSignal>, Option<super::integrity::Shared>) {
+    let files = files_of(shared);
+    let mut r = shared.write();
+    let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
+    let signal = child.as_ref().map(|c| c.signal());
+    if let Some(controller) = child {
+        r.requests.push((id, controller));
+    }
+    (files, signal, r.integrity.clone())
+}
+
+/// Feeds the queued events (outcomes, upload progress, wake-ups) to the engine, then looks for
+/// stalls, writes the resume record if due and reports progress.
+#[inline(never)]
+fn take_events(shared: &Shared) {
+    {
+        let mut r = shared.write();
+        let r = &mut *r;
+        // In arrival order. Nothing is queued meanwhile: events come from JS callbacks and
+        // tasks, which cannot run while the engine handles these.
+        for ev in std::mem::take(&mut r.events) {
+            match ev {
+                Event::Outcome(id, outcome) => {
+                    r.requests.retain(|(i, _)| *i != id);
+                    r.engine.on_outcome(id, outcome, now());
+                }
+                Event::Sent(id, sent) if sent.is_finite() && sent >= 0.0 => {
+                    r.engine.on_upload_progress(id, sent as u64, now());
+                }
+                Event::Sent(id, _) => r.engine.on_activity(id, now()),
+                Event::Wake => {}
+            }
+        }
+    }
+    watch_stalls(shared);
+    update_record(shared, false);
+    report_progress(shared);
+}
+
+/// The upload is over: aborts what is still in flight, updates the resume record and returns
+/// the protocol's cleanup requests after a failure.
+#[inline(never)]
+fn finish_requests(shared: &Shared, result: &Result<Json, UploadError>) -> Vec<Request> {
+    let mut r = shared.write();
+    if let Some(c) = r.controller.take() {
+        super::env::abort(&c);
+    }
+    abort_requests(&mut r);
+    let cleanup = r.engine.cleanup_after_failure();
+    if let Some(p) = r.persist.as_mut() {
+        p.finish(result, !cleanup.is_empty());
+    }
+    cleanup
 }
 
 async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
@@ -410,20 +478,10 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
     report_progress(&shared);
     loop {
         hash_wanted(&shared).await;
-        let action = shared.borrow_mut().engine.poll(now());
+        let action = shared.write().engine.poll(now());
         match action {
             Action::Send { id, request } => {
-                let (files, signal, integrity) = {
-                    let mut r = shared.borrow_mut();
-                    let files: Vec<Blob> = r.files.borrow().clone();
-                    // Each request has its own controller, so a stalled one can be aborted alone.
-                    let child = if r.controller.is_some() { AbortController::new().ok() } else { None };
-                    let signal = child.as_ref().map(|c| c.signal());
-                    if let Some(controller) = child {
-                        r.requests.push((id, controller));
-                    }
-                    (files, signal, r.integrity.clone())
-                };
+                let (files, signal, integrity) = request_setup(&shared, id);
                 let sh = shared.clone();
                 spawn_local(async move {
                     // `integrity`: hash exactly the bytes this request sends, add the header.
@@ -474,54 +532,19 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
                 }
                 watch_stalls(&shared);
                 NextEvent(shared.clone()).await;
-                loop {
-                    let ev = shared.borrow_mut().events.pop_front();
-                    match ev {
-                        Some(Event::Outcome(id, outcome)) => {
-                            let mut r = shared.borrow_mut();
-                            r.requests.retain(|(i, _)| *i != id);
-                            r.engine.on_outcome(id, outcome, now());
-                        }
-                        Some(Event::Sent(id, sent)) => {
-                            let mut r = shared.borrow_mut();
-                            if sent.is_finite() && sent >= 0.0 {
-                                r.engine.on_upload_progress(id, sent as u64, now());
-                            } else {
-                                r.engine.on_activity(id, now());
-                            }
-                        }
-                        Some(Event::Wake) => {}
-                        None => break,
-                    }
-                }
-                watch_stalls(&shared);
-                update_record(&shared, false);
-                report_progress(&shared);
+                take_events(&shared);
             }
             Action::RefreshToken => {
-                let source = shared.borrow().token_source.clone();
+                let source = shared.read().token_source.clone();
                 let token = ask_token(source).await;
-                shared.borrow_mut().engine.on_token(token);
+                shared.write().engine.on_token(token);
             }
             Action::Finished(result) => {
-                {
-                    let mut r = shared.borrow_mut();
-                    if let Some(c) = r.controller.take() {
-                        c.abort();
-                    }
-                    abort_requests(&mut r);
-                }
-                let cleanup = shared.borrow_mut().engine.cleanup_after_failure();
-                if let Some(p) = shared.borrow_mut().persist.as_mut() {
-                    p.finish(&result, !cleanup.is_empty());
-                }
+                let cleanup = finish_requests(&shared, &result);
                 send_cleanup(&shared, cleanup).await;
-                let integrity = shared.borrow().integrity.clone();
+                let integrity = shared.read().integrity.clone();
                 let result = match (result, integrity) {
-                    (Ok(json), Some(state)) => {
-                        let files: Vec<Blob> = shared.borrow().files.borrow().clone();
-                        Ok(super::integrity::finish(&state, &files, json).await)
-                    }
+                    (Ok(json), Some(state)) => Ok(super::integrity::finish(&state, &files_of(&shared), json).await),
                     (result, _) => result,
                 };
                 if result.is_ok() {
@@ -536,12 +559,12 @@ async fn drive_loop(shared: &Shared) -> Result<Json, UploadError> {
 /// Aborts: stops in-flight requests, then sends the protocol's cancel requests (best effort).
 pub async fn abort(shared: Shared) {
     let (cleanup, controller) = {
-        let mut r = shared.borrow_mut();
+        let mut r = shared.write();
         abort_requests(&mut r);
         (r.engine.abort(), r.controller.take())
     };
     if let Some(c) = controller {
-        c.abort();
+        super::env::abort(&c);
     }
     wake(&shared);
     send_cleanup(&shared, cleanup).await;
@@ -552,7 +575,7 @@ async fn send_cleanup(shared: &Shared, requests: Vec<Request>) {
         return;
     }
     let Ok(c) = AbortController::new() else { return };
-    let files: Vec<Blob> = shared.borrow().files.borrow().clone();
+    let files = files_of(shared);
     let signal = c.signal();
     for req in requests {
         let _ = transport::send(&req, &files, &signal).await;

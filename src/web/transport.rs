@@ -10,11 +10,10 @@ use web_sys::{AbortSignal, Blob, FormData, Headers};
 
 fn slice(files: &[Blob], s: &Slice, content_type: Option<&str>) -> Result<Blob, String> {
     let blob = files.get(s.file).ok_or_else(|| format!("no input file #{}", s.file))?;
-    let r = match content_type {
-        Some(ct) => blob.slice_with_f64_and_f64_and_content_type(s.start as f64, s.end as f64, ct),
-        None => blob.slice_with_f64_and_f64(s.start as f64, s.end as f64),
-    };
-    r.map_err(|e| format!("Blob.slice failed: {}", js_message(&e)))
+    // `slice(start, end, "")` is `slice(start, end)` (File API: the type is "" either way): one
+    // imported JS function for both.
+    blob.slice_with_f64_and_f64_and_content_type(s.start as f64, s.end as f64, content_type.unwrap_or(""))
+        .map_err(|e| format!("Blob.slice failed: {}", js_message(&e)))
 }
 
 fn body_value(files: &[Blob], body: &Body) -> Result<Option<JsValue>, String> {
@@ -26,7 +25,7 @@ fn body_value(files: &[Blob], body: &Body) -> Result<Option<JsValue>, String> {
             let form = FormData::new().map_err(|e| js_message(&e))?;
             for p in parts {
                 match p {
-                    Part::Field { name, value } => form.append_with_str(name, value),
+                    Part::Field { name, value } => super::env::append(&form, name, value),
                     Part::File { name, filename, content_type, slice: s } => {
                         let b = slice(files, s, Some(content_type))?;
                         form.append_with_blob_and_filename(name, &b, filename)
@@ -82,11 +81,11 @@ fn gloo_method(m: Method) -> GlooMethod {
 fn request_headers(req: &Request) -> Result<Headers, String> {
     let headers = Headers::new().map_err(js_text)?;
     for (k, v) in &req.headers {
-        headers.append(k, v).map_err(js_text)?;
+        super::env::append(&headers, k, v).map_err(js_text)?;
     }
     if let Body::Text { content_type, .. } = &req.body {
         if req.get_header("content-type").is_none() {
-            headers.append("Content-Type", content_type).map_err(js_text)?;
+            super::env::append(&headers, "Content-Type", content_type).map_err(js_text)?;
         }
     }
     Ok(headers)
@@ -145,36 +144,32 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
     let body = body_value(files, &req.body)?;
     let on_progress = std::rc::Rc::new(on_progress);
     let on_upload = on_progress.clone();
-    let on_prog = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| on_upload(e.loaded()));
-    if let Ok(upload) = xhr.upload() {
-        upload.set_onprogress(Some(on_prog.as_ref().unchecked_ref()));
+    // Listeners through `EventTarget.addEventListener` (imported anyway) rather than the `on…`
+    // setters: the same events, fewer imported JS functions.
+    // Closure types the module has anyway (`FnMut(JsValue)` as wasm-bindgen-futures uses,
+    // `FnMut()`): no glue of their own.
+    let on_prog = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| on_upload(e.unchecked_ref::<ProgressEvent>().loaded()));
+    let upload = xhr.upload().ok();
+    if let Some(upload) = &upload {
+        let _ = upload.add_event_listener_with_callback("progress", on_prog.as_ref().unchecked_ref());
     }
     // Download progress counts as activity for the stall watchdog (reported as -1).
-    let on_down = Closure::<dyn FnMut(ProgressEvent)>::new(move |_e: ProgressEvent| on_progress(-1.0));
-    xhr.set_onprogress(Some(on_down.as_ref().unchecked_ref()));
+    let on_down = Closure::<dyn FnMut()>::new(move || on_progress(-1.0));
+    let _ = xhr.add_event_listener_with_callback("progress", on_down.as_ref().unchecked_ref());
     let done = js_sys::Promise::new(&mut |resolve, reject| {
-        xhr.set_onload(Some(&resolve));
-        xhr.set_onerror(Some(&reject));
-        xhr.set_ontimeout(Some(&reject));
-        xhr.set_onabort(Some(&reject));
+        let _ = xhr.add_event_listener_with_callback("load", &resolve);
+        for ev in ["error", "timeout", "abort"] {
+            let _ = xhr.add_event_listener_with_callback(ev, &reject);
+        }
     });
     let x2 = xhr.clone();
     let on_abort = Closure::<dyn FnMut()>::new(move || {
-        let _ = x2.abort();
+        super::env::abort(&x2);
     });
     let _ = signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
-    let sent = match &body {
-        None => xhr.send(),
-        Some(v) => {
-            if let Some(b) = v.dyn_ref::<Blob>() {
-                xhr.send_with_opt_blob(Some(b))
-            } else if let Some(f) = v.dyn_ref::<FormData>() {
-                xhr.send_with_opt_form_data(Some(f))
-            } else {
-                xhr.send_with_opt_str(v.as_string().as_deref())
-            }
-        }
-    };
+    // `send(body)` takes a Blob, a FormData, a string or nothing alike: one imported JS function
+    // for all (the typed web-sys variants are the same call).
+    let sent = xhr.send_with_opt_blob(body.as_ref().map(|v| v.unchecked_ref::<Blob>()));
     let outcome = match sent {
         Ok(()) => wasm_bindgen_futures::JsFuture::from(done).await.map_err(|_| ()),
         Err(e) => {
@@ -183,10 +178,10 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
         }
     };
     let _ = signal.remove_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
-    if let Ok(upload) = xhr.upload() {
-        upload.set_onprogress(None);
+    if let Some(upload) = &upload {
+        let _ = upload.remove_event_listener_with_callback("progress", on_prog.as_ref().unchecked_ref());
     }
-    xhr.set_onprogress(None);
+    let _ = xhr.remove_event_listener_with_callback("progress", on_down.as_ref().unchecked_ref());
     drop(on_prog);
     drop(on_down);
     if outcome.is_err() {

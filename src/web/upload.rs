@@ -1,6 +1,7 @@
 //! The JS `Upload` class (API contract: constructor validates synchronously; `start`, `pause`,
 //! `resume`, `abort`).
 
+use super::Lock;
 use super::error::to_js;
 use super::options::{files, Options};
 use super::persist::{self, Identity, Persist, Store};
@@ -13,7 +14,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use super::future_to_promise;
 
-#[wasm_bindgen]
+// The class's TypeScript declaration, with its documentation, is written out in `TS_UPLOAD`
+// instead of generated: wasm-bindgen would copy every doc comment and type tag into the JS glue
+// as well (about 0.8 KiB gzip in every entry). The methods' comments below are that text: keep
+// the two in step.
+#[wasm_bindgen(skip_typescript)]
 pub struct Upload {
     shared: Shared,
     /// What the upload is filed under for resuming.
@@ -21,6 +26,52 @@ pub struct Upload {
     /// Kept alive so the listener stays attached while the upload lives.
     _signal_listener: Option<Closure<dyn FnMut()>>,
 }
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_UPLOAD: &'static str = r#"
+export class Upload {
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Stops and cancels the server-side session where the provider allows it; `start()` then
+     * rejects with code `aborted`. Resolves when the cleanup request has been answered.
+     */
+    abort(): Promise<void>;
+    /**
+     * The resumable uploads an earlier page left for this input and these options (same file
+     * name, size, lastModified and type, provider, endpoint, target and `user`): an array of
+     * at most one entry, `[]` when there is none, it expired (expired entries are removed) or
+     * storage is off. Sends nothing.
+     */
+    static findPrevious(input: File | Blob | File[] | FileList, options: UploadOptions): Promise<PreviousUpload[]>;
+    /**
+     * Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
+     */
+    constructor(input: File | Blob | File[] | FileList, options: UploadOptions);
+    /**
+     * Stops after in-flight requests settle; server state is kept.
+     */
+    pause(): void;
+    /**
+     * Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
+     * input and options) instead of creating a new session. Call before `start()`. Throws
+     * `invalid-input` for an entry of another upload, `session-expired` for an expired one.
+     */
+    resumeFrom(previous: PreviousUpload): void;
+    /**
+     * Continues from the offset the server confirms.
+     */
+    resume(): void;
+    /**
+     * Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
+     */
+    start(): Promise<UploadResult>;
+    /**
+     * Progress so far: `{ loaded, total, bytesPerSecond }`.
+     */
+    readonly progress: UploadProgress;
+}
+"#;
 
 /// The endpoint an upload goes to, resolved (api.video has a default).
 fn endpoint_of(opts: &Options) -> Result<String, UploadError> {
@@ -54,10 +105,35 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
     }
 }
 
+/// What `new Upload` and `Upload.findPrevious` both read first, in this order (so errors come
+/// in the same order): the options, the input, the protocol (`with_protocol`: the constructor
+/// only; sends nothing), the upload's identity and its store.
+struct Prepared {
+    opts: Options,
+    inputs: Vec<(web_sys::Blob, FileInfo)>,
+    proto: Option<Box<dyn Protocol>>,
+    identity: Identity,
+    store: Option<Store>,
+}
+
+#[inline(never)]
+fn prepare(input: &JsValue, options: &JsValue, with_protocol: bool) -> Result<Prepared, UploadError> {
+    let opts = Options::parse(options, "chunkup")?;
+    if opts.provider == "chunkup" {
+        return Err(UploadError::invalid("chunkup", "provider is required"));
+    }
+    let inputs = files(input, opts.provider)?;
+    let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
+    let proto = if with_protocol { Some(build_protocol(&opts, &infos)?) } else { None };
+    let identity = Identity::new(&opts, endpoint_of(&opts)?, infos)?;
+    let store = Store::from_options(&opts)?;
+    Ok(Prepared { opts, inputs, proto, identity, store })
+}
+
 #[wasm_bindgen]
 impl Upload {
-    /// Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
-    #[wasm_bindgen(constructor)]
+    // Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
+    #[wasm_bindgen(constructor, skip_jsdoc)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
@@ -66,15 +142,8 @@ impl Upload {
     }
 
     fn build(input: JsValue, options: JsValue) -> Result<Upload, UploadError> {
-        let opts = Options::parse(&options, "chunkup")?;
-        if opts.provider == "chunkup" {
-            return Err(UploadError::invalid("chunkup", "provider is required"));
-        }
-        let inputs = files(&input, opts.provider)?;
-        let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
-        let proto = build_protocol(&opts, &infos)?;
-        let identity = Identity::new(&opts, endpoint_of(&opts)?, infos.clone())?;
-        let store = Store::from_options(&opts)?;
+        let Prepared { opts, inputs, proto, identity, store } = prepare(&input, &options, true)?;
+        let Some(proto) = proto else { return Err(UploadError::invalid(opts.provider, "provider is required")) };
         let policy = match opts.retry_delays()? {
             Some(d) => RetryPolicy::new(d),
             None => RetryPolicy::default(),
@@ -87,18 +156,18 @@ impl Upload {
         let blobs = inputs.into_iter().map(|(b, _)| b).collect();
         let shared = Runner::new(engine, blobs, on_progress, token_source);
         if let Some(t) = stall_timeout {
-            shared.borrow_mut().engine.set_stall_timeout(t);
+            shared.write().engine.set_stall_timeout(t);
         }
         if opts.integrity()? {
-            shared.borrow_mut().integrity = Some(super::integrity::new_state());
+            shared.write().integrity = Some(super::integrity::new_state());
         }
         if let Some(store) = store {
-            shared.borrow_mut().persist = Some(Persist::new(store, identity.clone()));
+            shared.write().persist = Some(Persist::new(store, identity.clone()));
         }
         let mut listener = None;
         if let Some(sig) = signal {
             if sig.aborted() {
-                shared.borrow_mut().engine.abort();
+                shared.write().engine.abort();
             } else {
                 let sh = shared.clone();
                 let cb = Closure::<dyn FnMut()>::new(move || {
@@ -111,27 +180,18 @@ impl Upload {
         Ok(Upload { shared, identity, _signal_listener: listener })
     }
 
-    /// The resumable uploads an earlier page left for this input and these options (same file
-    /// name, size, lastModified and type, provider, endpoint, target and `user`): an array of
-    /// at most one entry, `[]` when there is none, it expired (expired entries are removed) or
-    /// storage is off. Sends nothing.
-    #[wasm_bindgen(js_name = findPrevious, unchecked_return_type = "Promise<PreviousUpload[]>")]
+    // The resumable uploads an earlier page left for this input and these options (same file
+    // name, size, lastModified and type, provider, endpoint, target and `user`): an array of
+    // at most one entry, `[]` when there is none, it expired (expired entries are removed) or
+    // storage is off. Sends nothing.
+    #[wasm_bindgen(js_name = findPrevious, unchecked_return_type = "Promise<PreviousUpload[]>", skip_jsdoc)]
     pub fn find_previous(
         #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        let prepared = (|| -> Result<_, UploadError> {
-            let opts = Options::parse(&options, "chunkup")?;
-            if opts.provider == "chunkup" {
-                return Err(UploadError::invalid("chunkup", "provider is required"));
-            }
-            let infos: Vec<FileInfo> = files(&input, opts.provider)?.into_iter().map(|(_, i)| i).collect();
-            let identity = Identity::new(&opts, endpoint_of(&opts)?, infos)?;
-            Ok((Store::from_options(&opts)?, identity))
-        })();
-        match prepared {
+        match prepare(&input, &options, false) {
             Err(e) => js_sys::Promise::reject(&to_js(e)),
-            Ok((store, identity)) => future_to_promise(async move {
+            Ok(Prepared { store, identity, .. }) => future_to_promise(async move {
                 let out = js_sys::Array::new();
                 if let Some(store) = store {
                     if let Some(rec) = persist::find(&store, &identity, runner::now()).await {
@@ -143,13 +203,13 @@ impl Upload {
         }
     }
 
-    /// Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
-    /// input and options) instead of creating a new session. Call before `start()`. Throws
-    /// `invalid-input` for an entry of another upload, `session-expired` for an expired one.
-    #[wasm_bindgen(js_name = resumeFrom)]
+    // Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
+    // input and options) instead of creating a new session. Call before `start()`. Throws
+    // `invalid-input` for an entry of another upload, `session-expired` for an expired one.
+    #[wasm_bindgen(js_name = resumeFrom, skip_jsdoc)]
     pub fn resume_from(&self, #[wasm_bindgen(unchecked_param_type = "PreviousUpload")] previous: JsValue) -> Result<(), JsValue> {
         let rec = persist::accept(&previous, &self.identity, runner::now()).map_err(to_js)?;
-        let mut r = self.shared.borrow_mut();
+        let mut r = self.shared.write();
         if r.started {
             return Err(to_js(UploadError::invalid(self.identity.provider, "resumeFrom() must come before start()")));
         }
@@ -160,21 +220,22 @@ impl Upload {
         Ok(())
     }
 
-    /// Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<UploadResult>")]
+    // Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<UploadResult>", skip_jsdoc)]
     pub fn start(&self) -> js_sys::Promise {
         let shared = self.shared.clone();
-        let provider = shared.borrow().engine.protocol().provider();
-        if std::mem::replace(&mut shared.borrow_mut().started, true) {
+        let provider = shared.read().engine.protocol().provider();
+        if std::mem::replace(&mut shared.write().started, true) {
             let e = UploadError::invalid(provider, "start() was already called on this upload");
             return js_sys::Promise::reject(&to_js(e));
         }
         super::drive_promise(shared)
     }
 
-    /// Stops after in-flight requests settle; server state is kept.
+    // Stops after in-flight requests settle; server state is kept.
+    #[wasm_bindgen(skip_jsdoc)]
     pub fn pause(&self) {
-        let mut r = self.shared.borrow_mut();
+        let mut r = self.shared.write();
         // The page's pause wins over the network: `online` does not undo it.
         r.net_paused = false;
         r.engine.pause();
@@ -183,30 +244,26 @@ impl Upload {
         runner::wake(&self.shared);
     }
 
-    /// Continues from the offset the server confirms.
+    // Continues from the offset the server confirms.
+    #[wasm_bindgen(skip_jsdoc)]
     pub fn resume(&self) {
-        let mut r = self.shared.borrow_mut();
+        let mut r = self.shared.write();
         r.net_paused = false;
         r.engine.resume();
         drop(r);
         runner::wake(&self.shared);
     }
 
-    /// Stops and cancels the server-side session where the provider allows it; `start()` then
-    /// rejects with code `aborted`. Resolves when the cleanup request has been answered.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    // Stops and cancels the server-side session where the provider allows it; `start()` then
+    // rejects with code `aborted`. Resolves when the cleanup request has been answered.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>", skip_jsdoc)]
     pub fn abort(&self) -> js_sys::Promise {
         super::abort_promise(self.shared.clone())
     }
 
-    /// Progress so far: `{ loaded, total, bytesPerSecond }`.
-    #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress")]
+    // Progress so far: `{ loaded, total, bytesPerSecond }`.
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress", skip_jsdoc)]
     pub fn progress(&self) -> JsValue {
-        let s = self.shared.borrow().engine.progress();
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"loaded".into(), &JsValue::from_f64(s.loaded as f64));
-        let _ = js_sys::Reflect::set(&o, &"total".into(), &JsValue::from_f64(s.total as f64));
-        let _ = js_sys::Reflect::set(&o, &"bytesPerSecond".into(), &JsValue::from_f64(s.bytes_per_second.round()));
-        o.into()
+        runner::progress_js(&self.shared.read().engine.progress())
     }
 }
