@@ -5,73 +5,44 @@ use crate::core::UploadError as CoreError;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-// The class's TypeScript declaration, with its documentation, is written out in
-// `TS_UPLOAD_ERROR` instead of generated (as `Upload`'s: wasm-bindgen would copy the doc comments
-// and type tags into the JS glue too). The getters' comments below are that text: keep the two
-// in step.
-#[wasm_bindgen(js_name = UploadError, skip_typescript)]
+#[wasm_bindgen(js_name = UploadError)]
 pub struct JsUploadError {
     inner: CoreError,
 }
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_UPLOAD_ERROR: &'static str = r#"
-export class UploadError {
-    private constructor();
-    free(): void;
-    [Symbol.dispose](): void;
-    toString(): string;
-    /**
-     * One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
-     * `unsupported-type`, `session-expired`, `protocol`, `aborted`.
-     */
-    readonly code: UploadErrorCode;
-    readonly message: string;
-    readonly name: string;
-    readonly provider: UploadProvider | 'chunkup';
-    /**
-     * Whether retrying the same call later could succeed.
-     */
-    readonly retryable: boolean;
-    /**
-     * HTTP status when one was received.
-     */
-    readonly status: number | undefined;
-}
-"#;
-
 #[wasm_bindgen(js_class = UploadError)]
 impl JsUploadError {
-    // One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
-    // `unsupported-type`, `session-expired`, `protocol`, `aborted`.
-    #[wasm_bindgen(getter, unchecked_return_type = "UploadErrorCode", skip_jsdoc)]
+    /// One of `invalid-input`, `network`, `http`, `auth`, `quota`, `too-large`,
+    /// `unsupported-type`, `session-expired`, `protocol`, `aborted`.
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadErrorCode")]
     pub fn code(&self) -> JsValue {
         self.inner.code.as_str().into()
     }
-    // HTTP status when one was received.
-    #[wasm_bindgen(getter, skip_jsdoc)]
+    /// HTTP status when one was received.
+    #[wasm_bindgen(getter)]
     pub fn status(&self) -> Option<u16> {
         self.inner.status
     }
-    // Whether retrying the same call later could succeed.
-    #[wasm_bindgen(getter, skip_jsdoc)]
+    /// Whether retrying the same call later could succeed.
+    #[wasm_bindgen(getter)]
     pub fn retryable(&self) -> bool {
         self.inner.retryable
     }
-    #[wasm_bindgen(getter, unchecked_return_type = "UploadProvider | 'chunkup'", skip_jsdoc)]
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadProvider | 'chunkup'")]
     pub fn provider(&self) -> JsValue {
         self.inner.provider.into()
     }
-    // The strings go out as JS values: no string-passing glue per getter.
-    #[wasm_bindgen(getter, unchecked_return_type = "string", skip_jsdoc)]
+    // The strings go out as JS values (`unchecked_return_type` keeps the .d.ts types): no
+    // string-passing glue per getter.
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
     pub fn message(&self) -> JsValue {
         self.inner.message.as_str().into()
     }
-    #[wasm_bindgen(getter, unchecked_return_type = "string", skip_jsdoc)]
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
     pub fn name(&self) -> JsValue {
         "UploadError".into()
     }
-    #[wasm_bindgen(js_name = toString, unchecked_return_type = "string", skip_jsdoc)]
+    #[wasm_bindgen(js_name = toString, unchecked_return_type = "string")]
     pub fn to_string_js(&self) -> JsValue {
         format!("UploadError [{}]: {}", self.inner.code.as_str(), self.inner.message).into()
     }

@@ -14,11 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use super::future_to_promise;
 
-// The class's TypeScript declaration, with its documentation, is written out in `TS_UPLOAD`
-// instead of generated: wasm-bindgen would copy every doc comment and type tag into the JS glue
-// as well (about 0.8 KiB gzip in every entry). The methods' comments below are that text: keep
-// the two in step.
-#[wasm_bindgen(skip_typescript)]
+#[wasm_bindgen]
 pub struct Upload {
     shared: Shared,
     /// What the upload is filed under for resuming.
@@ -26,52 +22,6 @@ pub struct Upload {
     /// Kept alive so the listener stays attached while the upload lives.
     _signal_listener: Option<Closure<dyn FnMut()>>,
 }
-
-#[wasm_bindgen(typescript_custom_section)]
-const TS_UPLOAD: &'static str = r#"
-export class Upload {
-    free(): void;
-    [Symbol.dispose](): void;
-    /**
-     * Stops and cancels the server-side session where the provider allows it; `start()` then
-     * rejects with code `aborted`. Resolves when the cleanup request has been answered.
-     */
-    abort(): Promise<void>;
-    /**
-     * The resumable uploads an earlier page left for this input and these options (same file
-     * name, size, lastModified and type, provider, endpoint, target and `user`): an array of
-     * at most one entry, `[]` when there is none, it expired (expired entries are removed) or
-     * storage is off. Sends nothing.
-     */
-    static findPrevious(input: File | Blob | File[] | FileList, options: UploadOptions): Promise<PreviousUpload[]>;
-    /**
-     * Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
-     */
-    constructor(input: File | Blob | File[] | FileList, options: UploadOptions);
-    /**
-     * Stops after in-flight requests settle; server state is kept.
-     */
-    pause(): void;
-    /**
-     * Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
-     * input and options) instead of creating a new session. Call before `start()`. Throws
-     * `invalid-input` for an entry of another upload, `session-expired` for an expired one.
-     */
-    resumeFrom(previous: PreviousUpload): void;
-    /**
-     * Continues from the offset the server confirms.
-     */
-    resume(): void;
-    /**
-     * Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
-     */
-    start(): Promise<UploadResult>;
-    /**
-     * Progress so far: `{ loaded, total, bytesPerSecond }`.
-     */
-    readonly progress: UploadProgress;
-}
-"#;
 
 /// The endpoint an upload goes to, resolved (api.video has a default).
 fn endpoint_of(opts: &Options) -> Result<String, UploadError> {
@@ -132,8 +82,8 @@ fn prepare(input: &JsValue, options: &JsValue, with_protocol: bool) -> Result<Pr
 
 #[wasm_bindgen]
 impl Upload {
-    // Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
-    #[wasm_bindgen(constructor, skip_jsdoc)]
+    /// Validates everything synchronously; throws `UploadError` (`invalid-input`). Sends nothing.
+    #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
@@ -180,11 +130,11 @@ impl Upload {
         Ok(Upload { shared, identity, _signal_listener: listener })
     }
 
-    // The resumable uploads an earlier page left for this input and these options (same file
-    // name, size, lastModified and type, provider, endpoint, target and `user`): an array of
-    // at most one entry, `[]` when there is none, it expired (expired entries are removed) or
-    // storage is off. Sends nothing.
-    #[wasm_bindgen(js_name = findPrevious, unchecked_return_type = "Promise<PreviousUpload[]>", skip_jsdoc)]
+    /// The resumable uploads an earlier page left for this input and these options (same file
+    /// name, size, lastModified and type, provider, endpoint, target and `user`): an array of
+    /// at most one entry, `[]` when there is none, it expired (expired entries are removed) or
+    /// storage is off. Sends nothing.
+    #[wasm_bindgen(js_name = findPrevious, unchecked_return_type = "Promise<PreviousUpload[]>")]
     pub fn find_previous(
         #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
@@ -203,10 +153,10 @@ impl Upload {
         }
     }
 
-    // Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
-    // input and options) instead of creating a new session. Call before `start()`. Throws
-    // `invalid-input` for an entry of another upload, `session-expired` for an expired one.
-    #[wasm_bindgen(js_name = resumeFrom, skip_jsdoc)]
+    /// Continues the upload an earlier page left (an entry of `Upload.findPrevious` for this same
+    /// input and options) instead of creating a new session. Call before `start()`. Throws
+    /// `invalid-input` for an entry of another upload, `session-expired` for an expired one.
+    #[wasm_bindgen(js_name = resumeFrom)]
     pub fn resume_from(&self, #[wasm_bindgen(unchecked_param_type = "PreviousUpload")] previous: JsValue) -> Result<(), JsValue> {
         let rec = persist::accept(&previous, &self.identity, runner::now()).map_err(to_js)?;
         let mut r = self.shared.write();
@@ -220,8 +170,8 @@ impl Upload {
         Ok(())
     }
 
-    // Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<UploadResult>", skip_jsdoc)]
+    /// Runs the upload; resolves once with the provider's result, rejects with `UploadError`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<UploadResult>")]
     pub fn start(&self) -> js_sys::Promise {
         let shared = self.shared.clone();
         let provider = shared.read().engine.protocol().provider();
@@ -232,8 +182,7 @@ impl Upload {
         super::drive_promise(shared)
     }
 
-    // Stops after in-flight requests settle; server state is kept.
-    #[wasm_bindgen(skip_jsdoc)]
+    /// Stops after in-flight requests settle; server state is kept.
     pub fn pause(&self) {
         let mut r = self.shared.write();
         // The page's pause wins over the network: `online` does not undo it.
@@ -244,8 +193,7 @@ impl Upload {
         runner::wake(&self.shared);
     }
 
-    // Continues from the offset the server confirms.
-    #[wasm_bindgen(skip_jsdoc)]
+    /// Continues from the offset the server confirms.
     pub fn resume(&self) {
         let mut r = self.shared.write();
         r.net_paused = false;
@@ -254,15 +202,15 @@ impl Upload {
         runner::wake(&self.shared);
     }
 
-    // Stops and cancels the server-side session where the provider allows it; `start()` then
-    // rejects with code `aborted`. Resolves when the cleanup request has been answered.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>", skip_jsdoc)]
+    /// Stops and cancels the server-side session where the provider allows it; `start()` then
+    /// rejects with code `aborted`. Resolves when the cleanup request has been answered.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn abort(&self) -> js_sys::Promise {
         super::abort_promise(self.shared.clone())
     }
 
-    // Progress so far: `{ loaded, total, bytesPerSecond }`.
-    #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress", skip_jsdoc)]
+    /// Progress so far: `{ loaded, total, bytesPerSecond }`.
+    #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress")]
     pub fn progress(&self) -> JsValue {
         runner::progress_js(&self.shared.read().engine.progress())
     }
