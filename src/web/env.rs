@@ -10,23 +10,6 @@ use web_sys::Blob;
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
-    /// A JS object whose method several web types share: one imported JS function for all of
-    /// them (web-sys has one per type).
-    type Shared;
-    #[wasm_bindgen(method, catch, js_name = abort)]
-    fn abort(this: &Shared) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = append)]
-    fn append(this: &Shared, name: &str, value: &str) -> Result<(), JsValue>;
-}
-
-/// `x.abort()` of an `AbortController` or an `XMLHttpRequest`.
-pub fn abort(x: &JsValue) {
-    let _ = x.unchecked_ref::<Shared>().abort();
-}
-
-/// `x.append(name, value)` of a `Headers` or a `FormData` (a string field).
-pub fn append(x: &JsValue, name: &str, value: &str) -> Result<(), JsValue> {
-    x.unchecked_ref::<Shared>().append(name, value)
 }
 
 /// Wall-clock time in ms since the epoch (`Date.now()`): what the engine, retries, progress and

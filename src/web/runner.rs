@@ -160,7 +160,7 @@ pub fn update_record(shared: &Shared, force: bool) {
 /// Aborts every request in flight (the upload is over).
 fn abort_requests(r: &mut Runner) {
     for (_, controller) in r.requests.drain(..) {
-        super::env::abort(&controller);
+        controller.abort();
     }
 }
 
@@ -172,7 +172,7 @@ fn watch_stalls(shared: &Shared) {
         let mut r = shared.write();
         for id in r.engine.stalled(t) {
             if let Some((_, c)) = r.requests.iter().find(|(i, _)| *i == id) {
-                super::env::abort(c);
+                c.abort();
             }
         }
         let next = r.engine.next_stall_check();
@@ -463,7 +463,7 @@ fn take_events(shared: &Shared) {
 fn finish_requests(shared: &Shared, result: &Result<Json, UploadError>) -> Vec<Request> {
     let mut r = shared.write();
     if let Some(c) = r.controller.take() {
-        super::env::abort(&c);
+        c.abort();
     }
     abort_requests(&mut r);
     let cleanup = r.engine.cleanup_after_failure();
@@ -564,7 +564,7 @@ pub async fn abort(shared: Shared) {
         (r.engine.abort(), r.controller.take())
     };
     if let Some(c) = controller {
-        super::env::abort(&c);
+        c.abort();
     }
     wake(&shared);
     send_cleanup(&shared, cleanup).await;

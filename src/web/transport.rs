@@ -25,7 +25,7 @@ fn body_value(files: &[Blob], body: &Body) -> Result<Option<JsValue>, String> {
             let form = FormData::new().map_err(|e| js_message(&e))?;
             for p in parts {
                 match p {
-                    Part::Field { name, value } => super::env::append(&form, name, value),
+                    Part::Field { name, value } => form.append_with_str(name, value),
                     Part::File { name, filename, content_type, slice: s } => {
                         let b = slice(files, s, Some(content_type))?;
                         form.append_with_blob_and_filename(name, &b, filename)
@@ -81,11 +81,11 @@ fn gloo_method(m: Method) -> GlooMethod {
 fn request_headers(req: &Request) -> Result<Headers, String> {
     let headers = Headers::new().map_err(js_text)?;
     for (k, v) in &req.headers {
-        super::env::append(&headers, k, v).map_err(js_text)?;
+        headers.append(k, v).map_err(js_text)?;
     }
     if let Body::Text { content_type, .. } = &req.body {
         if req.get_header("content-type").is_none() {
-            super::env::append(&headers, "Content-Type", content_type).map_err(js_text)?;
+            headers.append("Content-Type", content_type).map_err(js_text)?;
         }
     }
     Ok(headers)
@@ -164,12 +164,21 @@ async fn xhr_inner(req: &Request, files: &[Blob], signal: &AbortSignal, on_progr
     });
     let x2 = xhr.clone();
     let on_abort = Closure::<dyn FnMut()>::new(move || {
-        super::env::abort(&x2);
+        let _ = x2.abort();
     });
     let _ = signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
-    // `send(body)` takes a Blob, a FormData, a string or nothing alike: one imported JS function
-    // for all (the typed web-sys variants are the same call).
-    let sent = xhr.send_with_opt_blob(body.as_ref().map(|v| v.unchecked_ref::<Blob>()));
+    let sent = match &body {
+        None => xhr.send(),
+        Some(v) => {
+            if let Some(b) = v.dyn_ref::<Blob>() {
+                xhr.send_with_opt_blob(Some(b))
+            } else if let Some(f) = v.dyn_ref::<FormData>() {
+                xhr.send_with_opt_form_data(Some(f))
+            } else {
+                xhr.send_with_opt_str(v.as_string().as_deref())
+            }
+        }
+    };
     let outcome = match sent {
         Ok(()) => wasm_bindgen_futures::JsFuture::from(done).await.map_err(|_| ()),
         Err(e) => {
