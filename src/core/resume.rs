@@ -12,7 +12,7 @@
 use super::codec;
 use super::json::Json;
 use super::FileInfo;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// Storage keys of resume records start with this.
@@ -116,8 +116,8 @@ pub struct ResumeRecord {
     pub session: Json,
 }
 
-/// A record as stored and as the page sees it (field order = the stored text's).
-#[derive(Serialize, Deserialize)]
+/// A record as stored and as the page sees it, read back ([`ResumeRecord::to_json`] writes it).
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Stored {
     version: u64,
@@ -179,34 +179,29 @@ impl ResumeRecord {
         self.expires_at.is_nan() || now_ms >= self.expires_at
     }
 
-    fn stored(&self) -> Stored {
-        Stored {
-            version: VERSION,
-            fingerprint: self.fingerprint.clone(),
-            provider: self.provider.clone(),
-            endpoint: self.endpoint.clone(),
-            name: Some(self.name.clone()),
-            files: Some(self.files),
-            total: self.total,
-            offset: self.offset,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            expires_at: self.expires_at,
-            session: match &self.session {
-                Json::Object(m) => m.clone(),
-                _ => crate::core::json::Map::new(),
-            },
-        }
-    }
-
-    /// What the page sees (and what storage holds).
+    /// What the page sees (and what storage holds), in the stored text's field order: built as
+    /// a JSON value (no `Serialize` code for `Stored` in the module; it is only read).
     pub fn to_json(&self) -> Json {
-        codec::to_json(&self.stored())
+        use crate::core::json::{number, object};
+        object(vec![
+            ("version", Some(VERSION.into())),
+            ("fingerprint", Some(self.fingerprint.as_str().into())),
+            ("provider", Some(self.provider.as_str().into())),
+            ("endpoint", Some(self.endpoint.as_str().into())),
+            ("name", Some(self.name.as_str().into())),
+            ("files", Some(self.files.into())),
+            ("total", Some(self.total.into())),
+            ("offset", Some(self.offset.into())),
+            ("createdAt", Some(number(self.created_at))),
+            ("updatedAt", Some(number(self.updated_at))),
+            ("expiresAt", Some(number(self.expires_at))),
+            ("session", Some(Json::Object(self.session.as_object().cloned().unwrap_or_default()))),
+        ])
     }
 
     /// The stored text, or None when any of `secrets` (tokens) would end up in it.
     pub fn to_storage(&self, secrets: &[String]) -> Option<String> {
-        let text = codec::encode(&self.stored());
+        let text = codec::encode(&self.to_json());
         let leaks = secrets.iter().filter(|s| s.len() >= 4).any(|s| crate::core::text::contains(&text, s) || crate::core::text::contains(&text, &crate::core::url::encode_component(s)));
         (!leaks).then_some(text)
     }
