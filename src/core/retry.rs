@@ -98,13 +98,7 @@ fn parse_http_date(v: &str) -> Option<u64> {
     if hms.len() != 3 || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
         return None;
     }
-    // days from civil (Howard Hinnant's algorithm), all in i64
-    let (y, m, d) = (year as i64 - if month <= 2 { 1 } else { 0 }, month as i64, day as i64);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = super::time::days_from_civil(year as i64, month as i64, day as i64);
     let secs = days * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
     u64::try_from(secs).ok().map(|s| s * 1000)
 }
