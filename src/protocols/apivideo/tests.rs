@@ -2,6 +2,11 @@
 
 use super::*;
 use crate::core::Response;
+
+/// A JSON value from its text (the tests' options and expected results).
+fn j(text: &str) -> Json {
+    crate::core::codec::decode(text).unwrap()
+}
 use crate::protocols::oneshot::OneShot;
 
 const MIB: u64 = 1024 * 1024;
@@ -93,7 +98,7 @@ fn lost_last_answer_resolves_with_video_id() {
     let again = send(&mut p);
     let v = p.handle(&again, Outcome::Response(Response::new(400).with_body(r#"{"title":"video source already uploaded"}"#)));
     assert_eq!(v, Verdict::Continue);
-    assert_eq!(p.next(), Next::Done(Json::from(serde_json::json!({"videoId": "viB"}))));
+    assert_eq!(p.next(), Next::Done(j(r#"{"videoId": "viB"}"#)));
 
     // The wording api.video really uses for a resent last part.
     let mut p = ApiVideo::file("http://x", "tok1", &info(6 * MIB), None, Some("viC".into()), Some(5 * MIB)).unwrap();
@@ -104,7 +109,7 @@ fn lost_last_answer_resolves_with_video_id() {
     let again = send(&mut p);
     let body = r#"{"type":"https://docs.api.video/reference/video-source-already-uploaded","title":"This video source has already been uploaded.","name":"","status":400}"#;
     assert_eq!(p.handle(&again, Outcome::Response(Response::new(400).with_body(body))), Verdict::Continue);
-    assert_eq!(p.next(), Next::Done(Json::from(serde_json::json!({"videoId": "viC"}))));
+    assert_eq!(p.next(), Next::Done(j(r#"{"videoId": "viC"}"#)));
 }
 
 #[test]
@@ -177,17 +182,17 @@ fn token_api_requests() {
     let Next::Send(r) = c.next() else { panic!() };
     assert_eq!((r.method, r.url.as_str(), r.get_header("authorization")), (Method::Post, "https://ws.api.video/upload-tokens", Some("Bearer acc")));
     assert_eq!(r.body, Body::json(r#"{"ttl":3600}"#.into()));
-    let q = Json::from(serde_json::json!({"sortBy": "ttl", "sortOrder": "desc", "currentPage": 2, "pageSize": 10}));
+    let q = j(r#"{"sortBy": "ttl", "sortOrder": "desc", "currentPage": 2, "pageSize": 10}"#);
     let mut l = list_tokens("https://ws.api.video", "acc", &q).unwrap();
     let Next::Send(r) = l.next() else { panic!() };
     assert_eq!(r.url, "https://ws.api.video/upload-tokens?sortBy=ttl&sortOrder=desc&currentPage=2&pageSize=10");
-    assert!(list_tokens("h://x", "acc", &Json::from(serde_json::json!({"pageSize": 101}))).is_err());
-    assert!(list_tokens("h://x", "acc", &Json::from(serde_json::json!({"sortBy": "name"}))).is_err());
+    assert!(list_tokens("h://x", "acc", &j(r#"{"pageSize": 101}"#)).is_err());
+    assert!(list_tokens("h://x", "acc", &j(r#"{"sortBy": "name"}"#)).is_err());
     let mut d = delete_token("https://ws.api.video", "acc", "to1").unwrap();
     let Next::Send(r) = d.next() else { panic!() };
     assert_eq!((r.method, r.url.as_str()), (Method::Delete, "https://ws.api.video/upload-tokens/to1"));
     d.handle(&r, Outcome::Response(Response::new(204)));
-    assert_eq!(d.next(), Next::Done(Json::from(serde_json::json!({}))));
+    assert_eq!(d.next(), Next::Done(j(r#"{}"#)));
     assert!(get_token("x", "acc", "../admin").is_err());
     let mut a = auth_api_key("https://ws.api.video", "secretkey").unwrap();
     let Next::Send(r) = a.next() else { panic!() };
@@ -232,7 +237,7 @@ fn typed_answers_refuse_wrong_shapes() {
     let bad = |v: Verdict| matches!(v, Verdict::Fail(e) if e.code == ErrorCode::Protocol && e.message.contains("expected fields"));
     assert!(bad(token_answer(create_token("http://x", "acc", None), r#"{"ttl":0}"#)));
     assert!(bad(token_answer(get_token("http://x", "acc", "to1"), r#"{"token":7}"#)));
-    assert!(bad(token_answer(list_tokens("http://x", "acc", &Json::from(serde_json::json!({}))), r#"{"data":{},"pagination":{}}"#)));
+    assert!(bad(token_answer(list_tokens("http://x", "acc", &j(r#"{}"#)), r#"{"data":{},"pagination":{}}"#)));
     assert!(bad(token_answer(auth_api_key("http://x", "key"), r#"{"token_type":"Bearer"}"#)));
     // …and a complete one is the result, with the fields the page reads.
     let mut c = create_token("http://x", "acc", Some(60)).unwrap();
@@ -240,18 +245,18 @@ fn typed_answers_refuse_wrong_shapes() {
     let body = r#"{"token":"to1","ttl":60,"createdAt":"2026-01-01T00:00:00+00:00","expiresAt":"2026-01-01T00:01:00+00:00"}"#;
     assert_eq!(c.handle(&r, Outcome::Response(Response::new(200).with_body(body))), Verdict::Continue);
     assert_eq!(c.next(), Next::Done(codec::decode::<Json>(body).unwrap()));
-    let mut l = list_tokens("http://x", "acc", &Json::from(serde_json::json!({}))).unwrap();
+    let mut l = list_tokens("http://x", "acc", &j(r#"{}"#)).unwrap();
     let Next::Send(r) = l.next() else { panic!() };
     let body = r#"{"data":[{"token":"to1","ttl":0,"createdAt":"2026-01-01T00:00:00+00:00"}],"pagination":{"currentPage":1,"pageSize":25,"pagesTotal":1,"itemsTotal":1,"currentPageItems":1,"links":[{"rel":"self","uri":"/upload-tokens?currentPage=1"}]}}"#;
     l.handle(&r, Outcome::Response(Response::new(200).with_body(body)));
     assert_eq!(l.next(), Next::Done(codec::decode::<Json>(body).unwrap()), "no expiresAt for a token that never expires");
 
     // A listing option of the wrong type is refused by name (it used to be dropped).
-    let e = list_tokens("http://x", "acc", &Json::from(serde_json::json!({"sortBy": 5, "pageSize": 10}))).err().unwrap();
+    let e = list_tokens("http://x", "acc", &j(r#"{"sortBy": 5, "pageSize": 10}"#)).err().unwrap();
     assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidInput, "sortBy must be 'createdAt' or 'ttl'"));
-    let e = list_tokens("http://x", "acc", &Json::from(serde_json::json!({"currentPage": 1.5}))).err().unwrap();
+    let e = list_tokens("http://x", "acc", &j(r#"{"currentPage": 1.5}"#)).err().unwrap();
     assert_eq!(e.message, "currentPage must be an integer ≥ 1");
-    let e = list_tokens("http://x", "acc", &Json::from(serde_json::json!({"currentPage": 0}))).err().unwrap();
+    let e = list_tokens("http://x", "acc", &j(r#"{"currentPage": 0}"#)).err().unwrap();
     assert_eq!(e.message, "currentPage must be an integer ≥ 1");
 }
 
@@ -266,7 +271,7 @@ fn session_and_record_are_typed() {
     assert_eq!(session_video_id(&p.session()).as_deref(), Some("viS"));
     // A record field of another type is no record (it used to read as "absent").
     let mut q = ApiVideo::file("http://x", "tok1", &info(11 * MIB), None, None, Some(5 * MIB)).unwrap();
-    let e = q.restore(&Json::from(serde_json::json!({"videoId": "viS", "partsDone": "1", "chunkSize": 5 * MIB}))).unwrap_err();
+    let e = q.restore(&j(r#"{"videoId": "viS", "partsDone": "1", "chunkSize": 5242880}"#)).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput);
     q.restore(&p.resume_state().unwrap()).unwrap();
     assert_eq!(q.confirmed(), 5 * MIB);
