@@ -142,7 +142,8 @@ impl Options {
                 })?
             }
         };
-        let mut data = crate::core::json::Map::new();
+        // The keys of a JS object are unique: collected as they come (no lookup per key).
+        let mut data = Vec::new();
         for key in Object::keys(&Object::from(raw.clone())).iter() {
             let Some(k) = key.as_string() else { continue };
             let Some(v) = get(raw, &k) else { continue };
@@ -150,10 +151,10 @@ impl Options {
                 continue;
             }
             let j = option_value(&v).ok_or_else(|| UploadError::invalid(provider, format!("option {} is not plain data", crate::core::quoted(&k))))?;
-            data.insert(k, j);
+            data.push((k, j));
         }
         let (common, bad) = common(raw);
-        Ok(Options { raw: raw.clone(), data: Json::Object(data), provider, common, bad })
+        Ok(Options { raw: raw.clone(), data: Json::Object(crate::core::json::Map::from_read(data)), provider, common, bad })
     }
 
     /// The shared option `key` had a value of the wrong type: `expected` says what it takes.

@@ -212,6 +212,8 @@ impl Upload {
     /// Progress so far: `{ loaded, total, bytesPerSecond }`.
     #[wasm_bindgen(getter, unchecked_return_type = "UploadProgress")]
     pub fn progress(&self) -> JsValue {
-        runner::progress_js(&self.shared.read().engine.progress())
+        // The borrow ends before the JS object is built (a page's setter could call `pause()`).
+        let snapshot = self.shared.read().engine.progress();
+        runner::progress_js(&snapshot)
     }
 }

@@ -80,6 +80,10 @@ fn open_ended_values_keep_order_numbers_and_nesting() {
     // Objects compare as objects: the same fields in any order.
     assert_eq!(decode::<Json>(r#"{"a":1,"b":[2]}"#), decode::<Json>(r#"{"b":[2],"a":1}"#));
     assert_ne!(decode::<Json>(r#"{"a":1}"#), decode::<Json>(r#"{"a":1,"b":null}"#));
+    // Numbers past JS's safe integers still encode (as floats: serde-wasm-bindgen refuses a
+    // larger integer, and a refused value would make the whole text "null").
+    let big = object(vec![("t", Some(number(9_007_199_254_740_992.0))), ("u", Some(number(-1e300))), ("s", Some(number(9_007_199_254_740_991.0)))]);
+    assert_eq!(encode(&big), r#"{"t":9007199254740992,"u":-1e+300,"s":9007199254740991}"#);
 }
 
 /// The vendored serde-wasm-bindgen (vendor/README.md) drops the field-name cache and formats no

@@ -657,6 +657,12 @@ fn open_ended_values_keep_order_numbers_and_nesting() {
     assert_eq!(encode(&Json::Object(m)), r#"{"x":2,"z":true}"#, "order kept after replace and remove");
     assert_eq!(encode(&object(vec![("b", Some(number(3.0))), ("gone", None), ("a", Some(number(-0.5)))])), r#"{"b":3,"a":-0.5}"#);
     assert_eq!(number(f64::INFINITY), Json::Null);
+    // Integers only within JS's safe range (serde-wasm-bindgen writes no larger one): 2^53 and
+    // beyond stay floats.
+    assert_eq!(number(9_007_199_254_740_991.0).as_u64(), Some(9_007_199_254_740_991));
+    assert_eq!(number(-9_007_199_254_740_991.0).as_i64(), Some(-9_007_199_254_740_991));
+    assert_eq!((number(9_007_199_254_740_992.0).as_u64(), number(9_007_199_254_740_992.0).as_f64()), (None, Some(9_007_199_254_740_992.0)));
+    assert_eq!(number(-9_007_199_254_740_992.0).as_i64(), None);
 }
 
 /// An answer object with many keys decodes in linear time (keys are not looked up one by one as

@@ -410,10 +410,11 @@ pub fn object(entries: Vec<(&str, Option<Json>)>) -> Json {
     Json::Object(Map(entries.into_iter().filter_map(|(key, value)| Some((key.to_string(), value?))).collect()))
 }
 
-/// A JSON number for `n`: an integer when `n` is one (so `1700000000000.0` is written
-/// `1700000000000`, as `JSON.stringify` does), else a float; `null` when not finite.
+/// A JSON number for `n`: an integer when `n` is a safe one (|n| < 2^53, so `1700000000000.0`
+/// is written `1700000000000`, as `JSON.stringify` does), else a float (serde-wasm-bindgen
+/// refuses an integer beyond the safe range, a float it takes); `null` when not finite.
 pub fn number(n: f64) -> Json {
-    if n.is_finite() && n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
         if n < 0.0 {
             Json::from(n as i64)
         } else {

@@ -178,11 +178,12 @@ impl Cloudreve {
             return Err(UploadError::invalid(PROVIDER, "endpoint must be an http(s) URL or a path on this site"));
         }
         let uri = target_uri(&p.uri, &file.name)?;
-        // Milliseconds up to 2^53 (JSON numbers are exact that far; Cloudreve reads an int64).
+        // Milliseconds below 2^53 (JSON numbers are exact that far, and serde-wasm-bindgen writes
+        // no larger integer; Cloudreve reads an int64).
         let lm = file.last_modified;
-        let last_modified = (lm > 0.0 && lm <= 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
+        let last_modified = (lm > 0.0 && lm < 9_007_199_254_740_992.0).then(|| lm.floor() as u64);
         let mime_type = p.mime_type.as_deref().unwrap_or_else(|| file.mime.trim());
-        let metadata: crate::core::json::Map = p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect();
+        let metadata = crate::core::json::Map::from_read(p.metadata.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect());
         // `PUT /api/v4/file/upload`'s body (`service/explorer/upload.go` `CreateUploadSessionService`).
         let body = codec::encode(&object(vec![
             ("uri", text(&uri)),
