@@ -6,7 +6,6 @@ use super::error::to_js;
 use super::options::{files, Options};
 use super::persist::{self, Identity, Persist, Store};
 use super::runner::{self, Runner, Shared};
-use crate::core::retry::RetryPolicy;
 use crate::core::{FileInfo, UploadError};
 use crate::engine::Engine;
 use crate::protocols::Protocol;
@@ -56,28 +55,28 @@ fn build_protocol(opts: &Options, infos: &[FileInfo]) -> Result<Box<dyn Protocol
 }
 
 /// What `new Upload` and `Upload.findPrevious` both read first, in this order (so errors come
-/// in the same order): the options, the input, the protocol (`with_protocol`: the constructor
-/// only; sends nothing), the upload's identity and its store.
-struct Prepared {
-    opts: Options,
-    inputs: Vec<(web_sys::Blob, FileInfo)>,
-    proto: Option<Box<dyn Protocol>>,
-    identity: Identity,
-    store: Option<Store>,
-}
-
+/// in the same order): the options and the input. The constructor then builds the protocol,
+/// and both go on with [`filing`].
 #[inline(never)]
-fn prepare(input: &JsValue, options: &JsValue, with_protocol: bool) -> Result<Prepared, UploadError> {
+fn read_input(input: &JsValue, options: &JsValue) -> Result<(Options, Vec<(web_sys::Blob, FileInfo)>), UploadError> {
     let opts = Options::parse(options, "chunkup")?;
     if opts.provider == "chunkup" {
         return Err(UploadError::invalid("chunkup", "provider is required"));
     }
     let inputs = files(input, opts.provider)?;
-    let infos: Vec<FileInfo> = inputs.iter().map(|(_, i)| i.clone()).collect();
-    let proto = if with_protocol { Some(build_protocol(&opts, &infos)?) } else { None };
-    let identity = Identity::new(&opts, endpoint_of(&opts)?, infos)?;
-    let store = Store::from_options(&opts)?;
-    Ok(Prepared { opts, inputs, proto, identity, store })
+    Ok((opts, inputs))
+}
+
+/// What the upload is filed under for resuming (its identity) and where (its store, none when
+/// storage is off).
+#[inline(never)]
+fn filing(opts: &Options, infos: Vec<FileInfo>) -> Result<(Identity, Option<Store>), UploadError> {
+    let identity = Identity::new(opts, endpoint_of(opts)?, infos)?;
+    Ok((identity, Store::from_options(opts)?))
+}
+
+fn infos(inputs: &[(web_sys::Blob, FileInfo)]) -> Vec<FileInfo> {
+    inputs.iter().map(|(_, i)| i.clone()).collect()
 }
 
 #[wasm_bindgen]
@@ -92,12 +91,11 @@ impl Upload {
     }
 
     fn build(input: JsValue, options: JsValue) -> Result<Upload, UploadError> {
-        let Prepared { opts, inputs, proto, identity, store } = prepare(&input, &options, true)?;
-        let Some(proto) = proto else { return Err(UploadError::invalid(opts.provider, "provider is required")) };
-        let policy = match opts.retry_delays()? {
-            Some(d) => RetryPolicy::new(d),
-            None => RetryPolicy::default(),
-        };
+        let (opts, inputs) = read_input(&input, &options)?;
+        let infos = infos(&inputs);
+        let proto = build_protocol(&opts, &infos)?;
+        let (identity, store) = filing(&opts, infos)?;
+        let policy = super::retry_policy(&opts)?;
         let on_progress = opts.function("onProgress")?;
         let token_source = opts.function("getAccessToken")?;
         let signal = opts.signal()?;
@@ -139,9 +137,9 @@ impl Upload {
         #[wasm_bindgen(unchecked_param_type = "File | Blob | File[] | FileList")] input: JsValue,
         #[wasm_bindgen(unchecked_param_type = "UploadOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        match prepare(&input, &options, false) {
+        match read_input(&input, &options).and_then(|(opts, inputs)| filing(&opts, infos(&inputs))) {
             Err(e) => js_sys::Promise::reject(&to_js(e)),
-            Ok(Prepared { store, identity, .. }) => future_to_promise(async move {
+            Ok((identity, store)) => future_to_promise(async move {
                 let out = js_sys::Array::new();
                 if let Some(store) = store {
                     if let Some(rec) = persist::find(&store, &identity, runner::now()).await {
